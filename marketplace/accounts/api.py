@@ -1,0 +1,82 @@
+"""JSON routes for accounts and tokens (thin: load, act, dump)."""
+
+from typing import Any
+
+from flask import g
+from flask_smorest import Blueprint
+
+from marketplace.accounts import services
+from marketplace.accounts.auth import auth_required
+from marketplace.accounts.schemas import (
+    CredentialsSchema,
+    MeSchema,
+    MeUpdateSchema,
+    NewTokenSchema,
+    RegisterSchema,
+    TokenSchema,
+    UserSchema,
+)
+from marketplace.idempotency import idempotent
+
+blp = Blueprint("accounts_api", __name__, url_prefix="/api/v1", description="Accounts and tokens")
+
+
+@blp.route("/users", methods=["POST"])
+@blp.doc(security=[])
+@idempotent
+@blp.arguments(RegisterSchema)
+@blp.response(201, UserSchema)
+def register(data: dict[str, Any]) -> Any:
+    """Create an account."""
+    return services.register(data["email"], data["password"], data["name"], data.get("phone"))
+
+
+@blp.route("/tokens", methods=["POST"])
+@blp.doc(security=[])
+@idempotent
+@blp.arguments(CredentialsSchema)
+@blp.response(201, NewTokenSchema)
+def create_token_with_password(data: dict[str, Any]) -> Any:
+    """Exchange email and password for a personal API token (shown once)."""
+    user = services.authenticate(data["email"], data["password"])
+    token, raw = services.create_token(user, data["name"])
+    return _with_value(token, raw)
+
+
+@blp.route("/tokens", methods=["GET"])
+@auth_required
+@blp.response(200, TokenSchema(many=True))
+def list_tokens() -> Any:
+    """Your tokens (never their values)."""
+    return services.list_tokens(g.user)
+
+
+@blp.route("/tokens/<int:token_id>", methods=["DELETE"])
+@auth_required
+@blp.response(204)
+def revoke_token(token_id: int) -> None:
+    """Revoke a token; it stops working at once."""
+    services.revoke_token(g.user, token_id)
+
+
+@blp.route("/me", methods=["GET"])
+@auth_required
+@blp.response(200, MeSchema)
+def me() -> Any:
+    """The signed-in account, with its provider profile if it has one."""
+    return g.user
+
+
+@blp.route("/me", methods=["PATCH"])
+@auth_required
+@blp.arguments(MeUpdateSchema)
+@blp.response(200, MeSchema)
+def update_me(data: dict[str, Any]) -> Any:
+    """Change your name or phone."""
+    services.update_profile(g.user, data)
+    return g.user
+
+
+def _with_value(token: Any, raw: str) -> dict[str, Any]:
+    fields = ("id", "name", "prefix", "created_at", "last_used_at")
+    return {**{f: getattr(token, f) for f in fields}, "token": raw}

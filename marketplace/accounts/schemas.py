@@ -1,0 +1,52 @@
+from marshmallow import Schema, fields, validate
+
+from marketplace.providers.schemas import ProviderOutSchema
+from marketplace.schemas import text
+
+
+class RegisterSchema(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, validate=validate.Length(min=10, max=200),
+                             load_only=True)
+    name = text(100, min_len=1, required=True)
+    phone = text(40, load_default=None, allow_none=True)
+
+
+class CredentialsSchema(Schema):
+    email = fields.String(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, validate=validate.Length(max=200), load_only=True)
+    name = text(80, min_len=1, load_default="API token",
+                metadata={"description": "A label for the token, e.g. the client's name."})
+
+
+class TokenCreateSchema(Schema):
+    name = text(80, min_len=1, required=True)
+
+
+class TokenSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    prefix = fields.String(metadata={"description": "The first characters, to recognise it by."})
+    created_at = fields.AwareDateTime()
+    last_used_at = fields.AwareDateTime(allow_none=True)
+
+
+class NewTokenSchema(TokenSchema):
+    token = fields.String(metadata={"description": "Shown only now; store it safely."})
+
+
+class UserSchema(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    name = fields.String()
+    phone = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class MeSchema(UserSchema):
+    provider = fields.Nested(ProviderOutSchema, allow_none=True)
+
+
+class MeUpdateSchema(Schema):
+    name = text(100, min_len=1)
+    phone = text(40, allow_none=True)

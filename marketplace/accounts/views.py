@@ -1,0 +1,110 @@
+"""HTML routes for signing up, in and out, and managing API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from marshmallow import ValidationError
+
+from marketplace.accounts import services
+from marketplace.accounts.models import User
+from marketplace.accounts.schemas import RegisterSchema
+from marketplace.errors import DomainError
+from marketplace.extensions import db, login_manager
+
+bp = Blueprint("accounts", __name__)
+login_manager.login_view = "accounts.login"
+login_manager.login_message = "Please sign in to continue."
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative redirects after sign-in."""
+    if target and target.startswith("/") and not target.startswith("//") \
+            and not urlsplit(target).netloc:
+        return target
+    return url_for("accounts.home")
+
+
+@bp.route("/")
+def home() -> Any:
+    return render_template("home.html")
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup() -> Any:
+    errors: dict[str, list[str]] = {}
+    form = request.form
+    if request.method == "POST":
+        try:
+            data = RegisterSchema().load({k: form.get(k, "") for k in ("email", "password", "name")})
+            user = services.register(data["email"], data["password"], data["name"])
+        except ValidationError as exc:
+            errors = exc.messages  # type: ignore[assignment]
+        except DomainError as exc:
+            errors = exc.fields or {"email": [exc.message]}
+        else:
+            login_user(user)
+            flash("Welcome! Your account is ready.")
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("auth/signup.html", errors=errors, form=form), 422 if errors else 200
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+def login() -> Any:
+    error = None
+    if request.method == "POST":
+        try:
+            user = services.authenticate(request.form.get("email", ""),
+                                         request.form.get("password", ""))
+        except DomainError as exc:
+            error = exc.message
+        else:
+            login_user(user, remember=bool(request.form.get("remember")))
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("auth/signin.html", error=error, form=request.form), \
+        401 if error else 200
+
+
+@bp.route("/signout", methods=["POST"])
+def logout() -> Any:
+    logout_user()
+    flash("You are signed out.")
+    return redirect(url_for("accounts.home"))
+
+
+@bp.route("/account/tokens", methods=["GET", "POST"])
+@login_required
+def tokens() -> Any:
+    new_token = None
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        name = request.form.get("name", "").strip()
+        if not 1 <= len(name) <= 80:
+            errors["name"] = ["Give the token a name of 1-80 characters."]
+        else:
+            try:
+                _token, new_token = services.create_token(current_user, name)
+            except DomainError as exc:
+                errors["name"] = [exc.message]
+    return render_template("account/tokens.html", tokens=services.list_tokens(current_user),
+                           new_token=new_token, errors=errors)
+
+
+@bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke(token_id: int) -> Any:
+    try:
+        services.revoke_token(current_user, token_id)
+    except DomainError as exc:
+        flash(exc.message)
+    else:
+        flash("Token revoked.")
+    return redirect(url_for("accounts.tokens"))

@@ -1,0 +1,79 @@
+"""The application factory; reads as a table of contents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+
+from marketplace import cli, errors
+from marketplace.config import ROOT, from_env
+from marketplace.extensions import api, csrf, db, login_manager, migrate
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.update(from_env(**(config or {})))
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True,
+                     compare_type=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    app.config.setdefault("API_SPEC_OPTIONS", {
+        "info": {"description": "Customers post needs; nearby providers answer with offers. "
+                 "Authenticate with `Authorization: Bearer <token>` from POST /api/v1/tokens."},
+        "security": [{"bearerAuth": []}],
+        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+    })
+    api.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Foreign keys on; WAL so readers do not block the writer; wait rather than fail on locks."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from marketplace.accounts import api as accounts_api
+    from marketplace.accounts import views as accounts_views
+    from marketplace.messages import api as messages_api
+    from marketplace.needs import api as needs_api
+    from marketplace.offers import api as offers_api
+    from marketplace.providers import api as providers_api
+    from marketplace.ratings import api as ratings_api
+
+    for blp in (accounts_api.blp, providers_api.blp, needs_api.blp, offers_api.blp,
+                messages_api.blp, ratings_api.blp):
+        api.register_blueprint(blp)
+        csrf.exempt(blp)  # the JSON API authenticates with bearer tokens, never cookies
+    app.register_blueprint(accounts_views.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    errors.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    cli.init_app(app)
+

@@ -1,0 +1,58 @@
+"""CLI commands: ``flask --app wsgi <command>``."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(expire_needs)
+    app.cli.add_command(create_user)
+
+
+@click.command("seed-demo")
+def seed_demo() -> None:
+    """Fill the database with a living demo city (does nothing if it is already there)."""
+    from marketplace import demo
+
+    created = demo.seed()
+    click.echo("Demo city seeded." if created else "Demo city already present.")
+    click.echo(f"Demo logins (password for all: {demo.PASSWORD}):")
+    for email, role in demo.LOGINS:
+        click.echo(f"  {email:32} {role}")
+
+
+@click.command("expire-needs")
+def expire_needs() -> None:
+    """Expire open needs past their expiry time, and forget old idempotency keys."""
+    from marketplace.idempotency import purge_expired
+    from marketplace.needs.services import expire_due
+
+    expired = expire_due()
+    purged = purge_expired()
+    click.echo(f"Expired {len(expired)} needs; forgot {purged} idempotency keys.")
+
+
+@click.command("create-user")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.password_option()
+def create_user(email: str, name: str, password: str) -> None:
+    """Create an account from the command line."""
+    from marshmallow import ValidationError
+
+    from marketplace.accounts import services
+    from marketplace.accounts.schemas import RegisterSchema
+    from marketplace.errors import DomainError
+
+    try:
+        data = RegisterSchema().load({"email": email, "name": name, "password": password})
+        user = services.register(data["email"], data["password"], data["name"])
+    except ValidationError as exc:
+        raise click.ClickException(str(exc.messages)) from None
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Created user {user.id} <{user.email}>.")
+

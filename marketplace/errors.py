@@ -1,0 +1,149 @@
+"""Domain errors and the one error shape every API response uses.
+
+``{"error": {"status": 409, "code": "conflict", "message": "...", "fields": {...}}}`` —
+``fields`` appears when input was at fault and names each bad field.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A rule of the product said no. Services raise these; the edges turn them into responses."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, fields: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+
+class Unauthorized(DomainError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(DomainError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(DomainError):
+    status, code = 404, "not_found"
+
+
+class Conflict(DomainError):
+    status, code = 409, "conflict"
+
+
+class Invalid(DomainError):
+    status, code = 422, "validation_error"
+
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+}
+
+
+def _flatten_locations(messages: dict[str, Any]) -> dict[str, Any]:
+    """webargs nests errors by location (json, query, headers); clients want field names."""
+    fields: dict[str, Any] = {}
+    for location, errors in messages.items():
+        if isinstance(errors, dict):
+            fields.update(errors)
+        else:
+            fields[location] = errors
+    return fields
+
+
+def _describe(fields: dict[str, Any], prefix: str = "") -> list[str]:
+    names: list[str] = []
+    for key, value in fields.items():
+        name = "body" if key == "_schema" and not prefix else f"{prefix}{key}"
+        if isinstance(value, dict) and not all(isinstance(k, int) for k in value):
+            names.extend(_describe(value, f"{name}."))
+        else:
+            names.append(name)
+    return names
+
+
+def error_body(
+    status: int, message: str, fields: dict[str, Any] | None = None, code: str | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "status": status,
+        "code": code or _CODES.get(status, "error"),
+        "message": message,
+    }
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def _respond(status: int, message: str, fields: dict[str, Any] | None = None,
+             code: str | None = None, headers: Any = None) -> Response | tuple[Any, ...]:
+    if wants_json():
+        response = jsonify(error_body(status, message, fields, code))
+        response.status_code = status
+        if headers:
+            response.headers.extend(headers)
+        return response
+    return render_template("error.html", status=status, message=message), status
+
+
+def handle_domain_error(exc: DomainError) -> Any:
+    return _respond(exc.status, exc.message, exc.fields, exc.code)
+
+
+def handle_http_exception(exc: HTTPException) -> Any:
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    fields = None
+    message = exc.description or "Error."
+    if "messages" in data:
+        fields = _flatten_locations(data["messages"])
+        message = "Invalid input: " + ", ".join(_describe(fields)) + "."
+    elif data.get("message"):
+        message = data["message"]
+    if status == 400 and "JSON" in message:
+        message = "The request body is not valid JSON."
+    headers = None
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        headers = {"Allow": exc.get_response().headers["Allow"]}
+    return _respond(status, message, fields, headers=headers)
+
+
+def handle_unexpected(exc: Exception) -> Any:
+    if current_app.testing:
+        raise exc  # let the test show the traceback rather than a polite 500
+    log.exception("unhandled error", exc_info=exc)
+    return _respond(500, "Something went wrong on our side; it has been logged.")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,21 @@
+"""Pure geography: distances, privacy grid cells, distance bands. Depends on nothing of ours."""
+
+from marketplace.geo.core import (
+    DISTANCE_BANDS,
+    EARTH_RADIUS_KM,
+    Point,
+    band_index,
+    distance_band,
+    grid_cell_centre,
+    haversine_km,
+)
+
+__all__ = [
+    "EARTH_RADIUS_KM",
+    "DISTANCE_BANDS",
+    "Point",
+    "band_index",
+    "distance_band",
+    "grid_cell_centre",
+    "haversine_km",
+]

@@ -1,0 +1,78 @@
+"""Great-circle distance, the ~1 km privacy grid and coarse distance bands.
+
+Privacy rule: before acceptance nobody sees a need's true point. They see the centre of a
+fixed grid cell (deterministic, so repeated looks reveal nothing new) and a distance band
+computed from that centre, never from the true point (so trilateration has nothing to use).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+EARTH_RADIUS_KM = 6371.0088
+CELL_KM = 1.0
+_LAT_STEP = CELL_KM / 111.195  # degrees of latitude per cell row (~1 km)
+
+
+class Point(NamedTuple):
+    lat: float
+    lon: float
+
+
+def haversine_km(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:
+    """Great-circle distance on a spherical Earth; fast and within 0.5% of geodesic."""
+    p1, p2 = math.radians(a_lat), math.radians(b_lat)
+    dp = p2 - p1
+    dl = math.radians(b_lon - a_lon)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def grid_cell_centre(lat: float, lon: float) -> Point:
+    """Centre of the ~1 km cell holding (lat, lon).
+
+    Rows are fixed bands of latitude; each row is split into equal-longitude columns whose
+    count depends on the row alone, so every cell is about 1 km wide and the mapping is a pure
+    function of the point.
+    """
+    row = math.floor((lat + 90.0) / _LAT_STEP)
+    rows = math.ceil(180.0 / _LAT_STEP)
+    row = min(max(row, 0), rows - 1)
+    centre_lat = -90.0 + (row + 0.5) * _LAT_STEP
+    centre_lat = min(max(centre_lat, -90.0), 90.0)
+    circumference = 2 * math.pi * EARTH_RADIUS_KM * math.cos(math.radians(centre_lat))
+    columns = max(1, math.floor(circumference / CELL_KM))
+    lon_step = 360.0 / columns
+    column = math.floor(((lon + 180.0) % 360.0) / lon_step)
+    column = min(column, columns - 1)
+    centre_lon = -180.0 + (column + 0.5) * lon_step
+    return Point(round(centre_lat, 5), round(centre_lon, 5))
+
+
+# (upper bound in km, label); the last band is open-ended.
+DISTANCE_BANDS: tuple[tuple[float, str], ...] = (
+    (2.0, "under 2 km"),
+    (5.0, "2-5 km"),
+    (10.0, "5-10 km"),
+    (25.0, "10-25 km"),
+    (50.0, "25-50 km"),
+    (100.0, "50-100 km"),
+    (math.inf, "over 100 km"),
+)
+
+
+def distance_band(km: float) -> str:
+    """The coarse label for a distance (bands are wider than a grid cell on purpose)."""
+    for upper, label in DISTANCE_BANDS:
+        if km < upper:
+            return label
+    return DISTANCE_BANDS[-1][1]
+
+
+def band_index(km: float) -> int:
+    """Position of ``km``'s band, for sorting nearest band first."""
+    for index, (upper, _label) in enumerate(DISTANCE_BANDS):
+        if km < upper:
+            return index
+    return len(DISTANCE_BANDS) - 1

@@ -1,0 +1,34 @@
+"""JSON routes for the private message thread of an offer."""
+
+from typing import Any
+
+from flask import g
+from flask_smorest import Blueprint
+
+from marketplace.accounts.auth import auth_required
+from marketplace.idempotency import idempotent
+from marketplace.messages import services
+from marketplace.messages.schemas import MessageInSchema, MessageOutSchema
+from marketplace.pagination import PageArgs, page, page_of
+
+blp = Blueprint("messages_api", __name__, url_prefix="/api/v1", description="Messages")
+
+
+@blp.route("/offers/<int:offer_id>/messages", methods=["GET"])
+@auth_required
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(MessageOutSchema))
+def thread(args: dict[str, Any], offer_id: int) -> Any:
+    """The thread, newest first (only its two parties can read it)."""
+    _offer, items, cursor = services.thread(g.user, offer_id, args["cursor"], args["limit"])
+    return page(items, cursor)
+
+
+@blp.route("/offers/<int:offer_id>/messages", methods=["POST"])
+@auth_required
+@idempotent
+@blp.arguments(MessageInSchema)
+@blp.response(201, MessageOutSchema)
+def send(data: dict[str, Any], offer_id: int) -> Any:
+    """Write to the other party."""
+    return services.send(g.user, offer_id, data["body"])

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.accounts.models import User
+from marketplace.db_types import UTCDateTime, utcnow
+from marketplace.extensions import db
+from marketplace.offers.models import Offer
+
+
+class Message(db.Model):
+    """One line of the private thread between a need's customer and one offering provider."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_offer_id_id", "offer_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"))
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    offer: Mapped[Offer] = relationship()
+    sender: Mapped[User | None] = relationship()

@@ -1,0 +1,26 @@
+from typing import Any
+
+from marshmallow import Schema, fields
+
+from marketplace.schemas import text
+
+
+class MessageInSchema(Schema):
+    body = text(4000, min_len=1, required=True)
+
+
+class MessageOutSchema(Schema):
+    id = fields.Integer()
+    offer_id = fields.Integer()
+    sender = fields.Method("_sender", metadata={"description": "customer | provider"})
+    sender_name = fields.Method("_sender_name")
+    body = fields.String()
+    created_at = fields.AwareDateTime()
+
+    def _sender(self, obj: Any) -> str | None:
+        if obj.sender_id is None:
+            return None
+        return "customer" if obj.sender_id == obj.offer.need.customer_id else "provider"
+
+    def _sender_name(self, obj: Any) -> str | None:
+        return obj.sender.name if obj.sender is not None else None

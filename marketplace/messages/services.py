@@ -1,0 +1,35 @@
+"""The private thread between a need's customer and one provider who made an offer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from marketplace.accounts.models import User
+from marketplace.errors import Conflict
+from marketplace.extensions import db
+from marketplace.messages.models import Message
+from marketplace.offers import services as offers
+from marketplace.offers.models import Offer, OfferStatus
+from marketplace.pagination import paginate
+
+OPEN_THREAD = (OfferStatus.PENDING, OfferStatus.ACCEPTED)
+
+
+def thread(user: User, offer_id: int, cursor: str | None,
+           limit: int) -> tuple[Offer, Sequence[Message], str | None]:
+    offer, _role = offers.visible(user, offer_id)
+    items, next_cursor = paginate(select(Message).where(Message.offer_id == offer.id),
+                                  Message.id, cursor, limit)
+    return offer, items, next_cursor
+
+
+def send(user: User, offer_id: int, body: str) -> Message:
+    offer, _role = offers.visible(user, offer_id)
+    if offer.status not in OPEN_THREAD:
+        raise Conflict(f"This offer is {offer.status.value}; its thread is closed.")
+    message = Message(offer_id=offer.id, sender_id=user.id, body=body)
+    db.session.add(message)
+    db.session.commit()
+    return message

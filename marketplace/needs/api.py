@@ -1,0 +1,67 @@
+"""JSON routes for needs and their lifecycle."""
+
+from typing import Any
+
+from flask import g
+from flask_smorest import Blueprint
+
+from marketplace.accounts.auth import auth_required
+from marketplace.errors import Invalid
+from marketplace.idempotency import idempotent
+from marketplace.needs import services
+from marketplace.needs.schemas import CancelSchema, NeedInSchema, NeedListArgs, NeedOutSchema
+from marketplace.pagination import page, page_of
+
+blp = Blueprint("needs_api", __name__, url_prefix="/api/v1", description="Needs")
+
+
+@blp.route("/needs", methods=["POST"])
+@auth_required
+@idempotent
+@blp.arguments(NeedInSchema)
+@blp.response(201, NeedOutSchema)
+def create(data: dict[str, Any]) -> Any:
+    """Post a need. Matching providers are told at once."""
+    need = services.create(g.user, data)
+    return services.view(g.user, need, "customer")
+
+
+@blp.route("/needs", methods=["GET"])
+@auth_required
+@blp.arguments(NeedListArgs, location="query")
+@blp.response(200, page_of(NeedOutSchema))
+def list_mine(args: dict[str, Any]) -> Any:
+    """Your own needs, newest first."""
+    if not args["mine"]:
+        raise Invalid("Only your own needs can be listed here; providers see needs in their feed.",
+                      {"mine": ["Must be true."]})
+    items, cursor = services.list_mine(g.user, args["status"], args["cursor"], args["limit"])
+    return page([services.view(g.user, n, "customer") for n in items], cursor)
+
+
+@blp.route("/needs/<int:need_id>", methods=["GET"])
+@auth_required
+@blp.response(200, NeedOutSchema)
+def show(need_id: int) -> Any:
+    """One need, as much of it as you may see."""
+    need, role = services.visible(g.user, need_id)
+    return services.view(g.user, need, role)
+
+
+@blp.route("/needs/<int:need_id>/cancel", methods=["POST"])
+@auth_required
+@blp.arguments(CancelSchema)
+@blp.response(200, NeedOutSchema)
+def cancel(data: dict[str, Any], need_id: int) -> Any:
+    """Cancel (customer while open or assigned; accepted provider while assigned, with reason)."""
+    need = services.cancel(g.user, need_id, data["reason"])
+    return services.view(g.user, need, services.viewer_role(g.user, need) or "customer")
+
+
+@blp.route("/needs/<int:need_id>/complete", methods=["POST"])
+@auth_required
+@blp.response(200, NeedOutSchema)
+def complete(need_id: int) -> Any:
+    """Mark an assigned job done (customer only)."""
+    need = services.complete(g.user, need_id)
+    return services.view(g.user, need, "customer")

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.accounts.models import User
+from marketplace.db_types import UTCDateTime, utcnow
+from marketplace.extensions import db
+from marketplace.providers.models import Category
+
+
+class NeedStatus(enum.StrEnum):
+    OPEN = "open"
+    ASSIGNED = "assigned"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class Need(db.Model):
+    """What a customer asked for, where, for how much. Its status changes only in services."""
+
+    __tablename__ = "needs"
+    __table_args__ = (
+        CheckConstraint("lat >= -90 AND lat <= 90", name="lat_range"),
+        CheckConstraint("lon >= -180 AND lon <= 180", name="lon_range"),
+        CheckConstraint("budget_amount >= 0", name="budget_nonnegative"),
+        CheckConstraint("offer_count >= 0", name="offer_count_nonnegative"),
+        CheckConstraint("max_offers IS NULL OR max_offers >= 1", name="max_offers_positive"),
+        Index("ix_needs_status_expires_at", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    place: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(300))
+    radius_km: Mapped[float] = mapped_column(Float)
+    budget_amount: Mapped[int] = mapped_column(BigInteger)
+    budget_currency: Mapped[str] = mapped_column(String(3))
+    needed_by: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    max_offers: Mapped[int | None] = mapped_column(Integer)
+    # Counted by conditional UPDATEs so a cap holds under concurrency (see offers.services).
+    offer_count: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[NeedStatus] = mapped_column(
+        Enum(NeedStatus, native_enum=False, length=12, values_callable=lambda e: [m.value for m in e],
+             validate_strings=True),
+        default=NeedStatus.OPEN,
+    )
+    accepted_offer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("offers.id", use_alter=True, ondelete="SET NULL")
+    )
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    cancel_reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    customer: Mapped[User | None] = relationship(foreign_keys=[customer_id])
+    category: Mapped[Category] = relationship()

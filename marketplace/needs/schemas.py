@@ -1,0 +1,83 @@
+from marshmallow import Schema, fields, validate
+
+from marketplace.needs.models import NeedStatus
+from marketplace.pagination import PageArgs
+from marketplace.providers.models import MAX_RADIUS_KM, MIN_RADIUS_KM
+from marketplace.schemas import (
+    ApproximatePointSchema,
+    MoneySchema,
+    PointSchema,
+    aware_datetime,
+    text,
+)
+
+STATUSES = [s.value for s in NeedStatus]
+
+
+class NeedInSchema(Schema):
+    title = text(120, min_len=3, required=True)
+    description = text(5000, load_default="")
+    category = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    location = fields.Nested(PointSchema, required=True)
+    place = text(200, load_default=None, allow_none=True,
+                 metadata={"description": "A public place label, e.g. a neighbourhood."})
+    address = text(300, load_default=None, allow_none=True,
+                   metadata={"description": "Exact address; shown only to the accepted provider."})
+    radius_km = fields.Float(required=True, allow_nan=False,
+                             validate=validate.Range(min=MIN_RADIUS_KM, max=MAX_RADIUS_KM))
+    budget = fields.Nested(MoneySchema, required=True)
+    needed_by = aware_datetime(load_default=None, allow_none=True)
+    expires_at = aware_datetime(load_default=None, allow_none=True,
+                                metadata={"description": "Default: 48 hours from now."})
+    max_offers = fields.Integer(strict=True, load_default=None, allow_none=True,
+                                validate=validate.Range(min=1, max=100))
+
+
+class CustomerContactSchema(Schema):
+    name = fields.String()
+    email = fields.String()
+    phone = fields.String(allow_none=True)
+
+
+class NeedOutSchema(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    description = fields.String()
+    category = fields.String()
+    status = fields.String(metadata={"enum": STATUSES})
+    location = fields.Nested(ApproximatePointSchema)
+    place = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    distance_band = fields.String(allow_none=True)
+    radius_km = fields.Float()
+    budget = fields.Nested(MoneySchema)
+    needed_by = fields.AwareDateTime(allow_none=True)
+    expires_at = fields.AwareDateTime()
+    max_offers = fields.Integer(allow_none=True)
+    offer_count = fields.Integer()
+    created_at = fields.AwareDateTime()
+    assigned_at = fields.AwareDateTime(allow_none=True)
+    completed_at = fields.AwareDateTime(allow_none=True)
+    cancelled_at = fields.AwareDateTime(allow_none=True)
+    cancelled_by = fields.String(allow_none=True)
+    cancel_reason = fields.String(allow_none=True)
+    accepted_offer_id = fields.Integer(allow_none=True)
+    customer = fields.Nested(CustomerContactSchema, allow_none=True,
+                             metadata={"description": "Only for the customer and, after "
+                                       "acceptance, the accepted provider."})
+    viewer_role = fields.String()
+
+
+class NeedListArgs(PageArgs):
+    mine = fields.Boolean(load_default=True,
+                          metadata={"description": "Must be true: customers list their own "
+                                    "needs; providers see theirs through offers."})
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+
+
+class CancelSchema(Schema):
+    reason = text(500, load_default=None, allow_none=True)
+
+
+class EmptySchema(Schema):
+    pass

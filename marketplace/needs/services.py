@@ -1,0 +1,295 @@
+"""Needs: posting, who may see what, and the one function every status change goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from marketplace.accounts.models import User
+from marketplace.db_types import utcnow
+from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
+from marketplace.extensions import db
+from marketplace.geo import distance_band, grid_cell_centre, haversine_km
+from marketplace.needs.models import Need, NeedStatus
+from marketplace.pagination import paginate
+from marketplace.providers import services as providers
+from marketplace.providers.models import Provider
+
+MAX_TTL = timedelta(days=30)
+
+# (from, to) -> who may make that change. "system" is the expiry job.
+TRANSITIONS: dict[tuple[NeedStatus, NeedStatus], frozenset[str]] = {
+    (NeedStatus.OPEN, NeedStatus.ASSIGNED): frozenset({"customer"}),
+    (NeedStatus.OPEN, NeedStatus.CANCELLED): frozenset({"customer"}),
+    (NeedStatus.OPEN, NeedStatus.EXPIRED): frozenset({"system"}),
+    (NeedStatus.ASSIGNED, NeedStatus.COMPLETED): frozenset({"customer"}),
+    (NeedStatus.ASSIGNED, NeedStatus.CANCELLED): frozenset({"customer", "provider"}),
+}
+
+_VERBS = {
+    NeedStatus.ASSIGNED: "accept an offer on",
+    NeedStatus.CANCELLED: "cancel",
+    NeedStatus.COMPLETED: "complete",
+    NeedStatus.EXPIRED: "expire",
+}
+
+
+def allowed_from(to: NeedStatus) -> list[NeedStatus]:
+    return [a for (a, b) in TRANSITIONS if b == to]
+
+
+def transition(need: Need, to: NeedStatus, role: str, **values: Any) -> None:
+    """Move ``need`` to ``to`` if ``role`` may, by a conditional UPDATE on its current status.
+
+    Does not commit: the caller finishes the unit of work. Raises Forbidden when the role may
+    never do this and Conflict when the need is (or has just become) in the wrong state.
+    """
+    source = need.status
+    verb = _VERBS[to]
+    roles = {r for (a, b), rs in TRANSITIONS.items() if b == to for r in rs}
+    if role not in roles:
+        who = " or ".join(sorted(roles - {"system"})) or "nobody"
+        raise Forbidden(f"Only the {who} may {verb} this need.")
+    allowed = TRANSITIONS.get((source, to))
+    if allowed is None or role not in allowed:
+        states = ", ".join(s.value for s in allowed_from(to) if role in TRANSITIONS[(s, to)])
+        raise Conflict(f"This need is {source.value}; you can only {verb} a need that is {states}.")
+    result = db.session.execute(
+        update(Need)
+        .where(Need.id == need.id, Need.status == source)
+        .values(status=to, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.rollback()
+        raise Conflict(f"This need changed while you were looking at it; you can no longer {verb} it.")
+    db.session.refresh(need)
+
+
+def create(user: User, data: dict[str, Any]) -> Need:
+    now = utcnow()
+    category = providers.category_by_slug(data["category"])
+    ttl = timedelta(hours=current_app.config["NEED_DEFAULT_TTL_HOURS"])
+    expires_at: datetime = data.get("expires_at") or now + ttl
+    if expires_at <= now:
+        raise Invalid("expires_at must be in the future.", {"expires_at": ["Must be in the future."]})
+    if expires_at > now + MAX_TTL:
+        raise Invalid("A need may stay open for at most 30 days.",
+                      {"expires_at": ["Must be within 30 days from now."]})
+    needed_by = data.get("needed_by")
+    if needed_by is not None and needed_by <= now:
+        raise Invalid("needed_by must be in the future.", {"needed_by": ["Must be in the future."]})
+    need = Need(
+        customer_id=user.id,
+        category_id=category.id,
+        title=data["title"],
+        description=data.get("description", ""),
+        lat=data["location"]["lat"],
+        lon=data["location"]["lon"],
+        place=data.get("place") or None,
+        address=data.get("address") or None,
+        radius_km=data["radius_km"],
+        budget_amount=data["budget"]["amount"],
+        budget_currency=data["budget"]["currency"],
+        needed_by=needed_by,
+        expires_at=expires_at,
+        max_offers=data.get("max_offers"),
+        status=NeedStatus.OPEN,
+        offer_count=0,
+    )
+    db.session.add(need)
+    db.session.commit()
+    return need
+
+
+def get(need_id: int) -> Need:
+    need = db.session.get(Need, need_id)
+    if need is None:
+        raise NotFound("No such need.")
+    return need
+
+
+def own(user: User, need_id: int) -> Need:
+    """The need, if ``user`` posted it; others get 404 or 403 depending on what they may know."""
+    need = get(need_id)
+    if need.customer_id != user.id:
+        role = viewer_role(user, need)
+        if role is None:
+            raise NotFound("No such need.")
+        raise Forbidden("Only the customer who posted this need can do that.")
+    return need
+
+
+def _provider_offer(provider: Provider, need: Need) -> Any:
+    from marketplace.offers.models import Offer  # offers depend on needs, not the reverse
+
+    return db.session.scalar(
+        select(Offer).where(Offer.need_id == need.id, Offer.provider_id == provider.id)
+    )
+
+
+def matches(provider: Provider, need: Need) -> bool:
+    """Whether ``need`` was posted to ``provider``: intent is permission."""
+    return (
+        provider.active
+        and provider.user_id != need.customer_id
+        and providers.serves(provider, need.category_id)
+        and providers.reaches(provider, need.lat, need.lon, need.radius_km)
+    )
+
+
+def viewer_role(user: User | None, need: Need) -> str | None:
+    """customer | accepted_provider | offering_provider | matched_provider | None (no access)."""
+    if user is None:
+        return None
+    if need.customer_id == user.id:
+        return "customer"
+    provider = providers.provider_of(user)
+    if provider is None:
+        return None
+    offer = _provider_offer(provider, need)
+    if offer is not None:
+        return "accepted_provider" if need.accepted_offer_id == offer.id else "offering_provider"
+    if need.status == NeedStatus.OPEN and matches(provider, need):
+        return "matched_provider"
+    return None
+
+
+def visible(user: User, need_id: int) -> tuple[Need, str]:
+    need = get(need_id)
+    role = viewer_role(user, need)
+    if role is None:
+        raise NotFound("No such need.")
+    return need, role
+
+
+@dataclass
+class NeedView:
+    """What one viewer may see of a need."""
+
+    need: Need
+    role: str
+    provider: Provider | None = None
+
+    @property
+    def exact(self) -> bool:
+        return self.role in ("customer", "accepted_provider")
+
+    def as_dict(self) -> dict[str, Any]:
+        need = self.need
+        if self.exact:
+            location = {"lat": need.lat, "lon": need.lon, "approximate": False}
+        else:
+            cell = grid_cell_centre(need.lat, need.lon)
+            location = {"lat": cell.lat, "lon": cell.lon, "approximate": True}
+        band = None
+        if self.provider is not None:
+            km = haversine_km(self.provider.base_lat, self.provider.base_lon,
+                              location["lat"], location["lon"])
+            band = distance_band(km)
+        customer = None
+        if self.exact and need.customer is not None:
+            customer = {"name": need.customer.name, "email": need.customer.email,
+                        "phone": need.customer.phone}
+        return {
+            "id": need.id,
+            "title": need.title,
+            "description": need.description,
+            "category": need.category.slug,
+            "status": need.status.value,
+            "location": location,
+            "place": need.place,
+            "address": need.address if self.exact else None,
+            "distance_band": band,
+            "radius_km": need.radius_km,
+            "budget": {"amount": need.budget_amount, "currency": need.budget_currency},
+            "needed_by": need.needed_by,
+            "expires_at": need.expires_at,
+            "max_offers": need.max_offers,
+            "offer_count": need.offer_count,
+            "created_at": need.created_at,
+            "assigned_at": need.assigned_at,
+            "completed_at": need.completed_at,
+            "cancelled_at": need.cancelled_at,
+            "cancel_reason": need.cancel_reason if self.role != "matched_provider" else None,
+            "cancelled_by": _cancelled_by(need),
+            "accepted_offer_id": need.accepted_offer_id if self.role == "customer" else None,
+            "customer": customer,
+            "viewer_role": self.role,
+        }
+
+
+def _cancelled_by(need: Need) -> str | None:
+    if need.cancelled_by_id is None:
+        return "system" if need.status == NeedStatus.EXPIRED else None
+    return "customer" if need.cancelled_by_id == need.customer_id else "provider"
+
+
+def view(user: User, need: Need, role: str) -> dict[str, Any]:
+    provider = providers.provider_of(user) if role != "customer" else None
+    return NeedView(need, role, provider).as_dict()
+
+
+def list_mine(user: User, status: str | None, cursor: str | None,
+              limit: int) -> tuple[Sequence[Need], str | None]:
+    stmt = select(Need).where(Need.customer_id == user.id)
+    if status:
+        stmt = stmt.where(Need.status == NeedStatus(status))
+    return paginate(stmt, Need.id, cursor, limit)
+
+
+def _decline_pending(need: Need) -> None:
+    from marketplace.offers.models import Offer, OfferStatus
+
+    db.session.execute(
+        update(Offer)
+        .where(Offer.need_id == need.id, Offer.status == OfferStatus.PENDING)
+        .values(status=OfferStatus.DECLINED, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def cancel(user: User, need_id: int, reason: str | None) -> Need:
+    need, role = visible(user, need_id)
+    actor = {"customer": "customer", "accepted_provider": "provider"}.get(role)
+    if actor is None:
+        raise Forbidden("Only the customer or the accepted provider may cancel this need.")
+    if need.status == NeedStatus.ASSIGNED and not reason:
+        raise Invalid("Say why you are cancelling an assigned job.",
+                      {"reason": ["Required when cancelling an assigned job."]})
+    transition(need, NeedStatus.CANCELLED, actor, cancelled_at=utcnow(),
+               cancelled_by_id=user.id, cancel_reason=reason or None)
+    _decline_pending(need)
+    db.session.commit()
+    return need
+
+
+def complete(user: User, need_id: int) -> Need:
+    need, role = visible(user, need_id)
+    transition(need, NeedStatus.COMPLETED, "customer" if role == "customer" else "provider",
+               completed_at=utcnow())
+    db.session.commit()
+    return need
+
+
+def expire_due(now: datetime | None = None) -> list[int]:
+    """Expire every open need past its ``expires_at``; returns their ids."""
+    now = now or utcnow()
+    due = db.session.scalars(
+        select(Need).where(Need.status == NeedStatus.OPEN, Need.expires_at <= now)
+    ).all()
+    expired: list[int] = []
+    for need in due:
+        try:
+            transition(need, NeedStatus.EXPIRED, "system")
+        except Conflict:
+            continue  # accepted or cancelled a moment ago: it is no longer ours to expire
+        _decline_pending(need)
+        db.session.commit()
+        expired.append(need.id)
+    return expired

@@ -1,0 +1,94 @@
+"""JSON routes for offers."""
+
+from typing import Any
+
+from flask import g
+from flask_smorest import Blueprint
+
+from marketplace.accounts.auth import auth_required
+from marketplace.idempotency import idempotent
+from marketplace.offers import services
+from marketplace.offers.schemas import (
+    MyOffersArgs,
+    OfferInSchema,
+    OfferListArgs,
+    OfferListSchema,
+    OfferOutSchema,
+    OfferPatchSchema,
+)
+from marketplace.pagination import decode_cursor, encode_cursor, page, page_of
+
+blp = Blueprint("offers_api", __name__, url_prefix="/api/v1", description="Offers")
+
+
+@blp.route("/needs/<int:need_id>/offers", methods=["POST"])
+@auth_required
+@idempotent
+@blp.arguments(OfferInSchema)
+@blp.response(201, OfferOutSchema)
+def make(data: dict[str, Any], need_id: int) -> Any:
+    """Offer on a need posted to you. Omit ``price`` to take it at the customer's budget."""
+    return services.view(services.make(g.user, need_id, data))
+
+
+@blp.route("/needs/<int:need_id>/offers", methods=["GET"])
+@auth_required
+@blp.arguments(OfferListArgs, location="query")
+@blp.response(200, OfferListSchema)
+def list_for_need(args: dict[str, Any], need_id: int) -> Any:
+    """All offers (customer) or your own (provider), in the chosen order."""
+    _need, _role, offers = services.for_need(g.user, need_id)
+    ordered = services.sorted_views(offers, args["sort"])
+    start = decode_cursor(args["cursor"]) if args["cursor"] else 0
+    chunk = ordered[start : start + args["limit"]]
+    end = start + len(chunk)
+    return {
+        "items": chunk,
+        "next_cursor": encode_cursor(end) if end < len(ordered) else None,
+        "sort": args["sort"],
+        "sort_explanation": services.SORTS[args["sort"]],
+    }
+
+
+@blp.route("/offers", methods=["GET"])
+@auth_required
+@blp.arguments(MyOffersArgs, location="query")
+@blp.response(200, page_of(OfferOutSchema))
+def mine(args: dict[str, Any]) -> Any:
+    """Your offers as a provider, newest first."""
+    items, cursor = services.mine(g.user, args["status"], args["cursor"], args["limit"])
+    return page([services.view(o) for o in items], cursor)
+
+
+@blp.route("/offers/<int:offer_id>", methods=["GET"])
+@auth_required
+@blp.response(200, OfferOutSchema)
+def show(offer_id: int) -> Any:
+    """One offer (its provider or the need's customer)."""
+    offer, _role = services.visible(g.user, offer_id)
+    return services.view(offer)
+
+
+@blp.route("/offers/<int:offer_id>", methods=["PATCH"])
+@auth_required
+@blp.arguments(OfferPatchSchema)
+@blp.response(200, OfferOutSchema)
+def revise(data: dict[str, Any], offer_id: int) -> Any:
+    """Revise your pending offer while the need is open."""
+    return services.view(services.revise(g.user, offer_id, data))
+
+
+@blp.route("/offers/<int:offer_id>/withdraw", methods=["POST"])
+@auth_required
+@blp.response(200, OfferOutSchema)
+def withdraw(offer_id: int) -> Any:
+    """Withdraw your pending offer while the need is open."""
+    return services.view(services.withdraw(g.user, offer_id))
+
+
+@blp.route("/offers/<int:offer_id>/accept", methods=["POST"])
+@auth_required
+@blp.response(200, OfferOutSchema)
+def accept(offer_id: int) -> Any:
+    """Accept an offer on your need; every other pending offer is declined."""
+    return services.view(services.accept(g.user, offer_id))

@@ -1,0 +1,55 @@
+from marshmallow import Schema, fields, validate
+
+from marketplace.offers.models import OfferStatus
+from marketplace.offers.services import DEFAULT_SORT, SORTS
+from marketplace.pagination import PageArgs
+from marketplace.providers.schemas import ReputationSchema
+from marketplace.schemas import MoneySchema, aware_datetime, text
+
+
+class OfferInSchema(Schema):
+    price = fields.Nested(MoneySchema, load_default=None,
+                          metadata={"description": "Omit to take the need at its budget."})
+    message = text(2000, load_default="")
+    available_at = aware_datetime(load_default=None, allow_none=True)
+
+
+class OfferPatchSchema(Schema):
+    price = fields.Nested(MoneySchema)
+    message = text(2000)
+    available_at = aware_datetime(allow_none=True)
+
+
+class OfferProviderSchema(Schema):
+    handle = fields.String()
+    display_name = fields.String()
+    reputation = fields.Nested(ReputationSchema)
+
+
+class OfferOutSchema(Schema):
+    id = fields.Integer()
+    need_id = fields.Integer()
+    status = fields.String(metadata={"enum": [s.value for s in OfferStatus]})
+    price = fields.Nested(MoneySchema)
+    message = fields.String()
+    available_at = fields.AwareDateTime(allow_none=True)
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+    distance_band = fields.String()
+    provider = fields.Nested(OfferProviderSchema)
+
+
+class OfferListArgs(PageArgs):
+    sort = fields.String(load_default=DEFAULT_SORT, validate=validate.OneOf(list(SORTS)))
+
+
+class OfferListSchema(Schema):
+    items = fields.List(fields.Nested(OfferOutSchema))
+    next_cursor = fields.String(allow_none=True)
+    sort = fields.String()
+    sort_explanation = fields.String()
+
+
+class MyOffersArgs(PageArgs):
+    status = fields.String(load_default=None,
+                           validate=validate.OneOf([s.value for s in OfferStatus]))

@@ -1,0 +1,287 @@
+"""Offers: make, revise, withdraw, accept — each race settled by the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from marketplace.accounts.models import User
+from marketplace.db_types import utcnow
+from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
+from marketplace.extensions import db
+from marketplace.geo import band_index, distance_band, grid_cell_centre, haversine_km
+from marketplace.needs import services as needs
+from marketplace.needs.models import Need, NeedStatus
+from marketplace.offers.models import Offer, OfferStatus
+from marketplace.pagination import paginate
+from marketplace.providers import services as providers
+from marketplace.providers.models import Provider
+from marketplace.ratings import services as ratings
+
+HARD_MAX_OFFERS = 200  # per need, when the customer set no cap of their own
+
+SORTS = {
+    "reputation": "Best reputation first (Bayesian score, so a few lucky ratings do not outrank "
+    "a long good record); equal scores by lower price, then earlier offer.",
+    "price": "Lowest price first; equal prices by better reputation.",
+    "distance": "Nearest provider first, by distance band; then lower price.",
+    "newest": "Most recent offer first.",
+}
+DEFAULT_SORT = "reputation"
+
+
+def _require_provider(user: User) -> Provider:
+    provider = providers.provider_of(user)
+    if provider is None:
+        raise Forbidden("Set up a provider profile (PUT /api/v1/me/provider) before making offers.")
+    return provider
+
+
+def _check_price(need: Need, price: dict[str, Any]) -> None:
+    if price["currency"] != need.budget_currency:
+        raise Invalid(f"This need is priced in {need.budget_currency}; offer in the same currency.",
+                      {"price": {"currency": [f"Must be {need.budget_currency}."]}})
+
+
+def make(user: User, need_id: int, data: dict[str, Any]) -> Offer:
+    """One offer per provider per need; the need's cap and status are checked in one UPDATE."""
+    provider = _require_provider(user)
+    need = needs.get(need_id)
+    if need.customer_id == user.id:
+        raise Forbidden("You cannot make an offer on your own need.")
+    if _existing(provider, need) is not None:
+        raise Conflict("You already made an offer on this need; revise it instead.")
+    if not needs.matches(provider, need):
+        raise NotFound("No such need.")
+    price = data.get("price") or {"amount": need.budget_amount, "currency": need.budget_currency}
+    _check_price(need, price)
+    now = utcnow()
+    counted = db.session.execute(
+        update(Need)
+        .where(
+            Need.id == need.id,
+            Need.status == NeedStatus.OPEN,
+            Need.expires_at > now,
+            Need.offer_count < func.coalesce(Need.max_offers, HARD_MAX_OFFERS),
+        )
+        .values(offer_count=Need.offer_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if counted.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.rollback()
+        db.session.refresh(need)
+        if need.status != NeedStatus.OPEN:
+            raise Conflict(f"This need is {need.status.value}; it no longer takes offers.")
+        if need.expires_at <= now:
+            raise Conflict("This need has expired; it no longer takes offers.")
+        raise Conflict("This need has all the offers it asked for.")
+    offer = Offer(
+        need_id=need.id, provider_id=provider.id, price_amount=price["amount"],
+        price_currency=price["currency"], message=data.get("message", ""),
+        available_at=data.get("available_at"), status=OfferStatus.PENDING,
+        created_at=now, updated_at=now,
+    )
+    db.session.add(offer)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("You already made an offer on this need; revise it instead.") from None
+    return offer
+
+
+def _existing(provider: Provider, need: Need) -> Offer | None:
+    return db.session.scalar(
+        select(Offer).where(Offer.need_id == need.id, Offer.provider_id == provider.id)
+    )
+
+
+def get(offer_id: int) -> Offer:
+    offer = db.session.get(Offer, offer_id)
+    if offer is None:
+        raise NotFound("No such offer.")
+    return offer
+
+
+def role_on(user: User, offer: Offer) -> str | None:
+    """customer (of the need) | provider (who made it) | None."""
+    if offer.need.customer_id == user.id:
+        return "customer"
+    if offer.provider.user_id == user.id:
+        return "provider"
+    return None
+
+
+def visible(user: User, offer_id: int) -> tuple[Offer, str]:
+    offer = get(offer_id)
+    role = role_on(user, offer)
+    if role is None:
+        raise NotFound("No such offer.")
+    return offer, role
+
+
+def _own(user: User, offer_id: int, verb: str) -> Offer:
+    offer, role = visible(user, offer_id)
+    if role != "provider":
+        raise Forbidden(f"Only the provider who made this offer can {verb} it.")
+    return offer
+
+
+def revise(user: User, offer_id: int, data: dict[str, Any]) -> Offer:
+    offer = _own(user, offer_id, "revise")
+    if "price" in data:
+        _check_price(offer.need, data["price"])
+    values: dict[str, Any] = {"updated_at": utcnow()}
+    if "price" in data:
+        values["price_amount"] = data["price"]["amount"]
+        values["price_currency"] = data["price"]["currency"]
+    for field in ("message", "available_at"):
+        if field in data:
+            values[field] = data[field]
+    open_need = select(Need.id).where(Need.id == offer.need_id, Need.status == NeedStatus.OPEN)
+    result = db.session.execute(
+        update(Offer)
+        .where(Offer.id == offer.id, Offer.status == OfferStatus.PENDING,
+               Offer.need_id.in_(open_need))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.rollback()
+        raise _closed(offer, "revise")
+    db.session.commit()
+    db.session.refresh(offer)
+    return offer
+
+
+def _closed(offer: Offer, verb: str) -> Conflict:
+    db.session.refresh(offer)
+    db.session.refresh(offer.need)
+    if offer.status != OfferStatus.PENDING:
+        return Conflict(f"This offer is {offer.status.value}; only a pending offer can be {verb}d.")
+    return Conflict(f"The need is {offer.need.status.value}; offers can only be {verb}d "
+                    "while it is open.")
+
+
+def withdraw(user: User, offer_id: int) -> Offer:
+    offer = _own(user, offer_id, "withdraw")
+    open_need = select(Need.id).where(Need.id == offer.need_id, Need.status == NeedStatus.OPEN)
+    result = db.session.execute(
+        update(Offer)
+        .where(Offer.id == offer.id, Offer.status == OfferStatus.PENDING,
+               Offer.need_id.in_(open_need))
+        .values(status=OfferStatus.WITHDRAWN, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.rollback()
+        raise _closed(offer, "withdraw")
+    db.session.execute(
+        update(Need).where(Need.id == offer.need_id, Need.offer_count > 0)
+        .values(offer_count=Need.offer_count - 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    db.session.refresh(offer)
+    return offer
+
+
+def accept(user: User, offer_id: int) -> Offer:
+    """Exactly one acceptance wins: the need moves open->assigned by a conditional UPDATE,
+    the offer pending->accepted by another, and a partial unique index backs both."""
+    offer, role = visible(user, offer_id)
+    if role != "customer":
+        raise Forbidden("Only the customer who posted this need can accept an offer on it.")
+    if offer.status != OfferStatus.PENDING:
+        raise Conflict(f"This offer is {offer.status.value}; only a pending offer can be accepted.")
+    need = offer.need
+    now = utcnow()
+    needs.transition(need, NeedStatus.ASSIGNED, "customer", accepted_offer_id=offer.id,
+                     assigned_at=now)
+    result = db.session.execute(
+        update(Offer)
+        .where(Offer.id == offer.id, Offer.status == OfferStatus.PENDING)
+        .values(status=OfferStatus.ACCEPTED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.rollback()
+        raise Conflict("This offer was withdrawn a moment ago; it can no longer be accepted.")
+    db.session.execute(
+        update(Offer)
+        .where(Offer.need_id == need.id, Offer.id != offer.id,
+               Offer.status == OfferStatus.PENDING)
+        .values(status=OfferStatus.DECLINED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("Another offer on this need was accepted a moment ago.") from None
+    db.session.refresh(offer)
+    return offer
+
+
+def for_need(user: User, need_id: int) -> tuple[Need, str, list[Offer]]:
+    """The customer sees every offer; a provider sees only their own."""
+    need, role = needs.visible(user, need_id)
+    stmt = select(Offer).where(Offer.need_id == need.id)
+    if role != "customer":
+        provider = providers.provider_of(user)
+        assert provider is not None
+        stmt = stmt.where(Offer.provider_id == provider.id)
+    return need, role, list(db.session.scalars(stmt))
+
+
+def view(offer: Offer, reputation: dict[str, Any] | None = None) -> dict[str, Any]:
+    need = offer.need
+    provider = offer.provider
+    base = grid_cell_centre(provider.base_lat, provider.base_lon)
+    km = haversine_km(base.lat, base.lon, need.lat, need.lon)
+    rep = reputation if reputation is not None else ratings.reputations([provider.id])[provider.id]
+    return {
+        "id": offer.id,
+        "need_id": offer.need_id,
+        "status": offer.status.value,
+        "price": {"amount": offer.price_amount, "currency": offer.price_currency},
+        "message": offer.message,
+        "available_at": offer.available_at,
+        "created_at": offer.created_at,
+        "updated_at": offer.updated_at,
+        "distance_band": distance_band(km),
+        "provider": {
+            "handle": provider.handle,
+            "display_name": provider.display_name,
+            "reputation": rep,
+        },
+        "_km": km,
+    }
+
+
+def sorted_views(offers: Sequence[Offer], sort: str) -> list[dict[str, Any]]:
+    reps = ratings.reputations([o.provider_id for o in offers])
+    views = [view(o, reps[o.provider_id]) for o in offers]
+
+    def score(v: dict[str, Any]) -> float:
+        return float(v["provider"]["reputation"]["score"] or 0.0)
+
+    keys = {
+        "reputation": lambda v: (-score(v), v["price"]["amount"], v["id"]),
+        "price": lambda v: (v["price"]["amount"], -score(v), v["id"]),
+        "distance": lambda v: (band_index(v["_km"]), v["price"]["amount"], v["id"]),
+        "newest": lambda v: (-v["id"],),
+    }
+    return sorted(views, key=keys[sort])
+
+
+def mine(user: User, status: str | None, cursor: str | None, limit: int) -> Any:
+    provider = _require_provider(user)
+    stmt = select(Offer).where(Offer.provider_id == provider.id)
+    if status:
+        stmt = stmt.where(Offer.status == OfferStatus(status))
+    return paginate(stmt, Offer.id, cursor, limit)
+

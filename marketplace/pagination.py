@@ -1,0 +1,76 @@
+"""Cursor pagination: newest first by id; the cursor is opaque to clients."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from marshmallow import Schema, fields, validate
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from marketplace.errors import Invalid
+from marketplace.extensions import db
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+class PageArgs(Schema):
+    cursor = fields.String(load_default=None, validate=validate.Length(max=64))
+    limit = fields.Integer(
+        load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT)
+    )
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, value = raw.partition(":")
+        if prefix != "id":
+            raise ValueError(cursor)
+        return int(value)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise Invalid("The cursor is not one this API handed out.",
+                      {"cursor": ["Not a valid cursor."]}) from None
+
+
+def paginate(stmt: Select[Any], id_column: InstrumentedAttribute[int], cursor: str | None,
+             limit: int) -> tuple[Sequence[Any], str | None]:
+    """Run ``stmt`` newest first; return one page and the cursor of the next (or None)."""
+    if cursor:
+        stmt = stmt.where(id_column < decode_cursor(cursor))
+    rows = db.session.scalars(stmt.order_by(id_column.desc()).limit(limit + 1)).all()
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, encode_cursor(rows[-1].id)
+    return rows, None
+
+
+_page_schemas: dict[str, type[Schema]] = {}
+
+
+def page_of(item: type[Schema]) -> type[Schema]:
+    """An output schema ``{items: [item], next_cursor}`` named after the item schema."""
+    name = item.__name__.removesuffix("Schema") + "PageSchema"
+    if name not in _page_schemas:
+        _page_schemas[name] = type(
+            name,
+            (Schema,),
+            {
+                "items": fields.List(fields.Nested(item), required=True),
+                "next_cursor": fields.String(allow_none=True, required=True),
+            },
+        )
+    return _page_schemas[name]
+
+
+def page(items: Sequence[Any], next_cursor: str | None) -> dict[str, Any]:
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,68 @@
+"""JSON routes for categories and provider profiles."""
+
+from typing import Any
+
+from flask import g
+from flask_smorest import Blueprint
+
+from marketplace.accounts.auth import auth_required
+from marketplace.geo import grid_cell_centre
+from marketplace.pagination import PageArgs, page, page_of
+from marketplace.providers import services
+from marketplace.providers.schemas import (
+    CategorySchema,
+    ProviderInSchema,
+    ProviderOutSchema,
+    PublicProviderSchema,
+)
+from marketplace.ratings import services as ratings
+from marketplace.ratings.schemas import RatingOutSchema
+
+blp = Blueprint("providers_api", __name__, url_prefix="/api/v1", description="Providers")
+
+
+@blp.route("/categories", methods=["GET"])
+@blp.doc(security=[])
+@blp.response(200, CategorySchema(many=True))
+def categories() -> Any:
+    """The fixed list of categories needs and providers use."""
+    return services.all_categories()
+
+
+@blp.route("/me/provider", methods=["PUT"])
+@auth_required
+@blp.arguments(ProviderInSchema)
+@blp.response(200, ProviderOutSchema)
+def save_provider(data: dict[str, Any]) -> Any:
+    """Create or replace your provider profile."""
+    return services.save_profile(g.user, data)
+
+
+@blp.route("/providers/<string:handle>", methods=["GET"])
+@blp.doc(security=[])
+@blp.response(200, PublicProviderSchema)
+def public_profile(handle: str) -> Any:
+    """A provider's public profile and reputation (their base is shown only approximately)."""
+    provider = services.by_handle(handle)
+    cell = grid_cell_centre(provider.base_lat, provider.base_lon)
+    return {
+        "handle": provider.handle,
+        "display_name": provider.display_name,
+        "bio": provider.bio,
+        "categories": [c.slug for c in provider.categories],
+        "service_area": {"lat": cell.lat, "lon": cell.lon, "approximate": True},
+        "radius_km": provider.radius_km,
+        "active": provider.active,
+        "member_since": provider.created_at,
+        "reputation": ratings.reputations([provider.id])[provider.id],
+    }
+
+
+@blp.route("/providers/<string:handle>/ratings", methods=["GET"])
+@blp.doc(security=[])
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(RatingOutSchema))
+def provider_ratings(args: dict[str, Any], handle: str) -> Any:
+    """Ratings of a provider, newest first, with their replies."""
+    provider = services.by_handle(handle)
+    return page(*ratings.for_provider(provider.id, args["cursor"], args["limit"]))

@@ -1,0 +1,76 @@
+import re
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from marketplace.providers.models import MAX_RADIUS_KM, MIN_RADIUS_KM
+from marketplace.schemas import ApproximatePointSchema, PointSchema, text
+
+HANDLE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,28}[a-z0-9])$")
+
+
+class CategorySchema(Schema):
+    slug = fields.String()
+    name = fields.String()
+
+
+class ProviderInSchema(Schema):
+    handle = fields.String(required=True, metadata={"description": "3-30 of a-z, 0-9, '-'"})
+    display_name = text(80, min_len=1, required=True)
+    bio = text(2000, load_default="")
+    categories = fields.List(fields.String(validate=validate.Length(max=40)), required=True,
+                             validate=validate.Length(min=1, max=20))
+    base = fields.Nested(PointSchema, required=True)
+    radius_km = fields.Float(required=True, allow_nan=False,
+                             validate=validate.Range(min=MIN_RADIUS_KM, max=MAX_RADIUS_KM))
+    active = fields.Boolean(load_default=True)
+
+    @validates("handle")
+    def _handle(self, value: str, **_: Any) -> None:
+        if not HANDLE.match(value):
+            raise ValidationError("3-30 lower-case letters, digits or '-', not starting or "
+                                  "ending with '-'.")
+
+
+class ProviderOutSchema(Schema):
+    """The caller's own profile: exact base included."""
+
+    id = fields.Integer()
+    handle = fields.String()
+    display_name = fields.String()
+    bio = fields.String()
+    categories = fields.Method("_slugs")
+    base = fields.Method("_base")
+    radius_km = fields.Float()
+    active = fields.Boolean()
+    created_at = fields.AwareDateTime()
+
+    def _slugs(self, obj: Any) -> list[str]:
+        return [c.slug for c in obj.categories]
+
+    def _base(self, obj: Any) -> dict[str, float]:
+        return {"lat": obj.base_lat, "lon": obj.base_lon}
+
+
+class ReputationSchema(Schema):
+    count = fields.Integer()
+    mean = fields.Float(allow_none=True)
+    score = fields.Float(metadata={"description": "Bayesian score used for ranking."})
+    histogram = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                            metadata={"description": "Stars '1'..'5' -> count"})
+    sub_scores = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
+    completed_jobs = fields.Integer()
+    completion_rate = fields.Float(allow_none=True)
+    is_new = fields.Boolean()
+
+
+class PublicProviderSchema(Schema):
+    handle = fields.String()
+    display_name = fields.String()
+    bio = fields.String()
+    categories = fields.List(fields.String())
+    service_area = fields.Nested(ApproximatePointSchema)
+    radius_km = fields.Float()
+    active = fields.Boolean()
+    member_since = fields.AwareDateTime()
+    reputation = fields.Nested(ReputationSchema)

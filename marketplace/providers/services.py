@@ -1,0 +1,86 @@
+"""Provider profiles: set-up, lookup, and whether a provider may see a need."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from marketplace.accounts.models import User
+from marketplace.errors import Conflict, Invalid, NotFound
+from marketplace.extensions import db
+from marketplace.geo import haversine_km
+from marketplace.providers.models import Category, Provider
+
+
+def all_categories() -> Sequence[Category]:
+    return db.session.scalars(select(Category).order_by(Category.name)).all()
+
+
+def category_by_slug(slug: str, field: str = "category") -> Category:
+    category = db.session.scalar(select(Category).where(Category.slug == slug))
+    if category is None:
+        raise Invalid(f"Unknown category {slug!r}.",
+                      {field: [f"Unknown category {slug!r}; see GET /api/v1/categories."]})
+    return category
+
+
+def categories_by_slugs(slugs: Sequence[str]) -> list[Category]:
+    wanted = list(dict.fromkeys(slugs))
+    found = {c.slug: c for c in db.session.scalars(
+        select(Category).where(Category.slug.in_(wanted)))}
+    unknown = [s for s in wanted if s not in found]
+    if unknown:
+        raise Invalid("Unknown categories: " + ", ".join(unknown) + ".",
+                      {"categories": [f"Unknown category {s!r}." for s in unknown]})
+    return [found[s] for s in wanted]
+
+
+def provider_of(user: User) -> Provider | None:
+    return db.session.scalar(select(Provider).where(Provider.user_id == user.id))
+
+
+def by_handle(handle: str) -> Provider:
+    provider = db.session.scalar(select(Provider).where(Provider.handle == handle.lower()))
+    if provider is None:
+        raise NotFound(f"No provider with handle {handle!r}.")
+    return provider
+
+
+def save_profile(user: User, data: dict[str, Any]) -> Provider:
+    """Create or replace the caller's provider profile (PUT semantics)."""
+    provider = provider_of(user)
+    handle = data["handle"]
+    taken = db.session.scalar(select(Provider.id).where(Provider.handle == handle))
+    if taken is not None and (provider is None or taken != provider.id):
+        raise Conflict("That handle is taken.", {"handle": ["That handle is taken."]})
+    if provider is None:
+        provider = Provider(user_id=user.id)
+        db.session.add(provider)
+    provider.handle = handle
+    provider.display_name = data["display_name"]
+    provider.bio = data.get("bio", "")
+    provider.base_lat = data["base"]["lat"]
+    provider.base_lon = data["base"]["lon"]
+    provider.radius_km = data["radius_km"]
+    provider.active = data.get("active", True)
+    provider.categories = categories_by_slugs(data["categories"])
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("That handle is taken.", {"handle": ["That handle is taken."]}) from None
+    return provider
+
+
+def reaches(provider: Provider, lat: float, lon: float, need_radius_km: float) -> bool:
+    """The matching rule for one pair: each side's radius must cover the other."""
+    km = haversine_km(provider.base_lat, provider.base_lon, lat, lon)
+    return km <= provider.radius_km and km <= need_radius_km
+
+
+def serves(provider: Provider, category_id: int) -> bool:
+    return any(c.id == category_id for c in provider.categories)
+

@@ -1,0 +1,66 @@
+"""Schema pieces shared by several features (money, points, timestamps)."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from marketplace.money import CURRENCIES, MAX_AMOUNT
+
+
+def text(max_len: int, *, min_len: int = 0, **kwargs: Any) -> fields.String:
+    """A string field with a length range and surrounding whitespace removed."""
+    return TrimmedString(validate=validate.Length(min=min_len, max=max_len), **kwargs)
+
+
+class TrimmedString(fields.String):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in result:
+            raise ValidationError("Must not contain NUL characters.")
+        return result.strip()
+
+
+def aware_datetime(**kwargs: Any) -> fields.AwareDateTime:
+    """ISO 8601 datetimes; a value without an offset is taken as UTC."""
+    return fields.AwareDateTime(default_timezone=UTC, **kwargs)
+
+
+class MoneySchema(Schema):
+    amount = fields.Integer(
+        required=True, strict=True,
+        validate=validate.Range(min=0, max=MAX_AMOUNT),
+        metadata={"description": "Integer minor units (cents for USD)."},
+    )
+    currency = fields.String(required=True, metadata={"description": "ISO 4217 code"})
+
+    @validates("currency")
+    def _known_currency(self, value: str, **_: Any) -> None:
+        if value not in CURRENCIES:
+            raise ValidationError("Not an ISO 4217 currency code (use upper case, e.g. USD).")
+
+
+class PointSchema(Schema):
+    lat = fields.Float(required=True, allow_nan=False, validate=validate.Range(min=-90, max=90))
+    lon = fields.Float(required=True, allow_nan=False,
+                       validate=validate.Range(min=-180, max=180))
+
+
+class ApproximatePointSchema(Schema):
+    lat = fields.Float()
+    lon = fields.Float()
+    approximate = fields.Boolean(
+        metadata={"description": "True when this is a ~1 km grid-cell centre, not the true point."}
+    )
+
+
+class MessageSchema(Schema):
+    """A plain ``{"message": ...}`` body."""
+
+    message = fields.String()
+
+
+def money(amount: int, currency: str) -> dict[str, Any]:
+    return {"amount": amount, "currency": currency}

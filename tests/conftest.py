@@ -1,0 +1,234 @@
+"""Fixtures: a migrated database per backend, per-test cleanup, and factories.
+
+Every test that uses ``app`` runs once on SQLite and once on PostgreSQL. PostgreSQL tests skip
+when no server answers, except under CI (``CI`` set), where a missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import flask_migrate
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from marketplace import create_app
+from marketplace.accounts import services as accounts
+from marketplace.accounts.models import User
+from marketplace.extensions import db
+from marketplace.needs import services as needs
+from marketplace.needs.models import Need
+from marketplace.offers import services as offers
+from marketplace.offers.models import Offer
+from marketplace.providers import services as providers
+from marketplace.providers.models import Provider
+
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",")
+IN_CI = bool(os.environ.get("CI"))
+KEEP = ("categories", "alembic_version")
+
+AUSTIN = (30.2672, -97.7431)
+
+
+def _pg_admin() -> Any:
+    import psycopg
+
+    try:
+        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI but did not answer: {exc}")
+        pytest.skip(f"PostgreSQL not available: {exc}")
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this run, dropped afterwards."""
+    name = f"mkt_test_{uuid.uuid4().hex[:10]}"
+    admin = _pg_admin()
+    admin.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def make_test_app(url: str, **extra: Any) -> Flask:
+    return create_app({
+        "SQLALCHEMY_DATABASE_URI": url,
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "PASSWORD_HASH_FAST": True,
+        "WTF_CSRF_ENABLED": False,
+        **extra,
+    })
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    """One app per backend, its schema built by the migrations (never ``create_all``)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    else:
+        url = request.getfixturevalue("pg_database")
+    app = make_test_app(url)
+    with app.app_context():
+        flask_migrate.upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _clean(app: Flask) -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name not in KEEP]
+    with db.engine.begin() as conn:
+        if db.engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def app(backend_app: Flask) -> Iterator[Flask]:
+    with backend_app.app_context():
+        yield backend_app
+        db.session.remove()
+        _clean(backend_app)
+
+
+@pytest.fixture
+def backend(app: Flask) -> str:
+    return db.engine.dialect.name
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@dataclass
+class Person:
+    """A user with a token and a client speaking for them."""
+
+    user: User
+    token: str
+    client: FlaskClient
+    password: str
+    provider: Provider | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return getattr(self.client, method)(url, headers=headers, **kwargs)
+
+    def get(self, url: str, **kw: Any) -> Any:
+        return self._call("get", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> Any:
+        return self._call("post", url, **kw)
+
+    def put(self, url: str, **kw: Any) -> Any:
+        return self._call("put", url, **kw)
+
+    def patch(self, url: str, **kw: Any) -> Any:
+        return self._call("patch", url, **kw)
+
+    def delete(self, url: str, **kw: Any) -> Any:
+        return self._call("delete", url, **kw)
+
+
+_seq = itertools.count(1)
+
+
+@pytest.fixture
+def make_user(app: Flask, client: FlaskClient) -> Any:
+    def make(name: str | None = None, email: str | None = None,
+             password: str = "correct horse battery", phone: str | None = None) -> Person:
+        n = next(_seq)
+        user = accounts.register(email or f"user{n}@example.com", password, name or f"User {n}",
+                                 phone)
+        _token, raw = accounts.create_token(user, "tests")
+        return Person(user=user, token=raw, client=client, password=password)
+
+    return make
+
+
+@pytest.fixture
+def make_provider(make_user: Any) -> Any:
+    def make(person: Person | None = None, *, categories: tuple[str, ...] = ("catering",),
+             base: tuple[float, float] = AUSTIN, radius_km: float = 25, active: bool = True,
+             handle: str | None = None) -> Person:
+        person = person or make_user()
+        person.provider = providers.save_profile(person.user, {
+            "handle": handle or f"pro-{person.user.id}",
+            "display_name": f"Pro {person.user.name}",
+            "bio": "",
+            "categories": list(categories),
+            "base": {"lat": base[0], "lon": base[1]},
+            "radius_km": radius_km,
+            "active": active,
+        })
+        return person
+
+    return make
+
+
+def need_data(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "title": "Catering for 20 people",
+        "description": "Vegetarian buffet on Saturday",
+        "category": "catering",
+        "location": {"lat": AUSTIN[0], "lon": AUSTIN[1]},
+        "radius_km": 20,
+        "budget": {"amount": 40000, "currency": "USD"},
+        "address": "100 Congress Ave, Austin",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def make_need(make_user: Any) -> Any:
+    def make(customer: Person | None = None, **overrides: Any) -> Need:
+        customer = customer or make_user()
+        data = need_data(**overrides)
+        data.setdefault("expires_at", datetime.now(UTC) + timedelta(hours=48))
+        return needs.create(customer.user, data)
+
+    return make
+
+
+@pytest.fixture
+def make_offer(make_provider: Any) -> Any:
+    def make(need: Need, provider: Person | None = None, amount: int | None = None,
+             **overrides: Any) -> Offer:
+        provider = provider or make_provider()
+        data: dict[str, Any] = {"message": "Happy to help", **overrides}
+        if amount is not None:
+            data["price"] = {"amount": amount, "currency": need.budget_currency}
+        return offers.make(provider.user, need.id, data)
+
+    return make
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    """The error object of an API response, checked to have the one error shape."""
+    body = response.get_json()
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    error = body["error"]
+    assert error["status"] == response.status_code
+    assert isinstance(error["code"], str) and isinstance(error["message"], str)
+    assert error["message"]
+    return error

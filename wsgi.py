@@ -1,0 +1,5 @@
+"""Entry point: ``flask --app wsgi ...`` and WSGI servers (``wsgi:app``)."""
+
+from marketplace import create_app
+
+app = create_app()
