@@ -30,7 +30,7 @@ install: $(VENV)/.installed static/vendor/.installed
 run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
-	$(BIN)/flask run --host $(HOST) --port $(PORT)
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m marketplace.serve
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 
-from marketplace import cli, errors
+from marketplace import cli, errors, realtime
 from marketplace.config import ROOT, from_env
 from marketplace.extensions import api, csrf, db, login_manager, migrate
 
@@ -40,6 +40,7 @@ def register_extensions(app: Flask) -> None:
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     })
     api.init_app(app)
+    realtime.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
@@ -59,12 +60,13 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.accounts import views as accounts_views
     from marketplace.messages import api as messages_api
     from marketplace.needs import api as needs_api
+    from marketplace.notifications import api as notifications_api
     from marketplace.offers import api as offers_api
     from marketplace.providers import api as providers_api
     from marketplace.ratings import api as ratings_api
 
     for blp in (accounts_api.blp, providers_api.blp, needs_api.blp, offers_api.blp,
-                messages_api.blp, ratings_api.blp):
+                messages_api.blp, ratings_api.blp, notifications_api.blp):
         api.register_blueprint(blp)
         csrf.exempt(blp)  # the JSON API authenticates with bearer tokens, never cookies
     app.register_blueprint(accounts_views.bp)

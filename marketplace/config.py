@@ -38,6 +38,11 @@ def from_env(**overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(env.get("DATABASE_URL", default_db)),
         "REDIS_URL": env.get("REDIS_URL") or None,
+        # Chosen on purpose, never auto-detected: the server entry point (marketplace.serve,
+        # gunicorn.conf.py) sets "gevent"; tests and CLI commands only emit, in "threading".
+        "SOCKETIO_ASYNC_MODE": env.get("SOCKETIO_ASYNC_MODE", "threading"),
+        "CORS_ORIGINS": [o for o in env.get("CORS_ORIGINS", "").split(",") if o],
+        "EXPIRY_INTERVAL_SECONDS": float(env.get("EXPIRY_INTERVAL_SECONDS", "30")),
         "SECRET_KEY": overrides.pop("SECRET_KEY", None) or _secret_key(),
         "NEED_DEFAULT_TTL_HOURS": int(env.get("NEED_DEFAULT_TTL_HOURS", "48")),
         "RATING_PRIOR_WEIGHT": float(env.get("RATING_PRIOR_WEIGHT", "5")),

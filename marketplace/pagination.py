@@ -54,6 +54,14 @@ def paginate(stmt: Select[Any], id_column: InstrumentedAttribute[int], cursor: s
     return rows, None
 
 
+def offset_page(items: Sequence[T], cursor: str | None, limit: int) -> tuple[Sequence[T], str | None]:
+    """One page of an already ordered, bounded list (ordered by something other than id)."""
+    start = decode_cursor(cursor) if cursor else 0
+    chunk = items[start : start + limit]
+    end = start + len(chunk)
+    return chunk, (encode_cursor(end) if end < len(items) else None)
+
+
 _page_schemas: dict[str, type[Schema]] = {}
 
 

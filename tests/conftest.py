@@ -34,7 +34,7 @@ from marketplace.providers.models import Provider
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",")
 IN_CI = bool(os.environ.get("CI"))
-KEEP = ("categories", "alembic_version")
+KEEP = ("categories", "alembic_version", "notification_counter")
 
 AUSTIN = (30.2672, -97.7431)
 

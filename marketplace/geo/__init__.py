@@ -1,5 +1,6 @@
 """Pure geography: distances, privacy grid cells, distance bands. Depends on nothing of ours."""
 
+from marketplace.geo.box import SearchBox, lat_row, search_box
 from marketplace.geo.core import (
     DISTANCE_BANDS,
     EARTH_RADIUS_KM,
@@ -14,6 +15,9 @@ __all__ = [
     "EARTH_RADIUS_KM",
     "DISTANCE_BANDS",
     "Point",
+    "SearchBox",
+    "lat_row",
+    "search_box",
     "band_index",
     "distance_band",
     "grid_cell_centre",

@@ -10,6 +10,7 @@ from marketplace.accounts.models import User
 from marketplace.errors import Conflict
 from marketplace.extensions import db
 from marketplace.messages.models import Message
+from marketplace.notifications.outbox import notify
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
 from marketplace.pagination import paginate
@@ -26,10 +27,16 @@ def thread(user: User, offer_id: int, cursor: str | None,
 
 
 def send(user: User, offer_id: int, body: str) -> Message:
-    offer, _role = offers.visible(user, offer_id)
+    offer, role = offers.visible(user, offer_id)
     if offer.status not in OPEN_THREAD:
         raise Conflict(f"This offer is {offer.status.value}; its thread is closed.")
     message = Message(offer_id=offer.id, sender_id=user.id, body=body)
     db.session.add(message)
+    db.session.flush()
+    other = offer.provider.user_id if role == "customer" else offer.need.customer_id
+    notify([other], "message.received", {
+        "offer_id": offer.id, "need_id": offer.need_id, "message_id": message.id,
+        "from": role, "sender_name": user.name, "body": body, "created_at": message.created_at,
+    })
     db.session.commit()
     return message

@@ -10,7 +10,7 @@ from marketplace.errors import Invalid
 from marketplace.idempotency import idempotent
 from marketplace.needs import services
 from marketplace.needs.schemas import CancelSchema, NeedInSchema, NeedListArgs, NeedOutSchema
-from marketplace.pagination import page, page_of
+from marketplace.pagination import PageArgs, offset_page, page, page_of
 
 blp = Blueprint("needs_api", __name__, url_prefix="/api/v1", description="Needs")
 
@@ -37,6 +37,15 @@ def list_mine(args: dict[str, Any]) -> Any:
                       {"mine": ["Must be true."]})
     items, cursor = services.list_mine(g.user, args["status"], args["cursor"], args["limit"])
     return page([services.view(g.user, n, "customer") for n in items], cursor)
+
+
+@blp.route("/feed", methods=["GET"])
+@auth_required
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(NeedOutSchema))
+def feed(args: dict[str, Any]) -> Any:
+    """Open needs posted to you as a provider: nearest distance band first, then newest."""
+    return page(*offset_page(services.feed(g.user), args["cursor"], args["limit"]))
 
 
 @blp.route("/needs/<int:need_id>", methods=["GET"])

@@ -41,6 +41,8 @@ class Need(db.Model):
         CheckConstraint("offer_count >= 0", name="offer_count_nonnegative"),
         CheckConstraint("max_offers IS NULL OR max_offers >= 1", name="max_offers_positive"),
         Index("ix_needs_status_expires_at", "status", "expires_at"),
+        # The provider feed's box query: open needs of a category near a point.
+        Index("ix_needs_feed", "status", "category_id", "lat_row", "lon"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,6 +54,7 @@ class Need(db.Model):
     description: Mapped[str] = mapped_column(Text, default="")
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
+    lat_row: Mapped[int] = mapped_column(Integer)  # geo.lat_row(lat), for the feed's index
     place: Mapped[str | None] = mapped_column(String(200))
     address: Mapped[str | None] = mapped_column(String(300))
     radius_km: Mapped[float] = mapped_column(Float)

@@ -14,9 +14,18 @@ from marketplace.accounts.models import User
 from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
 from marketplace.extensions import db
-from marketplace.geo import distance_band, grid_cell_centre, haversine_km
+from marketplace.geo import (
+    band_index,
+    distance_band,
+    grid_cell_centre,
+    haversine_km,
+    lat_row,
+    search_box,
+)
 from marketplace.needs.models import Need, NeedStatus
+from marketplace.notifications.outbox import notify
 from marketplace.pagination import paginate
+from marketplace.providers import matching
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
 
@@ -91,6 +100,7 @@ def create(user: User, data: dict[str, Any]) -> Need:
         description=data.get("description", ""),
         lat=data["location"]["lat"],
         lon=data["location"]["lon"],
+        lat_row=lat_row(data["location"]["lat"]),
         place=data.get("place") or None,
         address=data.get("address") or None,
         radius_km=data["radius_km"],
@@ -103,8 +113,31 @@ def create(user: User, data: dict[str, Any]) -> Need:
         offer_count=0,
     )
     db.session.add(need)
+    db.session.flush()
+    _notify_matched(need)
     db.session.commit()
     return need
+
+
+def summary(need: Need, base: tuple[float, float] | None = None) -> dict[str, Any]:
+    """What a notification says about a need: public fields only, location approximate."""
+    cell = grid_cell_centre(need.lat, need.lon)
+    band = distance_band(haversine_km(base[0], base[1], cell.lat, cell.lon)) if base else None
+    return {
+        "id": need.id, "title": need.title, "category": need.category.slug,
+        "status": need.status.value,
+        "budget": {"amount": need.budget_amount, "currency": need.budget_currency},
+        "location": {"lat": cell.lat, "lon": cell.lon, "approximate": True},
+        "place": need.place, "distance_band": band, "needed_by": need.needed_by,
+        "expires_at": need.expires_at, "created_at": need.created_at,
+    }
+
+
+def _notify_matched(need: Need) -> None:
+    """Every matched provider gets the same event in the same commit: nobody is first."""
+    for match in matching.providers_for(need.category_id, need.lat, need.lon, need.radius_km,
+                                        exclude_user_id=need.customer_id):
+        notify([match.user_id], "need.matched", {"need": summary(need, (match.lat, match.lon))})
 
 
 def get(need_id: int) -> Need:
@@ -243,6 +276,18 @@ def list_mine(user: User, status: str | None, cursor: str | None,
     return paginate(stmt, Need.id, cursor, limit)
 
 
+def _offering_users(need: Need) -> dict[int, int]:
+    """offer id -> provider user id, for offers still pending or accepted."""
+    from marketplace.offers.models import Offer, OfferStatus
+
+    rows = db.session.execute(
+        select(Offer.id, Provider.user_id).join(Provider, Offer.provider_id == Provider.id)
+        .where(Offer.need_id == need.id,
+               Offer.status.in_([OfferStatus.PENDING, OfferStatus.ACCEPTED]))
+    )
+    return {offer_id: user_id for offer_id, user_id in rows}
+
+
 def _decline_pending(need: Need) -> None:
     from marketplace.offers.models import Offer, OfferStatus
 
@@ -262,9 +307,13 @@ def cancel(user: User, need_id: int, reason: str | None) -> Need:
     if need.status == NeedStatus.ASSIGNED and not reason:
         raise Invalid("Say why you are cancelling an assigned job.",
                       {"reason": ["Required when cancelling an assigned job."]})
+    offering = _offering_users(need)
     transition(need, NeedStatus.CANCELLED, actor, cancelled_at=utcnow(),
                cancelled_by_id=user.id, cancel_reason=reason or None)
     _decline_pending(need)
+    recipients = [uid for uid in [need.customer_id, *offering.values()] if uid != user.id]
+    notify(recipients, "need.cancelled",
+           {"need": summary(need), "cancelled_by": actor, "reason": need.cancel_reason})
     db.session.commit()
     return need
 
@@ -273,6 +322,8 @@ def complete(user: User, need_id: int) -> Need:
     need, role = visible(user, need_id)
     transition(need, NeedStatus.COMPLETED, "customer" if role == "customer" else "provider",
                completed_at=utcnow())
+    notify([uid for uid in _offering_users(need).values()], "need.completed",
+           {"need": summary(need)})
     db.session.commit()
     return need
 
@@ -285,11 +336,41 @@ def expire_due(now: datetime | None = None) -> list[int]:
     ).all()
     expired: list[int] = []
     for need in due:
+        offering = _offering_users(need)
         try:
             transition(need, NeedStatus.EXPIRED, "system")
         except Conflict:
             continue  # accepted or cancelled a moment ago: it is no longer ours to expire
         _decline_pending(need)
+        notify([need.customer_id, *offering.values()], "need.expired", {"need": summary(need)})
         db.session.commit()
         expired.append(need.id)
     return expired
+
+
+def feed(user: User) -> list[dict[str, Any]]:
+    """Open needs that match the calling provider now: nearest distance band first, then
+    newest. Bands come from grid-cell centres, like everything a provider sees."""
+    provider = providers.provider_of(user)
+    if provider is None:
+        raise Forbidden("Set up a provider profile (PUT /api/v1/me/provider) to get a feed.")
+    if not provider.active or not provider.categories:
+        return []
+    box = search_box(provider.base_lat, provider.base_lon, provider.radius_km)
+    stmt = select(Need).where(
+        Need.status == NeedStatus.OPEN,
+        Need.category_id.in_([c.id for c in provider.categories]),
+        matching.box_filter(box, Need.lat_row, Need.lon),
+        Need.expires_at > utcnow(),
+        Need.customer_id != user.id,
+    )
+    found = []
+    for need in db.session.scalars(stmt):
+        km = haversine_km(provider.base_lat, provider.base_lon, need.lat, need.lon)
+        if km <= provider.radius_km and km <= need.radius_km:
+            cell = grid_cell_centre(need.lat, need.lon)
+            band_km = haversine_km(provider.base_lat, provider.base_lon, cell.lat, cell.lon)
+            found.append((band_index(band_km), -need.id, need))
+    found.sort(key=lambda item: item[:2])
+    return [view(user, need, viewer_role(user, need) or "matched_provider")
+            for _band, _id, need in found]

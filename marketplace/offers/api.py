@@ -16,7 +16,7 @@ from marketplace.offers.schemas import (
     OfferOutSchema,
     OfferPatchSchema,
 )
-from marketplace.pagination import decode_cursor, encode_cursor, page, page_of
+from marketplace.pagination import offset_page, page, page_of
 
 blp = Blueprint("offers_api", __name__, url_prefix="/api/v1", description="Offers")
 
@@ -38,13 +38,11 @@ def make(data: dict[str, Any], need_id: int) -> Any:
 def list_for_need(args: dict[str, Any], need_id: int) -> Any:
     """All offers (customer) or your own (provider), in the chosen order."""
     _need, _role, offers = services.for_need(g.user, need_id)
-    ordered = services.sorted_views(offers, args["sort"])
-    start = decode_cursor(args["cursor"]) if args["cursor"] else 0
-    chunk = ordered[start : start + args["limit"]]
-    end = start + len(chunk)
+    items, cursor = offset_page(services.sorted_views(offers, args["sort"]), args["cursor"],
+                                args["limit"])
     return {
-        "items": chunk,
-        "next_cursor": encode_cursor(end) if end < len(ordered) else None,
+        "items": items,
+        "next_cursor": cursor,
         "sort": args["sort"],
         "sort_explanation": services.SORTS[args["sort"]],
     }

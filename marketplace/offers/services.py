@@ -15,6 +15,7 @@ from marketplace.extensions import db
 from marketplace.geo import band_index, distance_band, grid_cell_centre, haversine_km
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
+from marketplace.notifications.outbox import notify
 from marketplace.offers.models import Offer, OfferStatus
 from marketplace.pagination import paginate
 from marketplace.providers import services as providers
@@ -86,11 +87,20 @@ def make(user: User, need_id: int, data: dict[str, Any]) -> Offer:
     )
     db.session.add(offer)
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise Conflict("You already made an offer on this need; revise it instead.") from None
+    notify([need.customer_id], "offer.received", _event(offer))
+    db.session.commit()
     return offer
+
+
+def _event(offer: Offer) -> dict[str, Any]:
+    """What the customer is told about an offer (the offer as they would see it)."""
+    data = view(offer)
+    data.pop("_km", None)
+    return {"need_id": offer.need_id, "offer": data}
 
 
 def _existing(provider: Provider, need: Need) -> Offer | None:
@@ -152,8 +162,9 @@ def revise(user: User, offer_id: int, data: dict[str, Any]) -> Offer:
     if result.rowcount != 1:  # type: ignore[attr-defined]
         db.session.rollback()
         raise _closed(offer, "revise")
-    db.session.commit()
     db.session.refresh(offer)
+    notify([offer.need.customer_id], "offer.revised", _event(offer))
+    db.session.commit()
     return offer
 
 
@@ -184,8 +195,9 @@ def withdraw(user: User, offer_id: int) -> Offer:
         .values(offer_count=Need.offer_count - 1)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
     db.session.refresh(offer)
+    notify([offer.need.customer_id], "offer.withdrawn", _event(offer))
+    db.session.commit()
     return offer
 
 
@@ -210,6 +222,11 @@ def accept(user: User, offer_id: int) -> Offer:
     if result.rowcount != 1:  # type: ignore[attr-defined]
         db.session.rollback()
         raise Conflict("This offer was withdrawn a moment ago; it can no longer be accepted.")
+    declined = db.session.execute(
+        select(Offer.id, Provider.user_id).join(Provider, Offer.provider_id == Provider.id)
+        .where(Offer.need_id == need.id, Offer.id != offer.id,
+               Offer.status == OfferStatus.PENDING)
+    ).all()
     db.session.execute(
         update(Offer)
         .where(Offer.need_id == need.id, Offer.id != offer.id,
@@ -217,6 +234,11 @@ def accept(user: User, offer_id: int) -> Offer:
         .values(status=OfferStatus.DECLINED, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    summary = needs.summary(need)
+    notify([offer.provider.user_id], "offer.accepted", {"offer_id": offer.id, "need": summary})
+    for declined_id, user_id in declined:
+        notify([user_id], "offer.declined",
+               {"offer_id": declined_id, "need": summary, "reason": "Another offer was accepted."})
     try:
         db.session.commit()
     except IntegrityError:

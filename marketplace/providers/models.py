@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Column, Float, ForeignKey, Integer, String, Table
+from sqlalchemy import Boolean, CheckConstraint, Column, Float, ForeignKey, Index, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
@@ -59,3 +59,31 @@ class Provider(db.Model):
     categories: Mapped[list[Category]] = relationship(
         secondary=provider_categories, order_by=Category.slug
     )
+
+
+class ProviderCoverage(db.Model):
+    """Where an active provider works, one row per category they serve: the spatial index.
+
+    Derived from ``Provider`` and rewritten whenever the profile is saved. Rows exist only for
+    active providers, and the composite index (category, latitude row, longitude, ...) covers
+    the matching query, so finding the providers near a need reads a few short index ranges
+    instead of scanning providers. Works the same on SQLite and PostgreSQL, no extensions.
+    """
+
+    __tablename__ = "provider_coverage"
+    __table_args__ = (
+        Index("ix_provider_coverage_lookup", "category_id", "lat_row", "lon", "lat", "radius_km",
+              "provider_id", "user_id"),
+    )
+
+    provider_id: Mapped[int] = mapped_column(
+        ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
+    )
+    category_id: Mapped[int] = mapped_column(
+        ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    lat_row: Mapped[int] = mapped_column(Integer)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    radius_km: Mapped[float] = mapped_column(Float)

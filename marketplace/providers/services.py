@@ -12,6 +12,7 @@ from marketplace.accounts.models import User
 from marketplace.errors import Conflict, Invalid, NotFound
 from marketplace.extensions import db
 from marketplace.geo import haversine_km
+from marketplace.providers.matching import sync_coverage
 from marketplace.providers.models import Category, Provider
 
 
@@ -68,6 +69,8 @@ def save_profile(user: User, data: dict[str, Any]) -> Provider:
     provider.active = data.get("active", True)
     provider.categories = categories_by_slugs(data["categories"])
     try:
+        db.session.flush()
+        sync_coverage(provider)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

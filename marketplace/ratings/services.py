@@ -20,6 +20,7 @@ from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound
 from marketplace.extensions import db
 from marketplace.needs.models import Need, NeedStatus
+from marketplace.notifications.outbox import notify
 from marketplace.pagination import paginate
 from marketplace.ratings.models import SUB_SCORES, Rating
 
@@ -50,10 +51,14 @@ def rate(user: User, need_id: int, data: dict[str, Any]) -> Rating:
     )
     db.session.add(rating)
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise Conflict("You already rated this job.") from None
+    notify([accepted.provider.user_id], "rating.received", {
+        "rating_id": rating.id, "need_id": need.id, "title": need.title, "stars": rating.stars,
+        "comment": rating.comment})
+    db.session.commit()
     return rating
 
 
@@ -71,8 +76,11 @@ def reply(user: User, rating_id: int, body: str) -> Rating:
     if result.rowcount != 1:  # type: ignore[attr-defined]
         db.session.rollback()
         raise Conflict("You already replied to this rating.")
-    db.session.commit()
     db.session.refresh(rating)
+    notify([rating.customer_id], "rating.replied", {
+        "rating_id": rating.id, "need_id": rating.need_id, "provider": rating.provider.handle,
+        "reply": rating.reply})
+    db.session.commit()
     return rating
 
 

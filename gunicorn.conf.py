@@ -1,0 +1,23 @@
+"""Production server settings: ``gunicorn -c gunicorn.conf.py wsgi:app``.
+
+One worker process per core, each a gevent WebSocket worker holding many connections. With
+several workers (or several machines) set REDIS_URL so Socket.IO events reach every process,
+and route each client to one process (sticky sessions) or use the WebSocket transport only.
+"""
+
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+worker_class = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+# gunicorn caps each gevent worker at 1,000 connections by default; raise it (and the process'
+# open-file limit, `ulimit -n`) to hold more idle sockets.
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "10000"))
+timeout = 60
+raw_env = ["SOCKETIO_ASYNC_MODE=gevent"]
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    from marketplace.realtime import start_expiry_task
+
+    start_expiry_task(worker.wsgi)

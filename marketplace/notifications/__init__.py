@@ -1,0 +1,1 @@
+"""Durable notifications and their live delivery."""

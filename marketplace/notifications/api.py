@@ -1,0 +1,38 @@
+"""JSON routes: the durable notification feed (the same events the socket delivers)."""
+
+from typing import Any
+
+from flask import g
+from flask_smorest import Blueprint
+
+from marketplace.accounts.auth import auth_required
+from marketplace.notifications import services
+from marketplace.notifications.schemas import (
+    MarkReadSchema,
+    NotificationArgs,
+    NotificationListSchema,
+    UnreadSchema,
+)
+
+blp = Blueprint("notifications_api", __name__, url_prefix="/api/v1", description="Notifications")
+
+
+@blp.route("/notifications", methods=["GET"])
+@auth_required
+@blp.arguments(NotificationArgs, location="query")
+@blp.response(200, NotificationListSchema)
+def list_after(args: dict[str, Any]) -> Any:
+    """Your notifications after an id, oldest first — to catch up on what you missed."""
+    items = services.after(g.user.id, args["after"], args["limit"])
+    return {"items": items, "last_id": items[-1].id if items else args["after"],
+            "unread_count": services.unread_count(g.user)}
+
+
+@blp.route("/notifications/read", methods=["POST"])
+@auth_required
+@blp.arguments(MarkReadSchema)
+@blp.response(200, UnreadSchema)
+def mark_read(data: dict[str, Any]) -> Any:
+    """Mark notifications read, by ids or up to an id."""
+    marked = services.mark_read(g.user, data.get("ids"), data.get("up_to"))
+    return {"marked": marked, "unread_count": services.unread_count(g.user)}

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketplace.db_types import UTCDateTime, utcnow
+from marketplace.extensions import db
+
+
+class Notification(db.Model):
+    """One event for one recipient, written in the transaction of the change it reports.
+
+    Ids only grow, so a client that saw id N can ask for everything after N.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_id_id", "user_id", "id"),)
+
+    # Assigned from NotificationCounter at commit time, never by the database (see outbox.py).
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def as_event(self) -> dict[str, Any]:
+        """The wire form, the same over Socket.IO and the REST API."""
+        return {"id": self.id, "type": self.type,
+                "created_at": self.created_at.isoformat(), "data": self.data}
+
+
+class NotificationCounter(db.Model):
+    """A single row holding the last notification id handed out.
+
+    Taking ids by ``UPDATE ... RETURNING`` on this row right before commit makes ids follow
+    commit order: a second transaction waits on the row lock until the first commits. With a
+    plain sequence, id 10 could commit after id 11 and a client resuming "after 11" would
+    never see it.
+    """
+
+    __tablename__ = "notification_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))

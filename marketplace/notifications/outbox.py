@@ -1,0 +1,102 @@
+"""Notifications ride on the transaction of the change they report.
+
+Services call ``notify(...)``; nothing is written yet. Right before the session commits, the
+queued notifications get ids (in commit order, from ``NotificationCounter``) and are inserted
+in the same transaction. Only after the commit has succeeded are they emitted live; a rollback
+drops them. So a notification is never emitted for a change that did not happen, and never
+lost for one that did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import event, insert, update
+from sqlalchemy.orm import Session
+
+from marketplace.db_types import utcnow
+from marketplace.extensions import db
+from marketplace.notifications.models import Notification, NotificationCounter
+
+_OUTBOX = "notification_outbox"
+_SENT = "notification_events"
+
+Emitter = Callable[[list[tuple[int, dict[str, Any]]]], None]
+_emitters: list[Emitter] = []
+
+
+def jsonable(value: Any) -> Any:
+    """Payloads are stored as JSON: datetimes become ISO 8601 strings, enums their values."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def notify(user_ids: Iterable[int | None], type_: str, data: dict[str, Any]) -> None:
+    """Queue one notification per recipient on the current transaction."""
+    payload = jsonable(data)
+    queue = db.session.info.setdefault(_OUTBOX, [])
+    queue.extend((uid, type_, payload) for uid in dict.fromkeys(user_ids) if uid is not None)
+
+
+def on_emit(emitter: Emitter) -> None:
+    """Register who delivers committed notifications live (the Socket.IO layer)."""
+    if emitter not in _emitters:
+        _emitters.append(emitter)
+
+
+def _before_commit(session: Session) -> None:
+    pending = session.info.pop(_OUTBOX, None)
+    if not pending:
+        return
+    session.flush()
+    count = len(pending)
+    last = session.execute(
+        update(NotificationCounter).where(NotificationCounter.id == 1)
+        .values(last_id=NotificationCounter.last_id + count)
+        .returning(NotificationCounter.last_id)
+    ).scalar_one()
+    now = utcnow()
+    rows = [
+        {"id": last - count + 1 + i, "user_id": uid, "type": type_, "data": data,
+         "created_at": now}
+        for i, (uid, type_, data) in enumerate(pending)
+    ]
+    session.execute(insert(Notification), rows)
+    events = session.info.setdefault(_SENT, [])
+    events.extend(
+        (row["user_id"], {"id": row["id"], "type": row["type"],
+                          "created_at": now.isoformat(), "data": row["data"]})
+        for row in rows
+    )
+
+
+def _after_commit(session: Session) -> None:
+    events = session.info.pop(_SENT, None)
+    if events:
+        for emit in _emitters:
+            emit(events)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_OUTBOX, None)
+    session.info.pop(_SENT, None)
+
+
+def init_app() -> None:
+    """Hook the outbox into every Flask-SQLAlchemy session (idempotent)."""
+    from flask_sqlalchemy.session import Session as FlaskSession
+
+    for name, fn in (("before_commit", _before_commit), ("after_commit", _after_commit),
+                     ("after_rollback", _after_rollback)):
+        if not event.contains(FlaskSession, name, fn):
+            event.listen(FlaskSession, name, fn)

@@ -1,0 +1,46 @@
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+EVENT_TYPES = [
+    "need.matched", "offer.received", "offer.revised", "offer.withdrawn", "offer.accepted",
+    "offer.declined", "need.cancelled", "need.expired", "need.completed", "message.received",
+    "rating.received", "rating.replied",
+]
+
+
+class NotificationArgs(Schema):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0),
+                           metadata={"description": "Return notifications with a larger id."})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class NotificationSchema(Schema):
+    id = fields.Integer()
+    type = fields.String(metadata={"enum": EVENT_TYPES})
+    created_at = fields.AwareDateTime()
+    read_at = fields.AwareDateTime(allow_none=True)
+    data = fields.Dict(metadata={"description": "Event-specific; see docs/events.md"})
+
+
+class NotificationListSchema(Schema):
+    items = fields.List(fields.Nested(NotificationSchema))
+    last_id = fields.Integer(metadata={"description": "Pass as `after` for the next batch."})
+    unread_count = fields.Integer()
+
+
+class MarkReadSchema(Schema):
+    ids = fields.List(fields.Integer(validate=validate.Range(min=1)),
+                      validate=validate.Length(min=1, max=500))
+    up_to = fields.Integer(validate=validate.Range(min=1),
+                           metadata={"description": "Mark everything up to this id."})
+
+    @validates_schema
+    def _one_of(self, data: dict[str, Any], **_: Any) -> None:
+        if ("ids" in data) == ("up_to" in data):
+            raise ValidationError("Give exactly one of ids or up_to.", "ids")
+
+
+class UnreadSchema(Schema):
+    marked = fields.Integer()
+    unread_count = fields.Integer()

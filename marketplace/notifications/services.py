@@ -1,0 +1,43 @@
+"""Reading and marking notifications (writing happens through ``outbox.notify``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+
+from marketplace.accounts.models import User
+from marketplace.db_types import utcnow
+from marketplace.extensions import db
+from marketplace.notifications.models import Notification
+
+
+def after(user_id: int, after_id: int, limit: int) -> Sequence[Notification]:
+    """The recipient's notifications with id > ``after_id``, oldest first."""
+    return db.session.scalars(
+        select(Notification)
+        .where(Notification.user_id == user_id, Notification.id > after_id)
+        .order_by(Notification.id)
+        .limit(limit)
+    ).all()
+
+
+def unread_count(user: User) -> int:
+    return db.session.scalar(
+        select(func.count()).where(Notification.user_id == user.id,
+                                   Notification.read_at.is_(None))
+    ) or 0
+
+
+def mark_read(user: User, ids: Sequence[int] | None, up_to: int | None) -> int:
+    """Mark the given ids, or everything up to and including ``up_to``; returns how many."""
+    stmt = update(Notification).where(Notification.user_id == user.id,
+                                      Notification.read_at.is_(None))
+    if ids is not None:
+        stmt = stmt.where(Notification.id.in_(list(ids)))
+    if up_to is not None:
+        stmt = stmt.where(Notification.id <= up_to)
+    result = db.session.execute(stmt.values(read_at=utcnow())
+                                .execution_options(synchronize_session=False))
+    db.session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,56 @@
+"""Socket.IO wiring: the one place that emits, and the server's periodic expiry task."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from marketplace.extensions import socketio
+from marketplace.notifications import outbox
+
+log = logging.getLogger(__name__)
+
+
+def room_for(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def emit_events(events: list[tuple[int, dict[str, Any]]]) -> None:
+    """Deliver committed notifications to their recipients' private rooms (through Redis
+    when configured, so every server process's clients get them)."""
+    for user_id, event in events:
+        socketio.emit("notification", event, to=room_for(user_id))
+
+
+def init_app(app: Flask) -> None:
+    socketio.init_app(
+        app,
+        async_mode=app.config["SOCKETIO_ASYNC_MODE"],
+        message_queue=app.config["REDIS_URL"],
+        cors_allowed_origins=app.config["CORS_ORIGINS"] or None,
+        logger=False,
+        engineio_logger=False,
+    )
+    outbox.init_app()
+    outbox.on_emit(emit_events)
+    from marketplace.notifications import events  # noqa: F401  (registers the handlers)
+
+
+def start_expiry_task(app: Flask) -> None:
+    """Expire overdue needs every EXPIRY_INTERVAL_SECONDS inside the server process.
+    Several processes may run it at once: each expiry is a conditional UPDATE."""
+
+    def loop() -> None:
+        from marketplace.needs.services import expire_due
+
+        while True:
+            socketio.sleep(app.config["EXPIRY_INTERVAL_SECONDS"])
+            try:
+                with app.app_context():
+                    expire_due()
+            except Exception:  # keep the loop alive; the next round retries
+                log.exception("expiring needs failed")
+
+    socketio.start_background_task(loop)
