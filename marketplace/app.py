@@ -58,6 +58,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def register_blueprints(app: Flask) -> None:
     from marketplace.accounts import api as accounts_api
     from marketplace.accounts import views as accounts_views
+    from marketplace.geocoding import api as geocoding_api
     from marketplace.messages import api as messages_api
     from marketplace.needs import api as needs_api
     from marketplace.notifications import api as notifications_api
@@ -66,7 +67,7 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.ratings import api as ratings_api
 
     for blp in (accounts_api.blp, providers_api.blp, needs_api.blp, offers_api.blp,
-                messages_api.blp, ratings_api.blp, notifications_api.blp):
+                messages_api.blp, ratings_api.blp, notifications_api.blp, geocoding_api.blp):
         api.register_blueprint(blp)
         csrf.exempt(blp)  # the JSON API authenticates with bearer tokens, never cookies
     app.register_blueprint(accounts_views.bp)

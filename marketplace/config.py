@@ -41,7 +41,12 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         # Chosen on purpose, never auto-detected: the server entry point (marketplace.serve,
         # gunicorn.conf.py) sets "gevent"; tests and CLI commands only emit, in "threading".
         "SOCKETIO_ASYNC_MODE": env.get("SOCKETIO_ASYNC_MODE", "threading"),
+        "SOCKETIO_CHANNEL": env.get("SOCKETIO_CHANNEL", "marketplace-socketio"),
         "CORS_ORIGINS": [o for o in env.get("CORS_ORIGINS", "").split(",") if o],
+        "GEOCODER": env.get("GEOCODER", "gazetteer"),
+        "NOMINATIM_USER_AGENT": env.get("NOMINATIM_USER_AGENT", "nearby-marketplace/0.1"),
+        "NOMINATIM_DOMAIN": env.get("NOMINATIM_DOMAIN", "nominatim.openstreetmap.org"),
+        "NOMINATIM_SCHEME": env.get("NOMINATIM_SCHEME", "https"),
         "EXPIRY_INTERVAL_SECONDS": float(env.get("EXPIRY_INTERVAL_SECONDS", "30")),
         "SECRET_KEY": overrides.pop("SECRET_KEY", None) or _secret_key(),
         "NEED_DEFAULT_TTL_HOURS": int(env.get("NEED_DEFAULT_TTL_HOURS", "48")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from marketplace.money import CURRENCIES, MAX_AMOUNT
 
@@ -46,6 +46,25 @@ class PointSchema(Schema):
     lat = fields.Float(required=True, allow_nan=False, validate=validate.Range(min=-90, max=90))
     lon = fields.Float(required=True, allow_nan=False,
                        validate=validate.Range(min=-180, max=180))
+
+
+class LocationInSchema(Schema):
+    """Coordinates, or a place name for the geocoder: ``{lat, lon}`` or ``{query}``."""
+
+    lat = fields.Float(allow_nan=False, validate=validate.Range(min=-90, max=90))
+    lon = fields.Float(allow_nan=False, validate=validate.Range(min=-180, max=180))
+    query = TrimmedString(validate=validate.Length(min=1, max=200),
+                          metadata={"description": "A place name, e.g. 'Austin, TX'"})
+
+    @validates_schema
+    def _one_form(self, data: dict[str, Any], **_: Any) -> None:
+        has_point = "lat" in data or "lon" in data
+        if "query" in data and has_point:
+            raise ValidationError("Give either lat and lon, or query — not both.", "query")
+        if "query" not in data:
+            missing = [k for k in ("lat", "lon") if k not in data]
+            if missing:
+                raise ValidationError({k: ["Missing data for required field."] for k in missing})
 
 
 class ApproximatePointSchema(Schema):

@@ -5,8 +5,8 @@ from marketplace.pagination import PageArgs
 from marketplace.providers.models import MAX_RADIUS_KM, MIN_RADIUS_KM
 from marketplace.schemas import (
     ApproximatePointSchema,
+    LocationInSchema,
     MoneySchema,
-    PointSchema,
     aware_datetime,
     text,
 )
@@ -18,7 +18,7 @@ class NeedInSchema(Schema):
     title = text(120, min_len=3, required=True)
     description = text(5000, load_default="")
     category = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    location = fields.Nested(PointSchema, required=True)
+    location = fields.Nested(LocationInSchema, required=True)
     place = text(200, load_default=None, allow_none=True,
                  metadata={"description": "A public place label, e.g. a neighbourhood."})
     address = text(300, load_default=None, allow_none=True,

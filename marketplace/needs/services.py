@@ -22,6 +22,7 @@ from marketplace.geo import (
     lat_row,
     search_box,
 )
+from marketplace.geocoding import services as geocoding
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.outbox import notify
 from marketplace.pagination import paginate
@@ -93,15 +94,21 @@ def create(user: User, data: dict[str, Any]) -> Need:
     needed_by = data.get("needed_by")
     if needed_by is not None and needed_by <= now:
         raise Invalid("needed_by must be in the future.", {"needed_by": ["Must be in the future."]})
+    location = data["location"]
+    place = data.get("place") or None
+    if "query" in location:
+        found = geocoding.resolve(location["query"])
+        location = {"lat": found.lat, "lon": found.lon}
+        place = place or found.label
     need = Need(
         customer_id=user.id,
         category_id=category.id,
         title=data["title"],
         description=data.get("description", ""),
-        lat=data["location"]["lat"],
-        lon=data["location"]["lon"],
-        lat_row=lat_row(data["location"]["lat"]),
-        place=data.get("place") or None,
+        lat=location["lat"],
+        lon=location["lon"],
+        lat_row=lat_row(location["lat"]),
+        place=place,
         address=data.get("address") or None,
         radius_km=data["radius_km"],
         budget_amount=data["budget"]["amount"],

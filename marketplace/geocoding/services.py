@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from marketplace.errors import DomainError, Invalid
+from marketplace.geocoding import GeocoderUnavailable, Place, geocoder
+
+
+class ServiceUnavailable(DomainError):
+    status, code = 503, "service_unavailable"
+
+
+def search(query: str, limit: int = 5, field: str = "query") -> list[Place]:
+    """Candidates, or a 422 naming ``field`` when the place is unknown."""
+    try:
+        places = geocoder().search(query, limit)
+    except GeocoderUnavailable:
+        raise ServiceUnavailable("The geocoding service is unavailable; send coordinates "
+                                 "instead or try again later.") from None
+    if not places:
+        raise Invalid(f"No place called {query!r} was found.",
+                      _nest(field, [f"No place called {query!r} was found; try 'City, Country'."]))
+    return places
+
+
+def _nest(path: str, messages: list[str]) -> dict[str, object]:
+    """'location.query' -> {"location": {"query": messages}}."""
+    head, _, rest = path.partition(".")
+    return {head: _nest(rest, messages) if rest else messages}
+
+
+def resolve(query: str) -> Place:
+    return search(query, 1, field="location.query")[0]

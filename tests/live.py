@@ -1,0 +1,108 @@
+"""Real server processes for end-to-end tests: ``python -m marketplace.serve`` on a free port."""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+import socketio
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(database_url: str, **env: str) -> Iterator[str]:
+    """Start a server process on a migrated database; yield its base URL; stop it."""
+    port = free_port()
+    environment = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port),
+                   "HOST": "127.0.0.1", "SECRET_KEY": "live-test-secret", **env}
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen([sys.executable, "-m", "marketplace.serve"], cwd=ROOT,
+                            env=environment, stdout=log, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"server exited: {log.read()}")
+            try:
+                if requests.get(base + "/api/v1/categories", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)  # polling for the port to open; no event to await here
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+class Api:
+    """A tiny HTTP client speaking for one user of a live server."""
+
+    def __init__(self, base: str, email: str, name: str = "Live User",
+                 password: str = "live-password-1") -> None:
+        self.base = base
+        r = requests.post(f"{base}/api/v1/users",
+                          json={"email": email, "password": password, "name": name}, timeout=10)
+        assert r.status_code == 201, r.text
+        self.user = r.json()
+        r = requests.post(f"{base}/api/v1/tokens", json={"email": email, "password": password},
+                          timeout=10)
+        assert r.status_code == 201, r.text
+        self.token = r.json()["token"]
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return requests.request(method, self.base + "/api/v1" + path, timeout=10,
+                                headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
+
+
+class Listener:
+    """A real Socket.IO client collecting ``notification`` events into a queue."""
+
+    def __init__(self, base: str, auth: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.client = socketio.Client(reconnection=False)
+        self.client.on("notification", self.events.put)
+        self.client.connect(base, auth=auth, headers=headers or {}, transports=["websocket"],
+                            wait_timeout=10)
+
+    def next(self, timeout: float = 10) -> dict[str, Any]:
+        return self.events.get(timeout=timeout)
+
+    def until(self, predicate: Any, timeout: float = 10) -> list[dict[str, Any]]:
+        """Collect events up to and including the first that satisfies ``predicate``."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            seen.append(event)
+            if predicate(event):
+                return seen
+
+    def close(self) -> None:
+        self.client.disconnect()

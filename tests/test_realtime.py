@@ -1,0 +1,222 @@
+"""Live delivery end to end: real server processes, real Socket.IO clients, real Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import flask_migrate
+import pytest
+import requests
+import socketio
+
+from conftest import AUSTIN, IN_CI, _pg_admin, make_test_app
+from live import Api, Listener, server
+
+FAR = (32.7767, -96.7970)  # Dallas: ~300 km from Austin
+
+
+def _migrate(url: str) -> None:
+    app = make_test_app(url)
+    with app.app_context():
+        flask_migrate.upgrade()
+        from marketplace.extensions import db
+
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'live.sqlite3'}"
+    _migrate(url)
+    with server(url, EXPIRY_INTERVAL_SECONDS="3600") as base:
+        yield base
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def provider(base: str, *, category: str = "catering", where: tuple[float, float] = AUSTIN,
+             radius: float = 25) -> Api:
+    api = Api(base, unique("pro"))
+    r = api.call("PUT", "/me/provider", json={
+        "handle": "p" + uuid.uuid4().hex[:10], "display_name": "Live Pro",
+        "categories": [category], "base": {"lat": where[0], "lon": where[1]},
+        "radius_km": radius, "active": True})
+    assert r.status_code == 200, r.text
+    return api
+
+
+def post_need(customer: Api, *, category: str = "catering",
+              where: tuple[float, float] = AUSTIN, title: str = "Live need") -> dict[str, Any]:
+    r = customer.call("POST", "/needs", json={
+        "title": title, "category": category, "location": {"lat": where[0], "lon": where[1]},
+        "radius_km": 30, "budget": {"amount": 10000, "currency": "USD"}})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def matched(need_id: int) -> Any:
+    return lambda e: e["type"] == "need.matched" and e["data"]["need"]["id"] == need_id
+
+
+def test_matching_provider_gets_need_live_others_do_not(live_url: str) -> None:
+    customer = Api(live_url, unique("cust"))
+    near = provider(live_url)
+    far = provider(live_url, where=FAR)
+    other_trade = provider(live_url, category="plumbing")
+    listeners = {name: Listener(live_url, auth={"token": api.token})
+                 for name, api in (("near", near), ("far", far), ("other", other_trade))}
+    try:
+        need = post_need(customer)
+        event = listeners["near"].until(matched(need["id"]))[-1]
+        assert set(event) == {"id", "type", "created_at", "data"}
+        assert event["data"]["need"]["location"]["approximate"] is True
+        assert "address" not in event["data"]["need"]
+        # Sentinels that *do* reach the others; anything about the first need would come first.
+        far_need = post_need(customer, where=FAR, title="Sentinel far")
+        plumbing_need = post_need(customer, category="plumbing", title="Sentinel plumbing")
+        before_far = listeners["far"].until(matched(far_need["id"]))
+        before_other = listeners["other"].until(matched(plumbing_need["id"]))
+        assert [e for e in before_far + before_other
+                if e["data"].get("need", {}).get("id") == need["id"]] == []
+    finally:
+        for listener in listeners.values():
+            listener.close()
+
+
+def test_customer_sees_offer_arrive_live(live_url: str) -> None:
+    customer = Api(live_url, unique("cust"))
+    pro = provider(live_url)
+    listener = Listener(live_url, auth={"token": customer.token})
+    try:
+        need = post_need(customer)
+        r = pro.call("POST", f"/needs/{need['id']}/offers",
+                     json={"price": {"amount": 9000, "currency": "USD"}, "message": "Me!"})
+        assert r.status_code == 201, r.text
+        event = listener.until(lambda e: e["type"] == "offer.received")[-1]
+        assert event["data"]["offer"]["id"] == r.json()["id"]
+        assert event["data"]["offer"]["price"] == {"amount": 9000, "currency": "USD"}
+    finally:
+        listener.close()
+
+
+def test_offline_provider_gets_all_missed_events_once_in_order(live_url: str) -> None:
+    customer = Api(live_url, unique("cust"))
+    pro = provider(live_url)
+    first = Listener(live_url, auth={"token": pro.token})
+    warmup = post_need(customer, title="Seen live")
+    last_seen = first.until(matched(warmup["id"]))[-1]["id"]
+    first.close()
+    missed = [post_need(customer, title=f"Missed {i}")["id"] for i in range(50)]
+    again = Listener(live_url, auth={"token": pro.token, "last_id": last_seen})
+    try:
+        replayed = again.until(matched(missed[-1]), timeout=20)
+        sentinel = post_need(customer, title="After reconnect")
+        tail = again.until(matched(sentinel["id"]))
+    finally:
+        again.close()
+    events = replayed + tail
+    ids = [e["id"] for e in events]
+    assert ids == sorted(ids) and len(ids) == len(set(ids)), "in order, exactly once"
+    assert [e["data"]["need"]["id"] for e in replayed] == missed
+    assert all(e["id"] > last_seen for e in events)
+
+
+def test_rest_catch_up_matches_socket_stream(live_url: str) -> None:
+    customer = Api(live_url, unique("cust"))
+    pro = provider(live_url)
+    listener = Listener(live_url, auth={"token": pro.token})
+    try:
+        need = post_need(customer)
+        live_event = listener.until(matched(need["id"]))[-1]
+    finally:
+        listener.close()
+    r = pro.call("GET", "/notifications", params={"after": live_event["id"] - 1})
+    assert r.status_code == 200
+    item = r.json()["items"][0]
+    assert item["id"] == live_event["id"] and item["data"] == live_event["data"]
+    assert r.json()["unread_count"] >= 1
+
+
+def test_unauthenticated_and_bad_tokens_are_refused(live_url: str) -> None:
+    for auth in (None, {"token": "mkt_not-a-token"}, {"token": 42}):
+        client = socketio.Client(reconnection=False)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            client.connect(live_url, auth=auth, transports=["websocket"], wait_timeout=5)
+        assert not client.connected
+    pro = provider(live_url)
+    client = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        client.connect(live_url, auth={"token": pro.token, "last_id": "abc"},
+                       transports=["websocket"], wait_timeout=5)
+
+
+def test_web_session_cookie_authenticates_the_socket(live_url: str) -> None:
+    customer = Api(live_url, unique("cust"))
+    email = unique("webpro")
+    pro = Api(live_url, email)
+    pro.call("PUT", "/me/provider", json={
+        "handle": "w" + uuid.uuid4().hex[:10], "display_name": "Web Pro",
+        "categories": ["catering"], "base": {"lat": AUSTIN[0], "lon": AUSTIN[1]},
+        "radius_km": 25})
+    browser = requests.Session()
+    page = browser.get(live_url + "/signin", timeout=10).text
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    r = browser.post(live_url + "/signin", timeout=10, allow_redirects=False,
+                     data={"email": email, "password": "live-password-1", "csrf_token": token})
+    assert r.status_code == 302, r.text
+    cookie = "; ".join(f"{c.name}={c.value}" for c in browser.cookies)
+    listener = Listener(live_url, headers={"Cookie": cookie})
+    try:
+        need = post_need(customer)
+        assert listener.until(matched(need["id"]))[-1]["type"] == "need.matched"
+    finally:
+        listener.close()
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> str:
+    import redis
+
+    url = "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis is required in CI but did not answer: {exc}")
+        pytest.skip(f"Redis not available: {exc}")
+    return url
+
+
+@pytest.fixture(scope="module")
+def shared_pg_url() -> Iterator[str]:
+    from conftest import PG_ADMIN_URL
+
+    name = f"mkt_live_{uuid.uuid4().hex[:10]}"
+    admin = _pg_admin()
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
+    try:
+        _migrate(url)
+        yield url
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def test_event_crosses_processes_through_redis(redis_url: str, shared_pg_url: str) -> None:
+    env = {"REDIS_URL": redis_url, "SOCKETIO_CHANNEL": f"test-{uuid.uuid4().hex}",
+           "EXPIRY_INTERVAL_SECONDS": "3600"}
+    with server(shared_pg_url, **env) as process_a, server(shared_pg_url, **env) as process_b:
+        customer = Api(process_b, unique("cust"))
+        pro = provider(process_b)
+        listener = Listener(process_a, auth={"token": pro.token})
+        try:
+            need = post_need(customer)  # handled by process B
+            event = listener.until(matched(need["id"]))[-1]
+            assert event["data"]["need"]["title"] == "Live need"
+        finally:
+            listener.close()
