@@ -32,7 +32,7 @@ def server(database_url: str, **env: str) -> Iterator[str]:
     port = free_port()
     environment = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port),
                    "HOST": "127.0.0.1", "SECRET_KEY": "live-test-secret", **env}
-    log = tempfile.TemporaryFile(mode="w+")
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in finally)
     proc = subprocess.Popen([sys.executable, "-m", "marketplace.serve"], cwd=ROOT,
                             env=environment, stdout=log, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"

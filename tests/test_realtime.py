@@ -10,7 +10,6 @@ import flask_migrate
 import pytest
 import requests
 import socketio
-
 from conftest import AUSTIN, IN_CI, _pg_admin, make_test_app
 from live import Api, Listener, server
 
