@@ -7,10 +7,10 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from conftest import _clean
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import _clean
 from marketplace.geo import EARTH_RADIUS_KM, haversine_km, lat_row, search_box
 from marketplace.needs import services as needs
 from marketplace.providers import services as providers
