@@ -19,10 +19,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 static/vendor/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	rm -rf static/vendor
-	mkdir -p static/vendor/swagger-ui
+	mkdir -p static/vendor/swagger-ui static/vendor/socket.io
 	cp node_modules/swagger-ui-dist/swagger-ui.css \
 	   node_modules/swagger-ui-dist/swagger-ui-bundle.js \
 	   node_modules/swagger-ui-dist/swagger-ui-standalone-preset.js static/vendor/swagger-ui/
+	cp node_modules/socket.io-client/dist/socket.io.min.js static/vendor/socket.io/
 	touch $@
 
 install: $(VENV)/.installed static/vendor/.installed

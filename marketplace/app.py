@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
+from werkzeug.routing import IntegerConverter
 
 from marketplace import cli, errors, realtime
 from marketplace.config import ROOT, from_env
@@ -20,11 +21,21 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         instance_path=str(ROOT / "instance"),
     )
     app.config.update(from_env(**(config or {})))
+    app.url_map.converters["int"] = DatabaseId
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
     return app
+
+
+class DatabaseId(IntegerConverter):
+    """``<int:...>`` in every route: ids beyond a database integer are simply not found
+    (404) instead of overflowing the driver."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def register_extensions(app: Flask) -> None:
@@ -61,7 +72,9 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.geocoding import api as geocoding_api
     from marketplace.messages import api as messages_api
     from marketplace.needs import api as needs_api
+    from marketplace.needs import views as needs_views
     from marketplace.notifications import api as notifications_api
+    from marketplace.notifications import views as notifications_views
     from marketplace.offers import api as offers_api
     from marketplace.providers import api as providers_api
     from marketplace.ratings import api as ratings_api
@@ -71,6 +84,8 @@ def register_blueprints(app: Flask) -> None:
         api.register_blueprint(blp)
         csrf.exempt(blp)  # the JSON API authenticates with bearer tokens, never cookies
     app.register_blueprint(accounts_views.bp)
+    app.register_blueprint(notifications_views.bp)
+    app.register_blueprint(needs_views.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

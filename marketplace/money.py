@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 # ISO 4217 active codes with their number of minor-unit digits (most are 2).
 _ZERO = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
 _THREE = "BHD IQD JOD KWD LYD OMR TND"
@@ -34,3 +36,26 @@ def format_money(amount: int, currency: str) -> str:
     sign = "-" if amount < 0 else ""
     whole, frac = divmod(abs(amount), 10**digits)
     return f"{sign}{whole}.{frac:0{digits}d} {currency}"
+
+
+def parse_major(text: str, currency: str) -> int:
+    """``"1,200.5"`` in USD -> ``120050``: what people type into a form, as minor units.
+
+    Raises ValueError with a message fit for the form when the text is not an amount.
+    """
+    digits = MINOR_UNITS.get(currency, 2)
+    match = re.fullmatch(r"(\d*)(?:\.(\d*))?", text.strip().replace(",", "").replace(" ", ""))
+    if match is None or not (match.group(1) or match.group(2)):
+        raise ValueError("Enter an amount like 400 or 400.50.")
+    whole, frac = match.group(1), match.group(2) or ""
+    if len(frac) > digits:
+        raise ValueError(f"{currency} has {digits} decimal places at most.")
+    amount = int(whole or "0") * 10**digits + int((frac or "0").ljust(digits, "0") or "0")
+    if amount > MAX_AMOUNT:
+        raise ValueError("That amount is too large.")
+    return amount
+
+
+def major_text(amount: int, currency: str) -> str:
+    """The inverse of ``parse_major`` for pre-filling forms: ``120050`` -> ``"1200.50"``."""
+    return format_money(amount, currency).rsplit(" ", 1)[0]

@@ -12,7 +12,11 @@ from marketplace.money import CURRENCIES, MAX_AMOUNT
 
 def text(max_len: int, *, min_len: int = 0, **kwargs: Any) -> fields.String:
     """A string field with a length range and surrounding whitespace removed."""
-    return TrimmedString(validate=validate.Length(min=min_len, max=max_len), **kwargs)
+    message = (f"Must be {min_len}-{max_len} characters." if min_len > 1 else
+               "Must not be empty; at most {max} characters." if min_len == 1 else
+               "At most {max} characters.")
+    return TrimmedString(validate=validate.Length(min=min_len, max=max_len, error=message),
+                         **kwargs)
 
 
 class TrimmedString(fields.String):
@@ -83,3 +87,7 @@ class MessageSchema(Schema):
 
 def money(amount: int, currency: str) -> dict[str, Any]:
     return {"amount": amount, "currency": currency}
+
+
+class EmptySchema(Schema):
+    """For actions that take no body: anything sent is an unknown field, rejected."""

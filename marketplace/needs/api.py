@@ -9,8 +9,14 @@ from marketplace.accounts.auth import auth_required
 from marketplace.errors import Invalid
 from marketplace.idempotency import idempotent
 from marketplace.needs import services
-from marketplace.needs.schemas import CancelSchema, NeedInSchema, NeedListArgs, NeedOutSchema
+from marketplace.needs.schemas import (
+    CancelSchema,
+    NeedInSchema,
+    NeedListArgs,
+    NeedOutSchema,
+)
 from marketplace.pagination import PageArgs, offset_page, page, page_of
+from marketplace.schemas import EmptySchema
 
 blp = Blueprint("needs_api", __name__, url_prefix="/api/v1", description="Needs")
 
@@ -69,8 +75,9 @@ def cancel(data: dict[str, Any], need_id: int) -> Any:
 
 @blp.route("/needs/<int:need_id>/complete", methods=["POST"])
 @auth_required
+@blp.arguments(EmptySchema)
 @blp.response(200, NeedOutSchema)
-def complete(need_id: int) -> Any:
+def complete(_body: dict[str, Any], need_id: int) -> Any:
     """Mark an assigned job done (customer only)."""
     need = services.complete(g.user, need_id)
     return services.view(g.user, need, "customer")

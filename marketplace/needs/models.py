@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
 
 from sqlalchemy import (
@@ -78,6 +79,9 @@ class Need(db.Model):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
+    # The unguessable part of the public share link (/s/<token>): sharing is the customer's act.
+    share_token: Mapped[str] = mapped_column(String(24), unique=True,
+                                             default=lambda: secrets.token_urlsafe(12))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     customer: Mapped[User | None] = relationship(foreign_keys=[customer_id])

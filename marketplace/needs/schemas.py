@@ -77,7 +77,3 @@ class NeedListArgs(PageArgs):
 
 class CancelSchema(Schema):
     reason = text(500, load_default=None, allow_none=True)
-
-
-class EmptySchema(Schema):
-    pass

@@ -41,3 +41,11 @@ def mark_read(user: User, ids: Sequence[int] | None, up_to: int | None) -> int:
                                 .execution_options(synchronize_session=False))
     db.session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def recent(user_id: int, limit: int) -> Sequence[Notification]:
+    """The newest notifications, newest first (for the notifications page)."""
+    return db.session.scalars(
+        select(Notification).where(Notification.user_id == user_id)
+        .order_by(Notification.id.desc()).limit(limit)
+    ).all()

@@ -17,6 +17,7 @@ from marketplace.offers.schemas import (
     OfferPatchSchema,
 )
 from marketplace.pagination import offset_page, page, page_of
+from marketplace.schemas import EmptySchema
 
 blp = Blueprint("offers_api", __name__, url_prefix="/api/v1", description="Offers")
 
@@ -78,15 +79,17 @@ def revise(data: dict[str, Any], offer_id: int) -> Any:
 
 @blp.route("/offers/<int:offer_id>/withdraw", methods=["POST"])
 @auth_required
+@blp.arguments(EmptySchema)
 @blp.response(200, OfferOutSchema)
-def withdraw(offer_id: int) -> Any:
+def withdraw(_body: dict[str, Any], offer_id: int) -> Any:
     """Withdraw your pending offer while the need is open."""
     return services.view(services.withdraw(g.user, offer_id))
 
 
 @blp.route("/offers/<int:offer_id>/accept", methods=["POST"])
 @auth_required
+@blp.arguments(EmptySchema)
 @blp.response(200, OfferOutSchema)
-def accept(offer_id: int) -> Any:
+def accept(_body: dict[str, Any], offer_id: int) -> Any:
     """Accept an offer on your need; every other pending offer is declined."""
     return services.view(services.accept(g.user, offer_id))

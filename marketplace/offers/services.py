@@ -262,8 +262,11 @@ def for_need(user: User, need_id: int) -> tuple[Need, str, list[Offer]]:
 def view(offer: Offer, reputation: dict[str, Any] | None = None) -> dict[str, Any]:
     need = offer.need
     provider = offer.provider
+    # Cell centre to cell centre: neither side's true point can be narrowed down by moving
+    # the other one around.
     base = grid_cell_centre(provider.base_lat, provider.base_lon)
-    km = haversine_km(base.lat, base.lon, need.lat, need.lon)
+    spot = grid_cell_centre(need.lat, need.lon)
+    km = haversine_km(base.lat, base.lon, spot.lat, spot.lon)
     rep = reputation if reputation is not None else ratings.reputations([provider.id])[provider.id]
     return {
         "id": offer.id,

@@ -1,0 +1,374 @@
+"""HTML routes for customers (post a need, my needs, the need page, sharing) and the offer,
+message, acceptance and rating forms on the need page. Thin: parse the form with the API's
+schemas, call a service, redirect — or re-render with errors next to their fields."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from marketplace.db_types import utcnow
+from marketplace.errors import DomainError
+from marketplace.extensions import db
+from marketplace.forms import FormErrors, flatten, local_datetime, safe_next
+from marketplace.geo import grid_cell_centre
+from marketplace.geocoding import services as geocoding
+from marketplace.messages.models import Message
+from marketplace.messages.schemas import MessageInSchema
+from marketplace.money import CURRENCIES, format_money, major_text, parse_major
+from marketplace.needs import services
+from marketplace.needs.models import Need, NeedStatus
+from marketplace.needs.schemas import NeedInSchema
+from marketplace.offers import services as offers
+from marketplace.offers.models import Offer
+from marketplace.offers.schemas import OfferInSchema
+from marketplace.providers import matching
+from marketplace.providers import services as providers
+from marketplace.ratings.models import Rating
+from marketplace.ratings.schemas import RatingInSchema
+
+bp = Blueprint("needs", __name__)
+
+COMMON_CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "INR", "JPY", "MXN", "BRL", "ZAR"]
+EXPIRY_CHOICES = [(24, "1 day"), (48, "2 days"), (72, "3 days"), (168, "1 week"), (336, "2 weeks")]
+NEED_ALIASES = {"budget.amount": "budget", "budget.currency": "currency",
+                "location.lat": "lat", "location.lon": "lon", "location.query": "place_query",
+                "location": "place_query", "expires_at": "expires_in"}
+
+
+@bp.app_template_filter("money")
+def money_filter(value: dict[str, Any]) -> str:
+    return format_money(value["amount"], value["currency"])
+
+
+@bp.app_template_filter("when")
+def when_filter(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        from datetime import datetime
+
+        value = datetime.fromisoformat(value)
+    return value.strftime("%a %b %d, %H:%M") + " UTC"
+
+
+def _int_or_text(value: str) -> int | str:
+    """Form numbers arrive as text; the schemas take strict integers."""
+    return int(value) if value.strip().isdigit() else value
+
+
+def _need_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
+    """Form fields -> the API's NeedIn payload (or errors keyed by form field)."""
+    errors: FormErrors = {}
+    currency = form.get("currency", "USD")
+    data: dict[str, Any] = {
+        "title": form.get("title", ""),
+        "description": form.get("description", ""),
+        "category": form.get("category", ""),
+        "radius_km": form.get("radius_km", "") or None,
+        "address": form.get("address") or None,
+    }
+    if not data["category"]:
+        errors["category"] = ["Choose a category."]
+    try:
+        data["budget"] = {"amount": parse_major(form.get("budget", ""), currency),
+                          "currency": currency}
+    except ValueError as exc:
+        errors["budget"] = [str(exc)]
+    lat, lon, query = form.get("lat", "").strip(), form.get("lon", "").strip(), \
+        form.get("place_query", "").strip()
+    if lat or lon:
+        data["location"] = {"lat": lat or None, "lon": lon or None}
+    elif query:
+        data["location"] = {"query": query}
+    else:
+        errors["place_query"] = ["Use your location, type a place, or enter coordinates."]
+    try:
+        data["needed_by"] = local_datetime(form.get("needed_by"), form.get("tz_offset"))
+    except ValueError:
+        errors["needed_by"] = ["Pick a date and time."]
+    try:
+        hours = int(form.get("expires_in", "48"))
+    except ValueError:
+        hours = 0
+    if hours not in {h for h, _ in EXPIRY_CHOICES}:
+        errors["expires_in"] = ["Choose how long the need stays open."]
+    else:
+        data["expires_at"] = utcnow() + timedelta(hours=hours)
+    if form.get("max_offers"):
+        data["max_offers"] = _int_or_text(form["max_offers"])
+    # Let the schema judge everything else too, so every bad field is reported at once.
+    schema_fields = {"budget": "budget", "place_query": "location", "expires_in": "expires_at",
+                     "needed_by": "needed_by", "category": "category"}
+    skipped = tuple(schema_fields[name] for name in errors)
+    try:
+        loaded = NeedInSchema().load(
+            {k: v for k, v in data.items() if v is not None and k not in skipped},
+            partial=skipped)
+    except ValidationError as exc:
+        for name, messages in flatten(exc.messages, NEED_ALIASES).items():
+            errors.setdefault(name, []).extend(messages)
+        return data, errors
+    return loaded, errors
+
+
+@bp.route("/needs/new", methods=["GET", "POST"])
+@login_required
+def new() -> Any:
+    errors: FormErrors = {}
+    if request.method == "POST":
+        data, errors = _need_form(request.form)
+        if not errors:
+            try:
+                need = services.create(current_user, data)
+            except DomainError as exc:
+                errors = flatten(exc.fields or {"_form": [exc.message]}, NEED_ALIASES)
+            else:
+                flash("Your need is live. Providers nearby have been told.")
+                return redirect(url_for("needs.show", need_id=need.id))
+    return render_template(
+        "needs/new.html", form=request.form, errors=errors,
+        categories=providers.all_categories(), currencies=COMMON_CURRENCIES,
+        all_currencies=sorted(CURRENCIES), expiry_choices=EXPIRY_CHOICES,
+    ), 422 if errors else 200
+
+
+@bp.route("/needs/reach")
+@login_required
+def reach() -> Any:
+    """How many providers a need would reach, before posting (for the form's preview)."""
+    args = request.args
+    try:
+        category = providers.category_by_slug(args.get("category", ""))
+        radius = float(args.get("radius_km", ""))
+        if args.get("place_query") and not args.get("lat"):
+            place = geocoding.resolve(args["place_query"])
+            lat, lon, label = place.lat, place.lon, place.label
+        else:
+            lat, lon, label = float(args.get("lat", "")), float(args.get("lon", "")), None
+        if not (1 <= radius <= 100 and -90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError("out of range")
+    except (ValueError, DomainError) as exc:
+        message = exc.message if isinstance(exc, DomainError) else "Incomplete location or radius."
+        return jsonify({"count": None, "message": message}), 422
+    count = len(matching.providers_for(category.id, lat, lon, radius,
+                                       exclude_user_id=current_user.id))
+    return jsonify({"count": count, "place": label})
+
+
+@bp.route("/needs")
+@login_required
+def mine() -> Any:
+    status = request.args.get("status") or None
+    if status not in {None, *(s.value for s in NeedStatus)}:
+        status = None
+    stmt = select(Need).where(Need.customer_id == current_user.id)
+    if status:
+        stmt = stmt.where(Need.status == NeedStatus(status))
+    items = db.session.scalars(stmt.order_by(Need.id.desc()).limit(200)).all()
+    return render_template("needs/mine.html", needs=items, status=status,
+                           statuses=[s.value for s in NeedStatus])
+
+
+def _threads(offer_ids: list[int]) -> dict[int, list[Message]]:
+    threads: dict[int, list[Message]] = {i: [] for i in offer_ids}
+    if offer_ids:
+        for message in db.session.scalars(
+            select(Message).where(Message.offer_id.in_(offer_ids)).order_by(Message.id)
+        ):
+            threads[message.offer_id].append(message)
+    return threads
+
+
+def _render_show(need_id: int, errors: FormErrors | None = None, form_name: str | None = None,
+                 status: int = 200) -> Any:
+    need, role = services.visible(current_user, need_id)
+    sort = request.args.get("sort", offers.DEFAULT_SORT)
+    if sort not in offers.SORTS:
+        sort = offers.DEFAULT_SORT
+    _need, _role, offer_rows = offers.for_need(current_user, need.id)
+    views = offers.sorted_views(offer_rows, sort)
+    rating = db.session.scalar(select(Rating).where(Rating.need_id == need.id))
+    can_offer = role == "matched_provider" and need.status == NeedStatus.OPEN
+    return render_template(
+        "needs/show.html", need=services.view(current_user, need, role), role=role,
+        offers=views, sort=sort, sorts=offers.SORTS, threads=_threads([v["id"] for v in views]),
+        rating=rating, can_offer=can_offer, errors=errors or {}, form_name=form_name,
+        form=request.form, share_url=url_for("needs.shared", token=need.share_token,
+                                             _external=True),
+        budget_text=major_text(need.budget_amount, need.budget_currency),
+        major=lambda money: major_text(money["amount"], money["currency"]),
+    ), status
+
+
+@bp.route("/needs/<int:need_id>")
+@login_required
+def show(need_id: int) -> Any:
+    return _render_show(need_id)
+
+
+def _back(need_id: int, anchor: str = "") -> Any:
+    return redirect(safe_next(url_for("needs.show", need_id=need_id)) + anchor)
+
+
+def _act(need_id: int, form_name: str, action: Any, success: str, anchor: str = "",
+         aliases: dict[str, str] | None = None) -> Any:
+    """Run a service call for a form; on a rule's refusal re-render the page with the error."""
+    try:
+        action()
+    except ValidationError as exc:
+        return _render_show(need_id, flatten(exc.messages, aliases), form_name, 422)
+    except DomainError as exc:
+        if exc.status == 404:
+            abort(404)
+        fields = flatten(exc.fields, aliases) if exc.fields else {"_form": [exc.message]}
+        return _render_show(need_id, fields, form_name, exc.status)
+    flash(success)
+    return _back(need_id, anchor)
+
+
+@bp.route("/needs/<int:need_id>/cancel", methods=["POST"])
+@login_required
+def cancel(need_id: int) -> Any:
+    reason = request.form.get("reason", "").strip()[:500] or None
+    return _act(need_id, "cancel", lambda: services.cancel(current_user, need_id, reason),
+                "The need is cancelled.")
+
+
+@bp.route("/needs/<int:need_id>/complete", methods=["POST"])
+@login_required
+def complete(need_id: int) -> Any:
+    return _act(need_id, "complete", lambda: services.complete(current_user, need_id),
+                "Marked as completed. How did it go? Rate the provider below.", "#rate")
+
+
+@bp.route("/needs/<int:need_id>/rate", methods=["POST"])
+@login_required
+def rate(need_id: int) -> Any:
+    from marketplace.ratings import services as ratings
+
+    form = request.form
+
+    def run() -> None:
+        scores = {k: _int_or_text(form[k]) for k in ("quality", "punctuality", "communication")
+                  if form.get(k)}
+        data = RatingInSchema().load({"stars": _int_or_text(form.get("stars", "")) or None,
+                                      "comment": form.get("comment", ""),
+                                      "scores": scores or None})
+        ratings.rate(current_user, need_id, data)
+
+    return _act(need_id, "rate", run, "Thanks — your rating is published.", "#rating",
+                {"scores.quality": "quality", "scores.punctuality": "punctuality",
+                 "scores.communication": "communication"})
+
+
+def _offer_payload(form: Any, need: Need, take: bool) -> dict[str, Any]:
+    payload: dict[str, Any] = {"message": form.get("message", "")}
+    if not take:
+        try:
+            payload["price"] = {"amount": parse_major(form.get("price", ""), need.budget_currency),
+                                "currency": need.budget_currency}
+        except ValueError as exc:
+            raise ValidationError({"price": [str(exc)]}) from None
+    try:
+        available = local_datetime(form.get("available_at"), form.get("tz_offset"))
+    except ValueError:
+        raise ValidationError({"available_at": ["Pick a date and time."]}) from None
+    if available is not None:
+        payload["available_at"] = available
+    return payload
+
+
+OFFER_ALIASES = {"price.amount": "price", "price.currency": "price"}
+
+
+@bp.route("/needs/<int:need_id>/offers", methods=["POST"])
+@login_required
+def make_offer(need_id: int) -> Any:
+    need = services.get(need_id)
+    take = request.form.get("take") == "1"
+
+    def run() -> None:
+        data = OfferInSchema().load(_offer_payload(request.form, need, take))
+        offers.make(current_user, need_id, data)
+
+    return _act(need_id, "offer", run, "Offer sent. The customer sees it now.", "#my-offer",
+                OFFER_ALIASES)
+
+
+def _own_offer(offer_id: int) -> Offer:
+    try:
+        offer, _role = offers.visible(current_user, offer_id)
+    except DomainError:
+        abort(404)
+    return offer
+
+
+@bp.route("/offers/<int:offer_id>/revise", methods=["POST"])
+@login_required
+def revise_offer(offer_id: int) -> Any:
+    offer = _own_offer(offer_id)
+
+    def run() -> None:
+        payload = _offer_payload(request.form, offer.need, take=False)
+        offers.revise(current_user, offer_id, payload)
+
+    return _act(offer.need_id, "revise", run, "Offer revised.", "#my-offer", OFFER_ALIASES)
+
+
+@bp.route("/offers/<int:offer_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw_offer(offer_id: int) -> Any:
+    offer = _own_offer(offer_id)
+    return _act(offer.need_id, "withdraw", lambda: offers.withdraw(current_user, offer_id),
+                "Offer withdrawn.")
+
+
+@bp.route("/offers/<int:offer_id>/accept", methods=["POST"])
+@login_required
+def accept_offer(offer_id: int) -> Any:
+    offer = _own_offer(offer_id)
+    return _act(offer.need_id, "accept", lambda: offers.accept(current_user, offer_id),
+                "Offer accepted. The provider now sees your address and contact details.")
+
+
+@bp.route("/offers/<int:offer_id>/messages", methods=["POST"])
+@login_required
+def send_message(offer_id: int) -> Any:
+    from marketplace.messages import services as messages
+
+    offer = _own_offer(offer_id)
+
+    def run() -> None:
+        data = MessageInSchema().load({"body": request.form.get("body", "")})
+        messages.send(current_user, offer_id, data["body"])
+
+    return _act(offer.need_id, f"message-{offer_id}", run, "Message sent.",
+                f"#thread-{offer_id}", {"body": f"body-{offer_id}"})
+
+
+@bp.route("/s/<token>")
+def shared(token: str) -> Any:
+    """The public share page: what, roughly where, for how much — never who or exactly where."""
+    need = db.session.scalar(select(Need).where(Need.share_token == token))
+    if need is None:
+        abort(404)
+    cell = grid_cell_centre(need.lat, need.lon)
+    role = services.viewer_role(current_user if current_user.is_authenticated else None, need)
+    return render_template("needs/shared.html", need=services.summary(need), cell=cell,
+                           description=need.description, role=role,
+                           open=need.status == NeedStatus.OPEN)

@@ -1,0 +1,74 @@
+"""HTML: the notifications page, and what every page's shell needs (bell count, nav)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, render_template, url_for
+from flask_login import current_user, login_required
+
+from marketplace.notifications import services
+from marketplace.notifications.models import Notification
+from marketplace.providers.services import provider_of
+
+bp = Blueprint("notifications", __name__)
+
+NAV = (
+    ("needs.new", "Post a need", False),
+    ("needs.mine", "My needs", False),
+    ("providers.feed", "Feed", True),
+    ("providers.jobs", "My jobs", True),
+)
+
+
+@bp.app_context_processor
+def shell() -> dict[str, Any]:
+    views = current_app.view_functions
+    if not current_user.is_authenticated:
+        return {"nav_items": [], "unread_count": 0, "my_provider": None, "endpoints": views}
+    provider = provider_of(current_user)
+    items = [(endpoint, label) for endpoint, label, provider_only in NAV
+             if endpoint in views and (provider or not provider_only)]
+    if provider is None and "providers.setup" in views:
+        items.append(("providers.setup", "Become a provider"))
+    return {"nav_items": items, "unread_count": services.unread_count(current_user),
+            "my_provider": provider, "endpoints": views}
+
+
+def describe(note: Notification) -> tuple[str, str | None]:
+    """A sentence and a link for one notification."""
+    d = note.data
+    need = d.get("need") or {}
+    need_id = d.get("need_id") or need.get("id")
+    link = url_for("needs.show", need_id=need_id) if need_id and "needs.show" in \
+        current_app.view_functions else None
+    offer = d.get("offer") or {}
+    who = (offer.get("provider") or {}).get("display_name", "A provider")
+    text = {
+        "need.matched": f"New need near you: {need.get('title')}",
+        "offer.received": f"{who} made an offer",
+        "offer.revised": f"{who} revised their offer",
+        "offer.withdrawn": f"{who} withdrew their offer",
+        "offer.accepted": f"Your offer was accepted: {need.get('title')}",
+        "offer.declined": f"Your offer was declined: {need.get('title')} — {d.get('reason', '')}",
+        "need.cancelled": f"Cancelled: {need.get('title')}"
+                          + (f" — “{d['reason']}”" if d.get("reason") else ""),
+        "need.expired": f"Expired without a taker: {need.get('title')}",
+        "need.completed": f"Marked completed: {need.get('title')}",
+        "message.received": f"{d.get('sender_name')}: {d.get('body')}",
+        "rating.received": f"You got {d.get('stars')}★ for {d.get('title')}",
+        "rating.replied": f"{d.get('provider')} replied to your rating",
+    }.get(note.type, note.type)
+    return text, link
+
+
+@bp.route("/notifications")
+@login_required
+def index() -> Any:
+    """Everything that happened, newest first; opening the page marks it read."""
+    items = services.recent(current_user.id, 100)
+    unread_ids = {n.id for n in items if n.read_at is None}
+    if items:
+        services.mark_read(current_user, None, items[0].id)
+    return render_template("notifications.html", items=[(n, *describe(n)) for n in items],
+                           unread_ids=unread_ids)
