@@ -73,6 +73,7 @@
     const needId = live.dataset.liveNeed;
     document.addEventListener("mkt:notification", function (event) {
       if (!concerns(event, needId)) return;
+      event.preventDefault();  // the page itself shows the change; no toast needed
       fetch(location.href, { headers: { Accept: "text/html" } })
         .then(function (r) { return r.text(); })
         .then(function (html) {

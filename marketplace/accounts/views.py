@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from marshmallow import ValidationError
 
@@ -14,23 +13,23 @@ from marketplace.accounts.models import User
 from marketplace.accounts.schemas import RegisterSchema
 from marketplace.errors import DomainError
 from marketplace.extensions import db, login_manager
+from marketplace.forms import safe_next
 
 bp = Blueprint("accounts", __name__)
 login_manager.login_view = "accounts.login"
 login_manager.login_message = "Please sign in to continue."
 
 
+@bp.before_app_request
+def _forget_cached_user() -> None:
+    """Flask-Login caches the user in ``g``; a request that runs inside an already pushed app
+    context (tests, scripts) would otherwise see the previous request's user."""
+    g.pop("_login_user", None)
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     return db.session.get(User, int(user_id)) if user_id.isdigit() else None
-
-
-def _safe_next(target: str | None) -> str:
-    """Only same-site relative redirects after sign-in."""
-    if target and target.startswith("/") and not target.startswith("//") \
-            and not urlsplit(target).netloc:
-        return target
-    return url_for("accounts.home")
 
 
 @bp.route("/")
@@ -53,8 +52,8 @@ def signup() -> Any:
         else:
             login_user(user)
             flash("Welcome! Your account is ready.")
-            return redirect(_safe_next(request.args.get("next")))
-    return render_template("auth/signup.html", errors=errors, form=form), 422 if errors else 200
+            return redirect(safe_next(url_for("accounts.home")))
+    return render_template("auth/signup.html", errors=errors, form=form)
 
 
 @bp.route("/signin", methods=["GET", "POST"])
@@ -68,9 +67,8 @@ def login() -> Any:
             error = exc.message
         else:
             login_user(user, remember=bool(request.form.get("remember")))
-            return redirect(_safe_next(request.args.get("next")))
-    return render_template("auth/signin.html", error=error, form=request.form), \
-        401 if error else 200
+            return redirect(safe_next(url_for("accounts.home")))
+    return render_template("auth/signin.html", error=error, form=request.form)
 
 
 @bp.route("/signout", methods=["POST"])

@@ -1,6 +1,9 @@
 """HTML routes for customers (post a need, my needs, the need page, sharing) and the offer,
 message, acceptance and rating forms on the need page. Thin: parse the form with the API's
-schemas, call a service, redirect — or re-render with errors next to their fields."""
+schemas, call a service, redirect — or re-render with errors next to their fields.
+
+A form re-rendered with its errors is a page that loaded fine (200): browsers log every 4xx
+document as a console error, and the JSON API is where status codes carry the meaning."""
 
 from __future__ import annotations
 
@@ -144,7 +147,7 @@ def new() -> Any:
         "needs/new.html", form=request.form, errors=errors,
         categories=providers.all_categories(), currencies=COMMON_CURRENCIES,
         all_currencies=sorted(CURRENCIES), expiry_choices=EXPIRY_CHOICES,
-    ), 422 if errors else 200
+    )
 
 
 @bp.route("/needs/reach")
@@ -164,7 +167,7 @@ def reach() -> Any:
             raise ValueError("out of range")
     except (ValueError, DomainError) as exc:
         message = exc.message if isinstance(exc, DomainError) else "Incomplete location or radius."
-        return jsonify({"count": None, "message": message}), 422
+        return jsonify({"count": None, "message": message})
     count = len(matching.providers_for(category.id, lat, lon, radius,
                                        exclude_user_id=current_user.id))
     return jsonify({"count": count, "place": label})
@@ -194,8 +197,8 @@ def _threads(offer_ids: list[int]) -> dict[int, list[Message]]:
     return threads
 
 
-def _render_show(need_id: int, errors: FormErrors | None = None, form_name: str | None = None,
-                 status: int = 200) -> Any:
+def _render_show(need_id: int, errors: FormErrors | None = None,
+                 form_name: str | None = None) -> Any:
     need, role = services.visible(current_user, need_id)
     sort = request.args.get("sort", offers.DEFAULT_SORT)
     if sort not in offers.SORTS:
@@ -212,7 +215,7 @@ def _render_show(need_id: int, errors: FormErrors | None = None, form_name: str 
                                              _external=True),
         budget_text=major_text(need.budget_amount, need.budget_currency),
         major=lambda money: major_text(money["amount"], money["currency"]),
-    ), status
+    )
 
 
 @bp.route("/needs/<int:need_id>")
@@ -231,12 +234,12 @@ def _act(need_id: int, form_name: str, action: Any, success: str, anchor: str = 
     try:
         action()
     except ValidationError as exc:
-        return _render_show(need_id, flatten(exc.messages, aliases), form_name, 422)
+        return _render_show(need_id, flatten(exc.messages, aliases), form_name)
     except DomainError as exc:
         if exc.status == 404:
             abort(404)
         fields = flatten(exc.fields, aliases) if exc.fields else {"_form": [exc.message]}
-        return _render_show(need_id, fields, form_name, exc.status)
+        return _render_show(need_id, fields, form_name)
     flash(success)
     return _back(need_id, anchor)
 

@@ -1,0 +1,186 @@
+"""Customer pages through the Flask test client: forms, errors next to fields, who sees what."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from conftest import AUSTIN
+from marketplace.extensions import db
+from marketplace.needs.models import Need
+from marketplace.offers.models import Offer
+from marketplace.ratings.models import Rating
+
+
+def field_errors(response: Any) -> dict[str, str]:
+    html = response.get_data(as_text=True)
+    return dict(re.findall(r'class="error" id="e-([\w-]+)">([^<]*)<', html))
+
+
+@pytest.fixture
+def browser_for(app: Any) -> Any:
+    def sign_in(person: Any) -> Any:
+        client = app.test_client()
+        r = client.post("/signin", data={"email": person.user.email, "password": person.password})
+        assert r.status_code == 302
+        return client
+
+    return sign_in
+
+
+GOOD = {"title": "Paella for 12", "description": "Seafood", "category": "catering",
+        "budget": "350.50", "currency": "USD", "place_query": "Austin, TX", "radius_km": "20",
+        "expires_in": "48", "address": "12 Rainey St"}
+
+
+def count(model: Any) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_pages_need_a_signed_in_user(client: Any) -> None:
+    for path in ("/needs/new", "/needs", "/needs/1", "/notifications"):
+        r = client.get(path)
+        assert r.status_code == 302 and "/signin" in r.headers["Location"]
+
+
+def test_posting_a_need_with_a_place_name(make_user: Any, browser_for: Any) -> None:
+    alice = make_user()
+    web = browser_for(alice)
+    r = web.post("/needs/new", data=GOOD)
+    assert r.status_code == 302
+    need = db.session.scalar(select(Need))
+    assert r.headers["Location"].endswith(f"/needs/{need.id}")
+    assert need.budget_amount == 35050 and need.budget_currency == "USD"
+    assert abs(need.lat - AUSTIN[0]) < 0.01 and need.place == "Austin, TX, US"
+    page = web.get(f"/needs/{need.id}").get_data(as_text=True)
+    assert "Paella for 12" in page and "350.50 USD" in page and f"/s/{need.share_token}" in page
+
+
+def test_every_bad_field_is_reported_next_to_it_and_nothing_is_saved(
+        make_user: Any, browser_for: Any) -> None:
+    web = browser_for(make_user())
+    r = web.post("/needs/new", data={**GOOD, "title": "x", "category": "", "budget": "12.345",
+                                     "place_query": "", "radius_km": "500", "expires_in": "9"})
+    assert r.status_code == 200
+    errors = field_errors(r)
+    assert set(errors) >= {"title", "category", "budget", "place_query", "radius_km",
+                           "expires_in"}
+    assert "decimal places" in errors["budget"]
+    assert 'aria-invalid="true" aria-describedby="e-title"' in r.get_data(as_text=True)
+    assert count(Need) == 0
+    r = web.post("/needs/new", data={**GOOD, "place_query": "Nowhereville Zzyzx"})
+    assert "No place called" in field_errors(r)["place_query"]
+    r = web.post("/needs/new", data={**GOOD, "place_query": "", "lat": "95", "lon": "-97.7"})
+    assert "lat" in field_errors(r)
+    assert count(Need) == 0
+
+
+def test_reach_preview_counts_matching_providers(make_user: Any, make_provider: Any,
+                                                 browser_for: Any) -> None:
+    make_provider()
+    make_provider(categories=("plumbing",))
+    make_provider(base=(32.78, -96.80))
+    web = browser_for(make_user())
+    r = web.get("/needs/reach", query_string={"category": "catering", "lat": AUSTIN[0],
+                                              "lon": AUSTIN[1], "radius_km": 20})
+    assert r.get_json() == {"count": 1, "place": None}
+    r = web.get("/needs/reach", query_string={"category": "catering", "radius_km": 20,
+                                              "place_query": "Austin, TX"})
+    assert r.get_json()["count"] == 1 and r.get_json()["place"] == "Austin, TX, US"
+    r = web.get("/needs/reach", query_string={"category": "nope", "lat": 1, "lon": 1,
+                                              "radius_km": 5})
+    assert r.get_json()["count"] is None and "Unknown category" in r.get_json()["message"]
+
+
+def test_offer_accept_message_complete_rate_through_the_pages(
+        make_user: Any, make_provider: Any, make_need: Any, browser_for: Any) -> None:
+    alice = make_user(name="Alice Smith", phone="+1 555 0100")
+    need = make_need(alice)
+    pro = make_provider()
+    other = make_provider()
+    me, them, rival = browser_for(alice), browser_for(pro), browser_for(other)
+    page = them.get(f"/needs/{need.id}").get_data(as_text=True)
+    assert "Take it at 400.00 USD" in page
+    assert "100 Congress Ave" not in page and alice.user.email not in page
+    r = them.post(f"/needs/{need.id}/offers", data={"price": "abc"})
+    assert field_errors(r) == {"offer-price": "Enter an amount like 400 or 400.50."}
+    assert count(Offer) == 0
+    assert them.post(f"/needs/{need.id}/offers", data={"take": "1"}).status_code == 302
+    assert rival.post(f"/needs/{need.id}/offers",
+                      data={"price": "380", "message": "Cheaper"}).status_code == 302
+    mine = db.session.scalar(select(Offer).where(Offer.provider_id == pro.provider.id))
+    assert mine.price_amount == 40000
+    page = me.get(f"/needs/{need.id}?sort=price").get_data(as_text=True)
+    assert page.index("Cheaper") < page.index(f"Pro {pro.user.name}")
+    r = me.post(f"/offers/{mine.id}/messages", data={"body": "   "})
+    assert f"body-{mine.id}" in field_errors(r)
+    assert me.post(f"/offers/{mine.id}/messages", data={"body": "Vegan?"}).status_code == 302
+    assert "Vegan?" in them.get(f"/needs/{need.id}").get_data(as_text=True)
+    assert them.post(f"/offers/{mine.id}/accept").status_code == 200  # refused, shown
+    assert db.session.get(Need, need.id).status.value == "open"
+    assert me.post(f"/offers/{mine.id}/accept").status_code == 302
+    page = them.get(f"/needs/{need.id}").get_data(as_text=True)
+    assert "100 Congress Ave, Austin" in page and alice.user.email in page and "+1 555 0100" in page
+    rival_page = rival.get(f"/needs/{need.id}").get_data(as_text=True)
+    assert "100 Congress Ave" not in rival_page and "declined" in rival_page
+    r = me.post(f"/needs/{need.id}/rate", data={"stars": "5"})
+    assert "only a completed job" in r.get_data(as_text=True)
+    assert me.post(f"/needs/{need.id}/complete").status_code == 302
+    r = me.post(f"/needs/{need.id}/rate", data={"stars": "7"})
+    assert "rate-stars" in field_errors(r) and count(Rating) == 0
+    r = me.post(f"/needs/{need.id}/rate", data={"stars": "4", "quality": "5",
+                                               "comment": "Lovely"})
+    assert r.status_code == 302
+    rating = db.session.scalar(select(Rating))
+    assert (rating.stars, rating.quality, rating.comment) == (4, 5, "Lovely")
+
+
+def test_cancelling_an_assigned_job_needs_a_reason(make_user: Any, make_need: Any,
+                                                  make_offer: Any, browser_for: Any) -> None:
+    alice = make_user()
+    need = make_need(alice)
+    offer = make_offer(need)
+    web = browser_for(alice)
+    web.post(f"/offers/{offer.id}/accept")
+    r = web.post(f"/needs/{need.id}/cancel", data={"reason": ""})
+    assert "cancel-reason" in field_errors(r)
+    assert db.session.get(Need, need.id).status.value == "assigned"
+    assert web.post(f"/needs/{need.id}/cancel", data={"reason": "Moved"}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Need, need.id).cancel_reason == "Moved"
+
+
+def test_strangers_and_unmatched_providers_get_404(make_user: Any, make_provider: Any,
+                                                   make_need: Any, browser_for: Any) -> None:
+    need = make_need()
+    far = make_provider(base=(32.78, -96.80))
+    assert browser_for(make_user()).get(f"/needs/{need.id}").status_code == 404
+    assert browser_for(far).get(f"/needs/{need.id}").status_code == 404
+    assert browser_for(far).post(f"/needs/{need.id}/offers", data={"take": "1"}).status_code \
+        == 404
+    assert count(Offer) == 0
+
+
+def test_my_needs_lists_only_mine_with_counts(make_user: Any, make_need: Any, make_offer: Any,
+                                              browser_for: Any) -> None:
+    alice, bob = make_user(), make_user()
+    mine = make_need(alice, title="Alice's party")
+    make_need(bob, title="Bob's sink")
+    make_offer(mine)
+    page = browser_for(alice).get("/needs").get_data(as_text=True)
+    assert "Alice&#39;s party" in page and "Bob" not in page
+    assert f'data-offer-count="{mine.id}">1<' in page
+
+
+def test_share_page_shows_no_address_or_contact(client: Any, make_user: Any,
+                                                make_need: Any) -> None:
+    alice = make_user(phone="+1 555 0199")
+    need = make_need(alice)
+    page = client.get(f"/s/{need.share_token}").get_data(as_text=True)
+    assert need.title in page and "Sign up to make an offer" in page
+    assert "100 Congress" not in page and alice.user.email not in page and "0199" not in page
+    assert f"{need.lat:.4f}" not in page
+    assert client.get("/s/not-a-token").status_code == 404
