@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from marketplace.accounts.models import User
+from marketplace.blocks import services as blocks
 from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
 from marketplace.extensions import db
@@ -140,10 +141,18 @@ def summary(need: Need, base: tuple[float, float] | None = None) -> dict[str, An
     }
 
 
+def reach(category_id: int, lat: float, lon: float, radius_km: float,
+          customer_id: int | None) -> list[matching.Match]:
+    """The providers a need with these parameters is posted to: matched, minus the customer
+    and anyone the customer blocked."""
+    blocked = blocks.blocked_provider_ids(customer_id) if customer_id is not None else set()
+    return matching.providers_for(category_id, lat, lon, radius_km,
+                                  exclude_user_id=customer_id, exclude_provider_ids=blocked)
+
+
 def _notify_matched(need: Need) -> None:
     """Every matched provider gets the same event in the same commit: nobody is first."""
-    for match in matching.providers_for(need.category_id, need.lat, need.lon, need.radius_km,
-                                        exclude_user_id=need.customer_id):
+    for match in reach(need.category_id, need.lat, need.lon, need.radius_km, need.customer_id):
         notify([match.user_id], "need.matched", {"need": summary(need, (match.lat, match.lon))})
 
 
@@ -180,6 +189,7 @@ def matches(provider: Provider, need: Need) -> bool:
         and provider.user_id != need.customer_id
         and providers.serves(provider, need.category_id)
         and providers.reaches(provider, need.lat, need.lon, need.radius_km)
+        and not blocks.is_blocked(need.customer_id, provider.id)
     )
 
 
@@ -371,6 +381,9 @@ def feed(user: User) -> list[dict[str, Any]]:
         Need.expires_at > utcnow(),
         Need.customer_id != user.id,
     )
+    blocking = blocks.customers_blocking(provider.id)
+    if blocking:
+        stmt = stmt.where(Need.customer_id.not_in(blocking))
     found = []
     for need in db.session.scalars(stmt):
         km = haversine_km(provider.base_lat, provider.base_lon, need.lat, need.lon)

@@ -39,7 +39,6 @@ from marketplace.needs.schemas import NeedInSchema
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer
 from marketplace.offers.schemas import OfferInSchema
-from marketplace.providers import matching
 from marketplace.providers import services as providers
 from marketplace.ratings.models import Rating
 from marketplace.ratings.schemas import RatingInSchema
@@ -168,8 +167,7 @@ def reach() -> Any:
     except (ValueError, DomainError) as exc:
         message = exc.message if isinstance(exc, DomainError) else "Incomplete location or radius."
         return jsonify({"count": None, "message": message})
-    count = len(matching.providers_for(category.id, lat, lon, radius,
-                                       exclude_user_id=current_user.id))
+    count = len(services.reach(category.id, lat, lon, radius, current_user.id))
     return jsonify({"count": count, "place": label})
 
 

@@ -28,7 +28,8 @@ class Match:
 
 
 def providers_for(category_id: int, lat: float, lon: float, radius_km: float,
-                  exclude_user_id: int | None = None) -> list[Match]:
+                  exclude_user_id: int | None = None,
+                  exclude_provider_ids: frozenset[int] | set[int] = frozenset()) -> list[Match]:
     """Active providers serving the category whose own radius covers the point and whose base
     lies within ``radius_km`` of it. The need's radius bounds the search box."""
     box = search_box(lat, lon, radius_km)
@@ -42,7 +43,7 @@ def providers_for(category_id: int, lat: float, lon: float, radius_km: float,
     matched = []
     for pid, uid, plat, plon, pradius in db.session.execute(stmt):
         km = haversine_km(plat, plon, lat, lon)
-        if km <= pradius and km <= radius_km:
+        if km <= pradius and km <= radius_km and pid not in exclude_provider_ids:
             matched.append(Match(pid, uid, plat, plon))
     return matched
 

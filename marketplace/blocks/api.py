@@ -1,0 +1,43 @@
+"""JSON routes: the customer's block list."""
+
+from typing import Any
+
+from flask import g
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from marketplace.accounts.auth import auth_required
+from marketplace.blocks import services
+from marketplace.schemas import EmptySchema
+
+blp = Blueprint("blocks_api", __name__, url_prefix="/api/v1", description="Blocking providers")
+
+
+class BlockedSchema(Schema):
+    handle = fields.String()
+    display_name = fields.String()
+
+
+@blp.route("/me/blocks", methods=["GET"])
+@auth_required
+@blp.response(200, BlockedSchema(many=True))
+def list_blocks() -> Any:
+    """Providers you blocked: they are never matched to your needs and cannot see them."""
+    return services.blocked_by(g.user)
+
+
+@blp.route("/me/blocks/<string:handle>", methods=["PUT"])
+@auth_required
+@blp.arguments(EmptySchema)
+@blp.response(200, BlockedSchema)
+def block(_body: dict[str, Any], handle: str) -> Any:
+    """Block a provider (idempotent)."""
+    return services.block(g.user, handle)
+
+
+@blp.route("/me/blocks/<string:handle>", methods=["DELETE"])
+@auth_required
+@blp.response(204)
+def unblock(handle: str) -> None:
+    """Unblock a provider."""
+    services.unblock(g.user, handle)

@@ -1,0 +1,59 @@
+"""Block and unblock providers; the matching and access rules read ``blocked_*``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from marketplace.accounts.models import User
+from marketplace.blocks.models import Block
+from marketplace.errors import Forbidden
+from marketplace.extensions import db
+from marketplace.providers import services as providers
+from marketplace.providers.models import Provider
+
+
+def block(user: User, handle: str) -> Provider:
+    """Idempotent: blocking twice is the same as once."""
+    provider = providers.by_handle(handle)
+    if provider.user_id == user.id:
+        raise Forbidden("You cannot block yourself.")
+    if db.session.get(Block, (user.id, provider.id)) is None:
+        db.session.add(Block(customer_id=user.id, provider_id=provider.id))
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()  # a parallel request blocked them first: same outcome
+    return provider
+
+
+def unblock(user: User, handle: str) -> None:
+    provider = providers.by_handle(handle)
+    db.session.execute(delete(Block).where(Block.customer_id == user.id,
+                                           Block.provider_id == provider.id))
+    db.session.commit()
+
+
+def blocked_by(user: User) -> Sequence[Provider]:
+    return db.session.scalars(
+        select(Provider).join(Block, Block.provider_id == Provider.id)
+        .where(Block.customer_id == user.id).order_by(Provider.handle)
+    ).all()
+
+
+def is_blocked(customer_id: int | None, provider_id: int) -> bool:
+    if customer_id is None:
+        return False
+    return db.session.get(Block, (customer_id, provider_id)) is not None
+
+
+def blocked_provider_ids(customer_id: int) -> set[int]:
+    return set(db.session.scalars(select(Block.provider_id)
+                                  .where(Block.customer_id == customer_id)))
+
+
+def customers_blocking(provider_id: int) -> set[int]:
+    return set(db.session.scalars(select(Block.customer_id)
+                                  .where(Block.provider_id == provider_id)))
