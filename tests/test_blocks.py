@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from conftest import error_of
 from sqlalchemy import select
 
-from conftest import error_of
 from marketplace.blocks import services as blocks
 from marketplace.extensions import db
 from marketplace.needs import services as needs
