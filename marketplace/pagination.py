@@ -17,6 +17,7 @@ from marketplace.extensions import db
 T = TypeVar("T")
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_CURSOR = 2**31 - 1  # ids and offsets fit a database integer; anything else is forged
 
 
 class PageArgs(Schema):
@@ -34,9 +35,10 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = raw.partition(":")
-        if prefix != "id":
+        number = int(value)
+        if prefix != "id" or not 0 <= number <= MAX_CURSOR:
             raise ValueError(cursor)
-        return int(value)
+        return number
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise Invalid("The cursor is not one this API handed out.",
                       {"cursor": ["Not a valid cursor."]}) from None

@@ -6,9 +6,9 @@ import re
 from typing import Any
 
 import pytest
+from conftest import AUSTIN
 from sqlalchemy import func, select
 
-from conftest import AUSTIN
 from marketplace.extensions import db
 from marketplace.needs.models import Need
 from marketplace.offers.models import Offer

@@ -54,7 +54,8 @@ def allowed_from(to: NeedStatus) -> list[NeedStatus]:
     return [a for (a, b) in TRANSITIONS if b == to]
 
 
-def transition(need: Need, to: NeedStatus, role: str, **values: Any) -> None:
+def transition(need: Need, to: NeedStatus, role: str, *, unless_expired: bool = False,
+               **values: Any) -> None:
     """Move ``need`` to ``to`` if ``role`` may, by a conditional UPDATE on its current status.
 
     Does not commit: the caller finishes the unit of work. Raises Forbidden when the role may
@@ -64,20 +65,25 @@ def transition(need: Need, to: NeedStatus, role: str, **values: Any) -> None:
     verb = _VERBS[to]
     roles = {r for (a, b), rs in TRANSITIONS.items() if b == to for r in rs}
     if role not in roles:
-        who = " or ".join(sorted(roles - {"system"})) or "nobody"
-        raise Forbidden(f"Only the {who} may {verb} this need.")
+        people = sorted(roles - {"system"})
+        if not people:
+            raise Forbidden(f"Nobody can {verb} a need; it happens on its own.")
+        raise Forbidden(f"Only the {' or '.join(people)} may {verb} this need.")
     allowed = TRANSITIONS.get((source, to))
     if allowed is None or role not in allowed:
         states = ", ".join(s.value for s in allowed_from(to) if role in TRANSITIONS[(s, to)])
         raise Conflict(f"This need is {source.value}; you can only {verb} a need that is {states}.")
+    stmt = update(Need).where(Need.id == need.id, Need.status == source)
+    if unless_expired:
+        stmt = stmt.where(Need.expires_at > utcnow())
     result = db.session.execute(
-        update(Need)
-        .where(Need.id == need.id, Need.status == source)
-        .values(status=to, **values)
-        .execution_options(synchronize_session=False)
+        stmt.values(status=to, **values).execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         db.session.rollback()
+        db.session.refresh(need)
+        if unless_expired and need.status == source:
+            raise Conflict(f"This need has expired; you can no longer {verb} it.")
         raise Conflict(f"This need changed while you were looking at it; you can no longer {verb} it.")
     db.session.refresh(need)
 

@@ -211,8 +211,8 @@ def accept(user: User, offer_id: int) -> Offer:
         raise Conflict(f"This offer is {offer.status.value}; only a pending offer can be accepted.")
     need = offer.need
     now = utcnow()
-    needs.transition(need, NeedStatus.ASSIGNED, "customer", accepted_offer_id=offer.id,
-                     assigned_at=now)
+    needs.transition(need, NeedStatus.ASSIGNED, "customer", unless_expired=True,
+                     accepted_offer_id=offer.id, assigned_at=now)
     result = db.session.execute(
         update(Offer)
         .where(Offer.id == offer.id, Offer.status == OfferStatus.PENDING)

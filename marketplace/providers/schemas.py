@@ -27,7 +27,7 @@ class ProviderInSchema(Schema):
 
     @validates("handle")
     def _handle(self, value: str, **_: Any) -> None:
-        if not HANDLE.match(value):
+        if not HANDLE.fullmatch(value):
             raise ValidationError("3-30 lower-case letters, digits or '-', not starting or "
                                   "ending with '-'.")
 

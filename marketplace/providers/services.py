@@ -54,6 +54,8 @@ def save_profile(user: User, data: dict[str, Any]) -> Provider:
     """Create or replace the caller's provider profile (PUT semantics)."""
     provider = provider_of(user)
     handle = data["handle"]
+    # Check everything before touching the profile, so a refusal leaves nothing half-changed.
+    categories = categories_by_slugs(data["categories"])
     taken = db.session.scalar(select(Provider.id).where(Provider.handle == handle))
     if taken is not None and (provider is None or taken != provider.id):
         raise Conflict("That handle is taken.", {"handle": ["That handle is taken."]})
@@ -67,7 +69,7 @@ def save_profile(user: User, data: dict[str, Any]) -> Provider:
     provider.base_lon = data["base"]["lon"]
     provider.radius_km = data["radius_km"]
     provider.active = data.get("active", True)
-    provider.categories = categories_by_slugs(data["categories"])
+    provider.categories = categories
     try:
         db.session.flush()
         sync_coverage(provider)
