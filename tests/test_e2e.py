@@ -13,7 +13,6 @@ from typing import Any
 
 import flask_migrate
 import pytest
-
 from conftest import AUSTIN, IN_CI, make_test_app
 from live import ROOT, Api, server
 
