@@ -3,18 +3,27 @@ same key + a different body is refused with 422.
 
 The key is reserved in its own committed row before the work runs (a unique constraint makes
 two racing requests with one key serialise), and the response is stored after it.
+
+Stored rows hold no secrets in the clear: a response can carry one (a new API token), so it is
+encrypted with a key derived from SECRET_KEY and the client's Idempotency-Key, which is itself
+kept only as a keyed hash; the request fingerprint is a keyed hash too (bodies hold passwords).
+Unauthenticated requests are scoped by path and the email they name, so two people signing in
+with the same key do not collide.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
-from flask import Response, g, request
+from cryptography.fernet import Fernet
+from flask import Response, current_app, g, request
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -41,17 +50,41 @@ class IdempotencyKey(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
-def _request_hash() -> str:
+def _keyed(purpose: str, data: bytes) -> bytes:
+    secret = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(secret, purpose.encode() + b"\0" + data, hashlib.sha256).digest()
+
+
+def _body() -> tuple[bytes, Any]:
     raw = request.get_data(cache=True)
     try:
-        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+        parsed = json.loads(raw)
     except ValueError:
-        canonical = raw
-    return hashlib.sha256(request.method.encode() + request.path.encode() + b"\0" + canonical
-                          ).hexdigest()
+        return raw, None
+    return json.dumps(parsed, sort_keys=True, separators=(",", ":")).encode(), parsed
 
 
-def _replay(row: IdempotencyKey, digest: str) -> Response:
+def _request_hash() -> str:
+    canonical, _parsed = _body()
+    return _keyed("request", request.method.encode() + request.path.encode() + b"\0"
+                  + canonical).hex()
+
+
+def _scope() -> str:
+    user = getattr(g, "user", None)
+    if user is not None:
+        return f"user:{user.id}"
+    _canonical, parsed = _body()
+    email = parsed.get("email") if isinstance(parsed, dict) else None
+    who = email.strip().lower() if isinstance(email, str) else ""
+    return "anon:" + _keyed("scope", f"{request.path}\0{who}".encode()).hex()[:32]
+
+
+def _cipher(key: str) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(_keyed("response", key.encode())))
+
+
+def _replay(row: IdempotencyKey, digest: str, key: str) -> Response:
     if row.request_hash != digest:
         raise Invalid(
             "This Idempotency-Key was already used with a different request.",
@@ -59,19 +92,27 @@ def _replay(row: IdempotencyKey, digest: str) -> Response:
         )
     if row.status_code is None:
         raise Conflict("A request with this Idempotency-Key is still being processed.")
-    response = Response(row.response_body, status=row.status_code, mimetype="application/json")
+    body = _cipher(key).decrypt((row.response_body or "").encode())
+    response = Response(body, status=row.status_code, mimetype="application/json")
     response.headers["Idempotent-Replayed"] = "true"
     return response
 
 
+def stored_key(key: str) -> str:
+    """How a client's Idempotency-Key is kept: a keyed hash, never the key itself."""
+    return _keyed("key", key.encode()).hex()
+
+
 def _reserve(scope: str, key: str, digest: str) -> IdempotencyKey | Response:
+    stored = stored_key(key)
     existing = db.session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+        select(IdempotencyKey).where(IdempotencyKey.scope == scope,
+                                     IdempotencyKey.key == stored)
     )
     if existing is not None:
-        return _replay(existing, digest)
+        return _replay(existing, digest, key)
     user = getattr(g, "user", None)
-    row = IdempotencyKey(scope=scope, key=key, request_hash=digest,
+    row = IdempotencyKey(scope=scope, key=stored, request_hash=digest,
                          user_id=user.id if user else None)
     db.session.add(row)
     try:
@@ -93,9 +134,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         if not 1 <= len(key) <= 255 or not key.isprintable():
             raise Invalid("The Idempotency-Key header must be 1-255 printable characters.",
                           {HEADER: ["Must be 1-255 printable characters."]})
-        user = getattr(g, "user", None)
-        scope = f"user:{user.id}" if user else "anonymous"
-        reserved = _reserve(scope, key, _request_hash())
+        reserved = _reserve(_scope(), key, _request_hash())
         if isinstance(reserved, Response):
             return reserved
         row_id = reserved.id
@@ -109,7 +148,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         row = db.session.get(IdempotencyKey, row_id)
         assert row is not None
         row.status_code = response.status_code
-        row.response_body = response.get_data(as_text=True)
+        row.response_body = _cipher(key).encrypt(response.get_data()).decode()
         db.session.commit()
         return response
 

@@ -20,7 +20,7 @@ class NominatimGeocoder:
                  scheme: str = "https") -> None:
         self._client = Nominatim(user_agent=user_agent, domain=domain, scheme=scheme, timeout=5)
         self._geocode = RateLimiter(self._client.geocode, min_delay_seconds=1.0, max_retries=1,
-                                    swallow_exceptions=False)
+                                    error_wait_seconds=2.0, swallow_exceptions=False)
         self._cache: OrderedDict[tuple[str, int], list[Place]] = OrderedDict()
         self._lock = threading.Lock()
 

@@ -2,6 +2,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+MAX_ID = 2**63 - 1  # notification ids are 64-bit; larger numbers are refused, not overflowed
 EVENT_TYPES = [
     "need.matched", "offer.received", "offer.revised", "offer.withdrawn", "offer.accepted",
     "offer.declined", "need.cancelled", "need.expired", "need.completed", "message.received",
@@ -10,7 +11,7 @@ EVENT_TYPES = [
 
 
 class NotificationArgs(Schema):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0),
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_ID),
                            metadata={"description": "Return notifications with a larger id."})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
@@ -30,9 +31,9 @@ class NotificationListSchema(Schema):
 
 
 class MarkReadSchema(Schema):
-    ids = fields.List(fields.Integer(validate=validate.Range(min=1)),
+    ids = fields.List(fields.Integer(validate=validate.Range(min=1, max=MAX_ID)),
                       validate=validate.Length(min=1, max=500))
-    up_to = fields.Integer(validate=validate.Range(min=1),
+    up_to = fields.Integer(validate=validate.Range(min=1, max=MAX_ID),
                            metadata={"description": "Mark everything up to this id."})
 
     @validates_schema

@@ -140,6 +140,12 @@ def _own(user: User, offer_id: int, verb: str) -> Offer:
     return offer
 
 
+def _open_need(offer: Offer) -> Any:
+    """The offer's need while it still takes changes: open and not past its expiry."""
+    return select(Need.id).where(Need.id == offer.need_id, Need.status == NeedStatus.OPEN,
+                                 Need.expires_at > utcnow())
+
+
 def revise(user: User, offer_id: int, data: dict[str, Any]) -> Offer:
     offer = _own(user, offer_id, "revise")
     if "price" in data:
@@ -151,11 +157,10 @@ def revise(user: User, offer_id: int, data: dict[str, Any]) -> Offer:
     for field in ("message", "available_at"):
         if field in data:
             values[field] = data[field]
-    open_need = select(Need.id).where(Need.id == offer.need_id, Need.status == NeedStatus.OPEN)
     result = db.session.execute(
         update(Offer)
         .where(Offer.id == offer.id, Offer.status == OfferStatus.PENDING,
-               Offer.need_id.in_(open_need))
+               Offer.need_id.in_(_open_need(offer)))
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -173,6 +178,8 @@ def _closed(offer: Offer, verb: str) -> Conflict:
     db.session.refresh(offer.need)
     if offer.status != OfferStatus.PENDING:
         return Conflict(f"This offer is {offer.status.value}; only a pending offer can be {verb}d.")
+    if offer.need.status == NeedStatus.OPEN:
+        return Conflict(f"The need has expired; offers can no longer be {verb}d.")
     return Conflict(f"The need is {offer.need.status.value}; offers can only be {verb}d "
                     "while it is open.")
 

@@ -1,0 +1,931 @@
+"""Durable notifications: one row per recipient for every event of the loop, written in the
+transaction of the change, emitted only after commit with ids in commit order, and the REST
+feed (GET /api/v1/notifications, POST /api/v1/notifications/read) over them."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from conftest import AUSTIN, Person, error_of, need_data
+from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import event, func, select, text, update
+
+from marketplace.accounts.models import User
+from marketplace.errors import DomainError
+from marketplace.extensions import db
+from marketplace.geo import grid_cell_centre
+from marketplace.messages import services as messages
+from marketplace.needs import services as needs
+from marketplace.needs.models import Need, NeedStatus
+from marketplace.notifications import outbox
+from marketplace.notifications.models import Notification
+from marketplace.offers import services as offers
+from marketplace.offers.models import Offer, OfferStatus
+from marketplace.ratings import services as ratings
+
+DALLAS = (32.7767, -96.7970)  # ~300 km from Austin
+TRUE_POINT = (30.2712345, -97.7398765)  # not a grid-cell centre, so any leak is recognisable
+ADDRESS = "742 Evergreen Terrace, Austin"
+
+
+# --- recording what is emitted --------------------------------------------------------------
+
+
+@dataclass
+class Emission:
+    """One call of an emitter: the events, and the rows a brand-new connection saw then."""
+
+    events: list[tuple[int, dict[str, Any]]]
+    visible: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+@pytest.fixture
+def emitted(app: Any) -> Iterator[list[Emission]]:
+    calls: list[Emission] = []
+
+    def record(events: list[tuple[int, dict[str, Any]]]) -> None:
+        ids = [e["id"] for _uid, e in events]
+        with db.engine.connect() as conn:  # a NEW connection: sees only what is committed
+            rows = conn.execute(
+                select(Notification.__table__).where(Notification.id.in_(ids))
+            ).mappings().all()
+        calls.append(Emission(list(events), {r["id"]: dict(r) for r in rows}))
+
+    outbox.on_emit(record)
+    yield calls
+    if record in outbox._emitters:
+        outbox._emitters.remove(record)
+
+
+def emitted_events(calls: list[Emission]) -> list[tuple[int, dict[str, Any]]]:
+    return [e for call in calls for e in call.events]
+
+
+# --- reading what is stored -----------------------------------------------------------------
+
+
+def last_id() -> int:
+    return db.session.scalar(select(func.max(Notification.id))) or 0
+
+
+def stored(since: int = 0, type_: str | None = None) -> list[Notification]:
+    stmt = select(Notification).where(Notification.id > since).order_by(Notification.id)
+    if type_ is not None:
+        stmt = stmt.where(Notification.type == type_)
+    return list(db.session.scalars(stmt))
+
+
+def to(since: int, type_: str) -> dict[int, list[dict[str, Any]]]:
+    """recipient user id -> payloads of ``type_`` notifications after ``since``."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for note in stored(since, type_):
+        out.setdefault(note.user_id, []).append(note.data)
+    return out
+
+
+def types_since(since: int) -> list[tuple[int, str]]:
+    return sorted((n.user_id, n.type) for n in stored(since))
+
+
+def uid(person: Person) -> int:
+    return person.user.id
+
+
+# --- a small cast ---------------------------------------------------------------------------
+
+
+@dataclass
+class Cast:
+    customer: Person
+    pros: list[Person]  # in range, catering, active
+    far: Person  # catering but in Dallas
+    plumber: Person  # in range, other category
+    idle: Person  # in range, catering, inactive
+
+
+@pytest.fixture
+def cast(make_user: Any, make_provider: Any) -> Cast:
+    return Cast(
+        customer=make_user(name="Cora Customer", email="cora@example.com", phone="+15125550100"),
+        pros=[make_provider(base=AUSTIN), make_provider(base=(30.30, -97.70)),
+              make_provider(base=(30.22, -97.78))],
+        far=make_provider(base=DALLAS),
+        plumber=make_provider(base=AUSTIN, categories=("plumbing",)),
+        idle=make_provider(base=AUSTIN, active=False),
+    )
+
+
+def post(cast: Cast, make_need: Any, **overrides: Any) -> Need:
+    overrides.setdefault("location", {"lat": TRUE_POINT[0], "lon": TRUE_POINT[1]})
+    overrides.setdefault("address", ADDRESS)
+    return make_need(cast.customer, **overrides)
+
+
+def numbers_in(value: Any) -> list[float]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in numbers_in(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in numbers_in(v)]
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return [float(value)]
+    return []
+
+
+def keys_in(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in keys_in(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in keys_in(v)}
+    return set()
+
+
+# --- need.matched ---------------------------------------------------------------------------
+
+
+def test_need_matched_goes_to_each_matching_provider_once(cast, make_provider, emitted):
+    # the customer is a provider too, right here: still not told of their own need
+    make_provider(cast.customer, base=AUSTIN)
+    since = last_id()
+    r = cast.customer.post("/api/v1/needs", json=need_data(
+        location={"lat": TRUE_POINT[0], "lon": TRUE_POINT[1]}, address=ADDRESS))
+    assert r.status_code == 201, r.get_json()
+    need_id = r.get_json()["id"]
+
+    told = to(since, "need.matched")
+    assert sorted(told) == sorted(uid(p) for p in cast.pros)
+    assert all(len(payloads) == 1 for payloads in told.values())
+    assert types_since(since) == sorted((uid(p), "need.matched") for p in cast.pros)
+    for payloads in told.values():
+        need = payloads[0]["need"]
+        assert need["id"] == need_id and need["title"] == "Catering for 20 people"
+        assert need["category"] == "catering" and need["status"] == "open"
+        assert need["budget"] == {"amount": 40000, "currency": "USD"}
+        assert need["distance_band"] is not None
+    # one commit: all matched providers are told at the same moment, with adjacent ids
+    notes = stored(since, "need.matched")
+    assert len({n.created_at for n in notes}) == 1
+    assert [n.id for n in notes] == list(range(notes[0].id, notes[0].id + len(notes)))
+    assert len(emitted) == 1 and len(emitted[0].events) == len(cast.pros)
+
+
+def test_need_matched_payload_has_only_the_approximate_location(cast, make_need):
+    since = last_id()
+    need = post(cast, make_need)
+    cell = grid_cell_centre(*TRUE_POINT)
+    notes = stored(since, "need.matched")
+    assert notes
+    for note in notes:
+        payload = note.data
+        assert payload["need"]["location"] == {"lat": cell.lat, "lon": cell.lon,
+                                               "approximate": True}
+        assert "address" not in keys_in(payload)
+        assert "customer" not in keys_in(payload) and "customer_id" not in keys_in(payload)
+        text = json.dumps(payload)
+        for secret in ("742 Evergreen", "cora@example.com", "Cora Customer", "+15125550100"):
+            assert secret not in text
+        numbers = numbers_in(payload)
+        assert need.lat not in numbers and need.lon not in numbers
+        assert TRUE_POINT[0] not in numbers and TRUE_POINT[1] not in numbers
+
+
+def test_need_matched_distance_band_is_per_provider(cast, make_need):
+    since = last_id()
+    post(cast, make_need, location={"lat": AUSTIN[0], "lon": AUSTIN[1]})
+    told = to(since, "need.matched")
+    assert told[uid(cast.pros[0])][0]["need"]["distance_band"] == "under 2 km"
+    assert told[uid(cast.pros[1])][0]["need"]["distance_band"] == "5-10 km"
+
+
+def test_nobody_matching_means_no_rows_and_no_emission(cast, make_need, emitted):
+    since = last_id()
+    make_need(cast.customer, category="tutoring")
+    assert stored(since) == []
+    assert emitted == []
+
+
+# --- offers ---------------------------------------------------------------------------------
+
+
+def test_offer_received_revised_withdrawn_go_to_the_customer(cast, make_need, make_offer):
+    need = post(cast, make_need)
+    pro = cast.pros[0]
+
+    since = last_id()
+    offer = make_offer(need, pro, amount=35000)
+    assert types_since(since) == [(uid(cast.customer), "offer.received")]
+    [data] = to(since, "offer.received")[uid(cast.customer)]
+    assert data["need_id"] == need.id
+    assert data["offer"]["id"] == offer.id and data["offer"]["status"] == "pending"
+    assert data["offer"]["price"] == {"amount": 35000, "currency": "USD"}
+    assert data["offer"]["provider"]["handle"] == pro.provider.handle
+    assert "_km" not in data["offer"]
+
+    since = last_id()
+    offers.revise(pro.user, offer.id, {"price": {"amount": 33000, "currency": "USD"},
+                                       "message": "Better price"})
+    assert types_since(since) == [(uid(cast.customer), "offer.revised")]
+    [data] = to(since, "offer.revised")[uid(cast.customer)]
+    assert data["offer"]["id"] == offer.id
+    assert data["offer"]["price"]["amount"] == 33000 and data["offer"]["message"] == "Better price"
+
+    since = last_id()
+    offers.withdraw(pro.user, offer.id)
+    assert types_since(since) == [(uid(cast.customer), "offer.withdrawn")]
+    [data] = to(since, "offer.withdrawn")[uid(cast.customer)]
+    assert data["offer"]["id"] == offer.id and data["offer"]["status"] == "withdrawn"
+
+
+def test_accept_tells_the_winner_and_declines_the_other_pending_offers(cast, make_need,
+                                                                      make_offer):
+    need = post(cast, make_need)
+    win, lose, gone = cast.pros
+    won = make_offer(need, win)
+    lost = make_offer(need, lose)
+    withdrawn = make_offer(need, gone)
+    offers.withdraw(gone.user, withdrawn.id)
+
+    since = last_id()
+    offers.accept(cast.customer.user, won.id)
+    assert types_since(since) == sorted([(uid(win), "offer.accepted"),
+                                         (uid(lose), "offer.declined")])
+    [accepted] = to(since, "offer.accepted")[uid(win)]
+    assert accepted["offer_id"] == won.id
+    assert accepted["need"]["id"] == need.id and accepted["need"]["status"] == "assigned"
+    [declined] = to(since, "offer.declined")[uid(lose)]
+    assert declined["offer_id"] == lost.id and declined["need"]["id"] == need.id
+    assert declined["reason"]
+    for note in stored(since):
+        assert ADDRESS not in json.dumps(note.data)
+
+
+def test_customer_cancelling_an_open_need_tells_the_offering_providers(cast, make_need,
+                                                                      make_offer):
+    need = post(cast, make_need)
+    a, b, c = cast.pros  # a and b offer, b withdraws; c only matched
+    make_offer(need, a)
+    offers.withdraw(b.user, make_offer(need, b).id)
+
+    since = last_id()
+    needs.cancel(cast.customer.user, need.id, "Found someone else")
+    assert types_since(since) == [(uid(a), "need.cancelled")]
+    [data] = to(since, "need.cancelled")[uid(a)]
+    assert data["need"]["id"] == need.id and data["need"]["status"] == "cancelled"
+    assert data["cancelled_by"] == "customer" and data["reason"] == "Found someone else"
+    assert uid(c) not in to(since, "need.cancelled")
+
+
+def test_accepted_provider_cancelling_tells_the_customer(cast, make_need, make_offer):
+    need = post(cast, make_need)
+    offer = make_offer(need, cast.pros[0])
+    make_offer(need, cast.pros[1])
+    offers.accept(cast.customer.user, offer.id)
+
+    since = last_id()
+    needs.cancel(cast.pros[0].user, need.id, "Van broke down")
+    assert types_since(since) == [(uid(cast.customer), "need.cancelled")]
+    [data] = to(since, "need.cancelled")[uid(cast.customer)]
+    assert data["cancelled_by"] == "provider" and data["reason"] == "Van broke down"
+
+
+def test_customer_cancelling_an_assigned_job_tells_only_the_accepted_provider(
+        cast, make_need, make_offer):
+    need = post(cast, make_need)
+    offer = make_offer(need, cast.pros[0])
+    make_offer(need, cast.pros[1])  # declined at acceptance: no longer concerned
+    offers.accept(cast.customer.user, offer.id)
+
+    since = last_id()
+    needs.cancel(cast.customer.user, need.id, "Party is off")
+    assert types_since(since) == [(uid(cast.pros[0]), "need.cancelled")]
+
+
+def test_expiry_tells_the_customer_and_the_offering_providers(cast, make_need, make_offer,
+                                                              emitted):
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    need = post(cast, make_need, expires_at=soon)
+    untouched = post(cast, make_need)  # expires later: not part of this sweep
+    a, b, _c = cast.pros
+    make_offer(need, a)
+    offers.withdraw(b.user, make_offer(need, b).id)
+
+    since = last_id()
+    emitted.clear()
+    assert needs.expire_due(soon + timedelta(minutes=1)) == [need.id]
+    assert types_since(since) == sorted([(uid(cast.customer), "need.expired"),
+                                         (uid(a), "need.expired")])
+    for payloads in to(since, "need.expired").values():
+        assert payloads[0]["need"]["id"] == need.id
+        assert payloads[0]["need"]["status"] == "expired"
+    assert sorted(user_id for call in emitted for user_id, _e in call.events) == sorted(
+        [uid(cast.customer), uid(a)])
+    assert db.session.get(Need, untouched.id).status == NeedStatus.OPEN
+
+    since = last_id()
+    assert needs.expire_due(soon + timedelta(minutes=2)) == []  # nothing twice
+    assert stored(since) == []
+
+
+def test_completion_tells_the_accepted_provider(cast, make_need, make_offer):
+    need = post(cast, make_need)
+    offer = make_offer(need, cast.pros[0])
+    make_offer(need, cast.pros[1])
+    offers.accept(cast.customer.user, offer.id)
+
+    since = last_id()
+    needs.complete(cast.customer.user, need.id)
+    assert types_since(since) == [(uid(cast.pros[0]), "need.completed")]
+    [data] = to(since, "need.completed")[uid(cast.pros[0])]
+    assert data["need"]["id"] == need.id and data["need"]["status"] == "completed"
+
+
+def test_messages_tell_the_other_party(cast, make_need, make_offer):
+    need = post(cast, make_need)
+    pro = cast.pros[0]
+    offer = make_offer(need, pro)
+
+    since = last_id()
+    sent = messages.send(cast.customer.user, offer.id, "Can you do gluten free?")
+    assert types_since(since) == [(uid(pro), "message.received")]
+    [data] = to(since, "message.received")[uid(pro)]
+    assert data["offer_id"] == offer.id and data["need_id"] == need.id
+    assert data["message_id"] == sent.id and data["from"] == "customer"
+    assert data["body"] == "Can you do gluten free?"
+
+    since = last_id()
+    messages.send(pro.user, offer.id, "Yes")
+    assert types_since(since) == [(uid(cast.customer), "message.received")]
+    [data] = to(since, "message.received")[uid(cast.customer)]
+    assert data["from"] == "provider" and data["body"] == "Yes"
+
+
+def test_rating_tells_the_provider_and_the_reply_tells_the_customer(cast, make_need,
+                                                                   make_offer):
+    need = post(cast, make_need)
+    pro = cast.pros[0]
+    offer = make_offer(need, pro)
+    offers.accept(cast.customer.user, offer.id)
+    needs.complete(cast.customer.user, need.id)
+
+    since = last_id()
+    rating = ratings.rate(cast.customer.user, need.id, {"stars": 4, "comment": "Tasty"})
+    assert types_since(since) == [(uid(pro), "rating.received")]
+    [data] = to(since, "rating.received")[uid(pro)]
+    assert data["rating_id"] == rating.id and data["need_id"] == need.id
+    assert data["stars"] == 4 and data["comment"] == "Tasty"
+
+    since = last_id()
+    ratings.reply(pro.user, rating.id, "Thank you!")
+    assert types_since(since) == [(uid(cast.customer), "rating.replied")]
+    [data] = to(since, "rating.replied")[uid(cast.customer)]
+    assert data["rating_id"] == rating.id and data["reply"] == "Thank you!"
+    assert data["provider"] == pro.provider.handle
+
+
+# --- the whole loop: emitted after commit, equal to the stored rows, ids in commit order ----
+
+
+def run_loop(cast: Cast, make_need: Any, make_offer: Any) -> None:
+    """Every event type at least once."""
+    a, b, c = cast.pros
+    need = post(cast, make_need)  # need.matched x3
+    oa = make_offer(need, a)  # offer.received
+    ob = make_offer(need, b)
+    oc = make_offer(need, c)
+    offers.revise(b.user, ob.id, {"message": "Revised"})  # offer.revised
+    offers.withdraw(c.user, oc.id)  # offer.withdrawn
+    messages.send(cast.customer.user, oa.id, "Hello")  # message.received
+    messages.send(a.user, oa.id, "Hi")
+    offers.accept(cast.customer.user, oa.id)  # offer.accepted + offer.declined
+    needs.complete(cast.customer.user, need.id)  # need.completed
+    rating = ratings.rate(cast.customer.user, need.id, {"stars": 5})  # rating.received
+    ratings.reply(a.user, rating.id, "Thanks")  # rating.replied
+    second = post(cast, make_need, title="Second need")
+    make_offer(second, a)
+    needs.cancel(cast.customer.user, second.id, "No longer needed")  # need.cancelled
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    third = post(cast, make_need, title="Third need", expires_at=soon)
+    make_offer(third, b)
+    assert needs.expire_due(soon + timedelta(seconds=1)) == [third.id]  # need.expired
+
+
+ALL_TYPES = {
+    "need.matched", "offer.received", "offer.revised", "offer.withdrawn", "offer.accepted",
+    "offer.declined", "need.cancelled", "need.expired", "need.completed", "message.received",
+    "rating.received", "rating.replied",
+}
+
+
+def test_every_event_is_emitted_after_commit_exactly_as_stored(cast, make_need, make_offer,
+                                                              emitted):
+    since = last_id()
+    run_loop(cast, make_need, make_offer)
+    notes = stored(since)
+    assert {n.type for n in notes} == ALL_TYPES
+
+    events = emitted_events(emitted)
+    # every stored row was emitted exactly once, to its recipient, in id (= commit) order
+    assert [e["id"] for _uid, e in events] == [n.id for n in notes]
+    for call in emitted:
+        for user_id, ev in call.events:
+            # the emitter's own fresh connection already saw the row: the commit came first
+            seen = call.visible.get(ev["id"])
+            assert seen is not None, f"{ev['type']} {ev['id']} emitted before it was committed"
+            assert seen["user_id"] == user_id and seen["type"] == ev["type"]
+            assert seen["data"] == ev["data"]
+            note = db.session.get(Notification, ev["id"])
+            assert note.user_id == user_id
+            assert note.as_event() == ev
+            assert set(ev) == {"id", "type", "created_at", "data"}
+
+
+def test_ids_follow_commit_order_not_the_order_work_began(cast, make_need, make_offer, app,
+                                                          backend, emitted):
+    """Transaction A starts (and on PostgreSQL writes) first but commits second; B commits in
+    between. A's notification ids must come after B's, so a client that resumes "after B's
+    last id" can never miss A's."""
+    need = post(cast, make_need)
+    elsewhere = post(cast, make_need, title="Another need")
+    since = last_id()
+    emitted.clear()
+
+    # A: begins, queues a notification and (PostgreSQL) holds a write open
+    outbox.notify([uid(cast.pros[2])], "test.first-begun", {"n": 1})
+    if backend == "postgresql":  # SQLite has one writer: A may not write before B commits
+        db.session.execute(update(Need).where(Need.id == elsewhere.id)
+                           .values(description="edited in A"))
+    db.session.flush()
+
+    # B: a complete operation in its own session (a second app context), committed now
+    with app.app_context():
+        offers.make(cast.pros[0].user, need.id, {"message": "from B"})
+
+    db.session.commit()  # A commits last
+
+    notes = stored(since)
+    assert [n.type for n in notes] == ["offer.received", "test.first-begun"]
+    b_note, a_note = notes
+    assert a_note.id > b_note.id
+    assert [e["type"] for _u, e in emitted_events(emitted)] == ["offer.received",
+                                                                "test.first-begun"]
+
+
+def test_concurrent_commits_get_ids_in_commit_order(cast, make_need, make_offer, app,
+                                                    backend, emitted):
+    """Real concurrency (PostgreSQL): while transaction A is inside its commit (ids taken,
+    not yet committed), B runs a whole operation in another thread. Whichever commits first
+    must hold the smaller ids; with the counter row B waits for A."""
+    if backend != "postgresql":
+        pytest.skip("needs concurrent writers and row locks (PostgreSQL)")
+    need = post(cast, make_need)
+    other_offer = make_offer(need, cast.pros[1])
+    customer_id, b_user_id, a_offer_id = uid(cast.customer), uid(cast.pros[0]), other_offer.id
+    since = last_id()
+    emitted.clear()
+    main = threading.current_thread()
+    b_pid: dict[str, int] = {}
+    b_started, b_done = threading.Event(), threading.Event()
+    b_error: list[BaseException] = []
+    observed: list[str] = []
+
+    def run_b() -> None:
+        try:
+            with app.app_context():
+                b_pid["pid"] = db.session.execute(text("select pg_backend_pid()")).scalar_one()
+                b_started.set()
+                offers.make(db.session.get(User, b_user_id), need.id, {"message": "from B"})
+        except BaseException as exc:  # reported by the main thread
+            b_error.append(exc)
+        finally:
+            b_started.set()
+            b_done.set()
+
+    worker = threading.Thread(target=run_b)
+
+    def inside_a_commit(session: Any) -> None:
+        if threading.current_thread() is not main or observed:
+            return
+        worker.start()
+        assert b_started.wait(10)
+        deadline = time.monotonic() + 20
+        with db.engine.connect() as conn:
+            while time.monotonic() < deadline:
+                waiting = conn.execute(
+                    text("select wait_event_type from pg_stat_activity where pid = :pid"),
+                    {"pid": b_pid.get("pid", -1)}).scalar()
+                if waiting == "Lock":
+                    observed.append("B waited for A")
+                    return
+                if b_done.wait(0.01):
+                    observed.append("B finished first")
+                    return
+        observed.append("timeout")
+
+    event.listen(FlaskSession, "before_commit", inside_a_commit)
+    try:
+        messages.send(db.session.get(User, customer_id), a_offer_id, "from A")
+    finally:
+        # B may still be running its own commit hooks: removing a listener while another
+        # thread iterates over them would break that iteration, so wait for B first.
+        if worker.is_alive():
+            worker.join(30)
+        event.remove(FlaskSession, "before_commit", inside_a_commit)
+    assert not worker.is_alive() and not b_error, b_error
+
+    notes = stored(since)
+    a_ids = [n.id for n in notes if n.type == "message.received"]
+    b_ids = [n.id for n in notes if n.type == "offer.received"]
+    assert len(a_ids) == 1 and len(b_ids) == 1
+    assert observed in (["B waited for A"], ["B finished first"])
+    if observed == ["B waited for A"]:  # A committed first
+        assert max(a_ids) < min(b_ids)
+    else:  # B committed first
+        assert max(b_ids) < min(a_ids)
+    assert observed == ["B waited for A"]  # the counter row serialises commits
+
+
+# --- same transaction; failures leave nothing -----------------------------------------------
+
+
+def test_rows_are_written_inside_the_transaction_of_the_change(cast, make_need, make_offer):
+    need = post(cast, make_need)
+    win = make_offer(need, cast.pros[0])
+    lose = make_offer(need, cast.pros[1])
+    since = last_id()
+    probes: list[dict[str, Any]] = []
+
+    def probe(session: Any) -> None:  # runs after the outbox's own before_commit hook
+        def look(conn: Any) -> dict[str, Any]:
+            return {
+                "notes": sorted(tuple(r) for r in conn.execute(
+                    select(Notification.user_id, Notification.type)
+                    .where(Notification.id > since))),
+                "offer": conn.execute(select(Offer.status).where(Offer.id == win.id)).scalar_one(),
+                "need": conn.execute(select(Need.status).where(Need.id == need.id)).scalar_one(),
+            }
+
+        inside = look(session)
+        with db.engine.connect() as conn:
+            outside = look(conn)
+        probes.append({"inside": inside, "outside": outside})
+
+    event.listen(FlaskSession, "before_commit", probe)
+    try:
+        offers.accept(cast.customer.user, win.id)
+    finally:
+        event.remove(FlaskSession, "before_commit", probe)
+
+    [seen] = probes
+    expected = sorted([(uid(cast.pros[0]), "offer.accepted"), (uid(cast.pros[1]), "offer.declined")])
+    assert seen["inside"] == {"notes": expected, "offer": OfferStatus.ACCEPTED,
+                              "need": NeedStatus.ASSIGNED}
+    assert seen["outside"] == {"notes": [], "offer": OfferStatus.PENDING,
+                               "need": NeedStatus.OPEN}
+    assert types_since(since) == expected
+    assert db.session.get(Offer, lose.id).status == OfferStatus.DECLINED
+
+
+def test_a_commit_that_fails_takes_its_notifications_with_it(cast, make_need, make_offer,
+                                                            emitted):
+    need = post(cast, make_need)
+    win = make_offer(need, cast.pros[0])
+    make_offer(need, cast.pros[1])
+    since = last_id()
+    emitted.clear()
+
+    def fail(session: Any) -> None:  # after the outbox has inserted its rows
+        raise RuntimeError("the disk is full")
+
+    event.listen(FlaskSession, "before_commit", fail)
+    try:
+        with pytest.raises(RuntimeError):
+            offers.accept(cast.customer.user, win.id)
+    finally:
+        event.remove(FlaskSession, "before_commit", fail)
+    db.session.rollback()
+
+    assert stored(since) == [] and emitted == []
+    assert db.session.get(Offer, win.id).status == OfferStatus.PENDING
+    assert db.session.get(Need, need.id).status == NeedStatus.OPEN
+
+    # trying again works, and carries nothing left over from the failed attempt
+    offers.accept(cast.customer.user, win.id)
+    assert types_since(since) == sorted([(uid(cast.pros[0]), "offer.accepted"),
+                                         (uid(cast.pros[1]), "offer.declined")])
+    assert len(emitted_events(emitted)) == 2
+
+
+Scenario = Callable[[Cast, Any, Any, Any], Callable[[], Any]]
+
+
+def _accept_twice(cast: Cast, make_need: Any, make_offer: Any, app: Any) -> Callable[[], Any]:
+    need = post(cast, make_need)
+    first, second = make_offer(need, cast.pros[0]), make_offer(need, cast.pros[1])
+    offers.accept(cast.customer.user, first.id)
+    return lambda: offers.accept(cast.customer.user, second.id)
+
+
+def _over_the_cap(cast: Cast, make_need: Any, make_offer: Any, app: Any) -> Callable[[], Any]:
+    need = post(cast, make_need, max_offers=1)
+    make_offer(need, cast.pros[0])
+    return lambda: make_offer(need, cast.pros[1])
+
+
+def _offer_on_cancelled(cast: Cast, make_need: Any, make_offer: Any,
+                        app: Any) -> Callable[[], Any]:
+    need = post(cast, make_need)
+    make_offer(need, cast.pros[0])
+    needs.cancel(cast.customer.user, need.id, None)
+    return lambda: make_offer(need, cast.pros[1])
+
+
+def _revise_withdrawn(cast: Cast, make_need: Any, make_offer: Any,
+                      app: Any) -> Callable[[], Any]:
+    need = post(cast, make_need)
+    offer = make_offer(need, cast.pros[0])
+    offers.withdraw(cast.pros[0].user, offer.id)
+    return lambda: offers.revise(cast.pros[0].user, offer.id, {"message": "again"})
+
+
+def _accept_by_stranger(cast: Cast, make_need: Any, make_offer: Any,
+                        app: Any) -> Callable[[], Any]:
+    need = post(cast, make_need)
+    offer = make_offer(need, cast.pros[0])
+    return lambda: offers.accept(cast.pros[1].user, offer.id)
+
+
+def _rate_twice(cast: Cast, make_need: Any, make_offer: Any, app: Any) -> Callable[[], Any]:
+    need = post(cast, make_need)
+    offer = make_offer(need, cast.pros[0])
+    offers.accept(cast.customer.user, offer.id)
+    needs.complete(cast.customer.user, need.id)
+    ratings.rate(cast.customer.user, need.id, {"stars": 5})
+    return lambda: ratings.rate(cast.customer.user, need.id, {"stars": 1})
+
+
+def _message_on_declined(cast: Cast, make_need: Any, make_offer: Any,
+                         app: Any) -> Callable[[], Any]:
+    need = post(cast, make_need)
+    win, lose = make_offer(need, cast.pros[0]), make_offer(need, cast.pros[1])
+    offers.accept(cast.customer.user, win.id)
+    return lambda: messages.send(cast.customer.user, lose.id, "Sorry")
+
+
+def _complete_twice(cast: Cast, make_need: Any, make_offer: Any, app: Any) -> Callable[[], Any]:
+    need = post(cast, make_need)
+    offers.accept(cast.customer.user, make_offer(need, cast.pros[0]).id)
+    needs.complete(cast.customer.user, need.id)
+    return lambda: needs.complete(cast.customer.user, need.id)
+
+
+def _accept_an_offer_withdrawn_meanwhile(cast: Cast, make_need: Any, make_offer: Any,
+                                         app: Any) -> Callable[[], Any]:
+    """The customer's session still holds the offer as pending when the provider withdraws
+    it in another session: the conditional UPDATE must refuse, after the need UPDATE ran."""
+    need = post(cast, make_need)
+    offer = make_offer(need, cast.pros[0])
+    make_offer(need, cast.pros[1])
+    assert offer.status == OfferStatus.PENDING and offer.need.status == NeedStatus.OPEN
+    with app.app_context():
+        offers.withdraw(cast.pros[0].user, offer.id)
+    return lambda: offers.accept(cast.customer.user, offer.id)
+
+
+@pytest.mark.parametrize("scenario", [
+    _accept_twice, _over_the_cap, _offer_on_cancelled, _revise_withdrawn, _accept_by_stranger,
+    _rate_twice, _message_on_declined, _complete_twice, _accept_an_offer_withdrawn_meanwhile,
+], ids=lambda f: f.__name__.strip("_"))
+def test_a_failed_operation_creates_and_emits_nothing(cast, make_need, make_offer, app,
+                                                      emitted, scenario):
+    attempt = scenario(cast, make_need, make_offer, app)
+    since = last_id()
+    emitted.clear()
+    with pytest.raises(DomainError):  # Conflict, Forbidden or NotFound
+        attempt()
+    db.session.rollback()  # what the end of a request does
+    assert stored(since) == []
+    assert emitted == []
+    # and nothing was left queued to ride along with the next, unrelated commit
+    probe_need = post(cast, make_need, category="plumbing")
+    assert types_since(since) == [(uid(cast.plumber), "need.matched")]
+    assert [e["data"]["need"]["id"] for _u, e in emitted_events(emitted)] == [probe_need.id]
+
+
+def test_a_failed_api_call_creates_and_emits_nothing(cast, make_need, make_offer, emitted):
+    need = post(cast, make_need)
+    first, second = make_offer(need, cast.pros[0]), make_offer(need, cast.pros[1])
+    assert cast.customer.post(f"/api/v1/offers/{first.id}/accept").status_code == 200
+    since = last_id()
+    emitted.clear()
+    r = cast.customer.post(f"/api/v1/offers/{second.id}/accept")
+    assert r.status_code == 409
+    assert error_of(r)["code"] == "conflict"
+    r = cast.pros[2].post(f"/api/v1/needs/{need.id}/offers", json={"message": "late"})
+    assert r.status_code in (404, 409)
+    error_of(r)
+    assert stored(since) == [] and emitted == []
+
+
+def test_idempotent_replays_do_not_notify_twice(cast, make_need, emitted):
+    body = need_data(location={"lat": TRUE_POINT[0], "lon": TRUE_POINT[1]})
+    key = {"Idempotency-Key": "post-need-once"}
+    since = last_id()
+    first = cast.customer.post("/api/v1/needs", json=body, headers=key)
+    again = cast.customer.post("/api/v1/needs", json=body, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    need_id = first.get_json()["id"]
+    assert again.get_json()["id"] == need_id
+    assert types_since(since) == sorted((uid(p), "need.matched") for p in cast.pros)
+
+    since = last_id()
+    emitted.clear()
+    key = {"Idempotency-Key": "offer-once"}
+    offer = {"message": "I can", "price": {"amount": 30000, "currency": "USD"}}
+    for _ in range(2):
+        r = cast.pros[0].post(f"/api/v1/needs/{need_id}/offers", json=offer, headers=key)
+        assert r.status_code == 201
+    assert types_since(since) == [(uid(cast.customer), "offer.received")]
+    assert len(emitted_events(emitted)) == 1
+
+
+# --- REST: GET /api/v1/notifications ---------------------------------------------------------
+
+
+def notifications(person: Person, **args: Any) -> dict[str, Any]:
+    r = person.get("/api/v1/notifications", query_string=args)
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+@pytest.fixture
+def inboxes(cast: Cast, make_need: Any) -> dict[int, list[int]]:
+    """Four needs: pros[0] and pros[1] (keyed by user id) each get four interleaved
+    need.matched rows."""
+    for i in range(4):
+        post(cast, make_need, title=f"Need number {i}")
+    return {uid(p): [n.id for n in stored() if n.user_id == uid(p)] for p in cast.pros[:2]}
+
+
+def test_list_returns_only_my_notifications_oldest_first(cast, inboxes):
+    me = cast.pros[0]
+    body = notifications(me)
+    ids = [item["id"] for item in body["items"]]
+    assert ids == inboxes[uid(me)] and len(ids) == 4
+    assert ids == sorted(ids)
+    assert body["last_id"] == ids[-1]
+    assert body["unread_count"] == 4
+    item = body["items"][0]
+    assert set(item) == {"id", "type", "created_at", "read_at", "data"}
+    assert item["type"] == "need.matched" and item["read_at"] is None
+    note = db.session.get(Notification, item["id"])
+    event_ = note.as_event()
+    assert (item["id"], item["type"], item["data"]) == (event_["id"], event_["type"],
+                                                        event_["data"])
+    assert datetime.fromisoformat(item["created_at"]) == note.created_at
+    assert set(ids).isdisjoint(inboxes[uid(cast.pros[1])])
+
+
+def test_after_returns_only_newer(cast, inboxes):
+    me = cast.pros[0]
+    mine = inboxes[uid(me)]
+    body = notifications(me, after=mine[1])
+    assert [i["id"] for i in body["items"]] == mine[2:]
+    assert body["last_id"] == mine[-1]
+    assert body["unread_count"] == 4  # counts everything unread, not just this page
+    # an id between two of mine (someone else's) works as a resume point too
+    body = notifications(me, after=mine[0] + 1)
+    assert [i["id"] for i in body["items"]] == [i for i in mine if i > mine[0] + 1]
+
+
+def test_nothing_newer_keeps_last_id_where_it_was(cast, inboxes):
+    me = cast.pros[0]
+    last = inboxes[uid(me)][-1]
+    assert notifications(me, after=last) == {"items": [], "last_id": last, "unread_count": 4}
+    assert notifications(me, after=last + 1000)["last_id"] == last + 1000
+
+
+def test_limit_pages_through_with_last_id(cast, inboxes):
+    me = cast.pros[0]
+    seen: list[int] = []
+    after = 0
+    for expected in (2, 2, 0):
+        body = notifications(me, after=after, limit=2)
+        assert len(body["items"]) == expected
+        seen += [i["id"] for i in body["items"]]
+        after = body["last_id"]
+    assert seen == inboxes[uid(me)]
+
+
+def test_limit_allows_up_to_500(cast, inboxes):
+    assert len(notifications(cast.pros[0], limit=500)["items"]) == 4
+    assert len(notifications(cast.pros[0], limit=1)["items"]) == 1
+
+
+@pytest.mark.parametrize(("args", "field_"), [
+    ({"limit": 0}, "limit"), ({"limit": 501}, "limit"), ({"limit": "ten"}, "limit"),
+    ({"after": -1}, "after"), ({"after": "x"}, "after"),
+])
+def test_bad_list_arguments_are_422(cast, args, field_):
+    r = cast.pros[0].get("/api/v1/notifications", query_string=args)
+    assert r.status_code == 422
+    assert field_ in error_of(r)["fields"]
+
+
+def test_notifications_need_a_token(client):
+    for r in (client.get("/api/v1/notifications"),
+              client.post("/api/v1/notifications/read", json={"up_to": 1})):
+        assert r.status_code == 401
+        error_of(r)
+
+
+# --- REST: POST /api/v1/notifications/read ----------------------------------------------------
+
+
+def read_at_of(ids: list[int]) -> dict[int, Any]:
+    db.session.expire_all()
+    return {i: db.session.get(Notification, i).read_at for i in ids}
+
+
+def test_mark_read_by_ids_touches_only_my_own(cast, inboxes):
+    me, other = cast.pros[0], cast.pros[1]
+    mine, theirs = inboxes[uid(me)], inboxes[uid(other)]
+    r = me.post("/api/v1/notifications/read", json={"ids": [mine[0], mine[2], *theirs]})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json() == {"marked": 2, "unread_count": 2}
+    marked = read_at_of(mine)
+    assert marked[mine[0]] is not None and marked[mine[2]] is not None
+    assert marked[mine[1]] is None and marked[mine[3]] is None
+    assert all(v is None for v in read_at_of(theirs).values())
+    assert notifications(other)["unread_count"] == 4
+    body = notifications(me)
+    assert body["unread_count"] == 2
+    assert [i["read_at"] is not None for i in body["items"]] == [True, False, True, False]
+
+    # marking again marks nothing new and keeps the first read time
+    first = read_at_of([mine[0]])[mine[0]]
+    r = me.post("/api/v1/notifications/read", json={"ids": [mine[0]]})
+    assert r.get_json() == {"marked": 0, "unread_count": 2}
+    assert read_at_of([mine[0]])[mine[0]] == first
+
+
+def test_mark_read_up_to_touches_only_my_own(cast, inboxes):
+    me, other = cast.pros[0], cast.pros[1]
+    mine, theirs = inboxes[uid(me)], inboxes[uid(other)]
+    up_to = mine[2]
+    r = me.post("/api/v1/notifications/read", json={"up_to": up_to})
+    assert r.status_code == 200
+    assert r.get_json() == {"marked": 3, "unread_count": 1}
+    marked = read_at_of(mine)
+    assert [marked[i] is not None for i in mine] == [True, True, True, False]
+    assert all(v is None for v in read_at_of(theirs).values())  # even ids below up_to
+    assert any(t < up_to for t in theirs)
+
+
+def test_someone_elses_ids_alone_mark_nothing(cast, inboxes):
+    r = cast.pros[0].post("/api/v1/notifications/read", json={"ids": inboxes[uid(cast.pros[1])]})
+    assert r.get_json() == {"marked": 0, "unread_count": 4}
+    assert all(v is None for v in read_at_of(inboxes[uid(cast.pros[1])]).values())
+
+
+@pytest.mark.parametrize("body", [
+    {}, {"ids": [1], "up_to": 1}, {"ids": []}, {"ids": [0]}, {"ids": ["one"]},
+    {"up_to": 0}, {"up_to": "all"}, {"ids": None}, {"ids": [1], "extra": True},
+])
+def test_mark_read_needs_exactly_one_of_ids_or_up_to(cast, inboxes, body):
+    me = cast.pros[0]
+    r = me.post("/api/v1/notifications/read", json=body)
+    assert r.status_code == 422
+    assert error_of(r)["fields"]
+    assert all(v is None for v in read_at_of(inboxes[uid(me)]).values())
+
+
+def test_mark_read_both_and_neither_name_the_fields(cast, inboxes):
+    me = cast.pros[0]
+    for body in ({}, {"ids": [inboxes[uid(me)][0]], "up_to": inboxes[uid(me)][-1]}):
+        r = me.post("/api/v1/notifications/read", json=body)
+        assert r.status_code == 422
+        assert "ids" in error_of(r)["fields"]
+
+
+BIG = 2**63  # one past the largest BIGINT
+
+
+@pytest.mark.parametrize("after", [BIG, 10**20])
+def test_out_of_range_after_is_422_not_500(cast, after):
+    r = cast.pros[0].get("/api/v1/notifications", query_string={"after": after})
+    assert r.status_code == 422
+    assert "after" in error_of(r)["fields"]
+
+
+@pytest.mark.parametrize("body", [{"ids": [BIG]}, {"up_to": BIG}, {"ids": [1, 10**20]}])
+def test_out_of_range_mark_read_values_are_422_not_500(cast, body):
+    r = cast.pros[0].post("/api/v1/notifications/read", json=body)
+    assert r.status_code == 422
+    assert error_of(r)["fields"]

@@ -1,0 +1,485 @@
+"""Ratings and reputation: only the customer of a completed job rates its provider, once, with
+1-5 integer stars and optional sub-scores; the provider may reply once. Reputation adds up to
+count, mean, histogram, a Bayesian score (checked against an independent computation with
+hypothesis), is_new, completed jobs and completion rate."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+import pytest
+from conftest import error_of
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from marketplace.errors import Conflict, Forbidden, NotFound
+from marketplace.extensions import db
+from marketplace.geo import lat_row
+from marketplace.needs import services as needs
+from marketplace.needs.models import Need, NeedStatus
+from marketplace.offers import services as offers
+from marketplace.providers import services as providers
+from marketplace.ratings import services as ratings
+from marketplace.ratings.models import Rating
+
+
+def rating_rows(need_id: int | None = None) -> list[Any]:
+    table = Rating.__table__
+    stmt = select(table).order_by(table.c.id)
+    if need_id is not None:
+        stmt = stmt.where(table.c.need_id == need_id)
+    with db.engine.connect() as conn:
+        return list(conn.execute(stmt).mappings())
+
+
+def count_ratings() -> int:
+    with db.engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(Rating)) or 0
+
+
+@pytest.fixture
+def job(make_user, make_provider, make_need, make_offer):
+    """``job(customer, pro, done=True)``: a need of ``customer`` with ``pro``'s offer accepted
+    (and the job completed unless ``done=False``). Returns (need, offer)."""
+
+    def make(customer: Any = None, pro: Any = None, done: bool = True) -> tuple[Any, Any]:
+        customer = customer or make_user()
+        pro = pro or make_provider()
+        need = make_need(customer)
+        offer = make_offer(need, pro)
+        offers.accept(customer.user, offer.id)
+        if done:
+            needs.complete(customer.user, need.id)
+        return need, offer
+
+    return make
+
+
+def rate_url(need: Any) -> str:
+    return f"/api/v1/needs/{need.id}/rating"
+
+
+# --- rating ---------------------------------------------------------------------------------
+
+
+def test_the_customer_rates_a_completed_job(make_user, make_provider, job):
+    customer = make_user(name="Ada Lovelace")
+    pro = make_provider()
+    need, _offer = job(customer, pro)
+    r = customer.post(rate_url(need), json={
+        "stars": 4, "comment": "  Great food, a little late.  ",
+        "scores": {"quality": 5, "punctuality": 2}})
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    assert body["stars"] == 4
+    assert body["need_id"] == need.id
+    assert body["provider"] == pro.provider.handle
+    assert body["author"] == "Ada"
+    assert body["comment"] == "Great food, a little late."
+    assert body["scores"] == {"quality": 5, "punctuality": 2, "communication": None}
+    assert body["reply"] is None and body["replied_at"] is None
+    [row] = rating_rows(need.id)
+    assert (row["provider_id"], row["customer_id"], row["stars"]) == (
+        pro.provider.id, customer.user.id, 4)
+    assert (row["quality"], row["punctuality"], row["communication"]) == (5, 2, None)
+
+
+def test_service_level_rating_with_null_scores(make_user, job):
+    customer = make_user()
+    need, offer = job(customer)
+    rating = ratings.rate(customer.user, need.id, {"stars": 5, "scores": None})
+    assert rating.provider_id == offer.provider_id
+    assert (rating.quality, rating.punctuality, rating.communication) == (None, None, None)
+    assert rating.comment == ""
+
+
+def _open(customer, pro, make_need, make_offer, job):
+    need = make_need(customer)
+    make_offer(need, pro)
+    return need
+
+
+def _assigned(customer, pro, make_need, make_offer, job):
+    return job(customer, pro, done=False)[0]
+
+
+def _cancelled_open(customer, pro, make_need, make_offer, job):
+    need = _open(customer, pro, make_need, make_offer, job)
+    needs.cancel(customer.user, need.id, None)
+    return need
+
+
+def _cancelled_assigned(customer, pro, make_need, make_offer, job):
+    need = _assigned(customer, pro, make_need, make_offer, job)
+    needs.cancel(pro.user, need.id, "van broke down")
+    return need
+
+
+def _expired(customer, pro, make_need, make_offer, job):
+    need = _open(customer, pro, make_need, make_offer, job)
+    with db.engine.begin() as conn:
+        conn.execute(update(Need).where(Need.id == need.id)
+                     .values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+    db.session.expire_all()
+    assert need.id in needs.expire_due()
+    return need
+
+
+@pytest.mark.parametrize(("setup", "state"), [
+    (_open, "open"), (_assigned, "assigned"), (_cancelled_open, "cancelled"),
+    (_cancelled_assigned, "cancelled"), (_expired, "expired"),
+])
+def test_only_a_completed_job_can_be_rated(make_user, make_provider, make_need, make_offer, job,
+                                           setup, state):
+    customer = make_user()
+    pro = make_provider()
+    need = setup(customer, pro, make_need, make_offer, job)
+    r = customer.post(rate_url(need), json={"stars": 5})
+    assert r.status_code == 409
+    assert state in error_of(r)["message"]
+    with pytest.raises(Conflict):
+        ratings.rate(customer.user, need.id, {"stars": 5})
+    assert count_ratings() == 0
+
+
+def test_only_the_customer_rates(make_user, make_provider, make_need, make_offer):
+    customer = make_user()
+    pro = make_provider()
+    loser = make_provider()
+    need = make_need(customer)
+    won = make_offer(need, pro)
+    make_offer(need, loser)
+    offers.accept(customer.user, won.id)
+    needs.complete(customer.user, need.id)
+    r = pro.post(rate_url(need), json={"stars": 5})
+    assert r.status_code == 403
+    error_of(r)
+    with pytest.raises(Forbidden):
+        ratings.rate(pro.user, need.id, {"stars": 5})
+    for person in (loser, make_user(), make_provider()):
+        r = person.post(rate_url(need), json={"stars": 1})
+        assert r.status_code == 404
+        error_of(r)
+        with pytest.raises(NotFound):
+            ratings.rate(person.user, need.id, {"stars": 1})
+    assert customer.post("/api/v1/needs/999999/rating", json={"stars": 5}).status_code == 404
+    assert count_ratings() == 0
+
+
+def test_a_job_is_rated_once(make_user, job):
+    customer = make_user()
+    need, _offer = job(customer)
+    assert customer.post(rate_url(need), json={"stars": 5}).status_code == 201
+    r = customer.post(rate_url(need), json={"stars": 1, "comment": "changed my mind"})
+    assert r.status_code == 409
+    error_of(r)
+    with pytest.raises(Conflict):
+        ratings.rate(customer.user, need.id, {"stars": 2})
+    [row] = rating_rows(need.id)
+    assert row["stars"] == 5 and row["comment"] == ""
+
+
+def test_the_database_refuses_a_second_rating_row_for_a_need(make_user, job, backend):
+    customer = make_user()
+    need, offer = job(customer)
+    ratings.rate(customer.user, need.id, {"stars": 5})
+    with pytest.raises(IntegrityError) as exc, db.engine.begin() as conn:
+        conn.execute(insert(Rating).values(need_id=need.id, provider_id=offer.provider_id,
+                                           customer_id=customer.user.id, stars=1, comment="",
+                                           created_at=datetime.now(UTC)))
+    if backend == "postgresql":
+        assert "need_id" in str(exc.value)
+    assert [r["stars"] for r in rating_rows(need.id)] == [5]
+
+
+def test_the_database_refuses_stars_out_of_range(make_user, job):
+    customer = make_user()
+    need, offer = job(customer)
+    for column, value in (("stars", 6), ("stars", 0), ("quality", 9)):
+        values = {"need_id": need.id, "provider_id": offer.provider_id, "stars": 3,
+                  "comment": "", "created_at": datetime.now(UTC), column: value}
+        with pytest.raises(IntegrityError), db.engine.begin() as conn:
+            conn.execute(insert(Rating).values(**values))
+    assert count_ratings() == 0
+
+
+def test_stars_must_be_an_integer_from_1_to_5(make_user, job):
+    customer = make_user()
+    need, _offer = job(customer)
+    for stars in (0, 6, -1, 4.5, 5.0, "5", True, None, [5]):
+        r = customer.post(rate_url(need), json={"stars": stars})
+        assert r.status_code == 422, stars
+        assert set(error_of(r)["fields"]) == {"stars"}, stars
+    r = customer.post(rate_url(need), json={"comment": "no stars"})
+    assert r.status_code == 422
+    assert "stars" in error_of(r)["fields"]
+    assert count_ratings() == 0
+    for stars in (1, 5):
+        other_need, _ = job(customer)
+        assert customer.post(rate_url(other_need), json={"stars": stars}).status_code == 201
+    assert sorted(r["stars"] for r in rating_rows()) == [1, 5]
+
+
+def test_sub_scores_are_each_1_to_5(make_user, job):
+    customer = make_user()
+    need, _offer = job(customer)
+    for name in ("quality", "punctuality", "communication"):
+        for value in (0, 6, 4.5, "3"):
+            r = customer.post(rate_url(need), json={"stars": 4, "scores": {name: value}})
+            assert r.status_code == 422, (name, value)
+            fields = error_of(r)["fields"]
+            assert set(fields) == {"scores"} and set(fields["scores"]) == {name}
+    r = customer.post(rate_url(need), json={"stars": 4, "scores": {"speed": 3}})
+    assert r.status_code == 422
+    assert "speed" in error_of(r)["fields"]["scores"]
+    assert count_ratings() == 0
+    r = customer.post(rate_url(need), json={"stars": 4, "scores": {
+        "quality": 1, "punctuality": 5, "communication": 3}})
+    assert r.status_code == 201
+    assert r.get_json()["scores"] == {"quality": 1, "punctuality": 5, "communication": 3}
+
+
+def test_rating_input_cannot_set_other_fields(make_user, job):
+    customer = make_user()
+    need, _offer = job(customer)
+    for extra in ({"provider_id": 1}, {"reply": "thanks me"}, {"customer_id": 2}):
+        r = customer.post(rate_url(need), json={"stars": 5, **extra})
+        assert r.status_code == 422
+        assert set(extra) <= set(error_of(r)["fields"])
+    r = customer.post(rate_url(need), json={"stars": 5, "comment": "x" * 2001})
+    assert r.status_code == 422
+    assert "comment" in error_of(r)["fields"]
+    assert count_ratings() == 0
+
+
+# --- replies --------------------------------------------------------------------------------
+
+
+def test_the_rated_provider_replies_once(make_user, make_provider, job):
+    customer = make_user()
+    pro = make_provider()
+    need, _offer = job(customer, pro)
+    rating = ratings.rate(customer.user, need.id, {"stars": 2, "comment": "late"})
+    reply_url = f"/api/v1/ratings/{rating.id}/reply"
+    r = pro.post(reply_url, json={"body": "  Sorry, traffic.  "})
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    assert body["reply"] == "Sorry, traffic." and body["replied_at"] is not None
+    assert body["stars"] == 2 and body["comment"] == "late"
+    r = pro.post(reply_url, json={"body": "Second thoughts"})
+    assert r.status_code == 409
+    error_of(r)
+    with pytest.raises(Conflict):
+        ratings.reply(pro.user, rating.id, "third")
+    [row] = rating_rows(need.id)
+    assert row["reply"] == "Sorry, traffic."
+
+
+def test_only_the_rated_provider_may_reply(make_user, make_provider, job):
+    customer = make_user()
+    pro = make_provider()
+    need, _offer = job(customer, pro)
+    rating = ratings.rate(customer.user, need.id, {"stars": 3})
+    for person in (customer, make_provider(), make_user()):
+        r = person.post(f"/api/v1/ratings/{rating.id}/reply", json={"body": "not mine"})
+        assert r.status_code == 403
+        error_of(r)
+        with pytest.raises(Forbidden):
+            ratings.reply(person.user, rating.id, "not mine")
+    assert pro.post("/api/v1/ratings/999999/reply", json={"body": "x"}).status_code == 404
+    assert rating_rows(need.id)[0]["reply"] is None
+
+
+def test_a_reply_body_is_required(make_user, make_provider, job):
+    customer = make_user()
+    pro = make_provider()
+    need, _offer = job(customer, pro)
+    rating = ratings.rate(customer.user, need.id, {"stars": 3})
+    for payload in ({}, {"body": ""}, {"body": "   "}, {"body": "x" * 2001}, {"body": 5}):
+        r = pro.post(f"/api/v1/ratings/{rating.id}/reply", json=payload)
+        assert r.status_code == 422, payload
+        assert "body" in error_of(r)["fields"]
+    assert rating_rows(need.id)[0]["reply"] is None
+
+
+# --- reputation -----------------------------------------------------------------------------
+
+
+def reputation_of(client: Any, handle: str) -> dict[str, Any]:
+    r = client.get(f"/api/v1/providers/{handle}")
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()["reputation"]
+
+
+def test_reputation_on_the_public_profile(app, client, make_user, make_provider, job):
+    pro, other, newcomer = make_provider(), make_provider(), make_provider()
+    for stars, who in ((5, pro), (4, pro), (1, other)):
+        customer = make_user()
+        need, _ = job(customer, who)
+        ratings.rate(customer.user, need.id, {"stars": stars, "scores": {"quality": stars}})
+
+    weight = app.config["RATING_PRIOR_WEIGHT"]
+    m = Fraction(10, 3)  # every rating on the platform: 5, 4, 1
+    rep = reputation_of(client, pro.provider.handle)
+    assert rep["count"] == 2
+    assert rep["mean"] == 4.5
+    assert rep["histogram"] == {"1": 0, "2": 0, "3": 0, "4": 1, "5": 1}
+    assert rep["score"] == pytest.approx(float((weight * m + 9) / (weight + 2)), abs=1e-3)
+    assert rep["is_new"] is True
+    assert rep["completed_jobs"] == 2
+    assert rep["completion_rate"] == 1.0
+    assert rep["sub_scores"]["quality"] == 4.5
+
+    rep = reputation_of(client, other.provider.handle)
+    assert rep["count"] == 1 and rep["mean"] == 1.0
+    assert rep["score"] == pytest.approx(float((weight * m + 1) / (weight + 1)), abs=1e-3)
+
+    rep = reputation_of(client, newcomer.provider.handle)
+    assert rep["count"] == 0 and rep["mean"] is None
+    assert rep["score"] == pytest.approx(float(m), abs=1e-3)
+    assert rep["histogram"] == {str(s): 0 for s in range(1, 6)}
+    assert rep["is_new"] is True
+    assert rep["completed_jobs"] == 0 and rep["completion_rate"] is None
+
+    # a third rating: no longer new
+    customer = make_user()
+    need, _ = job(customer, pro)
+    ratings.rate(customer.user, need.id, {"stars": 3})
+    rep = reputation_of(client, pro.provider.handle)
+    assert rep["count"] == 3 and rep["is_new"] is False and rep["mean"] == 4.0
+    assert client.get("/api/v1/providers/no-such-pro").status_code == 404
+
+
+def test_completion_rate_counts_only_cancellations_by_the_provider(client, make_user, make_provider,
+                                                                   make_need, make_offer, job):
+    pro = make_provider()
+    customer = make_user()
+    job(customer, pro)
+    job(customer, pro)
+    dropped, _ = job(customer, pro, done=False)
+    needs.cancel(pro.user, dropped.id, "I double-booked")
+    customer_cancelled, _ = job(customer, pro, done=False)
+    needs.cancel(customer.user, customer_cancelled.id, "party is off")
+    job(customer, pro, done=False)  # in progress: counts neither way
+    open_need = make_need(customer)  # offered, never accepted, then cancelled
+    make_offer(open_need, pro)
+    needs.cancel(customer.user, open_need.id, None)
+
+    rep = reputation_of(client, pro.provider.handle)
+    assert rep["completed_jobs"] == 2
+    assert rep["completion_rate"] == pytest.approx(2 / 3, abs=1e-3)
+    assert ratings.reputations([pro.provider.id])[pro.provider.id]["completion_rate"] == \
+        pytest.approx(2 / 3, abs=1e-3)
+
+    quitter = make_provider()
+    gone, _ = job(customer, quitter, done=False)
+    needs.cancel(quitter.user, gone.id, "sick")
+    rep = reputation_of(client, quitter.provider.handle)
+    assert rep["completed_jobs"] == 0 and rep["completion_rate"] == 0.0
+
+
+@pytest.fixture
+def rated_world(make_user, make_provider):
+    """Three providers and one customer; examples add and remove their own needs and ratings."""
+    customer = make_user()
+    return customer, [make_provider().provider.id for _ in range(3)]
+
+
+star_lists = st.lists(st.lists(st.integers(1, 5), max_size=12), min_size=3, max_size=3)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(stars=star_lists, weight=st.sampled_from([None, 0.5, 1.0, 2.0, 5.0, 12.5]))
+def test_reputation_matches_an_independent_bayesian_computation(app, rated_world, stars, weight):
+    customer, provider_ids = rated_world
+    category = providers.category_by_slug("catering")
+    saved_weight = app.config["RATING_PRIOR_WEIGHT"]
+    if weight is not None:
+        app.config["RATING_PRIOR_WEIGHT"] = weight
+    c = Fraction(app.config["RATING_PRIOR_WEIGHT"])
+    try:
+        far_future = datetime.now(UTC) + timedelta(days=1)
+        for pid, given_stars in zip(provider_ids, stars, strict=True):
+            for s in given_stars:
+                need = Need(customer_id=customer.user.id, category_id=category.id, title="t",
+                            description="", lat=30.0, lon=-97.0, lat_row=lat_row(30.0),
+                            radius_km=10, budget_amount=100, budget_currency="USD",
+                            expires_at=far_future, status=NeedStatus.COMPLETED, offer_count=0)
+                db.session.add(need)
+                db.session.flush()
+                db.session.add(Rating(need_id=need.id, provider_id=pid,
+                                      customer_id=customer.user.id, stars=s, comment=""))
+        db.session.commit()
+
+        everything = [s for lst in stars for s in lst]
+        m = (Fraction(sum(everything), len(everything)) if everything
+             else Fraction(ratings.DEFAULT_PLATFORM_MEAN))
+        # two of the three asked for: the third's ratings still shape the platform mean
+        got = ratings.reputations(provider_ids[:2])
+        got.update(ratings.reputations(provider_ids[2:]))
+        assert set(got) == set(provider_ids)
+        for pid, given_stars in zip(provider_ids, stars, strict=True):
+            rep = got[pid]
+            n, total = len(given_stars), sum(given_stars)
+            expected = (c * m + total) / (c + n)
+            assert rep["count"] == n
+            assert abs(rep["score"] - float(expected)) <= 0.0005 + 1e-9, (rep, float(expected))
+            counts = Counter(given_stars)
+            assert rep["histogram"] == {str(k): counts.get(k, 0) for k in range(1, 6)}
+            assert rep["is_new"] is (n < 3)
+            if n:
+                assert abs(rep["mean"] - total / n) <= 0.005 + 1e-9
+                low, high = sorted((float(m), total / n))
+                assert low - 0.0005 <= rep["score"] <= high + 0.0005
+            else:
+                assert rep["mean"] is None
+                assert abs(rep["score"] - float(m)) <= 0.0005 + 1e-9
+    finally:
+        app.config["RATING_PRIOR_WEIGHT"] = saved_weight
+        db.session.rollback()
+        db.session.execute(delete(Rating))
+        db.session.execute(delete(Need).where(Need.customer_id == customer.user.id))
+        db.session.commit()
+
+
+# --- a provider's ratings -------------------------------------------------------------------
+
+
+def test_a_providers_ratings_page_newest_first_with_replies_and_first_names(
+        client, make_user, make_provider, job):
+    pro = make_provider()
+    made = []
+    for i, name in enumerate(["Grace Hopper", "Alan Turing", "Barbara Liskov"]):
+        customer = make_user(name=name)
+        need, _ = job(customer, pro)
+        made.append(ratings.rate(customer.user, need.id, {"stars": 3 + i, "comment": name}))
+    ratings.reply(pro.user, made[1].id, "Thank you, Alan")
+    elsewhere = make_user()
+    need, _ = job(elsewhere)  # another provider's rating does not show up here
+    ratings.rate(elsewhere.user, need.id, {"stars": 1})
+
+    r = client.get(f"/api/v1/providers/{pro.provider.handle}/ratings")
+    assert r.status_code == 200
+    body = r.get_json()
+    assert [i["id"] for i in body["items"]] == [m.id for m in reversed(made)]
+    assert [i["author"] for i in body["items"]] == ["Barbara", "Alan", "Grace"]
+    assert [i["reply"] for i in body["items"]] == [None, "Thank you, Alan", None]
+    assert body["items"][1]["replied_at"] is not None
+    assert all(i["provider"] == pro.provider.handle for i in body["items"])
+    assert body["next_cursor"] is None
+
+    page1 = client.get(f"/api/v1/providers/{pro.provider.handle}/ratings?limit=2").get_json()
+    assert [i["author"] for i in page1["items"]] == ["Barbara", "Alan"]
+    page2 = client.get(f"/api/v1/providers/{pro.provider.handle}/ratings?limit=2"
+                       f"&cursor={page1['next_cursor']}").get_json()
+    assert [i["author"] for i in page2["items"]] == ["Grace"] and page2["next_cursor"] is None
+    assert client.get("/api/v1/providers/nobody-here/ratings").status_code == 404
+    r = client.get(f"/api/v1/providers/{pro.provider.handle}/ratings?limit=0")
+    assert r.status_code == 422
+    assert "limit" in error_of(r)["fields"]
