@@ -69,6 +69,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def register_blueprints(app: Flask) -> None:
     from marketplace.accounts import api as accounts_api
     from marketplace.accounts import views as accounts_views
+    from marketplace.blocks import api as blocks_api
     from marketplace.geocoding import api as geocoding_api
     from marketplace.messages import api as messages_api
     from marketplace.needs import api as needs_api
@@ -77,15 +78,18 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.notifications import views as notifications_views
     from marketplace.offers import api as offers_api
     from marketplace.providers import api as providers_api
+    from marketplace.providers import views as providers_views
     from marketplace.ratings import api as ratings_api
 
     for blp in (accounts_api.blp, providers_api.blp, needs_api.blp, offers_api.blp,
-                messages_api.blp, ratings_api.blp, notifications_api.blp, geocoding_api.blp):
+                messages_api.blp, ratings_api.blp, notifications_api.blp, geocoding_api.blp,
+                blocks_api.blp):
         api.register_blueprint(blp)
         csrf.exempt(blp)  # the JSON API authenticates with bearer tokens, never cookies
     app.register_blueprint(accounts_views.bp)
     app.register_blueprint(notifications_views.bp)
     app.register_blueprint(needs_views.bp)
+    app.register_blueprint(providers_views.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -76,3 +76,10 @@ def band_index(km: float) -> int:
         if km < upper:
             return index
     return len(DISTANCE_BANDS) - 1
+
+
+def cell_distance_km(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:
+    """Distance between the grid cells of two points: what every distance band shown before
+    acceptance is computed from, so moving one side around reveals nothing finer than a cell."""
+    a, b = grid_cell_centre(a_lat, a_lon), grid_cell_centre(b_lat, b_lon)
+    return haversine_km(a.lat, a.lon, b.lat, b.lon)

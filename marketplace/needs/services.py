@@ -17,6 +17,7 @@ from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
 from marketplace.extensions import db
 from marketplace.geo import (
     band_index,
+    cell_distance_km,
     distance_band,
     grid_cell_centre,
     haversine_km,
@@ -136,7 +137,7 @@ def create(user: User, data: dict[str, Any]) -> Need:
 def summary(need: Need, base: tuple[float, float] | None = None) -> dict[str, Any]:
     """What a notification says about a need: public fields only, location approximate."""
     cell = grid_cell_centre(need.lat, need.lon)
-    band = distance_band(haversine_km(base[0], base[1], cell.lat, cell.lon)) if base else None
+    band = distance_band(cell_distance_km(*base, need.lat, need.lon)) if base else None
     return {
         "id": need.id, "title": need.title, "category": need.category.slug,
         "status": need.status.value,
@@ -245,9 +246,8 @@ class NeedView:
             location = {"lat": cell.lat, "lon": cell.lon, "approximate": True}
         band = None
         if self.provider is not None:
-            km = haversine_km(self.provider.base_lat, self.provider.base_lon,
-                              location["lat"], location["lon"])
-            band = distance_band(km)
+            band = distance_band(cell_distance_km(self.provider.base_lat, self.provider.base_lon,
+                                                  need.lat, need.lon))
         customer = None
         if self.exact and need.customer is not None:
             customer = {"name": need.customer.name, "email": need.customer.email,
@@ -394,8 +394,7 @@ def feed(user: User) -> list[dict[str, Any]]:
     for need in db.session.scalars(stmt):
         km = haversine_km(provider.base_lat, provider.base_lon, need.lat, need.lon)
         if km <= provider.radius_km and km <= need.radius_km:
-            cell = grid_cell_centre(need.lat, need.lon)
-            band_km = haversine_km(provider.base_lat, provider.base_lon, cell.lat, cell.lon)
+            band_km = cell_distance_km(provider.base_lat, provider.base_lon, need.lat, need.lon)
             found.append((band_index(band_km), -need.id, need))
     found.sort(key=lambda item: item[:2])
     return [view(user, need, viewer_role(user, need) or "matched_provider")

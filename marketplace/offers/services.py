@@ -12,7 +12,7 @@ from marketplace.accounts.models import User
 from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
 from marketplace.extensions import db
-from marketplace.geo import band_index, distance_band, grid_cell_centre, haversine_km
+from marketplace.geo import band_index, cell_distance_km, distance_band
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.outbox import notify
@@ -53,7 +53,11 @@ def make(user: User, need_id: int, data: dict[str, Any]) -> Offer:
     need = needs.get(need_id)
     if need.customer_id == user.id:
         raise Forbidden("You cannot make an offer on your own need.")
-    if _existing(provider, need) is not None:
+    existing = _existing(provider, need)
+    if existing is not None:
+        if existing.status == OfferStatus.WITHDRAWN:
+            raise Conflict("You withdrew your offer on this need; one offer per need, so it "
+                           "cannot be made again.")
         raise Conflict("You already made an offer on this need; revise it instead.")
     if not needs.matches(provider, need):
         raise NotFound("No such need.")
@@ -269,11 +273,7 @@ def for_need(user: User, need_id: int) -> tuple[Need, str, list[Offer]]:
 def view(offer: Offer, reputation: dict[str, Any] | None = None) -> dict[str, Any]:
     need = offer.need
     provider = offer.provider
-    # Cell centre to cell centre: neither side's true point can be narrowed down by moving
-    # the other one around.
-    base = grid_cell_centre(provider.base_lat, provider.base_lon)
-    spot = grid_cell_centre(need.lat, need.lon)
-    km = haversine_km(base.lat, base.lon, spot.lat, spot.lon)
+    km = cell_distance_km(provider.base_lat, provider.base_lon, need.lat, need.lon)
     rep = reputation if reputation is not None else ratings.reputations([provider.id])[provider.id]
     return {
         "id": offer.id,
