@@ -144,10 +144,27 @@ def _own(user: User, offer_id: int, verb: str) -> Offer:
     return offer
 
 
-def _open_need(offer: Offer) -> Any:
-    """The offer's need while it still takes changes: open and not past its expiry."""
-    return select(Need.id).where(Need.id == offer.need_id, Need.status == NeedStatus.OPEN,
-                                 Need.expires_at > utcnow())
+def _lock_open_need(offer: Offer, verb: str, *, unless_expired: bool = True) -> None:
+    """Lock the offer's need row first, as accept/cancel/expire do, so two writers never take
+    need and offer rows in opposite orders (a deadlock); the UPDATE also checks it is open."""
+    stmt = update(Need).where(Need.id == offer.need_id, Need.status == NeedStatus.OPEN)
+    if unless_expired:
+        stmt = stmt.where(Need.expires_at > utcnow())
+    result = db.session.execute(stmt.values(offer_count=Need.offer_count)
+                                .execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.rollback()
+        raise _closed(offer, verb)
+
+
+def _set_if_pending(offer: Offer, verb: str, **values: Any) -> None:
+    result = db.session.execute(
+        update(Offer).where(Offer.id == offer.id, Offer.status == OfferStatus.PENDING)
+        .values(**values).execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.rollback()
+        raise _closed(offer, verb)
 
 
 def revise(user: User, offer_id: int, data: dict[str, Any]) -> Offer:
@@ -161,16 +178,8 @@ def revise(user: User, offer_id: int, data: dict[str, Any]) -> Offer:
     for field in ("message", "available_at"):
         if field in data:
             values[field] = data[field]
-    result = db.session.execute(
-        update(Offer)
-        .where(Offer.id == offer.id, Offer.status == OfferStatus.PENDING,
-               Offer.need_id.in_(_open_need(offer)))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        db.session.rollback()
-        raise _closed(offer, "revise")
+    _lock_open_need(offer, "revise")
+    _set_if_pending(offer, "revise", **values)
     db.session.refresh(offer)
     notify([offer.need.customer_id], "offer.revised", _event(offer))
     db.session.commit()
@@ -189,23 +198,13 @@ def _closed(offer: Offer, verb: str) -> Conflict:
 
 
 def withdraw(user: User, offer_id: int) -> Offer:
+    """Withdrawing from an open need is allowed even past its expiry time (it harms nobody)."""
     offer = _own(user, offer_id, "withdraw")
-    open_need = select(Need.id).where(Need.id == offer.need_id, Need.status == NeedStatus.OPEN)
-    result = db.session.execute(
-        update(Offer)
-        .where(Offer.id == offer.id, Offer.status == OfferStatus.PENDING,
-               Offer.need_id.in_(open_need))
-        .values(status=OfferStatus.WITHDRAWN, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        db.session.rollback()
-        raise _closed(offer, "withdraw")
-    db.session.execute(
-        update(Need).where(Need.id == offer.need_id, Need.offer_count > 0)
-        .values(offer_count=Need.offer_count - 1)
-        .execution_options(synchronize_session=False)
-    )
+    _lock_open_need(offer, "withdraw", unless_expired=False)
+    _set_if_pending(offer, "withdraw", status=OfferStatus.WITHDRAWN, updated_at=utcnow())
+    db.session.execute(update(Need).where(Need.id == offer.need_id)
+                       .values(offer_count=Need.offer_count - 1)
+                       .execution_options(synchronize_session=False))
     db.session.refresh(offer)
     notify([offer.need.customer_id], "offer.withdrawn", _event(offer))
     db.session.commit()
