@@ -63,6 +63,7 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
         "OPENAPI_SWAGGER_UI_URL": "/static/vendor/swagger-ui/",
+        "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},  # never call validator.swagger.io
         "JSON_SORT_KEYS": False,
     }
     config.update(overrides)

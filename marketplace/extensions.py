@@ -9,6 +9,8 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from marketplace.schemas import ErrorSchema
+
 # Stable constraint names so Alembic can alter them on every backend.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -27,5 +29,11 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-api = Api()
+class MarketplaceApi(Api):
+    """Documents the error shape errors.py really sends."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
+api = MarketplaceApi()
 socketio = SocketIO()

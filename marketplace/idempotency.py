@@ -59,7 +59,7 @@ def _body() -> tuple[bytes, Any]:
     raw = request.get_data(cache=True)
     try:
         parsed = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return raw, None
     return json.dumps(parsed, sort_keys=True, separators=(",", ":")).encode(), parsed
 

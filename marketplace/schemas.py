@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
@@ -19,17 +19,51 @@ def text(max_len: int, *, min_len: int = 0, **kwargs: Any) -> fields.String:
                          **kwargs)
 
 
-class TrimmedString(fields.String):
+def _storable(text: str) -> str:
+    """Refuse what no database column can hold: NUL and unpaired surrogates."""
+    if "\x00" in text:
+        raise ValidationError("Must not contain NUL characters.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("Must be valid Unicode text.") from None
+    return text
+
+
+class SafeString(fields.String):
+    """Every input string: exactly what was sent, if it can be stored."""
+
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        return _storable(super()._deserialize(value, attr, data, **kwargs))
+
+
+class SafeEmail(fields.Email):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        return _storable(super()._deserialize(value, attr, data, **kwargs))
+
+
+class TrimmedString(SafeString):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class UTCDateTimeField(fields.AwareDateTime):
+    """Read as UTC at once, within years a calendar can hold either side of the conversion."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
         result = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in result:
-            raise ValidationError("Must not contain NUL characters.")
-        return result.strip()
+        try:
+            result = result.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("Not a usable date.") from None
+        if not 2000 <= result.year <= 2200:
+            raise ValidationError("Must be between the years 2000 and 2200.")
+        return result
 
 
 def aware_datetime(**kwargs: Any) -> fields.AwareDateTime:
     """ISO 8601 datetimes; a value without an offset is taken as UTC."""
-    return fields.AwareDateTime(default_timezone=UTC, **kwargs)
+    return UTCDateTimeField(default_timezone=UTC, **kwargs)
 
 
 class MoneySchema(Schema):
@@ -91,3 +125,17 @@ def money(amount: int, currency: str) -> dict[str, Any]:
 
 class EmptySchema(Schema):
     """For actions that take no body: anything sent is an unknown field, rejected."""
+
+
+class ErrorDetailSchema(Schema):
+    status = fields.Integer(required=True)
+    code = fields.String(required=True, metadata={"description": "e.g. validation_error"})
+    message = fields.String(required=True)
+    fields_ = fields.Dict(data_key="fields",
+                          metadata={"description": "Each bad input field, with its messages"})
+
+
+class ErrorSchema(Schema):
+    """The one error shape of every 4xx/5xx answer."""
+
+    error = fields.Nested(ErrorDetailSchema, required=True)

@@ -3,7 +3,6 @@
 from typing import Any
 
 from flask import g
-from flask_smorest import Blueprint
 
 from marketplace.accounts import services
 from marketplace.accounts.auth import auth_required
@@ -16,6 +15,7 @@ from marketplace.accounts.schemas import (
     TokenSchema,
     UserSchema,
 )
+from marketplace.api_base import Blueprint
 from marketplace.idempotency import idempotent
 
 blp = Blueprint("accounts_api", __name__, url_prefix="/api/v1", description="Accounts and tokens")
@@ -69,7 +69,7 @@ def me() -> Any:
 
 @blp.route("/me", methods=["PATCH"])
 @auth_required
-@blp.arguments(MeUpdateSchema)
+@blp.arguments(MeUpdateSchema, required=False)
 @blp.response(200, MeSchema)
 def update_me(data: dict[str, Any]) -> Any:
     """Change your name or phone."""

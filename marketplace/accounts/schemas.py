@@ -1,20 +1,20 @@
 from marshmallow import Schema, fields, validate
 
 from marketplace.providers.schemas import ProviderOutSchema
-from marketplace.schemas import text
+from marketplace.schemas import SafeEmail, SafeString, text
 
 
 class RegisterSchema(Schema):
-    email = fields.Email(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, validate=validate.Length(min=10, max=200),
-                             load_only=True)
+    email = SafeEmail(required=True, validate=validate.Length(max=254))
+    password = SafeString(required=True, validate=validate.Length(min=10, max=200),
+                          load_only=True)
     name = text(100, min_len=1, required=True)
     phone = text(40, load_default=None, allow_none=True)
 
 
 class CredentialsSchema(Schema):
-    email = fields.String(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, validate=validate.Length(max=200), load_only=True)
+    email = SafeString(required=True, validate=validate.Length(max=254))
+    password = SafeString(required=True, validate=validate.Length(max=200), load_only=True)
     name = text(80, min_len=1, load_default="API token",
                 metadata={"description": "A label for the token, e.g. the client's name."})
 

@@ -3,10 +3,10 @@
 from typing import Any
 
 from flask import g
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from marketplace.accounts.auth import auth_required
+from marketplace.api_base import Blueprint
 from marketplace.blocks import services
 from marketplace.schemas import EmptySchema
 
@@ -28,7 +28,7 @@ def list_blocks() -> Any:
 
 @blp.route("/me/blocks/<string:handle>", methods=["PUT"])
 @auth_required
-@blp.arguments(EmptySchema)
+@blp.arguments(EmptySchema, required=False)
 @blp.response(200, BlockedSchema)
 def block(_body: dict[str, Any], handle: str) -> Any:
     """Block a provider (idempotent)."""

@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from marketplace.accounts.auth import auth_required
+from marketplace.api_base import Blueprint
 from marketplace.geocoding import services
 from marketplace.schemas import text
 

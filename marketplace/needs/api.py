@@ -3,9 +3,9 @@
 from typing import Any
 
 from flask import g
-from flask_smorest import Blueprint
 
 from marketplace.accounts.auth import auth_required
+from marketplace.api_base import Blueprint
 from marketplace.errors import Invalid
 from marketplace.idempotency import idempotent
 from marketplace.needs import services
@@ -65,7 +65,7 @@ def show(need_id: int) -> Any:
 
 @blp.route("/needs/<int:need_id>/cancel", methods=["POST"])
 @auth_required
-@blp.arguments(CancelSchema)
+@blp.arguments(CancelSchema, required=False)
 @blp.response(200, NeedOutSchema)
 def cancel(data: dict[str, Any], need_id: int) -> Any:
     """Cancel (customer while open or assigned; accepted provider while assigned, with reason)."""
@@ -75,7 +75,7 @@ def cancel(data: dict[str, Any], need_id: int) -> Any:
 
 @blp.route("/needs/<int:need_id>/complete", methods=["POST"])
 @auth_required
-@blp.arguments(EmptySchema)
+@blp.arguments(EmptySchema, required=False)
 @blp.response(200, NeedOutSchema)
 def complete(_body: dict[str, Any], need_id: int) -> Any:
     """Mark an assigned job done (customer only)."""

@@ -7,6 +7,7 @@ from marketplace.schemas import (
     ApproximatePointSchema,
     LocationInSchema,
     MoneySchema,
+    SafeString,
     aware_datetime,
     text,
 )
@@ -17,7 +18,7 @@ STATUSES = [s.value for s in NeedStatus]
 class NeedInSchema(Schema):
     title = text(120, min_len=3, required=True)
     description = text(5000, load_default="")
-    category = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    category = SafeString(required=True, validate=validate.Length(min=1, max=40))
     location = fields.Nested(LocationInSchema, required=True)
     place = text(200, load_default=None, allow_none=True,
                  metadata={"description": "A public place label, e.g. a neighbourhood."})

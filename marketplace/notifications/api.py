@@ -3,9 +3,9 @@
 from typing import Any
 
 from flask import g
-from flask_smorest import Blueprint
 
 from marketplace.accounts.auth import auth_required
+from marketplace.api_base import Blueprint
 from marketplace.notifications import services
 from marketplace.notifications.schemas import (
     MarkReadSchema,

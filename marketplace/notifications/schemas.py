@@ -31,9 +31,9 @@ class NotificationListSchema(Schema):
 
 
 class MarkReadSchema(Schema):
-    ids = fields.List(fields.Integer(validate=validate.Range(min=1, max=MAX_ID)),
+    ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)),
                       validate=validate.Length(min=1, max=500))
-    up_to = fields.Integer(validate=validate.Range(min=1, max=MAX_ID),
+    up_to = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID),
                            metadata={"description": "Mark everything up to this id."})
 
     @validates_schema

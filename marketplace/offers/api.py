@@ -3,9 +3,9 @@
 from typing import Any
 
 from flask import g
-from flask_smorest import Blueprint
 
 from marketplace.accounts.auth import auth_required
+from marketplace.api_base import Blueprint
 from marketplace.idempotency import idempotent
 from marketplace.offers import services
 from marketplace.offers.schemas import (
@@ -25,7 +25,7 @@ blp = Blueprint("offers_api", __name__, url_prefix="/api/v1", description="Offer
 @blp.route("/needs/<int:need_id>/offers", methods=["POST"])
 @auth_required
 @idempotent
-@blp.arguments(OfferInSchema)
+@blp.arguments(OfferInSchema, required=False)
 @blp.response(201, OfferOutSchema)
 def make(data: dict[str, Any], need_id: int) -> Any:
     """Offer on a need posted to you. Omit ``price`` to take it at the customer's budget."""
@@ -70,7 +70,7 @@ def show(offer_id: int) -> Any:
 
 @blp.route("/offers/<int:offer_id>", methods=["PATCH"])
 @auth_required
-@blp.arguments(OfferPatchSchema)
+@blp.arguments(OfferPatchSchema, required=False)
 @blp.response(200, OfferOutSchema)
 def revise(data: dict[str, Any], offer_id: int) -> Any:
     """Revise your pending offer while the need is open."""
@@ -79,7 +79,7 @@ def revise(data: dict[str, Any], offer_id: int) -> Any:
 
 @blp.route("/offers/<int:offer_id>/withdraw", methods=["POST"])
 @auth_required
-@blp.arguments(EmptySchema)
+@blp.arguments(EmptySchema, required=False)
 @blp.response(200, OfferOutSchema)
 def withdraw(_body: dict[str, Any], offer_id: int) -> Any:
     """Withdraw your pending offer while the need is open."""
@@ -88,7 +88,7 @@ def withdraw(_body: dict[str, Any], offer_id: int) -> Any:
 
 @blp.route("/offers/<int:offer_id>/accept", methods=["POST"])
 @auth_required
-@blp.arguments(EmptySchema)
+@blp.arguments(EmptySchema, required=False)
 @blp.response(200, OfferOutSchema)
 def accept(_body: dict[str, Any], offer_id: int) -> Any:
     """Accept an offer on your need; every other pending offer is declined."""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, Column, Float, ForeignKey, Index, Integer, String, Table
@@ -9,6 +10,7 @@ from marketplace.accounts.models import User
 from marketplace.db_types import UTCDateTime, utcnow
 from marketplace.extensions import db
 
+HANDLE = re.compile(r"[a-z0-9](?:[a-z0-9-]{1,28}[a-z0-9])")  # use with fullmatch
 MAX_RADIUS_KM = 100
 MIN_RADIUS_KM = 1
 

@@ -1,12 +1,9 @@
-import re
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from marketplace.providers.models import MAX_RADIUS_KM, MIN_RADIUS_KM
-from marketplace.schemas import ApproximatePointSchema, PointSchema, text
-
-HANDLE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,28}[a-z0-9])$")
+from marketplace.providers.models import HANDLE, MAX_RADIUS_KM, MIN_RADIUS_KM
+from marketplace.schemas import ApproximatePointSchema, PointSchema, SafeString, text
 
 
 class CategorySchema(Schema):
@@ -18,7 +15,7 @@ class ProviderInSchema(Schema):
     handle = fields.String(required=True, metadata={"description": "3-30 of a-z, 0-9, '-'"})
     display_name = text(80, min_len=1, required=True)
     bio = text(2000, load_default="")
-    categories = fields.List(fields.String(validate=validate.Length(max=40)), required=True,
+    categories = fields.List(SafeString(validate=validate.Length(max=40)), required=True,
                              validate=validate.Length(min=1, max=20))
     base = fields.Nested(PointSchema, required=True)
     radius_km = fields.Float(required=True, allow_nan=False,

@@ -13,7 +13,7 @@ from marketplace.errors import Conflict, Invalid, NotFound
 from marketplace.extensions import db
 from marketplace.geo import haversine_km
 from marketplace.providers.matching import sync_coverage
-from marketplace.providers.models import Category, Provider
+from marketplace.providers.models import HANDLE, Category, Provider
 
 
 def all_categories() -> Sequence[Category]:
@@ -44,6 +44,8 @@ def provider_of(user: User) -> Provider | None:
 
 
 def by_handle(handle: str) -> Provider:
+    if not HANDLE.fullmatch(handle.lower()):
+        raise NotFound(f"No provider with handle {handle!r}.")
     provider = db.session.scalar(select(Provider).where(Provider.handle == handle.lower()))
     if provider is None:
         raise NotFound(f"No provider with handle {handle!r}.")
