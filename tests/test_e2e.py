@@ -133,6 +133,7 @@ def test_the_whole_loop_live_in_two_browsers(browser: Any, base_url: str) -> Non
 
         # The provider in range sees it appear without reloading.
         expect(provider.page.get_by_role("link", name=title)).to_be_visible()
+        expect(provider.page.locator("#bell-count")).to_have_text("1")  # the live bell
         provider.shot("feed")
         provider.page.get_by_role("link", name=title).click()
         expect(provider.page.get_by_role("heading", name=title)).to_be_visible()
