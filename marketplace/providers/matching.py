@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 
 from marketplace.extensions import db
 from marketplace.geo import SearchBox, haversine_km, lat_row, search_box
@@ -27,23 +27,63 @@ class Match:
     lon: float
 
 
+_COVERAGE = ProviderCoverage.__table__.c
+
+
+def _box_query(lon_ranges: int) -> Any:
+    """The matching SELECT for a box with one or two longitude ranges, built once: building
+    it per call cost more than running it (see docs/performance.md)."""
+    lon = [_COVERAGE.lon.between(bindparam(f"lo{i}"), bindparam(f"hi{i}"))
+           for i in range(lon_ranges)]
+    return select(_COVERAGE.provider_id, _COVERAGE.user_id, _COVERAGE.lat, _COVERAGE.lon,
+                  _COVERAGE.radius_km).where(
+        _COVERAGE.category_id == bindparam("category_id"),
+        _COVERAGE.lat_row.in_(bindparam("rows", expanding=True)),
+        or_(*lon),
+    )
+
+
+_BOX_QUERIES = {1: _box_query(1), 2: _box_query(2)}
+
+# On PostgreSQL the same query goes straight to psycopg (inside the session's transaction):
+# one statement text per shape, so psycopg prepares it after a few runs, and binary results.
+# SQLAlchemy's per-execution overhead was most of the cost there (docs/performance.md).
+_PG_BOX_SQL = {
+    n: "SELECT provider_id, user_id, lat, lon, radius_km FROM provider_coverage "
+       "WHERE category_id = %s AND lat_row = ANY(%s) AND ("
+       + " OR ".join(["lon BETWEEN %s AND %s"] * n) + ")"
+    for n in (1, 2)
+}
+
+
+def _box_rows(category_id: int, box: Any) -> list[Any]:
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        args: list[Any] = [category_id, list(box.rows)]
+        for lo, hi in box.lon_ranges:
+            args += [lo, hi]
+        driver = connection.connection.driver_connection
+        with driver.cursor(binary=True) as cursor:  # type: ignore[union-attr]
+            cursor.execute(_PG_BOX_SQL[len(box.lon_ranges)], args)
+            return list(cursor.fetchall())
+    params: dict[str, Any] = {"category_id": category_id, "rows": list(box.rows)}
+    for i, (lo, hi) in enumerate(box.lon_ranges):
+        params[f"lo{i}"], params[f"hi{i}"] = lo, hi
+    return list(connection.execute(_BOX_QUERIES[len(box.lon_ranges)], params).all())
+
+
 def providers_for(category_id: int, lat: float, lon: float, radius_km: float,
                   exclude_user_id: int | None = None,
                   exclude_provider_ids: frozenset[int] | set[int] = frozenset()) -> list[Match]:
     """Active providers serving the category whose own radius covers the point and whose base
     lies within ``radius_km`` of it. The need's radius bounds the search box."""
-    box = search_box(lat, lon, radius_km)
-    stmt = select(ProviderCoverage.provider_id, ProviderCoverage.user_id, ProviderCoverage.lat,
-                  ProviderCoverage.lon, ProviderCoverage.radius_km).where(
-        ProviderCoverage.category_id == category_id,
-        box_filter(box, ProviderCoverage.lat_row, ProviderCoverage.lon),
-    )
-    if exclude_user_id is not None:
-        stmt = stmt.where(ProviderCoverage.user_id != exclude_user_id)
     matched = []
-    for pid, uid, plat, plon, pradius in db.session.execute(stmt):
+    for pid, uid, plat, plon, pradius in _box_rows(category_id,
+                                                   search_box(lat, lon, radius_km)):
+        if uid == exclude_user_id or pid in exclude_provider_ids:
+            continue
         km = haversine_km(plat, plon, lat, lon)
-        if km <= pradius and km <= radius_km and pid not in exclude_provider_ids:
+        if km <= pradius and km <= radius_km:
             matched.append(Match(pid, uid, plat, plon))
     return matched
 
