@@ -26,7 +26,7 @@ from marketplace.geo import (
 )
 from marketplace.geocoding import services as geocoding
 from marketplace.needs.models import Need, NeedStatus
-from marketplace.notifications.outbox import notify
+from marketplace.notifications.outbox import jsonable, notify, notify_each
 from marketplace.pagination import paginate
 from marketplace.providers import matching
 from marketplace.providers import services as providers
@@ -158,9 +158,16 @@ def reach(category_id: int, lat: float, lon: float, radius_km: float,
 
 
 def _notify_matched(need: Need) -> None:
-    """Every matched provider gets the same event in the same commit: nobody is first."""
-    for match in reach(need.category_id, need.lat, need.lon, need.radius_km, need.customer_id):
-        notify([match.user_id], "need.matched", {"need": summary(need, (match.lat, match.lon))})
+    """Every matched provider gets the same event in the same commit: nobody is first.
+    The summary is built once; only the distance band differs per provider."""
+    shared = jsonable(summary(need))
+    cell = grid_cell_centre(need.lat, need.lon)
+    notify_each("need.matched", (
+        (match.user_id, {"need": {**shared, "distance_band": distance_band(
+            haversine_km(*grid_cell_centre(match.lat, match.lon), cell.lat, cell.lon))}})
+        for match in reach(need.category_id, need.lat, need.lon, need.radius_km,
+                           need.customer_id)
+    ))
 
 
 def get(need_id: int) -> Need:

@@ -48,6 +48,12 @@ def notify(user_ids: Iterable[int | None], type_: str, data: dict[str, Any]) -> 
     queue.extend((uid, type_, payload) for uid in dict.fromkeys(user_ids) if uid is not None)
 
 
+def notify_each(type_: str, items: Iterable[tuple[int, dict[str, Any]]]) -> None:
+    """Queue one notification per (recipient, payload); payloads must already be JSON-ready.
+    For fan-outs where only a field or two differ per recipient."""
+    db.session.info.setdefault(_OUTBOX, []).extend((uid, type_, data) for uid, data in items)
+
+
 def on_emit(emitter: Emitter) -> None:
     """Register who delivers committed notifications live (the Socket.IO layer)."""
     if emitter not in _emitters:
@@ -71,7 +77,7 @@ def _before_commit(session: Session) -> None:
          "created_at": now}
         for i, (uid, type_, data) in enumerate(pending)
     ]
-    session.execute(insert(Notification), rows)
+    session.execute(insert(Notification.__table__), rows)  # plain executemany, no ORM work
     events = session.info.setdefault(_SENT, [])
     events.extend(
         (row["user_id"], {"id": row["id"], "type": row["type"],
