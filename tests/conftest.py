@@ -18,7 +18,7 @@ import flask_migrate
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from marketplace import create_app
 from marketplace.accounts import services as accounts
@@ -221,6 +221,16 @@ def make_offer(make_provider: Any) -> Any:
         return offers.make(provider.user, need.id, data)
 
     return make
+
+
+def committed_state() -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table as committed (read through a separate connection)."""
+    state = {}
+    with db.engine.connect() as conn:
+        for table in db.metadata.sorted_tables:
+            cols = [c for c in table.c if c.name != "last_used_at"]
+            state[table.name] = sorted((tuple(r) for r in conn.execute(select(*cols))), key=repr)
+    return state
 
 
 def error_of(response: Any) -> dict[str, Any]:

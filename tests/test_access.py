@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import AUSTIN, error_of, need_data
+from conftest import AUSTIN, committed_state, error_of, need_data
 from sqlalchemy import select
 
 from marketplace.extensions import db
@@ -22,16 +22,6 @@ from marketplace.offers import services as offers
 TRUE_POINT = (30.26513, -97.74687)
 ADDRESS = "221 Secret Lane, Austin"
 KM_PER_DEG_LAT = 111.195
-
-
-def committed_state() -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table as committed (read through a separate connection)."""
-    state = {}
-    with db.engine.connect() as conn:
-        for table in db.metadata.sorted_tables:
-            cols = [c for c in table.c if c.name != "last_used_at"]
-            state[table.name] = sorted((tuple(r) for r in conn.execute(select(*cols))), key=repr)
-    return state
 
 
 def north_of(point: tuple[float, float], km: float) -> tuple[float, float]:

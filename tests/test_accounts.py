@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import error_of
+from conftest import committed_state, error_of
 from sqlalchemy import func, select
 
 from marketplace.accounts import services as accounts
@@ -21,16 +21,6 @@ from marketplace.errors import Conflict, NotFound, Unauthorized
 from marketplace.extensions import db
 
 PASSWORD = "long enough password"
-
-
-def committed_state() -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table as committed (read through a separate connection)."""
-    state = {}
-    with db.engine.connect() as conn:
-        for table in db.metadata.sorted_tables:
-            cols = [c for c in table.c if c.name != "last_used_at"]
-            state[table.name] = sorted((tuple(r) for r in conn.execute(select(*cols))), key=repr)
-    return state
 
 
 def count_users() -> int:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import error_of, need_data
+from conftest import committed_state, error_of, need_data
 from sqlalchemy import func, select, update
 
 from marketplace.errors import Conflict, Forbidden, Invalid
@@ -18,16 +18,6 @@ from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
-
-
-def committed_state() -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table as committed (read through a separate connection)."""
-    state = {}
-    with db.engine.connect() as conn:
-        for table in db.metadata.sorted_tables:
-            cols = [c for c in table.c if c.name != "last_used_at"]
-            state[table.name] = sorted((tuple(r) for r in conn.execute(select(*cols))), key=repr)
-    return state
 
 
 def count_needs() -> int:

@@ -6,7 +6,7 @@ import string
 from typing import Any
 
 import pytest
-from conftest import AUSTIN, error_of
+from conftest import AUSTIN, committed_state, error_of
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -23,16 +23,6 @@ SEEDED = {
     "painting", "tutoring", "childcare", "petcare", "photography", "music", "beauty", "fitness",
     "it-support", "car-rental", "car-repair", "events", "tailoring",
 }
-
-
-def committed_state() -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table as committed (read through a separate connection)."""
-    state = {}
-    with db.engine.connect() as conn:
-        for table in db.metadata.sorted_tables:
-            cols = [c for c in table.c if c.name != "last_used_at"]
-            state[table.name] = sorted((tuple(r) for r in conn.execute(select(*cols))), key=repr)
-    return state
 
 
 def profile(**overrides: Any) -> dict[str, Any]:
