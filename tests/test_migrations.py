@@ -4,7 +4,6 @@ one line of history (one head)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from conftest import PG_ADMIN_URL, _pg_admin, make_test_app
+from conftest import make_test_app, throwaway_pg_database
 from flask import Flask
 from sqlalchemy import inspect, text
 
@@ -80,15 +79,8 @@ def scratch_url(backend: str, tmp_path: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
         return
-    name = f"mkt_scratch_{uuid.uuid4().hex[:10]}"
-    admin = _pg_admin()
-    admin.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with throwaway_pg_database("mkt_scratch") as url:
+        yield url
 
 
 def table_names() -> set[str]:

@@ -12,7 +12,6 @@ These tests read and never write, so they use the session's migrated ``backend_a
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Iterator
@@ -26,7 +25,15 @@ from marshmallow import Schema, validate
 from marshmallow import fields as mf
 from openapi_schema_validator import OAS30ReadValidator, OAS30WriteValidator
 from openapi_spec_validator import validate as validate_spec
-from test_bad_input import API, ENDPOINTS, PUBLIC, Endpoint, api_operations, resolve_times
+from test_bad_input import (
+    API,
+    ENDPOINTS,
+    PUBLIC,
+    Endpoint,
+    _set,
+    api_operations,
+    resolve_times,
+)
 
 SPEC_URL = f"{API}/openapi.json"
 DOCS_URL = f"{API}/docs"
@@ -225,17 +232,6 @@ def _walk(schema: Schema, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[
         yield (*prefix, name), f
         if isinstance(f, mf.Nested) and not f.many:
             yield from _walk(f.schema, (*prefix, name))
-
-
-def _set(body: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
-    body = copy.deepcopy(body)
-    obj = body
-    for key in path[:-1]:
-        if not isinstance(obj.get(key), dict):
-            obj[key] = {}
-        obj = obj[key]
-    obj[path[-1]] = value
-    return body
 
 
 def accepted_bodies(ep: Endpoint) -> Iterator[tuple[str, Any]]:

@@ -10,7 +10,7 @@ import flask_migrate
 import pytest
 import requests
 import socketio
-from conftest import AUSTIN, IN_CI, _pg_admin, make_test_app
+from conftest import AUSTIN, IN_CI, make_test_app, throwaway_pg_database
 from live import Api, Listener, server
 
 FAR = (32.7767, -96.7970)  # Dallas: ~300 km from Austin
@@ -192,18 +192,9 @@ def redis_url() -> str:
 
 @pytest.fixture(scope="module")
 def shared_pg_url() -> Iterator[str]:
-    from conftest import PG_ADMIN_URL
-
-    name = f"mkt_live_{uuid.uuid4().hex[:10]}"
-    admin = _pg_admin()
-    admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
-    try:
+    with throwaway_pg_database("mkt_live") as url:
         _migrate(url)
         yield url
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def test_event_crosses_processes_through_redis(redis_url: str, shared_pg_url: str) -> None:
