@@ -17,8 +17,9 @@ def seed_demo() -> None:
     """Fill the database with a living demo city (does nothing if it is already there)."""
     from marketplace import demo
 
-    created = demo.seed()
-    click.echo("Demo city seeded." if created else "Demo city already present.")
+    outcome = demo.seed()
+    click.echo({"seeded": "Demo city seeded.", "refreshed": "Demo city refreshed with new open "
+                "needs.", "present": "Demo city already present."}[outcome])
     click.echo(f"Demo logins (password for all: {demo.PASSWORD}):")
     for email, role in demo.LOGINS:
         click.echo(f"  {email:32} {role}")
