@@ -113,16 +113,6 @@ class ApproximatePointSchema(Schema):
     )
 
 
-class MessageSchema(Schema):
-    """A plain ``{"message": ...}`` body."""
-
-    message = fields.String()
-
-
-def money(amount: int, currency: str) -> dict[str, Any]:
-    return {"amount": amount, "currency": currency}
-
-
 class EmptySchema(Schema):
     """For actions that take no body: anything sent is an unknown field, rejected."""
 

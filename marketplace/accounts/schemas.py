@@ -19,10 +19,6 @@ class CredentialsSchema(Schema):
                 metadata={"description": "A label for the token, e.g. the client's name."})
 
 
-class TokenCreateSchema(Schema):
-    name = text(80, min_len=1, required=True)
-
-
 class TokenSchema(Schema):
     id = fields.Integer()
     name = fields.String()

@@ -177,17 +177,6 @@ def get(need_id: int) -> Need:
     return need
 
 
-def own(user: User, need_id: int) -> Need:
-    """The need, if ``user`` posted it; others get 404 or 403 depending on what they may know."""
-    need = get(need_id)
-    if need.customer_id != user.id:
-        role = viewer_role(user, need)
-        if role is None:
-            raise NotFound("No such need.")
-        raise Forbidden("Only the customer who posted this need can do that.")
-    return need
-
-
 def _provider_offer(provider: Provider, need: Need) -> Any:
     from marketplace.offers.models import Offer  # offers depend on needs, not the reverse
 
