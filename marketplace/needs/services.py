@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
@@ -282,6 +283,13 @@ def _cancelled_by(need: Need) -> str | None:
     return "customer" if need.cancelled_by_id == need.customer_id else "provider"
 
 
+def offerer_view(provider: Provider, need: Need, offer_id: int) -> dict[str, Any]:
+    """The need as the provider who made ``offer_id`` sees it, without looking up their role:
+    having an offer on it settles that (the accepted one sees the exact place)."""
+    role = "accepted_provider" if need.accepted_offer_id == offer_id else "offering_provider"
+    return NeedView(need, role, provider).as_dict()
+
+
 def view(user: User, need: Need, role: str) -> dict[str, Any]:
     provider = providers.provider_of(user) if role != "customer" else None
     return NeedView(need, role, provider).as_dict()
@@ -376,7 +384,7 @@ def feed(user: User) -> list[dict[str, Any]]:
     if not provider.active or not provider.categories:
         return []
     box = search_box(provider.base_lat, provider.base_lon, provider.radius_km)
-    stmt = select(Need).where(
+    stmt = select(Need).options(selectinload(Need.category)).where(
         Need.status == NeedStatus.OPEN,
         Need.category_id.in_([c.id for c in provider.categories]),
         matching.box_filter(box, Need.lat_row, Need.lon),
@@ -393,5 +401,12 @@ def feed(user: User) -> list[dict[str, Any]]:
             band_km = cell_distance_km(provider.base_lat, provider.base_lon, need.lat, need.lon)
             found.append((band_index(band_km), -need.id, need))
     found.sort(key=lambda item: item[:2])
-    return [view(user, need, viewer_role(user, need) or "matched_provider")
+    from marketplace.offers.models import Offer  # offers depend on needs, not the reverse
+
+    # Every need here is open and matches, so the role is settled by one query for the
+    # provider's offers among them instead of a role lookup per need.
+    offered = set(db.session.scalars(select(Offer.need_id).where(
+        Offer.provider_id == provider.id, Offer.need_id.in_([n.id for _b, _i, n in found]))))
+    return [NeedView(need, "offering_provider" if need.id in offered else "matched_provider",
+                     provider).as_dict()
             for _band, _id, need in found]

@@ -56,7 +56,7 @@ def list_for_need(args: dict[str, Any], need_id: int) -> Any:
 def mine(args: dict[str, Any]) -> Any:
     """Your offers as a provider, newest first."""
     items, cursor = services.mine(g.user, args["status"], args["cursor"], args["limit"])
-    return page([services.view(o) for o in items], cursor)
+    return page(services.views(items), cursor)
 
 
 @blp.route("/offers/<int:offer_id>", methods=["GET"])

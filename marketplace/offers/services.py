@@ -293,9 +293,14 @@ def view(offer: Offer, reputation: dict[str, Any] | None = None) -> dict[str, An
     }
 
 
-def sorted_views(offers: Sequence[Offer], sort: str) -> list[dict[str, Any]]:
+def views(offers: Sequence[Offer]) -> list[dict[str, Any]]:
+    """Many offers as seen by their readers, with every provider's reputation in one batch."""
     reps = ratings.reputations([o.provider_id for o in offers])
-    views = [view(o, reps[o.provider_id]) for o in offers]
+    return [view(o, reps[o.provider_id]) for o in offers]
+
+
+def sorted_views(offers: Sequence[Offer], sort: str) -> list[dict[str, Any]]:
+    rows = views(offers)
 
     def score(v: dict[str, Any]) -> float:
         return float(v["provider"]["reputation"]["score"] or 0.0)
@@ -306,7 +311,7 @@ def sorted_views(offers: Sequence[Offer], sort: str) -> list[dict[str, Any]]:
         "distance": lambda v: (band_index(v["_km"]), v["price"]["amount"], v["id"]),
         "newest": lambda v: (-v["id"],),
     }
-    return sorted(views, key=keys[sort])
+    return sorted(rows, key=keys[sort])
 
 
 def mine(user: User, status: str | None, cursor: str | None, limit: int) -> Any:

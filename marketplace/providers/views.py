@@ -216,10 +216,8 @@ def jobs() -> Any:
     if tab not in grouped:
         tab = next((key for key in ("accepted", "pending", "completed", "closed")
                     if grouped[key]), "pending")
-    items = []
-    for offer in grouped[tab]:
-        need, role = needs.visible(current_user, offer.need_id)
-        items.append((offer, needs.view(current_user, need, role)))
+    items = [(offer, needs.offerer_view(provider, offer.need, offer.id))
+             for offer in grouped[tab]]
     rated: dict[int, Rating] = {}
     if tab == "completed" and items:
         rated = {r.need_id: r for r in db.session.scalars(
