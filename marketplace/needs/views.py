@@ -201,7 +201,7 @@ def _render_show(need_id: int, errors: FormErrors | None = None,
     sort = request.args.get("sort", offers.DEFAULT_SORT)
     if sort not in offers.SORTS:
         sort = offers.DEFAULT_SORT
-    _need, _role, offer_rows = offers.for_need(current_user, need.id)
+    offer_rows = offers.visible_on(current_user, need, role)
     views = offers.sorted_views(offer_rows, sort)
     rating = db.session.scalar(select(Rating).where(Rating.need_id == need.id))
     can_offer = role == "matched_provider" and need.status == NeedStatus.OPEN

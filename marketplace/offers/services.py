@@ -261,12 +261,17 @@ def accept(user: User, offer_id: int) -> Offer:
 def for_need(user: User, need_id: int) -> tuple[Need, str, list[Offer]]:
     """The customer sees every offer; a provider sees only their own."""
     need, role = needs.visible(user, need_id)
+    return need, role, visible_on(user, need, role)
+
+
+def visible_on(user: User, need: Need, role: str) -> list[Offer]:
+    """The offers on ``need`` that ``user``, already known to have ``role`` there, may see."""
     stmt = select(Offer).where(Offer.need_id == need.id)
     if role != "customer":
         provider = providers.provider_of(user)
         assert provider is not None
         stmt = stmt.where(Offer.provider_id == provider.id)
-    return need, role, list(db.session.scalars(stmt))
+    return list(db.session.scalars(stmt))
 
 
 def view(offer: Offer, reputation: dict[str, Any] | None = None) -> dict[str, Any]:
