@@ -59,7 +59,13 @@ from marketplace.needs import services as needs
 from marketplace.needs.schemas import CancelSchema, NeedInSchema, NeedListArgs
 from marketplace.notifications.schemas import MarkReadSchema, NotificationArgs
 from marketplace.offers import services as offers
-from marketplace.offers.schemas import MyOffersArgs, OfferInSchema, OfferListArgs, OfferPatchSchema
+from marketplace.offers.schemas import (
+    MyOffersArgs,
+    OfferAcceptSchema,
+    OfferInSchema,
+    OfferListArgs,
+    OfferPatchSchema,
+)
 from marketplace.pagination import PageArgs, encode_cursor
 from marketplace.providers import services as providers
 from marketplace.providers.schemas import ProviderInSchema
@@ -301,7 +307,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              extras=(Extra("other-currency", ("price", "currency"), "EUR"),
                      *_under("price", MONEY_EXTRAS))),
     Endpoint("POST", f"{API}/offers/<int:offer_id>/accept", "customer",
-             f"{API}/offers/{{accept_offer}}/accept", EmptySchema, bodies=({},)),
+             f"{API}/offers/{{accept_offer}}/accept", OfferAcceptSchema,
+             bodies=({"revision": 1},)),
     Endpoint("POST", f"{API}/needs/<int:need_id>/cancel", "customer",
              f"{API}/needs/{{cancel_need}}/cancel", CancelSchema,
              bodies=({"reason": "Plans changed"},)),

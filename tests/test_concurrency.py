@@ -85,10 +85,20 @@ def user(user_id: int) -> User:
     return found
 
 
-def accepting(customer_id: int, offer_id: int) -> Callable[[], Callable[[], Any]]:
+def accepting(customer_id: int, offer_id: int,
+              revision: int | None = None) -> Callable[[], Callable[[], Any]]:
     def prepare() -> Callable[[], Any]:
         customer = user(customer_id)
-        return lambda: offers.accept(customer, offer_id).id
+        return lambda: offers.accept(customer, offer_id, revision).id
+    return prepare
+
+
+def revising(provider_user_id: int, offer_id: int,
+             amount: int) -> Callable[[], Callable[[], Any]]:
+    def prepare() -> Callable[[], Any]:
+        provider = user(provider_user_id)
+        price = {"amount": amount, "currency": "USD"}
+        return lambda: offers.revise(provider, offer_id, {"price": price}).id
     return prepare
 
 
@@ -210,6 +220,58 @@ def test_accept_races_withdraw_of_the_same_offer(app: Flask, cast: dict[str, Any
         assert need.status == NeedStatus.OPEN and need.accepted_offer_id is None
         assert statuses == {offer_id: OfferStatus.WITHDRAWN, other_id: OfferStatus.PENDING}
         assert need.offer_count == 1
+
+
+# -- acceptance against a revision of the same offer ---------------------------------------------
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_accept_of_the_revision_seen_races_a_revision(app: Flask, cast: dict[str, Any],
+                                                      make_need: Any, make_offer: Any,
+                                                      round_: int) -> None:
+    """The customer accepts revision 1 while the provider raises the price: either the
+    acceptance lands first (revision 1, old price, and the revision is refused) or the
+    revision does (and the acceptance is refused). Never revision 2 accepted."""
+    customer, pro = cast["customer"], cast["providers"][0]
+    need = make_need(customer)
+    offer_id = make_offer(need, pro, amount=30000).id
+    need_id = need.id
+
+    accept, revise = race(app, [accepting(customer.user.id, offer_id, revision=1),
+                                revising(pro.user.id, offer_id, 90000)])
+
+    assert accept.ok != revise.ok, f"accept: {accept.error!r}, revise: {revise.error!r}"
+    assert unexpected([accept, revise]) == []
+    need, statuses = committed(need_id)
+    offer = db.session.get(Offer, offer_id)
+    if accept.ok:
+        assert need.status == NeedStatus.ASSIGNED and statuses[offer_id] == OfferStatus.ACCEPTED
+        assert (offer.revision, offer.price_amount) == (1, 30000)
+    else:
+        assert "revised this offer" in str(accept.error)
+        assert need.status == NeedStatus.OPEN and statuses[offer_id] == OfferStatus.PENDING
+        assert (offer.revision, offer.price_amount) == (2, 90000)
+
+
+def test_a_revision_committed_after_the_customer_loaded_the_offer_is_refused(
+        app: Flask, cast: dict[str, Any], make_need: Any, make_offer: Any) -> None:
+    """The interleaving the check before the UPDATE cannot see: the acceptance reads the
+    offer (revision 1, still committed) while the revision holds the need row, then the
+    revision commits; the acceptance's conditional UPDATE must refuse it."""
+    customer, pro = cast["customer"], cast["providers"][0]
+    need = make_need(customer)
+    offer_id = make_offer(need, pro, amount=30000).id
+    need_id = need.id
+
+    with interleaved("UPDATE offers SET", "SELECT offers.id") as gate:
+        revise, accept = race(app, [revising(pro.user.id, offer_id, 90000),
+                                    gated_by(gate, accepting(customer.user.id, offer_id, 1))])
+
+    assert revise.ok, repr(revise.error)
+    assert isinstance(accept.error, Conflict) and "revised this offer" in str(accept.error)
+    need, statuses = committed(need_id)
+    assert need.status == NeedStatus.OPEN and statuses[offer_id] == OfferStatus.PENDING
+    assert db.session.get(Offer, offer_id).price_amount == 90000
 
 
 @contextmanager

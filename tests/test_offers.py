@@ -491,6 +491,48 @@ def test_accepting_assigns_the_need_and_declines_the_other_pending_offers(
         (other.provider.user_id, "offer.declined", other.id)])
 
 
+def test_accepting_names_the_revision_seen_so_a_late_revision_is_never_accepted_unread(
+        make_user, make_provider, make_need, make_offer):
+    customer = make_user()
+    need = make_need(customer)
+    pro = make_provider()
+    offer = make_offer(need, pro, amount=30000)
+    seen = customer.get(f"/api/v1/offers/{offer.id}").get_json()
+    assert seen["revision"] == 1
+    r = pro.patch(f"/api/v1/offers/{offer.id}", json={"price": usd(45000)})
+    assert r.get_json()["revision"] == 2
+    assert pro.patch(f"/api/v1/offers/{offer.id}", json={"message": "x"}).get_json()[
+        "revision"] == 3
+
+    r = customer.post(f"/api/v1/offers/{offer.id}/accept", json={"revision": seen["revision"]})
+    assert r.status_code == 409
+    error = error_of(r)
+    assert "revised this offer" in error["message"] and "450.00 USD" in error["message"]
+    assert "current revision, 3" in error["fields"]["revision"][0]
+    need_row = committed(Need, need.id)
+    assert need_row["status"] == NeedStatus.OPEN and need_row["accepted_offer_id"] is None
+    row = committed(Offer, offer.id)
+    assert (row["status"], row["revision"]) == (OfferStatus.PENDING, 3)
+    assert notifications_of_type("offer.accepted") == []
+
+    r = customer.post(f"/api/v1/offers/{offer.id}/accept", json={"revision": 3})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["status"] == "accepted" and r.get_json()["price"] == usd(45000)
+    assert committed(Need, need.id)["accepted_offer_id"] == offer.id
+
+
+@pytest.mark.parametrize("revision", [0, -1, "1", 1.5, 2**31, True, [1]])
+def test_a_malformed_revision_is_422_naming_it(make_user, make_need, make_offer, revision):
+    customer = make_user()
+    need = make_need(customer)
+    offer = make_offer(need)
+    r = customer.post(f"/api/v1/offers/{offer.id}/accept", json={"revision": revision})
+    assert r.status_code == 422, r.get_json()
+    assert "revision" in error_of(r)["fields"]
+    assert committed(Need, need.id)["status"] == NeedStatus.OPEN
+    assert committed(Offer, offer.id)["status"] == OfferStatus.PENDING
+
+
 def test_only_the_needs_customer_may_accept(make_user, make_provider, make_need, make_offer):
     customer = make_user()
     need = make_need(customer)

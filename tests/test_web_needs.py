@@ -184,3 +184,31 @@ def test_share_page_shows_no_address_or_contact(client: Any, make_user: Any,
     assert "100 Congress" not in page and alice.user.email not in page and "0199" not in page
     assert f"{need.lat:.4f}" not in page
     assert client.get("/s/not-a-token").status_code == 404
+
+
+def test_accepting_a_page_whose_offer_was_revised_since_is_refused_with_the_new_price(
+        make_user: Any, make_provider: Any, make_need: Any, make_offer: Any,
+        browser_for: Any) -> None:
+    alice = make_user()
+    need = make_need(alice)
+    pro = make_provider()
+    offer = make_offer(need, pro, amount=30000)
+    me = browser_for(alice)
+    page = me.get(f"/needs/{need.id}").get_data(as_text=True)
+    seen = re.search(r'name="revision" value="(\d+)"', page)
+    assert seen and seen.group(1) == "1"
+    assert browser_for(pro).post(f"/offers/{offer.id}/revise",
+                                 data={"price": "450", "message": "Busy week"}).status_code == 302
+
+    r = me.post(f"/offers/{offer.id}/accept", data={"revision": seen.group(1)})
+    assert r.status_code == 200
+    alert = re.search(r'id="form-error">([^<]*)<', r.get_data(as_text=True))
+    assert alert and "revised this offer" in alert.group(1) and "450.00 USD" in alert.group(1)
+    assert db.session.get(Need, need.id).status.value == "open"
+    assert 'name="revision" value="2"' in r.get_data(as_text=True)  # the page shows the new terms
+    r = me.post(f"/offers/{offer.id}/accept", data={"revision": "x"})
+    assert "_form" not in r.get_data(as_text=True) and re.search(r'id="form-error">', r.get_data(
+        as_text=True))
+    assert db.session.get(Need, need.id).status.value == "open"
+    assert me.post(f"/offers/{offer.id}/accept", data={"revision": "2"}).status_code == 302
+    assert db.session.get(Need, need.id).accepted_offer_id == offer.id

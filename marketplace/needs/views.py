@@ -25,7 +25,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 
 from marketplace.db_types import utcnow
-from marketplace.errors import DomainError
+from marketplace.errors import Conflict, DomainError
 from marketplace.extensions import db
 from marketplace.forms import FormErrors, flatten, local_datetime, safe_next
 from marketplace.geo import grid_cell_centre
@@ -38,7 +38,7 @@ from marketplace.needs.models import Need, NeedStatus
 from marketplace.needs.schemas import NeedInSchema
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer
-from marketplace.offers.schemas import OfferInSchema
+from marketplace.offers.schemas import OfferAcceptSchema, OfferInSchema
 from marketplace.providers import services as providers
 from marketplace.ratings.models import Rating
 from marketplace.ratings.schemas import RatingInSchema
@@ -343,8 +343,19 @@ def withdraw_offer(offer_id: int) -> Any:
 @login_required
 def accept_offer(offer_id: int) -> Any:
     offer = _own_offer(offer_id)
-    return _act(offer.need_id, "accept", lambda: offers.accept(current_user, offer_id),
-                "Offer accepted. The provider now sees your address and contact details.")
+
+    def run() -> None:
+        # The page carries the revision the customer read: a price changed since is refused.
+        data = OfferAcceptSchema().load(
+            {"revision": _int_or_text(request.form.get("revision", "")) or None})
+        try:
+            offers.accept(current_user, offer_id, data["revision"])
+        except Conflict as exc:  # the message says it all; there is no revision field to mark
+            raise Conflict(exc.message) from None
+
+    return _act(offer.need_id, "accept", run,
+                "Offer accepted. The provider now sees your address and contact details.",
+                aliases={"revision": "_form"})
 
 
 @bp.route("/offers/<int:offer_id>/messages", methods=["POST"])

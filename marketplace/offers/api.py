@@ -10,6 +10,7 @@ from marketplace.idempotency import idempotent
 from marketplace.offers import services
 from marketplace.offers.schemas import (
     MyOffersArgs,
+    OfferAcceptSchema,
     OfferInSchema,
     OfferListArgs,
     OfferListSchema,
@@ -88,8 +89,9 @@ def withdraw(_body: dict[str, Any], offer_id: int) -> Any:
 
 @blp.route("/offers/<int:offer_id>/accept", methods=["POST"])
 @auth_required
-@blp.arguments(EmptySchema, required=False)
+@blp.arguments(OfferAcceptSchema, required=False)
 @blp.response(200, OfferOutSchema)
-def accept(_body: dict[str, Any], offer_id: int) -> Any:
-    """Accept an offer on your need; every other pending offer is declined."""
-    return services.view(services.accept(g.user, offer_id))
+def accept(data: dict[str, Any], offer_id: int) -> Any:
+    """Accept an offer on your need; every other pending offer is declined. Send the
+    `revision` you saw so a revision made a moment earlier is never accepted unread."""
+    return services.view(services.accept(g.user, offer_id, data.get("revision")))

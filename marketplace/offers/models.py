@@ -55,6 +55,9 @@ class Offer(db.Model):
     price_currency: Mapped[str] = mapped_column(String(3))
     message: Mapped[str] = mapped_column(Text, default="")
     available_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Bumped by every revision; accepting with the revision the customer saw guarantees they
+    # accept the terms they read, not ones changed a moment earlier.
+    revision: Mapped[int] = mapped_column(default=1, server_default=text("1"))
     status: Mapped[OfferStatus] = mapped_column(
         Enum(OfferStatus, native_enum=False, length=12,
              values_callable=lambda e: [m.value for m in e], validate_strings=True),

@@ -20,6 +20,14 @@ class OfferPatchSchema(Schema):
     available_at = aware_datetime(allow_none=True)
 
 
+class OfferAcceptSchema(Schema):
+    revision = fields.Integer(
+        strict=True, load_default=None, validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "The offer's revision as you saw it. When given, the offer is "
+                  "accepted only if the provider has not revised it since (409 otherwise), so "
+                  "you accept the terms you read. Clients should always send it."})
+
+
 class OfferProviderSchema(Schema):
     handle = fields.String()
     display_name = fields.String()
@@ -30,6 +38,9 @@ class OfferOutSchema(Schema):
     id = fields.Integer()
     need_id = fields.Integer()
     status = fields.String(metadata={"enum": [s.value for s in OfferStatus]})
+    revision = fields.Integer(metadata={
+        "description": "Starts at 1; every revision by the provider adds 1. Pass it when "
+                       "accepting."})
     price = fields.Nested(MoneySchema)
     message = fields.String()
     available_at = fields.AwareDateTime(allow_none=True)

@@ -13,6 +13,7 @@ from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
 from marketplace.extensions import db
 from marketplace.geo import band_index, cell_distance_km, distance_band
+from marketplace.money import format_money
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.outbox import notify
@@ -171,7 +172,7 @@ def revise(user: User, offer_id: int, data: dict[str, Any]) -> Offer:
     offer = _own(user, offer_id, "revise")
     if "price" in data:
         _check_price(offer.need, data["price"])
-    values: dict[str, Any] = {"updated_at": utcnow()}
+    values: dict[str, Any] = {"updated_at": utcnow(), "revision": Offer.revision + 1}
     if "price" in data:
         values["price_amount"] = data["price"]["amount"]
         values["price_currency"] = data["price"]["currency"]
@@ -211,26 +212,40 @@ def withdraw(user: User, offer_id: int) -> Offer:
     return offer
 
 
-def accept(user: User, offer_id: int) -> Offer:
+def _revised(offer: Offer, seen: int) -> Conflict:
+    return Conflict(
+        f"The provider revised this offer after you saw it (you saw revision {seen}; it is now "
+        f"revision {offer.revision}, {format_money(offer.price_amount, offer.price_currency)})."
+        " Review the new terms and accept again.",
+        {"revision": [f"Must be the offer's current revision, {offer.revision}."]},
+    )
+
+
+def accept(user: User, offer_id: int, revision: int | None = None) -> Offer:
     """Exactly one acceptance wins: the need moves open->assigned by a conditional UPDATE,
-    the offer pending->accepted by another, and a partial unique index backs both."""
+    the offer pending->accepted by another, and a partial unique index backs both. With
+    ``revision`` the offer is accepted only if nobody revised it since the customer saw it."""
     offer, role = visible(user, offer_id)
     if role != "customer":
         raise Forbidden("Only the customer who posted this need can accept an offer on it.")
     if offer.status != OfferStatus.PENDING:
         raise Conflict(f"This offer is {offer.status.value}; only a pending offer can be accepted.")
+    if revision is not None and offer.revision != revision:
+        raise _revised(offer, revision)
     need = offer.need
     now = utcnow()
     needs.transition(need, NeedStatus.ASSIGNED, "customer", unless_expired=True,
                      accepted_offer_id=offer.id, assigned_at=now)
-    result = db.session.execute(
-        update(Offer)
-        .where(Offer.id == offer.id, Offer.status == OfferStatus.PENDING)
-        .values(status=OfferStatus.ACCEPTED, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    stmt = update(Offer).where(Offer.id == offer.id, Offer.status == OfferStatus.PENDING)
+    if revision is not None:
+        stmt = stmt.where(Offer.revision == revision)
+    result = db.session.execute(stmt.values(status=OfferStatus.ACCEPTED, updated_at=now)
+                                .execution_options(synchronize_session=False))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         db.session.rollback()
+        db.session.refresh(offer)
+        if offer.status == OfferStatus.PENDING and revision is not None:
+            raise _revised(offer, revision)
         raise Conflict("This offer was withdrawn a moment ago; it can no longer be accepted.")
     declined = db.session.execute(
         select(Offer.id, Provider.user_id).join(Provider, Offer.provider_id == Provider.id)
@@ -283,6 +298,7 @@ def view(offer: Offer, reputation: dict[str, Any] | None = None) -> dict[str, An
         "id": offer.id,
         "need_id": offer.need_id,
         "status": offer.status.value,
+        "revision": offer.revision,
         "price": {"amount": offer.price_amount, "currency": offer.price_currency},
         "message": offer.message,
         "available_at": offer.available_at,
