@@ -24,6 +24,12 @@ def emit_events(events: list[tuple[int, dict[str, Any]]]) -> None:
         socketio.emit("notification", event, to=room_for(user_id))
 
 
+def emit_signals(signals: list[tuple[int, str, dict[str, Any]]]) -> None:
+    """Deliver committed live-only hints (docs/events.md, "Live-only signals")."""
+    for user_id, name, data in signals:
+        socketio.emit(name, data, to=room_for(user_id))
+
+
 def init_app(app: Flask) -> None:
     socketio.init_app(
         app,
@@ -36,6 +42,7 @@ def init_app(app: Flask) -> None:
     )
     outbox.init_app()
     outbox.on_emit(emit_events)
+    outbox.on_signal(emit_signals)
     from marketplace.notifications import events  # noqa: F401  (registers the handlers)
 
 

@@ -56,5 +56,9 @@
     const label = labels[event.type];
     if (label && !handled) toast(label(event.data));
   });
+  // Live-only hint (not a notification): a need posted to this provider stopped taking offers.
+  socket.on("need.closed", function (data) {
+    document.dispatchEvent(new CustomEvent("mkt:need-closed", { detail: data }));
+  });
   window.Nearby.socket = socket;
 })();

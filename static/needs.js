@@ -71,9 +71,15 @@
   const live = document.querySelector("[data-live-need]");
   if (live) {
     const needId = live.dataset.liveNeed;
+    document.addEventListener("mkt:need-closed", function (event) {
+      if (String(event.detail.need_id) === String(needId)) refresh();
+    });
     document.addEventListener("mkt:notification", function (event) {
       if (!concerns(event, needId)) return;
       event.preventDefault();  // the page itself shows the change; no toast needed
+      refresh();
+    });
+    function refresh() {
       fetch(location.href, { headers: { Accept: "text/html" } })
         .then(function (r) { return r.text(); })
         .then(function (html) {
@@ -90,7 +96,7 @@
           live.querySelectorAll("[data-tz-offset]").forEach(function (i) { i.value = String(-new Date().getTimezoneOffset()); });
           live.querySelectorAll(".bubbles").forEach(function (b) { b.scrollTop = b.scrollHeight; });
         });
-    });
+    }
   }
 
   const counts = document.querySelectorAll("[data-offer-count]");

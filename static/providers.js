@@ -120,6 +120,29 @@
     }, 200);
   });
 
+  // A need in the feed stopped taking offers (accepted, cancelled or expired): say so on its
+  // card at once instead of letting the provider answer it in vain.
+  const closedNotes = {
+    assigned: "Assigned: this need no longer takes offers.",
+    cancelled: "Cancelled by the customer.",
+    expired: "Expired: this need no longer takes offers.",
+  };
+  document.addEventListener("mkt:need-closed", function (event) {
+    const detail = event.detail || {};
+    const card = document.getElementById("need-" + detail.need_id);
+    if (!card || card.classList.contains("closed")) return;
+    card.classList.add("closed");
+    card.classList.remove("is-new", "fresh");
+    const flag = card.querySelector(".new-flag");
+    if (flag) flag.hidden = true;
+    if (unseen.delete(card.id)) showCount();
+    const note = document.createElement("p");
+    note.className = "closed-note";
+    note.setAttribute("role", "status");
+    note.textContent = closedNotes[detail.status] || "This need no longer takes offers.";
+    card.querySelector(".feed-offer").replaceChildren(note);
+  });
+
   function seenFrom(event) {
     const card = event.target.closest && event.target.closest(".feed-card.is-new");
     if (card) clearUnread();

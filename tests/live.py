@@ -81,13 +81,16 @@ class Api:
 
 
 class Listener:
-    """A real Socket.IO client collecting ``notification`` events into a queue."""
+    """A real Socket.IO client collecting ``notification`` events into a queue (and the
+    live-only ``need.closed`` signals into another)."""
 
     def __init__(self, base: str, auth: dict[str, Any] | None = None,
                  headers: dict[str, str] | None = None) -> None:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.closed: queue.Queue[dict[str, Any]] = queue.Queue()
         self.client = socketio.Client(reconnection=False)
         self.client.on("notification", self.events.put)
+        self.client.on("need.closed", self.closed.put)
         self.client.connect(base, auth=auth, headers=headers or {}, transports=["websocket"],
                             wait_timeout=10)
 

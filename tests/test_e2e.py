@@ -258,3 +258,39 @@ def test_screenshots_of_the_main_pages(browser: Any, base_url: str,
     finally:
         anonymous.context.close()
         person.close()
+
+
+def test_a_feed_on_screen_greys_out_a_need_the_moment_it_closes(browser: Any,
+                                                               base_url: str) -> None:
+    customer = Api(base_url, f"cust-{uuid.uuid4().hex[:6]}@example.com", name="Cleo Customer")
+    watcher = Person(browser, base_url,
+                     make_provider(base_url, (AUSTIN[0] + 0.01, AUSTIN[1]), "Wendy Watcher"))
+    winner = make_provider(base_url, (AUSTIN[0] - 0.01, AUSTIN[1]), "Will Winner")
+    try:
+        watcher.page.goto("/feed")
+        watcher.live()
+        needs = []
+        for title in ("Taken lunch", "Cancelled lunch"):
+            r = customer.call("POST", "/needs", json={
+                "title": f"{title} {uuid.uuid4().hex[:4]}", "category": "catering",
+                "location": {"lat": AUSTIN[0], "lon": AUSTIN[1]}, "radius_km": 20,
+                "budget": {"amount": 20000, "currency": "USD"}})
+            assert r.status_code == 201, r.text
+            needs.append(r.json())
+        cards = [watcher.page.locator(f"#need-{n['id']}") for n in needs]
+        for card in cards:
+            expect(card.get_by_role("button", name=re.compile("Take it at"))).to_be_visible()
+
+        offer = winner.call("POST", f"/needs/{needs[0]['id']}/offers", json={}).json()
+        r = customer.call("POST", f"/offers/{offer['id']}/accept",
+                          json={"revision": offer["revision"]})
+        assert r.status_code == 200, r.text
+        expect(cards[0]).to_contain_text("Assigned: this need no longer takes offers.")
+        expect(cards[0].get_by_role("button", name=re.compile("Take it at"))).to_have_count(0)
+        expect(cards[1].get_by_role("button", name=re.compile("Take it at"))).to_be_visible()
+        assert customer.call("POST", f"/needs/{needs[1]['id']}/cancel", json={}).ok
+        expect(cards[1]).to_contain_text("Cancelled by the customer.")
+        watcher.shot("feed-closed")
+        assert watcher.errors == [], watcher.errors
+    finally:
+        watcher.close()

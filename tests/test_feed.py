@@ -13,10 +13,11 @@ import pytest
 from conftest import AUSTIN, error_of
 from sqlalchemy import select, update
 
+from marketplace.errors import Conflict
 from marketplace.extensions import db
 from marketplace.geo import EARTH_RADIUS_KM, distance_band, grid_cell_centre, haversine_km
 from marketplace.needs import services as needs
-from marketplace.needs.models import Need
+from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.models import Notification
 from marketplace.offers import services as offers
 
@@ -349,3 +350,66 @@ def test_a_need_leaves_the_feed_as_soon_as_it_closes(make_user, make_provider, m
                        .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
     db.session.commit()
     assert feed_ids(pro) == []
+
+
+@pytest.fixture
+def signals() -> Any:
+    """Live-only signals as the Socket.IO layer receives them, after each commit."""
+    from marketplace.notifications import outbox
+
+    got: list[tuple[int, str, dict[str, Any]]] = []
+
+    def record(batch: list[tuple[int, str, dict[str, Any]]]) -> None:
+        got.extend(batch)
+
+    outbox.on_signal(record)
+    yield got
+    outbox._signal_emitters.remove(record)
+
+
+def test_closing_a_need_signals_every_provider_it_was_posted_to(make_user, make_provider,
+                                                                make_need, make_offer, signals):
+    customer = make_user()
+    near, offering = make_provider(), make_provider()
+    far = make_provider(base=offset(200))
+    other_trade = make_provider(categories=("plumbing",))
+    blocked = make_provider()
+    r = customer.put(f"/api/v1/me/blocks/{blocked.provider.handle}")
+    assert r.status_code in (200, 201, 204), r.get_json()
+    posted_to = sorted([near.user.id, offering.user.id])
+    accepted, cancelled, expiring = (make_need(customer) for _ in range(3))
+    offer = make_offer(accepted, offering)
+    rejected = make_need(customer)
+    assert signals == []  # creating needs and offers signals nothing
+
+    offers.accept(customer.user, offer.id)
+    needs.cancel(customer.user, cancelled.id, None)
+    db.session.execute(update(Need).where(Need.id == expiring.id)
+                       .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    db.session.commit()
+    needs.expire_due()
+    with pytest.raises(Conflict):  # a refused change (wrong role/state) signals nothing
+        needs.complete(customer.user, rejected.id)
+
+    by_need: dict[int, list[int]] = {}
+    for user_id, name, data in signals:
+        assert name == "need.closed"
+        by_need.setdefault(data["need_id"], []).append(user_id)
+    assert {k: sorted(v) for k, v in by_need.items()} == {
+        accepted.id: posted_to, cancelled.id: posted_to, expiring.id: posted_to}
+    statuses = {data["need_id"]: data["status"] for _uid, _name, data in signals}
+    assert statuses == {accepted.id: "assigned", cancelled.id: "cancelled",
+                        expiring.id: "expired"}
+    assert not {far.user.id, other_trade.user.id, blocked.user.id, customer.user.id} & {
+        uid for uid, _n, _d in signals}
+
+
+def test_a_rolled_back_close_signals_nothing(make_user, make_provider, make_need, signals):
+    customer = make_user()
+    make_provider()
+    need = make_need(customer)
+    needs.transition(need, NeedStatus.CANCELLED, "customer")
+    db.session.rollback()
+    db.session.commit()
+    assert signals == []
+    assert db.session.get(Need, need.id).status.value == "open"

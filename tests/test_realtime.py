@@ -102,6 +102,25 @@ def test_customer_sees_offer_arrive_live(live_url: str) -> None:
         listener.close()
 
 
+def test_an_open_feed_hears_at_once_that_a_need_closed(live_url: str) -> None:
+    customer = Api(live_url, unique("cust"))
+    pro = provider(live_url)
+    listener = Listener(live_url, auth={"token": pro.token})
+    try:
+        taken, dropped = post_need(customer), post_need(customer)
+        other = provider(live_url)
+        r = other.call("POST", f"/needs/{taken['id']}/offers", json={})
+        assert r.status_code == 201, r.text
+        r = customer.call("POST", f"/offers/{r.json()['id']}/accept", json={"revision": 1})
+        assert r.status_code == 200, r.text
+        assert listener.closed.get(timeout=10) == {"need_id": taken["id"], "status": "assigned"}
+        assert customer.call("POST", f"/needs/{dropped['id']}/cancel", json={}).status_code == 200
+        assert listener.closed.get(timeout=10) == {"need_id": dropped["id"],
+                                                   "status": "cancelled"}
+    finally:
+        listener.close()
+
+
 def test_offline_provider_gets_all_missed_events_once_in_order(live_url: str) -> None:
     customer = Api(live_url, unique("cust"))
     pro = provider(live_url)

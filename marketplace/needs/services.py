@@ -27,7 +27,7 @@ from marketplace.geo import (
 )
 from marketplace.geocoding import services as geocoding
 from marketplace.needs.models import Need, NeedStatus
-from marketplace.notifications.outbox import jsonable, notify, notify_each
+from marketplace.notifications.outbox import jsonable, notify, notify_each, signal
 from marketplace.pagination import paginate
 from marketplace.providers import matching
 from marketplace.providers import services as providers
@@ -88,6 +88,8 @@ def transition(need: Need, to: NeedStatus, role: str, *, unless_expired: bool = 
             raise Conflict(f"This need has expired; you can no longer {verb} it.")
         raise Conflict(f"This need changed while you were looking at it; you can no longer {verb} it.")
     db.session.refresh(need)
+    if source == NeedStatus.OPEN:
+        _signal_closed(need)
 
 
 def create(user: User, data: dict[str, Any]) -> Need:
@@ -169,6 +171,14 @@ def _notify_matched(need: Need) -> None:
         for match in reach(need.category_id, need.lat, need.lon, need.radius_km,
                            need.customer_id)
     ))
+
+
+def _signal_closed(need: Need) -> None:
+    """Tell every provider the need was posted to that it no longer takes offers, so open
+    feeds drop it at once (live only: the feed itself is always computed afresh)."""
+    signal([m.user_id for m in reach(need.category_id, need.lat, need.lon, need.radius_km,
+                                     need.customer_id)],
+           "need.closed", {"need_id": need.id, "status": need.status.value})
 
 
 def get(need_id: int) -> Need:

@@ -5,6 +5,10 @@ queued notifications get ids (in commit order, from ``NotificationCounter``) and
 in the same transaction. Only after the commit has succeeded are they emitted live; a rollback
 drops them. So a notification is never emitted for a change that did not happen, and never
 lost for one that did.
+
+``signal(...)`` queues a live-only hint the same way (emitted after the commit, dropped on
+rollback) but stores nothing: for what a page can always re-read, such as "this need in your
+feed has closed".
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from marketplace.notifications.models import Notification, NotificationCounter
 
 _OUTBOX = "notification_outbox"
 _SENT = "notification_events"
+_SIGNALS = "live_signals"
 
 Emitter = Callable[[list[tuple[int, dict[str, Any]]]], None]
 _emitters: list[Emitter] = []
+SignalEmitter = Callable[[list[tuple[int, str, dict[str, Any]]]], None]
+_signal_emitters: list[SignalEmitter] = []
 
 
 def jsonable(value: Any) -> Any:
@@ -54,10 +61,23 @@ def notify_each(type_: str, items: Iterable[tuple[int, dict[str, Any]]]) -> None
     db.session.info.setdefault(_OUTBOX, []).extend((uid, type_, data) for uid, data in items)
 
 
+def signal(user_ids: Iterable[int], event_name: str, data: dict[str, Any]) -> None:
+    """Queue a live-only event (Socket.IO event ``event_name``) for each recipient, sent after
+    the commit and never stored or replayed."""
+    db.session.info.setdefault(_SIGNALS, []).extend(
+        (uid, event_name, data) for uid in dict.fromkeys(user_ids))
+
+
 def on_emit(emitter: Emitter) -> None:
     """Register who delivers committed notifications live (the Socket.IO layer)."""
     if emitter not in _emitters:
         _emitters.append(emitter)
+
+
+def on_signal(emitter: SignalEmitter) -> None:
+    """Register who delivers committed live-only signals."""
+    if emitter not in _signal_emitters:
+        _signal_emitters.append(emitter)
 
 
 def _before_commit(session: Session) -> None:
@@ -91,11 +111,15 @@ def _after_commit(session: Session) -> None:
     if events:
         for emit in _emitters:
             emit(events)
+    signals = session.info.pop(_SIGNALS, None)
+    if signals:
+        for send in _signal_emitters:
+            send(signals)
 
 
 def _after_rollback(session: Session) -> None:
-    session.info.pop(_OUTBOX, None)
-    session.info.pop(_SENT, None)
+    for key in (_OUTBOX, _SENT, _SIGNALS):
+        session.info.pop(key, None)
 
 
 def init_app() -> None:
