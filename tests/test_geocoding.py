@@ -47,7 +47,8 @@ def need_count() -> int:
 
 @pytest.mark.parametrize("query", [
     "Austin", "Austin, TX", "Austin, US", "Austin, Texas", "austin, united states",
-    "AUSTIN,TX", "  Austin  ,  tx  ", "Austin, USA",
+    "AUSTIN,TX", "  Austin  ,  tx  ", "Austin, USA", "Austin TX", "austin texas",
+    "Austin United States", "Austin Texas US",
 ])
 def test_austin_in_every_spelling_is_austin_texas_first(query):
     found = shared_gazetteer().search(query)
@@ -58,7 +59,8 @@ def test_austin_in_every_spelling_is_austin_texas_first(query):
     assert best.country_code == "US" and best.source == "gazetteer"
 
 
-@pytest.mark.parametrize("query", ["Austin, MN", "Austin, Minnesota", "austin, mn, us"])
+@pytest.mark.parametrize("query", ["Austin, MN", "Austin, Minnesota", "austin, mn, us",
+                                   "Austin MN", "Austin Minnesota"])
 def test_a_state_qualifier_picks_that_state(query):
     found = shared_gazetteer().search(query)
     assert found and near(found[0], AUSTIN_MN), found
@@ -93,9 +95,20 @@ def test_case_and_accents_are_folded(query, where, label):
     assert found[0].label == label
 
 
-@pytest.mark.parametrize("query", ["Xyzzyqwv", "Austin, Narnia", "Munich, US", ",", " , TX", ""])
+@pytest.mark.parametrize("query", ["Xyzzyqwv", "Austin, Narnia", "Munich, US", ",", " , TX", "",
+                                   "Munich US", "Xyzzyqwv TX", "TX"])
 def test_unknown_places_and_impossible_qualifiers_find_nothing(query):
     assert shared_gazetteer().search(query) == []
+
+
+@pytest.mark.parametrize("query, label", [
+    ("Kansas City Missouri", "Kansas City, MO, US"), ("Kansas City KS", "Kansas City, KS, US"),
+    ("New York NY", "New York City, NY, US"), ("Paris France", "Paris, FR"),
+    ("Washington", "Washington, DC, US"),  # a city's own name is never split
+])
+def test_without_a_comma_trailing_words_qualify_only_when_the_whole_is_no_city(query, label):
+    found = shared_gazetteer().search(query)
+    assert found and found[0].label == label, found[:2]
 
 
 def test_limit_bounds_the_candidates():

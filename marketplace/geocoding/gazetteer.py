@@ -3,7 +3,8 @@
 Ranking: an exact match of the city's own name beats a match of one of its alternate names,
 which beats a name that merely starts with the query; ties go to the larger population.
 Qualifiers after commas narrow the match: "Austin, TX", "Austin, Texas", "Austin, US" and
-"Austin, United States" all mean Austin, Texas.
+"Austin, United States" all mean Austin, Texas. Without a comma, a text that is no city's
+name is read with its last words as the qualifier, so "Austin TX" works too.
 """
 
 from __future__ import annotations
@@ -75,6 +76,17 @@ class Gazetteer:
         name, qualifiers = parts[0], [q for q in parts[1:] if q]
         if not name:
             return []
+        if name not in self._by_name and name not in self._by_alt:
+            # "Austin TX", "Kansas City Missouri", "Austin Texas US": the text before the first
+            # comma is no city -- read its last one to three words as a qualifier.
+            words = name.split()
+            for k in range(1, min(3, len(words) - 1) + 1):
+                qualifier = " ".join(words[-k:])
+                if qualifier in self._qualifiers:
+                    found = self.search(", ".join([" ".join(words[:-k]), qualifier,
+                                                   *qualifiers]), limit)
+                    if found:
+                        return found
         ranked: dict[int, tuple[int, int, dict[str, Any]]] = {}
 
         def consider(cities: list[dict[str, Any]], tier: int) -> None:
