@@ -250,3 +250,18 @@ def error_of(response: Any) -> dict[str, Any]:
     assert isinstance(error["code"], str) and isinstance(error["message"], str)
     assert error["message"]
     return error
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The local Redis (skipped without one, a failure under CI)."""
+    import redis
+
+    url = "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis is required in CI but did not answer: {exc}")
+        pytest.skip(f"Redis not available: {exc}")
+    return url

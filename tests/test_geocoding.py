@@ -480,6 +480,36 @@ def test_nominatim_failure_through_the_app_is_503(app, make_user, nominatim):
             app.extensions["geocoder"] = previous
 
 
+def test_with_redis_every_process_shares_one_request_per_second(nominatim, redis_url):
+    """Two geocoders stand for two server processes: each has its own geopy RateLimiter,
+    so only the Redis gate keeps their requests together at 1/s."""
+    import redis
+
+    redis.Redis.from_url(redis_url).delete(f"nominatim-gate:{nominatim.domain}")
+    a = NominatimGeocoder("test-agent", nominatim.domain, "http", redis_url=redis_url)
+    b = NominatimGeocoder("test-agent", nominatim.domain, "http", redis_url=redis_url)
+    alone = NominatimGeocoder("test-agent", nominatim.domain, "http")  # no gate: own pace
+    started = []
+    for geocoder, query in ((a, "Austin, TX"), (b, "Dallas"), (a, "Houston")):
+        started.append(time.monotonic())
+        assert geocoder.search(query)
+    hits = nominatim.searches()
+    assert [h.params["q"][0] for h in hits] == ["Austin, TX", "Dallas", "Houston"]
+    for i in (1, 2):  # same exact bound as within one process
+        assert hits[i].at - started[i - 1] >= 1.0, (i, hits[i].at - started[i - 1])
+    before = time.monotonic()
+    assert alone.search("Somewhere")  # ungated and its own first call: not held back
+    assert nominatim.searches()[-1].at - before < 0.5
+
+
+def test_an_unreachable_gate_is_geocoder_unavailable_not_an_unlimited_request(nominatim):
+    geocoder = NominatimGeocoder("test-agent", nominatim.domain, "http",
+                                 redis_url="redis://127.0.0.1:1/0")
+    with pytest.raises(GeocoderUnavailable):
+        geocoder.search("Dallas")
+    assert nominatim.searches() == []
+
+
 def test_geocoder_nominatim_configuration_end_to_end(nominatim, tmp_path):
     """GEOCODER=nominatim builds geopy's Nominatim from the NOMINATIM_* settings: the API then
     asks that server with that user agent, and answers 503 with the error shape when it fails."""

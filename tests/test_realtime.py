@@ -10,7 +10,7 @@ import flask_migrate
 import pytest
 import requests
 import socketio
-from conftest import AUSTIN, IN_CI, make_test_app, throwaway_pg_database
+from conftest import AUSTIN, make_test_app, throwaway_pg_database
 from live import Api, Listener, server
 
 FAR = (32.7767, -96.7970)  # Dallas: ~300 km from Austin
@@ -193,20 +193,6 @@ def test_web_session_cookie_authenticates_the_socket(live_url: str) -> None:
         assert listener.until(matched(need["id"]))[-1]["type"] == "need.matched"
     finally:
         listener.close()
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> str:
-    import redis
-
-    url = "redis://127.0.0.1:6379/0"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        if IN_CI:
-            pytest.fail(f"Redis is required in CI but did not answer: {exc}")
-        pytest.skip(f"Redis not available: {exc}")
-    return url
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,8 @@ def geocoder() -> Geocoder:
                 user_agent=current_app.config["NOMINATIM_USER_AGENT"],
                 domain=current_app.config["NOMINATIM_DOMAIN"],
                 scheme=current_app.config["NOMINATIM_SCHEME"],
+                # several processes share Nominatim's 1 request/s through Redis
+                redis_url=current_app.config["REDIS_URL"],
             )
         else:
             from marketplace.geocoding.gazetteer import shared_gazetteer

@@ -1,10 +1,13 @@
 """OpenStreetMap Nominatim through geopy: an identifying user agent, at most one request per
-second (geopy's RateLimiter), and an in-process cache of answers."""
+second (geopy's RateLimiter in each process, and with ``REDIS_URL`` a gate shared by every
+process), and an in-process cache of answers."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
+from typing import Any
 
 from geopy.exc import GeopyError
 from geopy.extra.rate_limiter import RateLimiter
@@ -13,16 +16,49 @@ from geopy.geocoders import Nominatim
 from marketplace.geocoding.base import GeocoderUnavailable, Place
 
 CACHE_SIZE = 2048
+MIN_DELAY_SECONDS = 1.0
+
+
+class SharedGate:
+    """Lets one request through per interval across every process using the same Redis key:
+    the first to SET the key (NX, expiring after the interval) goes; the others wait out its
+    remaining time and try again."""
+
+    def __init__(self, redis_url: str, key: str, interval: float = MIN_DELAY_SECONDS) -> None:
+        import redis
+
+        self._errors = redis.RedisError
+        self._redis = redis.Redis.from_url(redis_url, socket_timeout=5)
+        self.key, self._ms = key, int(interval * 1000)
+
+    def wait(self) -> None:
+        while True:
+            try:
+                if self._redis.set(self.key, b"1", nx=True, px=self._ms):
+                    return
+                remaining = self._redis.pttl(self.key)
+            except self._errors as exc:
+                raise GeocoderUnavailable(f"rate-limit gate unavailable: {exc}") from exc
+            time.sleep(max(remaining, 1) / 1000)  # the key's expiry is the only signal
 
 
 class NominatimGeocoder:
     def __init__(self, user_agent: str, domain: str = "nominatim.openstreetmap.org",
-                 scheme: str = "https") -> None:
+                 scheme: str = "https", redis_url: str | None = None) -> None:
         self._client = Nominatim(user_agent=user_agent, domain=domain, scheme=scheme, timeout=5)
-        self._geocode = RateLimiter(self._client.geocode, min_delay_seconds=1.0, max_retries=1,
-                                    error_wait_seconds=2.0, swallow_exceptions=False)
+        # One key per Nominatim server: every process (and deployment) on this Redis that asks
+        # the same server shares its 1 request/s.
+        self._gate = SharedGate(redis_url, f"nominatim-gate:{domain}") if redis_url else None
+        self._geocode = RateLimiter(self._gated, min_delay_seconds=MIN_DELAY_SECONDS,
+                                    max_retries=1, error_wait_seconds=2.0,
+                                    swallow_exceptions=False)
         self._cache: OrderedDict[tuple[str, int], list[Place]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def _gated(self, *args: Any, **kwargs: Any) -> Any:
+        if self._gate is not None:
+            self._gate.wait()
+        return self._client.geocode(*args, **kwargs)
 
     def search(self, query: str, limit: int = 5) -> list[Place]:
         key = (" ".join(query.casefold().split()), limit)
