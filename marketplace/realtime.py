@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from flask import Flask
+from socketio import PubSubManager, packet
 
 from marketplace.extensions import socketio
 from marketplace.notifications import outbox
@@ -17,11 +19,35 @@ def room_for(user_id: int) -> str:
     return f"user:{user_id}"
 
 
+class PreEncoded(str):
+    """One Socket.IO event argument that is JSON text already."""
+
+
+class Packet(packet.Packet):
+    """Socket.IO packets as this server writes them. It never sends binary payloads, so no
+    packet is walked looking for bytes; and an event whose argument is ``PreEncoded`` is
+    written around that text instead of encoding it again."""
+
+    uses_binary_events = False
+
+    def encode(self) -> Any:
+        data = self.data
+        if (self.packet_type == packet.EVENT and self.namespace in (None, "/") and self.id is None
+                and isinstance(data, list) and len(data) == 2
+                and isinstance(data[1], PreEncoded)):
+            return f"{packet.EVENT}[{json.dumps(data[0])},{data[1]}]"
+        return super().encode()
+
+
 def emit_events(events: list[tuple[int, dict[str, Any]]]) -> None:
     """Deliver committed notifications to their recipients' private rooms (through Redis
-    when configured, so every server process's clients get them)."""
+    when configured, so every server process's clients get them). Within one process each
+    goes out as the JSON text the outbox encoded once; through Redis, whose messages are JSON
+    themselves, as the object."""
+    spliced = not isinstance(socketio.server.manager, PubSubManager)
     for user_id, event in events:
-        socketio.emit("notification", event, to=room_for(user_id))
+        wire = getattr(event, "wire", None) if spliced else None
+        socketio.emit("notification", PreEncoded(wire) if wire else event, to=room_for(user_id))
 
 
 def emit_signals(signals: list[tuple[int, str, dict[str, Any]]]) -> None:
@@ -39,6 +65,7 @@ def init_app(app: Flask) -> None:
         cors_allowed_origins=app.config["CORS_ORIGINS"] or None,
         logger=False,
         engineio_logger=False,
+        serializer=Packet,
     )
     outbox.init_app()
     outbox.on_emit(emit_events)

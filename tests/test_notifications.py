@@ -443,6 +443,27 @@ def test_every_event_is_emitted_after_commit_exactly_as_stored(cast, make_need, 
             assert note.user_id == user_id
             assert note.as_event() == ev
             assert set(ev) == {"id", "type", "created_at", "data"}
+            # the text encoded once for the row and the wire says exactly the same
+            assert json.loads(ev.wire) == ev
+
+
+def test_a_pre_encoded_event_is_the_same_socketio_packet_as_the_object():
+    from socketio import packet
+
+    from marketplace.realtime import Packet, PreEncoded
+
+    event = {"id": 7, "type": "need.matched", "created_at": "2026-11-30T10:00:00+00:00",
+             "data": {"need": {"title": "Café \u00e9 \"quoted\"", "budget": {"amount": 5}}}}
+    wire = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    spliced = Packet(packet.EVENT, data=["notification", PreEncoded(wire)]).encode()
+    plain = packet.Packet(packet.EVENT, data=["notification", event]).encode()
+    assert spliced.startswith("2[")
+    assert packet.Packet(encoded_packet=spliced).data == packet.Packet(encoded_packet=plain).data
+    assert packet.Packet(encoded_packet=spliced).data == ["notification", event]
+    # anything else is encoded as usual
+    assert Packet(packet.EVENT, data=["x", {"a": 1}]).encode() == '2["x",{"a":1}]'
+    assert Packet(packet.EVENT, data=["x", PreEncoded("{}")], namespace="/other").encode() == (
+        '2/other,["x","{}"]')
 
 
 def test_ids_follow_commit_order_not_the_order_work_began(cast, make_need, make_offer, app,

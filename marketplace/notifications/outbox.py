@@ -13,12 +13,13 @@ feed has closed".
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import event, insert, update
+from sqlalchemy import column, event, insert, table, update
 from sqlalchemy.orm import Session
 
 from marketplace.db_types import utcnow
@@ -28,6 +29,23 @@ from marketplace.notifications.models import Notification, NotificationCounter
 _OUTBOX = "notification_outbox"
 _SENT = "notification_events"
 _SIGNALS = "live_signals"
+
+# The notifications table for the outbox's executemany, with ``data`` taking JSON text as is:
+# each payload is encoded once, and the same text goes into the row and onto the wire.
+_ROWS = table("notifications", column("id"), column("user_id"), column("type"), column("data"),
+              column("created_at", Notification.__table__.c.created_at.type))
+
+
+class Event(dict[str, Any]):
+    """A committed notification as emitted: ``{id, type, created_at, data}``, plus ``wire``,
+    the same as JSON text, encoded once when it was stored."""
+
+    __slots__ = ("wire",)
+
+    def __init__(self, wire: str, **fields: Any) -> None:
+        super().__init__(fields)
+        self.wire = wire
+
 
 Emitter = Callable[[list[tuple[int, dict[str, Any]]]], None]
 _emitters: list[Emitter] = []
@@ -92,18 +110,16 @@ def _before_commit(session: Session) -> None:
         .returning(NotificationCounter.last_id)
     ).scalar_one()
     now = utcnow()
-    rows = [
-        {"id": last - count + 1 + i, "user_id": uid, "type": type_, "data": data,
-         "created_at": now}
-        for i, (uid, type_, data) in enumerate(pending)
-    ]
-    session.execute(insert(Notification.__table__), rows)  # plain executemany, no ORM work
-    events = session.info.setdefault(_SENT, [])
-    events.extend(
-        (row["user_id"], {"id": row["id"], "type": row["type"],
-                          "created_at": now.isoformat(), "data": row["data"]})
-        for row in rows
-    )
+    created = json.dumps(now.isoformat())
+    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    rows, events = [], session.info.setdefault(_SENT, [])
+    for i, (uid, type_, data) in enumerate(pending):
+        id_, text = last - count + 1 + i, dumps(data)
+        rows.append({"id": id_, "user_id": uid, "type": type_, "data": text, "created_at": now})
+        wire = f'{{"id":{id_},"type":{dumps(type_)},"created_at":{created},"data":{text}}}'
+        events.append((uid, Event(wire, id=id_, type=type_, created_at=now.isoformat(),
+                                  data=data)))
+    session.execute(insert(_ROWS), rows)  # plain executemany, no ORM work
 
 
 def _after_commit(session: Session) -> None:
