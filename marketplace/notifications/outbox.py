@@ -110,15 +110,15 @@ def _before_commit(session: Session) -> None:
         .returning(NotificationCounter.last_id)
     ).scalar_one()
     now = utcnow()
-    created = json.dumps(now.isoformat())
+    created = now.isoformat()
     dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    created_json = dumps(created)
     rows, events = [], session.info.setdefault(_SENT, [])
     for i, (uid, type_, data) in enumerate(pending):
         id_, text = last - count + 1 + i, dumps(data)
         rows.append({"id": id_, "user_id": uid, "type": type_, "data": text, "created_at": now})
-        wire = f'{{"id":{id_},"type":{dumps(type_)},"created_at":{created},"data":{text}}}'
-        events.append((uid, Event(wire, id=id_, type=type_, created_at=now.isoformat(),
-                                  data=data)))
+        wire = f'{{"id":{id_},"type":{dumps(type_)},"created_at":{created_json},"data":{text}}}'
+        events.append((uid, Event(wire, id=id_, type=type_, created_at=created, data=data)))
     session.execute(insert(_ROWS), rows)  # plain executemany, no ORM work
 
 
