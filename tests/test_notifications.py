@@ -422,8 +422,19 @@ ALL_TYPES = {
 }
 
 
+@pytest.fixture(params=["insert", "copy"])
+def outbox_path(request, monkeypatch, backend):
+    """Run a test with the outbox's usual INSERT, then with every batch forced through the
+    PostgreSQL COPY path that large fan-outs take (on SQLite both are the INSERT)."""
+    if request.param == "copy":
+        if backend != "postgresql":
+            pytest.skip("COPY is the PostgreSQL path")
+        monkeypatch.setattr(outbox, "COPY_FROM_ROWS", 1)
+    return request.param
+
+
 def test_every_event_is_emitted_after_commit_exactly_as_stored(cast, make_need, make_offer,
-                                                              emitted):
+                                                              emitted, outbox_path):
     since = last_id()
     run_loop(cast, make_need, make_offer)
     notes = stored(since)
@@ -613,7 +624,7 @@ def test_rows_are_written_inside_the_transaction_of_the_change(cast, make_need, 
 
 
 def test_a_commit_that_fails_takes_its_notifications_with_it(cast, make_need, make_offer,
-                                                            emitted):
+                                                            emitted, outbox_path):
     need = post(cast, make_need)
     win = make_offer(need, cast.pros[0])
     make_offer(need, cast.pros[1])
