@@ -19,6 +19,7 @@ from marketplace.extensions import db
 from marketplace.geo import (
     band_index,
     cell_distance_km,
+    display_km,
     distance_band,
     grid_cell_centre,
     haversine_km,
@@ -167,7 +168,7 @@ def _notify_matched(need: Need) -> None:
     cell = grid_cell_centre(need.lat, need.lon)
     notify_each("need.matched", (
         (match.user_id, {"need": {**shared, "distance_band": distance_band(
-            haversine_km(*grid_cell_centre(match.lat, match.lon), cell.lat, cell.lon))}})
+            display_km(grid_cell_centre(match.lat, match.lon), cell))}})
         for match in reach(need.category_id, need.lat, need.lon, need.radius_km,
                            need.customer_id)
     ))
