@@ -131,6 +131,7 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
     if len(rows) < COPY_FROM_ROWS or (dialect.name, dialect.driver) != ("postgresql", "psycopg"):
         session.execute(insert(_ROWS), rows)  # plain executemany, no ORM work
         return
+    # one commit, one creation time: every row of the batch carries the same
     created = _ROWS.c.created_at.type.process_bind_param(rows[0]["created_at"], dialect)
     driver = connection.connection.driver_connection  # the session's own, in its transaction
     with driver.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
