@@ -346,8 +346,8 @@ def accept_offer(offer_id: int) -> Any:
 
     def run() -> None:
         # The page carries the revision the customer read: a price changed since is refused.
-        data = OfferAcceptSchema().load(
-            {"revision": _int_or_text(request.form.get("revision", "")) or None})
+        value = request.form.get("revision", "").strip()
+        data = OfferAcceptSchema().load({"revision": _int_or_text(value) if value else None})
         try:
             offers.accept(current_user, offer_id, data["revision"])
         except Conflict as exc:  # the message says it all; there is no revision field to mark
