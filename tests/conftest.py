@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import flask_migrate
@@ -38,6 +39,7 @@ IN_CI = bool(os.environ.get("CI"))
 KEEP = ("categories", "alembic_version", "notification_counter")
 
 AUSTIN = (30.2672, -97.7431)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _pg_admin() -> Any:
@@ -265,3 +267,34 @@ def redis_url() -> str:
             pytest.fail(f"Redis is required in CI but did not answer: {exc}")
         pytest.skip(f"Redis not available: {exc}")
     return url
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Headless Debian Chromium through playwright (skipped without it, a failure under CI)."""
+    from browser import CHROMIUM, LAUNCH_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        if IN_CI:
+            pytest.fail(f"Chromium is required in CI but is not at {CHROMIUM}")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real server process (``python -m marketplace.serve``) on a migrated SQLite file, one
+    per test module."""
+    from live import server
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.sqlite3'}"
+    app = make_test_app(url)
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    with server(url, EXPIRY_INTERVAL_SECONDS="3600") as base:
+        yield base

@@ -3,111 +3,28 @@ server process: two people, two browser contexts, everything live."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import flask_migrate
 import pytest
-from conftest import AUSTIN, IN_CI, make_test_app
-from live import ROOT, Api, server
+from browser import ARTIFACTS, DESKTOP, PHONE, Person, expect, make_provider
+from conftest import AUSTIN
+from live import Api
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
-
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-ARTIFACTS = ROOT / "artifacts" / "screenshots"
+pytest.importorskip("playwright.sync_api")
 FAR = (32.7767, -96.7970)
-# Keep the browser off the network: it only ever talks to the local server.
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--disable-default-apps", "--disable-extensions", "--metrics-recording-only",
-               "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 860}
 
 
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.sqlite3'}"
-    app = make_test_app(url)
-    with app.app_context():
-        flask_migrate.upgrade()
-        from marketplace.extensions import db
-
-        db.engine.dispose()
-    with server(url, EXPIRY_INTERVAL_SECONDS="3600") as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if IN_CI:
-            pytest.fail(f"Chromium is required in CI but is not at {CHROMIUM}")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
-
-
-class Person:
-    """A browser context signed in as one user, recording every console error."""
-
-    def __init__(self, browser: Any, base: str, api: Api, viewport: dict[str, int] = PHONE,
-                 **context: Any) -> None:
-        self.api = api
-        self.base = base
-        self.context = browser.new_context(viewport=viewport, base_url=base, **context)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.goto("/signin")
-        self.page.get_by_label("Email").fill(api.user["email"])
-        self.page.get_by_label("Password").fill("live-password-1")
-        self.page.get_by_role("button", name="Sign in").click()
-        expect(self.page.locator("#bell")).to_be_visible()
-
-    def live(self) -> None:
-        """Wait until the page's Socket.IO connection is up (an event, not a sleep)."""
-        self.page.wait_for_function(
-            "window.Nearby && window.Nearby.socket && window.Nearby.socket.connected")
-
-    def shot(self, name: str) -> None:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        size = "phone" if self.page.viewport_size["width"] < 600 else "desktop"
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}-{size}.png"), full_page=True)
-
-    def close(self) -> None:
-        self.context.close()
-
-
-def make_provider(base: str, where: tuple[float, float], name: str) -> Api:
-    slug = name.lower().replace(" ", "-")
-    api = Api(base, f"{slug}-{uuid.uuid4().hex[:6]}@example.com", name=name)
-    r = api.call("PUT", "/me/provider", json={
-        "handle": f"{name.lower().split()[0]}-{uuid.uuid4().hex[:6]}", "display_name": name,
-        "bio": "Twenty years of weddings and office lunches.", "categories": ["catering"],
-        "base": {"lat": where[0], "lon": where[1]}, "radius_km": 30, "active": True})
-    assert r.status_code == 200, r.text
-    return api
-
-
-def test_the_whole_loop_live_in_two_browsers(browser: Any, base_url: str) -> None:
-    customer = Person(browser, base_url, Api(base_url, f"cust-{uuid.uuid4().hex[:6]}@example.com",
+def test_the_whole_loop_live_in_two_browsers(chromium: Any, base_url: str) -> None:
+    customer = Person(chromium, base_url, Api(base_url, f"cust-{uuid.uuid4().hex[:6]}@example.com",
                                              name="Carmen Customer"),
                       geolocation={"latitude": AUSTIN[0], "longitude": AUSTIN[1]},
                       permissions=["geolocation"])
     near_api = make_provider(base_url, (AUSTIN[0] + 0.02, AUSTIN[1] - 0.02), "Nora Nearby")
     far_api = make_provider(base_url, FAR, "Fred Faraway")
-    provider = Person(browser, base_url, near_api, viewport=DESKTOP)
-    faraway = Person(browser, base_url, far_api)
+    provider = Person(chromium, base_url, near_api, viewport=DESKTOP)
+    faraway = Person(chromium, base_url, far_api)
     people = (customer, provider, faraway)
     title = f"Paella for 12 people {uuid.uuid4().hex[:4]}"
     try:
@@ -199,8 +116,8 @@ def test_the_whole_loop_live_in_two_browsers(browser: Any, base_url: str) -> Non
             person.close()
 
 
-def test_form_errors_are_shown_next_to_their_fields(browser: Any, base_url: str) -> None:
-    person = Person(browser, base_url, Api(base_url, f"err-{uuid.uuid4().hex[:6]}@example.com"))
+def test_form_errors_are_shown_next_to_their_fields(chromium: Any, base_url: str) -> None:
+    person = Person(chromium, base_url, Api(base_url, f"err-{uuid.uuid4().hex[:6]}@example.com"))
     try:
         page = person.page
         page.goto("/needs/new")
@@ -224,7 +141,7 @@ def test_form_errors_are_shown_next_to_their_fields(browser: Any, base_url: str)
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
-def test_screenshots_of_the_main_pages(browser: Any, base_url: str,
+def test_screenshots_of_the_main_pages(chromium: Any, base_url: str,
                                        viewport: dict[str, int]) -> None:
     api = make_provider(base_url, AUSTIN, "Sam Screens")
     customer_api = Api(base_url, f"shot-{uuid.uuid4().hex[:6]}@example.com", name="Shay Shots")
@@ -233,8 +150,8 @@ def test_screenshots_of_the_main_pages(browser: Any, base_url: str,
         "location": {"lat": AUSTIN[0], "lon": AUSTIN[1]}, "radius_km": 20,
         "budget": {"amount": 18000, "currency": "USD"}})
     assert r.status_code == 201
-    person = Person(browser, base_url, api, viewport=viewport)
-    anonymous = browser.new_context(viewport=viewport, base_url=base_url).new_page()
+    person = Person(chromium, base_url, api, viewport=viewport)
+    anonymous = chromium.new_context(viewport=viewport, base_url=base_url).new_page()
     try:
         for path, name in (("/", "home"), ("/needs", "my-needs"), ("/feed", "feed"),
                            ("/jobs", "my-jobs"), ("/provider", "provider-setup"),
@@ -260,10 +177,10 @@ def test_screenshots_of_the_main_pages(browser: Any, base_url: str,
         person.close()
 
 
-def test_a_feed_on_screen_greys_out_a_need_the_moment_it_closes(browser: Any,
+def test_a_feed_on_screen_greys_out_a_need_the_moment_it_closes(chromium: Any,
                                                                base_url: str) -> None:
     customer = Api(base_url, f"cust-{uuid.uuid4().hex[:6]}@example.com", name="Cleo Customer")
-    watcher = Person(browser, base_url,
+    watcher = Person(chromium, base_url,
                      make_provider(base_url, (AUSTIN[0] + 0.01, AUSTIN[1]), "Wendy Watcher"))
     winner = make_provider(base_url, (AUSTIN[0] - 0.01, AUSTIN[1]), "Will Winner")
     try:
