@@ -298,3 +298,19 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         db.engine.dispose()
     with server(url, EXPIRY_INTERVAL_SECONDS="3600") as base:
         yield base
+
+
+@pytest.fixture
+def emitted_wire(app: Flask) -> Iterator[list[str]]:
+    """The JSON text of every notification emitted live during the test (what Socket.IO
+    clients receive)."""
+    from marketplace.notifications import outbox
+
+    wires: list[str] = []
+
+    def record(events: list[tuple[int, dict[str, Any]]]) -> None:
+        wires.extend(getattr(event, "wire", "") for _uid, event in events)
+
+    outbox.on_emit(record)
+    yield wires
+    outbox._emitters.remove(record)

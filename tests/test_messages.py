@@ -52,13 +52,13 @@ def test_the_two_parties_write_and_read_the_thread(thread):
     assert r.status_code == 201, r.get_json()
     first = r.get_json()
     assert first["sender"] == "customer"
-    assert first["sender_name"] == "Carla Customer"
+    assert first["sender_name"] == "Carla"  # first name only until acceptance
     assert first["body"] == "Can you bring plates?"
     assert first["offer_id"] == offer.id
     r = pro.post(url(offer), json={"body": "Yes, 25 of them."})
     assert r.status_code == 201
     second = r.get_json()
-    assert second["sender"] == "provider" and second["sender_name"] == "Pat Provider"
+    assert second["sender"] == "provider" and second["sender_name"] == "Pro Pat Provider"
 
     for person in (customer, pro):
         r = person.get(url(offer))
@@ -224,3 +224,57 @@ def test_the_thread_pages_newest_first(thread):
     r = pro.get(url(offer) + "?cursor=%%%")
     assert r.status_code == 422
     assert "cursor" in error_of(r)["fields"]
+
+
+# --- names before acceptance ----------------------------------------------------------------
+
+
+def web_client(app: Any, person: Any) -> Any:
+    client = app.test_client()
+    r = client.post("/signin", data={"email": person.user.email, "password": person.password})
+    assert r.status_code == 302
+    return client
+
+
+def everything_a_provider_reads(app: Any, pro: Any, offer: Any) -> str:
+    """Every response a provider can get about the thread: the API thread, the notification
+    feed (REST; the socket and replay carry the same stored payloads), the notifications page
+    and the need page."""
+    parts = [pro.get(url(offer)).get_data(as_text=True),
+             pro.get("/api/v1/notifications").get_data(as_text=True)]
+    web = web_client(app, pro)
+    parts.append(web.get("/notifications").get_data(as_text=True))
+    parts.append(web.get(f"/needs/{offer.need_id}").get_data(as_text=True))
+    return "\n".join(parts)
+
+
+def test_before_acceptance_no_provider_learns_the_customers_full_name(
+        app, make_user, make_provider, make_need, make_offer, emitted_wire):
+    customer = make_user(name="Carla Zamorano-Whitfield")
+    need = make_need(customer)
+    pending, declined = make_provider(), make_provider()
+    offers_by = [(p, make_offer(need, p)) for p in (pending, declined)]
+    winner = make_provider()
+    won = make_offer(need, winner)
+    for offer in (*(o for _p, o in offers_by), won):
+        messages.send(customer.user, offer.id, "Hello from the customer")
+    for pro, offer in offers_by:
+        seen = everything_a_provider_reads(app, pro, offer)
+        assert "Carla" in seen
+        assert "Zamorano" not in seen and "Whitfield" not in seen, "full name before acceptance"
+    assert all("Zamorano" not in p for p in emitted_wire)
+
+    offers.accept(customer.user, won.id)
+    messages.send(customer.user, won.id, "See you Saturday")
+    assert "Carla Zamorano-Whitfield" in winner.get(url(won)).get_data(as_text=True)
+    for pro, offer in offers_by:  # now declined: still the first name only
+        assert "Zamorano" not in everything_a_provider_reads(app, pro, offer)
+
+
+def test_providers_are_named_by_their_display_name_not_their_personal_name(thread):
+    customer, pro, _need, offer = thread
+    r = pro.post(url(offer), json={"body": "Hi"})
+    assert r.get_json()["sender_name"] == pro.provider.display_name == "Pro Pat Provider"
+    [note] = [n for n in customer.get("/api/v1/notifications").get_json()["items"]
+              if n["type"] == "message.received"]
+    assert note["data"]["sender_name"] == "Pro Pat Provider"

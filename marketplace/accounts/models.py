@@ -31,6 +31,12 @@ class User(UserMixin, db.Model):
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
 
+    @property
+    def first_name(self) -> str:
+        """What people who are not (yet) the customer's chosen provider may call them."""
+        words = self.name.split()
+        return words[0] if words else "Customer"
+
 
 class ApiToken(db.Model):
     """A personal API token. Only its SHA-256 is stored; the token itself is shown once."""

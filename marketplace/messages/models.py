@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from marketplace.accounts.models import User
 from marketplace.db_types import UTCDateTime, utcnow
 from marketplace.extensions import db
-from marketplace.offers.models import Offer
+from marketplace.offers.models import Offer, OfferStatus
 
 
 class Message(db.Model):
@@ -25,3 +25,15 @@ class Message(db.Model):
 
     offer: Mapped[Offer] = relationship()
     sender: Mapped[User | None] = relationship()
+
+    @property
+    def sender_name(self) -> str | None:
+        """How the sender is named in the thread, the same to both parties and in every
+        payload: a provider by their public display name; the customer by first name until
+        this offer is accepted (contact only on acceptance), then in full."""
+        if self.sender is None:
+            return None
+        offer = self.offer
+        if self.sender_id != offer.need.customer_id:
+            return offer.provider.display_name
+        return self.sender.name if offer.status == OfferStatus.ACCEPTED else self.sender.first_name

@@ -13,7 +13,9 @@ class MessageOutSchema(Schema):
     id = fields.Integer()
     offer_id = fields.Integer()
     sender = fields.Method("_sender", metadata={"description": "customer | provider"})
-    sender_name = fields.Method("_sender_name")
+    sender_name = fields.String(allow_none=True, metadata={
+        "description": "A provider's display name; the customer's first name until the offer "
+                       "is accepted, then their full name. Null once the sender is erased."})
     body = fields.String()
     created_at = fields.AwareDateTime()
 
@@ -21,6 +23,3 @@ class MessageOutSchema(Schema):
         if obj.sender_id is None:
             return None
         return "customer" if obj.sender_id == obj.offer.need.customer_id else "provider"
-
-    def _sender_name(self, obj: Any) -> str | None:
-        return obj.sender.name if obj.sender is not None else None

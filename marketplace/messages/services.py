@@ -36,7 +36,7 @@ def send(user: User, offer_id: int, body: str) -> Message:
     other = offer.provider.user_id if role == "customer" else offer.need.customer_id
     notify([other], "message.received", {
         "offer_id": offer.id, "need_id": offer.need_id, "message_id": message.id,
-        "from": role, "sender_name": user.name, "body": body, "created_at": message.created_at,
+        "from": role, "sender_name": message.sender_name, "body": body, "created_at": message.created_at,
     })
     db.session.commit()
     return message

@@ -39,7 +39,7 @@ class RatingOutSchema(Schema):
     def _author(self, obj: Any) -> str:
         if obj.customer is None:
             return "Former customer"
-        return obj.customer.name.split()[0] if obj.customer.name.split() else "Customer"
+        return str(obj.customer.first_name)
 
     def _scores(self, obj: Any) -> dict[str, int | None]:
         return {"quality": obj.quality, "punctuality": obj.punctuality,
