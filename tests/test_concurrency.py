@@ -23,7 +23,7 @@ from flask import Flask
 from sqlalchemy import event, func, select
 
 from marketplace.accounts.models import User
-from marketplace.errors import Conflict
+from marketplace.errors import Conflict, NotFound
 from marketplace.extensions import db
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
@@ -435,3 +435,38 @@ def test_api_acceptances_race_one_200_the_rest_409(app: Flask, cast: dict[str, A
         accepted = conn.scalar(select(func.count()).select_from(Offer)
                                .where(Offer.status == OfferStatus.ACCEPTED))
     assert accepted == 1
+
+
+def blocking(customer_id: int, handle: str) -> Callable[[], Callable[[], Any]]:
+    def prepare() -> Callable[[], Any]:
+        customer = user(customer_id)
+        return lambda: offers.block(customer, handle).id
+    return prepare
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_a_block_racing_an_accept_or_a_new_offer_leaves_no_open_dealing(
+        app: Flask, cast: dict[str, Any], make_need: Any, make_offer: Any, round_: int) -> None:
+    """Whichever wins, the blocked provider ends with no pending offer and no assigned job of
+    the customer's, and every offer count matches the offers that hold a slot."""
+    customer, (pest, *others) = cast["customer"], cast["providers"]
+    to_accept = make_need(customer)
+    offer = make_offer(to_accept, pest)
+    fresh = make_need(customer)
+    make_offer(fresh, others[0])
+    need_ids, pest_id = (to_accept.id, fresh.id), pest.provider.id
+    outcomes = race(app, [blocking(customer.user.id, pest.provider.handle),
+                          accepting(customer.user.id, offer.id),
+                          making(pest.user.id, need_ids[1])])
+    assert outcomes[0].ok, outcomes[0].error
+    assert not unexpected(outcomes[1:2])
+    assert outcomes[2].ok or isinstance(outcomes[2].error, Conflict | NotFound), outcomes[2].error
+    for need_id in need_ids:
+        need, statuses = committed(need_id)
+        theirs = db.session.scalars(select(Offer).where(
+            Offer.need_id == need_id, Offer.provider_id == pest_id)).all()
+        assert all(o.status in (OfferStatus.DECLINED, OfferStatus.ACCEPTED) for o in theirs)
+        if any(o.status == OfferStatus.ACCEPTED for o in theirs):
+            assert need.status == NeedStatus.CANCELLED  # hired, then blocked: job cancelled
+        live = sum(s in (OfferStatus.PENDING, OfferStatus.ACCEPTED) for s in statuses.values())
+        assert need.offer_count == live, (need.offer_count, statuses)

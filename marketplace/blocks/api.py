@@ -8,6 +8,7 @@ from marshmallow import Schema, fields
 from marketplace.accounts.auth import auth_required
 from marketplace.api_base import Blueprint
 from marketplace.blocks import services
+from marketplace.offers import services as offers
 from marketplace.schemas import EmptySchema
 
 blp = Blueprint("blocks_api", __name__, url_prefix="/api/v1", description="Blocking providers")
@@ -31,8 +32,10 @@ def list_blocks() -> Any:
 @blp.arguments(EmptySchema, required=False)
 @blp.response(200, BlockedSchema)
 def block(_body: dict[str, Any], handle: str) -> Any:
-    """Block a provider (idempotent)."""
-    return services.block(g.user, handle)
+    """Block a provider (idempotent). Ends every open dealing with them at once: their pending
+    offers on your open needs are declined, a job assigned to them is cancelled, and they can
+    no longer see your needs, offers or messages."""
+    return offers.block(g.user, handle)
 
 
 @blp.route("/me/blocks/<string:handle>", methods=["DELETE"])

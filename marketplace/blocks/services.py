@@ -5,28 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.models import User
 from marketplace.blocks.models import Block
-from marketplace.errors import Forbidden
 from marketplace.extensions import db
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
 
 
-def block(user: User, handle: str) -> Provider:
-    """Idempotent: blocking twice is the same as once."""
-    provider = providers.by_handle(handle)
-    if provider.user_id == user.id:
-        raise Forbidden("You cannot block yourself.")
-    if db.session.get(Block, (user.id, provider.id)) is None:
-        db.session.add(Block(customer_id=user.id, provider_id=provider.id))
-        try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()  # a parallel request blocked them first: same outcome
-    return provider
+def add(user: User, provider: Provider) -> bool:
+    """Record the block in the caller's transaction; False when it was there already. Ending
+    the dealings it cuts off is ``offers.services.block``'s work."""
+    if db.session.get(Block, (user.id, provider.id)) is not None:
+        return False
+    db.session.add(Block(customer_id=user.id, provider_id=provider.id))
+    db.session.flush()
+    return True
 
 
 def unblock(user: User, handle: str) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from marketplace.accounts.models import User
+from marketplace.blocks import services as blocks
 from marketplace.errors import Conflict
 from marketplace.extensions import db
 from marketplace.messages.models import Message
@@ -28,6 +29,8 @@ def thread(user: User, offer_id: int, cursor: str | None,
 
 def send(user: User, offer_id: int, body: str) -> Message:
     offer, role = offers.visible(user, offer_id)
+    if blocks.is_blocked(offer.need.customer_id, offer.provider_id):
+        raise Conflict("You blocked this provider; unblock them to write to them again.")
     if offer.status not in OPEN_THREAD:
         raise Conflict(f"This offer is {offer.status.value}; its thread is closed.")
     message = Message(offer_id=offer.id, sender_id=user.id, body=body)

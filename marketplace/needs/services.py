@@ -215,7 +215,7 @@ def viewer_role(user: User | None, need: Need) -> str | None:
     if need.customer_id == user.id:
         return "customer"
     provider = providers.provider_of(user)
-    if provider is None:
+    if provider is None or blocks.is_blocked(need.customer_id, provider.id):
         return None
     offer = _provider_offer(provider, need)
     if offer is not None:
@@ -296,8 +296,11 @@ def _cancelled_by(need: Need) -> str | None:
 
 def offerer_view(provider: Provider, need: Need, offer_id: int) -> dict[str, Any]:
     """The need as the provider who made ``offer_id`` sees it, without looking up their role:
-    having an offer on it settles that (the accepted one sees the exact place)."""
-    role = "accepted_provider" if need.accepted_offer_id == offer_id else "offering_provider"
+    having an offer on it settles that (the accepted one sees the exact place, unless the
+    customer has blocked them since)."""
+    accepted = need.accepted_offer_id == offer_id and not blocks.is_blocked(need.customer_id,
+                                                                          provider.id)
+    role = "accepted_provider" if accepted else "offering_provider"
     return NeedView(need, role, provider).as_dict()
 
 
@@ -327,12 +330,13 @@ def _offering_users(need: Need) -> dict[int, int]:
 
 
 def _decline_pending(need: Need) -> None:
-    from marketplace.offers.models import Offer, OfferStatus
+    from marketplace.offers.models import DeclineReason, Offer, OfferStatus
 
     db.session.execute(
         update(Offer)
         .where(Offer.need_id == need.id, Offer.status == OfferStatus.PENDING)
-        .values(status=OfferStatus.DECLINED, updated_at=utcnow())
+        .values(status=OfferStatus.DECLINED, decline_reason=DeclineReason.NEED_CLOSED,
+                updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
 

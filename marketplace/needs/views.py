@@ -202,7 +202,7 @@ def _render_show(need_id: int, errors: FormErrors | None = None,
     if sort not in offers.SORTS:
         sort = offers.DEFAULT_SORT
     offer_rows = offers.visible_on(current_user, need, role)
-    views = offers.sorted_views(offer_rows, sort)
+    views = offers.sorted_views(offer_rows, sort, for_customer=role == "customer")
     rating = db.session.scalar(select(Rating).where(Rating.need_id == need.id))
     can_offer = role == "matched_provider" and need.status == NeedStatus.OPEN
     return render_template(

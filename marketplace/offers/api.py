@@ -39,9 +39,10 @@ def make(data: dict[str, Any], need_id: int) -> Any:
 @blp.response(200, OfferListSchema)
 def list_for_need(args: dict[str, Any], need_id: int) -> Any:
     """All offers (customer) or your own (provider), in the chosen order."""
-    _need, _role, offers = services.for_need(g.user, need_id)
-    items, cursor = offset_page(services.sorted_views(offers, args["sort"]), args["cursor"],
-                                args["limit"])
+    _need, role, offers = services.for_need(g.user, need_id)
+    items, cursor = offset_page(
+        services.sorted_views(offers, args["sort"], for_customer=role == "customer"),
+        args["cursor"], args["limit"])
     return {
         "items": items,
         "next_cursor": cursor,
@@ -65,8 +66,8 @@ def mine(args: dict[str, Any]) -> Any:
 @blp.response(200, OfferOutSchema)
 def show(offer_id: int) -> Any:
     """One offer (its provider or the need's customer)."""
-    offer, _role = services.visible(g.user, offer_id)
-    return services.view(offer)
+    offer, role = services.visible(g.user, offer_id)
+    return services.view(offer, for_customer=role == "customer")
 
 
 @blp.route("/offers/<int:offer_id>", methods=["PATCH"])
@@ -94,4 +95,5 @@ def withdraw(_body: dict[str, Any], offer_id: int) -> Any:
 def accept(data: dict[str, Any], offer_id: int) -> Any:
     """Accept an offer on your need; every other pending offer is declined. Send the
     `revision` you saw so a revision made a moment earlier is never accepted unread."""
-    return services.view(services.accept(g.user, offer_id, data.get("revision")))
+    return services.view(services.accept(g.user, offer_id, data.get("revision")),
+                         for_customer=True)

@@ -29,6 +29,14 @@ class OfferStatus(enum.StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+class DeclineReason(enum.StrEnum):
+    """Why a declined offer was declined."""
+
+    OTHER_ACCEPTED = "other_accepted"
+    NEED_CLOSED = "need_closed"  # the need was cancelled or expired
+    BLOCKED = "blocked"  # the customer blocked the provider
+
+
 class Offer(db.Model):
     """A provider's answer to a need. One per provider per need, by constraint."""
 
@@ -62,6 +70,10 @@ class Offer(db.Model):
         Enum(OfferStatus, native_enum=False, length=12,
              values_callable=lambda e: [m.value for m in e], validate_strings=True),
         default=OfferStatus.PENDING,
+    )
+    decline_reason: Mapped[DeclineReason | None] = mapped_column(
+        Enum(DeclineReason, native_enum=False, length=20,
+             values_callable=lambda e: [m.value for m in e], validate_strings=True)
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -47,6 +47,9 @@ class OfferOutSchema(Schema):
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
     distance_band = fields.String()
+    decline_reason = fields.String(allow_none=True, metadata={
+        "description": "Why a declined offer was declined, in words for the reader; null "
+                       "otherwise."})
     provider = fields.Nested(OfferProviderSchema)
 
 

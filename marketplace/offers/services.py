@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.models import User
+from marketplace.blocks import services as blocks
 from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
 from marketplace.extensions import db
@@ -17,7 +18,7 @@ from marketplace.money import format_money
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.outbox import notify
-from marketplace.offers.models import Offer, OfferStatus
+from marketplace.offers.models import DeclineReason, Offer, OfferStatus
 from marketplace.pagination import paginate
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
@@ -84,6 +85,9 @@ def make(user: User, need_id: int, data: dict[str, Any]) -> Offer:
         if need.expires_at <= now:
             raise Conflict("This need has expired; it no longer takes offers.")
         raise Conflict("This need has all the offers it asked for.")
+    if blocks.is_blocked(need.customer_id, provider.id):  # blocked while we were checking
+        db.session.rollback()
+        raise NotFound("No such need.")
     offer = Offer(
         need_id=need.id, provider_id=provider.id, price_amount=price["amount"],
         price_currency=price["currency"], message=data.get("message", ""),
@@ -103,7 +107,7 @@ def make(user: User, need_id: int, data: dict[str, Any]) -> Offer:
 
 def _event(offer: Offer) -> dict[str, Any]:
     """What the customer is told about an offer (the offer as they would see it)."""
-    data = view(offer)
+    data = view(offer, for_customer=True)
     data.pop("_km", None)
     return {"need_id": offer.need_id, "offer": data}
 
@@ -131,9 +135,11 @@ def role_on(user: User, offer: Offer) -> str | None:
 
 
 def visible(user: User, offer_id: int) -> tuple[Offer, str]:
+    """The offer and the caller's role on it; a provider the customer has blocked has none."""
     offer = get(offer_id)
     role = role_on(user, offer)
-    if role is None:
+    if role is None or (role == "provider"
+                        and blocks.is_blocked(offer.need.customer_id, offer.provider_id)):
         raise NotFound("No such offer.")
     return offer, role
 
@@ -187,14 +193,18 @@ def revise(user: User, offer_id: int, data: dict[str, Any]) -> Offer:
     return offer
 
 
+_DONE = {"revise": "revised", "withdraw": "withdrawn"}
+
+
 def _closed(offer: Offer, verb: str) -> Conflict:
     db.session.refresh(offer)
     db.session.refresh(offer.need)
+    done = _DONE[verb]
     if offer.status != OfferStatus.PENDING:
-        return Conflict(f"This offer is {offer.status.value}; only a pending offer can be {verb}d.")
+        return Conflict(f"This offer is {offer.status.value}; only a pending offer can be {done}.")
     if offer.need.status == NeedStatus.OPEN:
-        return Conflict(f"The need has expired; offers can no longer be {verb}d.")
-    return Conflict(f"The need is {offer.need.status.value}; offers can only be {verb}d "
+        return Conflict(f"The need has expired; offers can no longer be {done}.")
+    return Conflict(f"The need is {offer.need.status.value}; offers can only be {done} "
                     "while it is open.")
 
 
@@ -256,7 +266,8 @@ def accept(user: User, offer_id: int, revision: int | None = None) -> Offer:
         update(Offer)
         .where(Offer.need_id == need.id, Offer.id != offer.id,
                Offer.status == OfferStatus.PENDING)
-        .values(status=OfferStatus.DECLINED, updated_at=now)
+        .values(status=OfferStatus.DECLINED, decline_reason=DeclineReason.OTHER_ACCEPTED,
+                updated_at=now)
         .execution_options(synchronize_session=False)
     )
     summary = needs.summary(need)
@@ -289,7 +300,23 @@ def visible_on(user: User, need: Need, role: str) -> list[Offer]:
     return list(db.session.scalars(stmt))
 
 
-def view(offer: Offer, reputation: dict[str, Any] | None = None) -> dict[str, Any]:
+# Why a declined offer was declined, as each side reads it: a provider is not told of a block.
+_DECLINED_FOR_CUSTOMER = {
+    DeclineReason.OTHER_ACCEPTED: "You accepted another offer.",
+    DeclineReason.NEED_CLOSED: "The need closed before this offer was accepted.",
+    DeclineReason.BLOCKED: "You blocked this provider.",
+}
+_DECLINED_FOR_PROVIDER = {
+    DeclineReason.OTHER_ACCEPTED: "The customer accepted another offer.",
+    DeclineReason.NEED_CLOSED: "The need closed before this offer was accepted.",
+    DeclineReason.BLOCKED: "The customer declined this offer.",
+}
+
+
+def view(offer: Offer, reputation: dict[str, Any] | None = None, *,
+         for_customer: bool = False) -> dict[str, Any]:
+    """The offer as its reader sees it: the need's customer (``for_customer``) or the
+    provider who made it."""
     need = offer.need
     provider = offer.provider
     km = cell_distance_km(provider.base_lat, provider.base_lon, need.lat, need.lon)
@@ -305,6 +332,8 @@ def view(offer: Offer, reputation: dict[str, Any] | None = None) -> dict[str, An
         "created_at": offer.created_at,
         "updated_at": offer.updated_at,
         "distance_band": distance_band(km),
+        "decline_reason": (_DECLINED_FOR_CUSTOMER if for_customer else _DECLINED_FOR_PROVIDER)
+        .get(offer.decline_reason) if offer.decline_reason else None,
         "provider": {
             "handle": provider.handle,
             "display_name": provider.display_name,
@@ -314,14 +343,15 @@ def view(offer: Offer, reputation: dict[str, Any] | None = None) -> dict[str, An
     }
 
 
-def views(offers: Sequence[Offer]) -> list[dict[str, Any]]:
+def views(offers: Sequence[Offer], *, for_customer: bool = False) -> list[dict[str, Any]]:
     """Many offers as seen by their readers, with every provider's reputation in one batch."""
     reps = ratings.reputations([o.provider_id for o in offers])
-    return [view(o, reps[o.provider_id]) for o in offers]
+    return [view(o, reps[o.provider_id], for_customer=for_customer) for o in offers]
 
 
-def sorted_views(offers: Sequence[Offer], sort: str) -> list[dict[str, Any]]:
-    rows = views(offers)
+def sorted_views(offers: Sequence[Offer], sort: str, *,
+                 for_customer: bool = False) -> list[dict[str, Any]]:
+    rows = views(offers, for_customer=for_customer)
 
     def score(v: dict[str, Any]) -> float:
         return float(v["provider"]["reputation"]["score"] or 0.0)
@@ -342,3 +372,54 @@ def mine(user: User, status: str | None, cursor: str | None, limit: int) -> Any:
         stmt = stmt.where(Offer.status == OfferStatus(status))
     return paginate(stmt, Offer.id, cursor, limit)
 
+
+
+def block(user: User, handle: str) -> Provider:
+    """Block a provider, ending every open dealing between the two in the same transaction:
+    their pending offers on the customer's open needs are declined (each frees its slot), a
+    job assigned to them is cancelled by the customer, and from then on they cannot see the
+    customer's needs, offers or threads (blocks.is_blocked is read by every access rule).
+    Idempotent: blocking twice is the same as once.
+
+    Every open or assigned need of the customer is locked first, in id order, so an accept or
+    a new offer racing with the block either commits before it (and is undone here) or waits
+    and then sees the block (``make`` checks it again under the need's lock)."""
+    provider = providers.by_handle(handle)
+    if provider.user_id == user.id:
+        raise Forbidden("You cannot block yourself.")
+    try:
+        if not blocks.add(user, provider):
+            return provider
+    except IntegrityError:
+        db.session.rollback()  # a parallel request blocked them first: the same outcome
+        return provider
+    locked = db.session.scalars(
+        select(Need.id).where(Need.customer_id == user.id,
+                              Need.status.in_([NeedStatus.OPEN, NeedStatus.ASSIGNED]))
+        .order_by(Need.id).with_for_update()
+    ).all()
+    now = utcnow()
+    dealings = db.session.execute(
+        select(Offer, Need).join(Need, Offer.need_id == Need.id)
+        .where(Offer.provider_id == provider.id, Need.id.in_(locked),
+               ((Offer.status == OfferStatus.PENDING) & (Need.status == NeedStatus.OPEN))
+               | ((Offer.status == OfferStatus.ACCEPTED) & (Need.status == NeedStatus.ASSIGNED)))
+        .order_by(Need.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    for offer, need in dealings:
+        if offer.status == OfferStatus.ACCEPTED:
+            needs.transition(need, NeedStatus.CANCELLED, "customer", cancelled_at=now,
+                             cancelled_by_id=user.id,
+                             cancel_reason="The customer blocked the provider.")
+            notify([provider.user_id], "need.cancelled",
+                   {"need": needs.summary(need), "cancelled_by": "customer", "reason": None})
+            continue
+        offer.status, offer.decline_reason, offer.updated_at = \
+            OfferStatus.DECLINED, DeclineReason.BLOCKED, now
+        need.offer_count -= 1
+        notify([provider.user_id], "offer.declined",
+               {"offer_id": offer.id, "need": needs.summary(need),
+                "reason": _DECLINED_FOR_PROVIDER[DeclineReason.BLOCKED]})
+    db.session.commit()
+    return provider
