@@ -391,7 +391,10 @@ def test_revise_and_withdraw_refuse_a_withdrawn_offer(make_provider, make_need, 
     assert "withdrawn" in error_of(r)["message"]
     r = pro.post(f"/api/v1/offers/{offer.id}/withdraw", json={})
     assert r.status_code == 409
-    assert "withdrawn" in error_of(r)["message"]
+    assert error_of(r)["message"] == ("This offer is withdrawn; only a pending offer can be "
+                                      "withdrawn.")
+    r = pro.patch(f"/api/v1/offers/{offer.id}", json={"price": usd(5)})
+    assert error_of(r)["message"] == "This offer is withdrawn; only a pending offer can be revised."
     assert committed(Offer, offer.id) == before
     assert committed(Need, need.id)["offer_count"] == count
 
