@@ -133,5 +133,21 @@
     document.addEventListener("mkt:reconnected", soon);
   }
 
+  // Star ratings: the radios run 1 to 5 in reading order; Right/Up raise, Left/Down lower,
+  // stopping at either end instead of wrapping round as radio groups do.
+  document.addEventListener("keydown", function (event) {
+    const star = event.target;
+    const group = star instanceof HTMLInputElement && star.type === "radio" && star.closest(".star-input");
+    const step = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1 }[event.key];
+    if (!group || !step || event.altKey || event.ctrlKey || event.metaKey) return;
+    event.preventDefault();
+    const stars = Array.from(group.querySelectorAll('input[type="radio"]'));
+    const next = stars[Math.min(stars.length - 1, Math.max(0, stars.indexOf(star) + step))];
+    if (!next.checked) {
+      next.checked = true;
+      next.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+    next.focus();
+  });
   document.querySelectorAll(".bubbles").forEach(function (b) { b.scrollTop = b.scrollHeight; });
 })();

@@ -1,6 +1,6 @@
 """Live pages in a real browser when the connection is not perfect: cut, server restarted,
 WebSocket refused. Every page says it is reconnecting while down and then catches up on what
-it missed, without a reload."""
+it missed, without a reload. Also the keyboard on the star rating."""
 
 from __future__ import annotations
 
@@ -204,6 +204,48 @@ def test_live_events_arrive_over_long_polling_when_websocket_is_refused(chromium
         assert page_errors(provider) == [], provider.errors
     finally:
         provider.close()
+
+
+def test_the_star_rating_follows_the_arrow_keys(chromium: Any, base_url: str) -> None:
+    customer_api = Api(base_url, unique("cust"), name="Stella Stars")
+    pro = make_provider(base_url, AUSTIN, "Kim Keys")
+    need = post_need(customer_api, f"Keyboard catering {uuid.uuid4().hex[:4]}")
+    offer = pro.call("POST", f"/needs/{need['id']}/offers", json={}).json()
+    assert customer_api.call("POST", f"/offers/{offer['id']}/accept",
+                             json={"revision": offer["revision"]}).ok
+    assert customer_api.call("POST", f"/needs/{need['id']}/complete", json={}).ok
+    customer = Person(chromium, base_url, customer_api)
+    try:
+        page = customer.page
+        page.goto(f"/needs/{need['id']}")
+        stars = page.get_by_role("group", name="Stars").get_by_role("radio")
+        names = [f"{n} star{'' if n == 1 else 's'}" for n in range(1, 6)]
+        expect(stars).to_have_count(5)
+        for i, name in enumerate(names):  # a screen reader hears them in order
+            expect(stars.nth(i)).to_have_accessible_name(name)
+
+        def chosen(n: int) -> None:
+            expect(stars.nth(n - 1)).to_be_checked()
+            expect(stars.nth(n - 1)).to_be_focused()
+
+        stars.nth(2).focus()
+        page.keyboard.press("Space")
+        chosen(3)
+        for key, n in (("ArrowRight", 4), ("ArrowUp", 5), ("ArrowUp", 5), ("ArrowRight", 5),
+                       ("ArrowLeft", 4), ("ArrowDown", 3), ("ArrowDown", 2), ("ArrowLeft", 1),
+                       ("ArrowDown", 1), ("ArrowUp", 2), ("ArrowRight", 3), ("ArrowRight", 4)):
+            page.keyboard.press(key)
+            chosen(n)
+        lit = page.locator(".star-input label").evaluate_all(
+            "labels => labels.map(l => getComputedStyle(l).color)")
+        assert len(set(lit[:4])) == 1 and lit[4] != lit[0], lit  # four stars lit, one not
+        customer.shot("rating-keyboard")
+        page.get_by_role("button", name="Publish rating").click()
+        expect(page.locator("#rating .stars")).to_have_attribute("aria-label",
+                                                                 "4 out of 5 stars")
+        assert customer.errors == [], customer.errors
+    finally:
+        customer.close()
 
 
 def test_a_page_whose_session_ended_says_live_updates_stopped(chromium: Any,
