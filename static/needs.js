@@ -74,12 +74,18 @@
     document.addEventListener("mkt:need-closed", function (event) {
       if (String(event.detail.need_id) === String(needId)) refresh();
     });
+    document.addEventListener("mkt:reconnected", function () { refresh(); });
     document.addEventListener("mkt:notification", function (event) {
       if (!concerns(event, needId)) return;
       event.preventDefault();  // the page itself shows the change; no toast needed
       refresh();
     });
-    function refresh() {
+    let timer = null;
+    function refresh() {  // once for a burst (a catch-up may bring many at once)
+      clearTimeout(timer);
+      timer = setTimeout(reread, 200);
+    }
+    function reread() {
       fetch(location.href, { headers: { Accept: "text/html" } })
         .then(function (r) { return r.text(); })
         .then(function (html) {
@@ -99,18 +105,49 @@
     }
   }
 
-  const counts = document.querySelectorAll("[data-offer-count]");
-  if (counts.length) {
+  // My needs: a notification about a need on the list (an offer came or went, it expired...)
+  // re-reads the page and swaps the cards that changed, so applying one twice changes nothing.
+  const mine = document.getElementById("my-needs");
+  if (mine) {
+    let timer = null;
+    function refreshCards() {
+      fetch(location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error("my needs " + r.status); return r.text(); })
+        .then(function (html) {
+          const doc = new DOMParser().parseFromString(html, "text/html");
+          mine.querySelectorAll("li.card[id]").forEach(function (card) {
+            const fresh = doc.getElementById(card.id);
+            if (!fresh || fresh.innerHTML === card.innerHTML) return;
+            card.innerHTML = fresh.innerHTML;
+            card.classList.add("fresh");
+          });
+        })
+        .catch(function () {});
+    }
+    function soon() { clearTimeout(timer); timer = setTimeout(refreshCards, 200); }
     document.addEventListener("mkt:notification", function (event) {
-      const type = event.detail.type;
-      const delta = type === "offer.received" ? 1 : type === "offer.withdrawn" ? -1 : 0;
-      if (!delta) return;
-      const el = document.querySelector('[data-offer-count="' + event.detail.data.need_id + '"]');
-      if (el) {
-        el.textContent = String(Math.max(0, (parseInt(el.textContent, 10) || 0) + delta));
-        el.closest(".card").classList.add("fresh");
-      }
+      const d = event.detail.data || {};
+      const id = d.need_id || (d.need && d.need.id);
+      if (id && mine.querySelector("#need-" + id)) soon();
     });
+    document.addEventListener("mkt:reconnected", soon);
   }
+
+  // Star ratings: the radios run 1 to 5 in reading order; Right/Up raise, Left/Down lower,
+  // stopping at either end instead of wrapping round as radio groups do.
+  document.addEventListener("keydown", function (event) {
+    const star = event.target;
+    const group = star instanceof HTMLInputElement && star.type === "radio" && star.closest(".star-input");
+    const step = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1 }[event.key];
+    if (!group || !step || event.altKey || event.ctrlKey || event.metaKey) return;
+    event.preventDefault();
+    const stars = Array.from(group.querySelectorAll('input[type="radio"]'));
+    const next = stars[Math.min(stars.length - 1, Math.max(0, stars.indexOf(star) + step))];
+    if (!next.checked) {
+      next.checked = true;
+      next.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+    next.focus();
+  });
   document.querySelectorAll(".bubbles").forEach(function (b) { b.scrollTop = b.scrollHeight; });
 })();

@@ -27,9 +27,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(database_url: str, **env: str) -> Iterator[str]:
-    """Start a server process on a migrated database; yield its base URL; stop it."""
-    port = free_port()
+def server(database_url: str, port: int | None = None, **env: str) -> Iterator[str]:
+    """Start a server process on a migrated database; yield its base URL; stop it. Give
+    ``port`` to start one again where a stopped one was (clients reconnect to it)."""
+    port = port or free_port()
     environment = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port),
                    "HOST": "127.0.0.1", "SECRET_KEY": "live-test-secret", **env}
     log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in finally)

@@ -5,6 +5,7 @@ feed (GET /api/v1/notifications, POST /api/v1/notifications/read) over them."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -961,3 +962,33 @@ def test_out_of_range_mark_read_values_are_422_not_500(cast, body):
     r = cast.pros[0].post("/api/v1/notifications/read", json=body)
     assert r.status_code == 422
     assert error_of(r)["fields"]
+
+
+# --- the page shell tells its live connection where to resume --------------------------------
+
+
+def resume_point(html: str) -> tuple[int, int]:
+    """``data-last-notification`` on <body>, and the bell's unread count."""
+    last = re.search(r'<body[^>]* data-last-notification="(\d+)"', html)
+    bell = re.search(r'id="bell-count"[^>]*>(\d+)<', html)
+    assert last and bell, html[:600]
+    return int(last.group(1)), int(bell.group(1))
+
+
+def test_every_page_carries_the_newest_notification_id_it_was_rendered_with(
+        app, make_user, make_provider, make_need):
+    pro, other = make_provider(), make_provider()
+    web = app.test_client()
+    assert web.post("/signin", data={"email": pro.user.email,
+                                     "password": pro.password}).status_code == 302
+    assert resume_point(web.get("/needs").get_data(as_text=True)) == (0, 0)
+    make_need(title="First")
+    make_need(title="Second")
+    newest = db.session.scalar(select(func.max(Notification.id))
+                               .where(Notification.user_id == pro.user.id))
+    outbox.notify([other.user.id], "message.received", {"body": "not yours"})
+    db.session.commit()
+    for path in ("/needs", "/feed", "/jobs", "/needs/new"):
+        assert resume_point(web.get(path).get_data(as_text=True)) == (newest, 2), path
+    web.get("/notifications")  # reads them: the count drops, the resume point stays
+    assert resume_point(web.get("/feed").get_data(as_text=True)) == (newest, 0)

@@ -593,6 +593,18 @@ def test_jobs_reveal_address_and_contact_only_for_the_accepted_job(jobs_world, b
     assert {p.text() for p in closed.find_all("span", cls="pill")} >= {"declined", "withdrawn"}
 
 
+def test_jobs_say_once_that_a_place_is_approximate(jobs_world, browser):
+    web = browser(jobs_world["pro"])
+    for tab in ("pending", "closed"):
+        jobs = dom(web.get(f"/jobs?tab={tab}")).by_id("jobs")
+        for job in jobs.find_all("li", cls="job"):
+            place = next(s.text() for s in job.find_all("span")
+                         if s.find("span", cls="pin") is not None)
+            assert place.lower().count("approximate") + place.count("about 1 km") == 1, place
+            assert re.fullmatch(r"Around -?\d+\.\d\d, -?\d+\.\d\d \(within about 1 km\)",
+                                place), place
+
+
 def test_jobs_pending_tab_can_withdraw(jobs_world, browser):
     web = browser(jobs_world["pro"])
     page = dom(web.get("/jobs?tab=pending"))

@@ -22,6 +22,17 @@ def after(user_id: int, after_id: int, limit: int) -> Sequence[Notification]:
     ).all()
 
 
+def resume_point(user_id: int) -> tuple[int, int]:
+    """The newest notification id and the unread count, read together: a page rendered with
+    them counts exactly what its live connection will replay after that id."""
+    newest, unread = db.session.execute(
+        select(func.coalesce(func.max(Notification.id), 0),
+               func.count().filter(Notification.read_at.is_(None)))
+        .where(Notification.user_id == user_id)
+    ).one()
+    return int(newest), int(unread)
+
+
 def unread_count(user: User) -> int:
     return db.session.scalar(
         select(func.count()).where(Notification.user_id == user.id,

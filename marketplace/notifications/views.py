@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, url_for
+from flask import Blueprint, current_app, g, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from marketplace.notifications import services
@@ -21,18 +21,31 @@ NAV = (
 )
 
 
+@bp.before_app_request
+def read_resume_point() -> None:
+    """A page's live connection resumes after the newest notification id the page was
+    rendered with, so that id is read before the page's content: whatever commits in between
+    is then both on the page and replayed (the pages apply it idempotently), never neither."""
+    blueprint = request.blueprint  # None for static files
+    if (request.method == "GET" and blueprint and not blueprint.endswith(("_api", "api-docs"))
+            and current_user.is_authenticated):
+        g.resume_point = services.resume_point(current_user.id)
+
+
 @bp.app_context_processor
 def shell() -> dict[str, Any]:
     views = current_app.view_functions
     if not current_user.is_authenticated:
-        return {"nav_items": [], "unread_count": 0, "my_provider": None, "endpoints": views}
+        return {"nav_items": [], "unread_count": 0, "my_provider": None, "endpoints": views,
+                "last_notification_id": 0}
+    last_id, unread = g.get("resume_point") or services.resume_point(current_user.id)
     provider = provider_of(current_user)
     items = [(endpoint, label) for endpoint, label, provider_only in NAV
              if endpoint in views and (provider or not provider_only)]
     if provider is None and "providers.setup" in views:
         items.append(("providers.setup", "Become a provider"))
-    return {"nav_items": items, "unread_count": services.unread_count(current_user),
-            "my_provider": provider, "endpoints": views}
+    return {"nav_items": items, "unread_count": unread, "my_provider": provider,
+            "endpoints": views, "last_notification_id": last_id}
 
 
 def describe(note: Notification) -> tuple[str, str | None]:

@@ -1,0 +1,164 @@
+"""Bounded replay over Socket.IO (docs/events.md, "Catching up"): a real server process, real
+python-socketio clients, and a history far longer than one replay page."""
+
+from __future__ import annotations
+
+import queue
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import flask_migrate
+import pytest
+import socketio
+from conftest import AUSTIN, make_test_app
+from flask import Flask
+from live import Api, server
+from sqlalchemy import select
+
+from marketplace.extensions import db
+from marketplace.notifications.events import REPLAY_PAGE
+from marketplace.notifications.models import Notification
+from marketplace.notifications.outbox import notify
+
+HISTORY = 2 * REPLAY_PAGE + 50
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Flask]]:
+    """A server process, and an app on the same database to write history straight into it."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('replay') / 'replay.sqlite3'}"
+    app = make_test_app(url)
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    with server(url, EXPIRY_INTERVAL_SECONDS="3600") as base:
+        yield base, app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def write_history(app: Flask, user_id: int, count: int, label: str = "old") -> list[int]:
+    """``count`` notifications for one user, committed through the outbox in one transaction."""
+    with app.app_context():
+        for i in range(count):
+            notify([user_id], "message.received", {"body": f"{label} {i}", "need_id": 1})
+        db.session.commit()
+        ids = db.session.scalars(select(Notification.id).where(
+            Notification.user_id == user_id, Notification.data["body"].as_string()
+            .like(f"{label} %")).order_by(Notification.id)).all()
+        db.session.remove()
+    assert len(ids) == count
+    return list(ids)
+
+
+class Recorder:
+    """A real Socket.IO client recording everything it receives, in arrival order."""
+
+    def __init__(self, base: str, auth: dict[str, Any]) -> None:
+        self.stream: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.client = socketio.Client(reconnection=False)
+        for name in ("notification", "replay.more", "replay.done"):
+            self.client.on(name, lambda data, name=name: self.stream.put((name, data)))
+        self.client.connect(base, auth=auth, transports=["websocket"], wait_timeout=10)
+
+    def page(self, timeout: float = 10) -> tuple[list[dict[str, Any]], str, Any]:
+        """The notifications received up to the next replay signal, that signal and its data."""
+        notes = []
+        while True:
+            kind, data = self.stream.get(timeout=timeout)
+            if kind != "notification":
+                return notes, kind, data
+            notes.append(data)
+
+    def notification(self, timeout: float = 10) -> dict[str, Any]:
+        kind, data = self.stream.get(timeout=timeout)
+        assert kind == "notification", (kind, data)
+        return data
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+def provider(base: str) -> Api:
+    api = Api(base, f"replay-{uuid.uuid4().hex[:8]}@example.com")
+    r = api.call("PUT", "/me/provider", json={
+        "handle": "r" + uuid.uuid4().hex[:10], "display_name": "Replay Pro",
+        "categories": ["catering"], "base": {"lat": AUSTIN[0], "lon": AUSTIN[1]},
+        "radius_km": 25, "active": True})
+    assert r.status_code == 200, r.text
+    return api
+
+
+def post_need(base: str, title: str) -> int:
+    customer = Api(base, f"cust-{uuid.uuid4().hex[:8]}@example.com")
+    r = customer.call("POST", "/needs", json={
+        "title": title, "category": "catering", "location": {"lat": AUSTIN[0], "lon": AUSTIN[1]},
+        "radius_km": 30, "budget": {"amount": 10000, "currency": "USD"}})
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def test_a_long_history_comes_a_page_at_a_time_and_following_the_protocol_loses_nothing(
+        world: tuple[str, Flask]) -> None:
+    base, app = world
+    pro = provider(base)
+    history = write_history(app, pro.user["id"], HISTORY)
+    client = Recorder(base, {"token": pro.token, "last_id": 0})
+    try:
+        first, kind, data = client.page()
+        assert (kind, data) == ("replay.more", {"last_id": history[REPLAY_PAGE - 1]})
+        assert [n["id"] for n in first] == history[:REPLAY_PAGE]  # bounded, oldest first
+        # Committed while the client is still catching up: it comes in a later page, once.
+        late = write_history(app, pro.user["id"], 1, label="late")
+        received, pages = list(first), 1
+        while kind == "replay.more":
+            client.client.emit("replay", {"after": data["last_id"]})
+            page, kind, data = client.page()
+            assert len(page) <= REPLAY_PAGE
+            received += page
+            pages += 1
+        assert (kind, data, pages) == ("replay.done", {"last_id": late[0]}, 3)
+        # Now live: a need matched to this provider arrives as it happens.
+        need_id = post_need(base, "Live after catching up")
+        live = client.notification()
+        assert live["type"] == "need.matched" and live["data"]["need"]["id"] == need_id
+    finally:
+        client.close()
+    assert [n["id"] for n in received] == history + late, "every one exactly once, in order"
+
+
+def test_a_client_that_is_up_to_date_is_told_so_at_once(world: tuple[str, Flask]) -> None:
+    base, app = world
+    pro = provider(base)
+    history = write_history(app, pro.user["id"], 3)
+    client = Recorder(base, {"token": pro.token, "last_id": history[-1]})
+    try:
+        assert client.page() == ([], "replay.done", {"last_id": history[-1]})
+    finally:
+        client.close()
+
+
+def test_bad_replay_positions_are_refused_and_send_nothing(world: tuple[str, Flask]) -> None:
+    base, app = world
+    pro = provider(base)
+    write_history(app, pro.user["id"], 2)
+    refused = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        refused.connect(base, auth={"token": pro.token, "last_id": 2**63},
+                        transports=["websocket"], wait_timeout=5)
+    client = Recorder(base, {"token": pro.token, "last_id": 2**62})
+    try:
+        assert client.page() == ([], "replay.done", {"last_id": 2**62})
+        for bad in ({"after": "0"}, {"after": -1}, {"after": True}, {"after": 2**63},
+                    {"later": 0}, [0], None):
+            answer = client.client.call("replay", bad, timeout=10)
+            assert answer["error"]["status"] == 400, (bad, answer)
+            assert set(answer["error"]["fields"]) == {"after"}, (bad, answer)
+        assert client.stream.empty()
+        assert client.client.call("replay", {"after": 0}, timeout=10) is None
+        page, kind, _data = client.page()
+        assert [n["data"]["body"] for n in page] == ["old 0", "old 1"]
+        assert kind == "replay.done"
+    finally:
+        client.close()
