@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from conftest import AUSTIN
 from sqlalchemy import func, select
 
@@ -18,17 +17,6 @@ from marketplace.ratings.models import Rating
 def field_errors(response: Any) -> dict[str, str]:
     html = response.get_data(as_text=True)
     return dict(re.findall(r'class="error" id="e-([\w-]+)">([^<]*)<', html))
-
-
-@pytest.fixture
-def browser_for(app: Any) -> Any:
-    def sign_in(person: Any) -> Any:
-        client = app.test_client()
-        r = client.post("/signin", data={"email": person.user.email, "password": person.password})
-        assert r.status_code == 302
-        return client
-
-    return sign_in
 
 
 GOOD = {"title": "Paella for 12", "description": "Seafood", "category": "catering",

@@ -100,9 +100,9 @@ def _need_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
     else:
         errors["place_query"] = ["Use your location, type a place, or enter coordinates."]
     try:
-        data["needed_by"] = local_datetime(form.get("needed_by"), form.get("tz_offset"))
-    except ValueError:
-        errors["needed_by"] = ["Pick a date and time."]
+        data["needed_by"] = local_datetime(form.get("needed_by"), form.get("tz"))
+    except ValueError as exc:
+        errors["needed_by"] = [str(exc)]
     try:
         hours = int(form.get("expires_in", "48"))
     except ValueError:
@@ -286,9 +286,9 @@ def _offer_payload(form: Any, need: Need, take: bool) -> dict[str, Any]:
         except ValueError as exc:
             raise ValidationError({"price": [str(exc)]}) from None
     try:
-        available = local_datetime(form.get("available_at"), form.get("tz_offset"))
-    except ValueError:
-        raise ValidationError({"available_at": ["Pick a date and time."]}) from None
+        available = local_datetime(form.get("available_at"), form.get("tz"))
+    except ValueError as exc:
+        raise ValidationError({"available_at": [str(exc)]}) from None
     if available is not None:
         payload["available_at"] = available
     return payload
