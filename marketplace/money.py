@@ -48,6 +48,8 @@ def parse_major(text: str, currency: str) -> int:
     if match is None or not (match.group(1) or match.group(2)):
         raise ValueError("Enter an amount like 400 or 400.50.")
     whole, frac = match.group(1), match.group(2) or ""
+    if len(whole.lstrip("0")) > len(str(MAX_AMOUNT)):  # before int(): 5,000 digits is an error
+        raise ValueError("That amount is too large.")
     if len(frac) > digits:
         raise ValueError(f"{currency} has {digits} decimal places at most.")
     amount = int(whole or "0") * 10**digits + int((frac or "0").ljust(digits, "0") or "0")

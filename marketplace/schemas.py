@@ -91,8 +91,7 @@ class LocationInSchema(Schema):
 
     lat = fields.Float(allow_nan=False, validate=validate.Range(min=-90, max=90))
     lon = fields.Float(allow_nan=False, validate=validate.Range(min=-180, max=180))
-    query = TrimmedString(validate=validate.Length(min=1, max=200),
-                          metadata={"description": "A place name, e.g. 'Austin, TX'"})
+    query = text(200, min_len=1, metadata={"description": "A place name, e.g. 'Austin, TX'"})
 
     @validates_schema
     def _one_form(self, data: dict[str, Any], **_: Any) -> None:

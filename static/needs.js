@@ -3,9 +3,14 @@
 (function () {
   "use strict";
 
-  document.querySelectorAll("[data-tz-offset]").forEach(function (input) {
-    input.value = String(-new Date().getTimezoneOffset());
-  });
+  // Times are typed as wall-clock time; the server reads them in this IANA zone at the date
+  // chosen (an offset taken today would be an hour off across a DST change).
+  function setTimeZones(root) {
+    let zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* UTC */ }
+    root.querySelectorAll("[data-tz]").forEach(function (input) { input.value = zone; });
+  }
+  setTimeZones(document);
 
   document.querySelectorAll("[data-copy]").forEach(function (button) {
     button.addEventListener("click", function () {
@@ -99,7 +104,7 @@
           open.forEach(function (id) { const d = document.getElementById(id); if (d) d.open = true; });
           Object.keys(typed).forEach(function (id) { const f = document.getElementById(id); if (f && typed[id]) f.value = typed[id]; });
           live.querySelectorAll(".offer[id]").forEach(function (o) { if (!known.has(o.id)) o.classList.add("fresh"); });
-          live.querySelectorAll("[data-tz-offset]").forEach(function (i) { i.value = String(-new Date().getTimezoneOffset()); });
+          setTimeZones(live);
           live.querySelectorAll(".bubbles").forEach(function (b) { b.scrollTop = b.scrollHeight; });
         });
     }

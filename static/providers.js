@@ -3,12 +3,13 @@
 (function () {
   "use strict";
 
-  function setTimezoneOffsets(root) {
-    root.querySelectorAll("[data-tz-offset]").forEach(function (input) {
-      input.value = String(-new Date().getTimezoneOffset());
-    });
+  // Offer times are read by the server in this IANA zone at the date chosen.
+  function setTimeZones(root) {
+    let zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* UTC */ }
+    root.querySelectorAll("[data-tz]").forEach(function (input) { input.value = zone; });
   }
-  setTimezoneOffsets(document);
+  setTimeZones(document);
 
   /* --- set-up: browser geolocation fills the coordinates ---------------------------------- */
   const locate = document.getElementById("use-location");
@@ -88,7 +89,7 @@
           const fresh = doc.getElementById("need-" + id);
           if (!fresh || document.getElementById("need-" + id)) return;
           const card = document.importNode(fresh, true);
-          setTimezoneOffsets(card);
+          setTimeZones(card);
           list.insertBefore(card, list.firstElementChild);
           markFresh(card);
           added.push(card);

@@ -195,6 +195,19 @@ def make_provider(make_user: Any) -> Any:
     return make
 
 
+@pytest.fixture
+def browser_for(app: Flask) -> Any:
+    """A test client signed in to the web pages (a session cookie) as a ``Person``."""
+
+    def sign_in(person: Person) -> FlaskClient:
+        client = app.test_client()
+        r = client.post("/signin", data={"email": person.user.email, "password": person.password})
+        assert r.status_code == 302
+        return client
+
+    return sign_in
+
+
 def need_data(**overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "title": "Catering for 20 people",

@@ -492,7 +492,7 @@ def test_account_tokens_rejects_a_blank_name(web):
     web_sign_up(web)
     r = web.post("/account/tokens", data={"name": "   "})
     html = r.get_data(as_text=True)
-    assert re.search(r'<p class="error" id="e-name">Give the token a name', html)
+    assert re.search(r'<p class="error" id="e-name">Must not be empty; at most 80', html)  # the API's words
     assert 'id="new-token"' not in html
     with db.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(ApiToken)) == 0

@@ -18,6 +18,10 @@ How it works:
   exactly as it was (read through a separate connection once the request's session is gone).
 * ``test_baselines_are_accepted`` then sends every baseline to a fresh world and expects success,
   so the variants were refused for the fault put into them, not because the world was wrong.
+* The HTML forms get the same treatment (``FORMS``, below): every form route, checked against
+  ``app.url_map``, signed in through the pages, bad values generated from the schema its API
+  twin uses, each answered with the page re-rendered and the message next to the input (or a
+  styled 4xx page), in a person's words, with nothing changed.
 
 Speed: building the world and emptying the database afterwards cost seconds on PostgreSQL, so the
 world is built once per backend (``shared`` fixture, on the session's migrated ``backend_app``)
@@ -48,9 +52,11 @@ from hypothesis import strategies as st
 from marshmallow import Schema, validate
 from marshmallow import fields as mf
 from sqlalchemy import text
+from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
 from marketplace.accounts import services as accounts
+from marketplace.accounts.models import User
 from marketplace.accounts.schemas import CredentialsSchema, MeUpdateSchema, RegisterSchema
 from marketplace.extensions import db
 from marketplace.geocoding.api import GeocodeArgs
@@ -99,18 +105,30 @@ class World:
     client: FlaskClient
     tokens: dict[str, str]
     ids: dict[str, Any]
+    emails: dict[str, str] = field(default_factory=dict)
+    pages: dict[str, FlaskClient] = field(default_factory=dict)
 
     def auth(self, who: str) -> dict[str, str]:
         return {} if who == "anon" else {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def web(self, who: str) -> FlaskClient:
+        """A test client signed in to the web pages as ``who`` (a session cookie), or none."""
+        if who not in self.pages:
+            client = current_app.test_client()
+            if who != "anon":
+                r = request_in_own_context(client, "/signin", "POST", data={
+                    "email": self.emails[who], "password": PASSWORD})
+                assert r.status_code == 302, r.get_data(as_text=True)[:300]
+            self.pages[who] = client
+        return self.pages[who]
 
 
 def build_world(client: FlaskClient) -> World:
     tokens: dict[str, str] = {}
     users = {}
-    for who, name, email in (("customer", "Cara Customer", CUSTOMER_EMAIL),
-                             ("pro", "Pat Pro", "pat@example.com"),
-                             ("pro2", "Quinn Pro", "quinn@example.com")):
-        users[who] = accounts.register(email, PASSWORD, name, None)
+    emails = {"customer": CUSTOMER_EMAIL, "pro": "pat@example.com", "pro2": "quinn@example.com"}
+    for who, name in (("customer", "Cara Customer"), ("pro", "Pat Pro"), ("pro2", "Quinn Pro")):
+        users[who] = accounts.register(emails[who], PASSWORD, name, None)
         tokens[who] = accounts.create_token(users[who], "tests")[1]
     for who, handle in (("pro", "pro-one"), ("pro2", "pro-two")):
         providers.save_profile(users[who], {
@@ -137,8 +155,9 @@ def build_world(client: FlaskClient) -> World:
         if key != "assigned_need":
             needs.complete(customer, ids[key])
     ids["rating"] = ratings.rate(customer, ids["rated_need"], {"stars": 4, "comment": "Good"}).id
+    ids["spare_token"] = accounts.create_token(customer, "spare")[0].id
     db.session.remove()
-    return World(client=client, tokens=tokens, ids=ids)
+    return World(client=client, tokens=tokens, ids=ids, emails=emails)
 
 
 def _snapshot_sql() -> str:
@@ -941,6 +960,443 @@ def test_a_body_under_the_limit_is_judged_on_its_content(world: World) -> None:
     assert response.status_code == 422
     assert "description" in error_of(response)["fields"]
     assert snapshot() == before
+
+
+# --------------------------------------------------------------------------------------------
+# HTML forms: the same schemas, the same refusals, errors next to their fields
+# --------------------------------------------------------------------------------------------
+#
+# ``FORMS`` is a table of every HTML form route (every POST outside the API; checked against
+# ``app.url_map`` like ``ENDPOINTS``), with a valid baseline form, the signed-in caller, the
+# API twin whose schema it must load, and which schema field each input feeds. Bad values are
+# generated from that field — too long, NUL, too short or blank, missing when required, text
+# where a number goes, out of range, not a choice, impossible dates — plus hand-written extras.
+# Each must answer 200 with the page re-rendered and a message at the input's error id (or a
+# styled 4xx page, never a 5xx), no developer wording, and every table exactly as it was.
+#
+# Lone surrogates cannot reach a form: werkzeug decodes a urlencoded body strictly and keeps an
+# escape that is not UTF-8 (``%ED%A0%80``, a surrogate's bytes) as those literal characters, and
+# multipart bodies replace such bytes; ``test_a_lone_surrogate_cannot_reach_a_form`` pins that.
+
+FORM_OK = frozenset({200})
+# Marshmallow's words for developers; a person is never shown them.
+DEVELOPER_WORDING = ("Missing data for required field.", "Field may not be null.",
+                     "Unknown field.", "Invalid input type.", "Not a valid string.",
+                     "Not a valid list.")
+SOON_LOCAL = "@soon-local"  # a wall time two days ahead, in any zone still in the future
+ZONE = "America/Chicago"
+
+
+@dataclass(frozen=True)
+class FormExtra:
+    """A hand-written bad value for ``input`` (None: leave the input out); ``expect`` is the id
+    of the error the page must show (default: that input's). It replaces a generated variant of
+    the same name."""
+
+    label: str
+    input: str
+    value: str | list[str] | None
+    expect: str | None = None
+    statuses: frozenset[int] = FORM_OK
+    base: int | None = None  # which baseline (default: the first that has the input)
+
+
+@dataclass(frozen=True)
+class Form:
+    rule: str  # exactly as in app.url_map
+    caller: str  # "anon" | "customer" | "pro" | "pro2"
+    path: str  # a concrete path, formatted with World.ids
+    twin: str | None  # the API operation doing the same ("METHOD /api/v1/rule"), if any
+    schema: type[Schema] | None  # the schema the form loads (None: it takes no input)
+    baselines: tuple[dict[str, str | list[str]], ...] = ({},)
+    inputs: dict[str, str] = field(default_factory=dict)  # input -> dotted schema field it feeds
+    optional: frozenset[str] = frozenset()  # inputs the form does without (a default, another)
+    errors: str = "e-{input}"  # the id of an input's error, formatted with World.ids
+    error_ids: dict[str, str] = field(default_factory=dict)  # per input, e.g. hidden -> form
+    zone_of: str | None = None  # the datetime input whose wall time the hidden tz input zones
+    extras: tuple[FormExtra, ...] = ()
+    success: int = 302  # a new token is shown on the page itself, once
+
+    @property
+    def key(self) -> str:
+        return f"POST {self.rule}"
+
+
+@dataclass(frozen=True)
+class FormVariant:
+    id: str
+    data: dict[str, str | list[str]]
+    expect: str  # the id of the error the page must show (formatted with World.ids)
+    statuses: frozenset[int] = FORM_OK
+
+
+MONEY_FORM_EXTRAS = ("not-an-amount", "abc"), ("negative", "-1"), ("three-decimals", "12.345"), \
+    ("exponent", "4e2"), ("huge", "9" * 5000), ("beyond-max", "99999999999999"), \
+    ("nul", "40\x000")
+NEED_PAGE_FORM = "form-error"  # the need page's alert for a form's own (non-field) errors
+
+FORMS: tuple[Form, ...] = (
+    Form("/signup", "anon", "/signup", f"POST {API}/users", RegisterSchema,
+         baselines=({"name": "New Person", "email": "new.person@example.com",
+                     "password": "a long password"},),
+         inputs={"name": "name", "email": "email", "password": "password"},
+         extras=(FormExtra("taken", "email", CUSTOMER_EMAIL),
+                 FormExtra("taken-upper-case", "email", CUSTOMER_EMAIL.upper()))),
+    Form("/signin", "anon", "/signin", f"POST {API}/tokens", CredentialsSchema,
+         baselines=({"email": CUSTOMER_EMAIL, "password": PASSWORD},),
+         inputs={"email": "email", "password": "password"},
+         # Credentials that are merely wrong (or empty) are one message for the whole form.
+         extras=(FormExtra("wrong", "password", "not the password", expect="e-_form"),
+                 FormExtra("unknown", "email", "nobody@example.com", expect="e-_form"),
+                 FormExtra("missing", "email", None, expect="e-_form"),
+                 FormExtra("missing", "password", None, expect="e-_form"))),
+    Form("/account/tokens", "customer", "/account/tokens", f"POST {API}/tokens",
+         CredentialsSchema, baselines=({"name": "laptop"},), inputs={"name": "name"},
+         success=200),
+    Form("/account/tokens/<int:token_id>/revoke", "customer",
+         "/account/tokens/{spare_token}/revoke", f"DELETE {API}/tokens/<int:token_id>", None),
+    Form("/offers/<int:offer_id>/messages", "customer", "/offers/{offer}/messages",
+         f"POST {API}/offers/<int:offer_id>/messages", MessageInSchema,
+         baselines=({"body": "Can you do vegan too?"},), inputs={"body": "body"},
+         errors="e-body-{offer}"),
+    Form("/offers/<int:offer_id>/revise", "pro", "/offers/{offer}/revise",
+         f"PATCH {API}/offers/<int:offer_id>", OfferPatchSchema,
+         baselines=({"price": "350", "message": "I can do it", "available_at": SOON_LOCAL,
+                     "tz": ZONE},),
+         inputs={"price": "price", "message": "message", "available_at": "available_at"},
+         errors="e-revise-{input}", zone_of="available_at",
+         extras=(FormExtra("missing", "price", None), FormExtra("empty", "price", ""))),
+    Form("/offers/<int:offer_id>/withdraw", "pro", "/offers/{offer}/withdraw",
+         f"POST {API}/offers/<int:offer_id>/withdraw", None),
+    Form("/needs/<int:need_id>/offers", "pro2", "/needs/{open_need}/offers",
+         f"POST {API}/needs/<int:need_id>/offers", OfferInSchema,
+         baselines=({"price": "350", "message": "I can do it", "available_at": SOON_LOCAL,
+                     "tz": "Asia/Kolkata"},),
+         inputs={"price": "price", "message": "message", "available_at": "available_at"},
+         errors="e-offer-{input}", zone_of="available_at",
+         extras=(FormExtra("missing", "price", None), FormExtra("empty", "price", ""))),
+    Form("/offers/<int:offer_id>/accept", "customer", "/offers/{accept_offer}/accept",
+         f"POST {API}/offers/<int:offer_id>/accept", OfferAcceptSchema,
+         baselines=({"revision": "1"},), inputs={"revision": "revision"},
+         error_ids={"revision": NEED_PAGE_FORM},
+         extras=(FormExtra("revised-since", "revision", "2"),)),
+    Form("/needs/<int:need_id>/cancel", "customer", "/needs/{cancel_need}/cancel",
+         f"POST {API}/needs/<int:need_id>/cancel", CancelSchema,
+         baselines=({"reason": "Plans changed"},), inputs={"reason": "reason"},
+         errors="e-cancel-{input}"),
+    Form("/needs/<int:need_id>/complete", "customer", "/needs/{assigned_need}/complete",
+         f"POST {API}/needs/<int:need_id>/complete", None),
+    Form("/needs/<int:need_id>/rate", "customer", "/needs/{completed_need}/rate",
+         f"POST {API}/needs/<int:need_id>/rating", RatingInSchema,
+         baselines=({"stars": "5", "comment": "Great food", "quality": "5", "punctuality": "4",
+                     "communication": "5"},),
+         inputs={"stars": "stars", "comment": "comment", "quality": "scores.quality",
+                 "punctuality": "scores.punctuality", "communication": "scores.communication"},
+         errors="e-rate-{input}"),
+    Form("/p/<handle>/ratings/<int:rating_id>/reply", "pro", "/p/{handle}/ratings/{rating}/reply",
+         f"POST {API}/ratings/<int:rating_id>/reply", ReplyInSchema,
+         baselines=({"body": "Thank you!"},), inputs={"body": "body"}, errors="e-reply-{rating}"),
+    Form("/notifications/read", "customer", "/notifications/read",
+         f"POST {API}/notifications/read", MarkReadSchema,
+         baselines=({"up_to": "3"}, {"ids": ["1", "2"]}), inputs={"up_to": "up_to", "ids": "ids"},
+         errors="e-_form", optional=frozenset({"up_to", "ids"}),
+         extras=(FormExtra("with-up-to", "ids", ["1"], base=0),
+                 FormExtra("neither", "up_to", None))),
+    Form("/provider", "customer", "/provider", f"PUT {API}/me/provider", ProviderInSchema,
+         baselines=({"handle": "new-handle", "display_name": "New Pro", "bio": "I cook.",
+                     "categories": ["catering"], "lat": str(AUSTIN[0]), "lon": str(AUSTIN[1]),
+                     "radius_km": "10", "active": "1"},),
+         inputs={"handle": "handle", "display_name": "display_name", "bio": "bio",
+                 "categories": "categories", "lat": "base.lat", "lon": "base.lon",
+                 "radius_km": "radius_km"},
+         # The form lower-cases a handle as typed (its hint says lower case), so no upper-case
+         # variant here; the API refuses one.
+         extras=(FormExtra("leading-dash", "handle", "-abc"),
+                 FormExtra("taken", "handle", "pro-one"),
+                 FormExtra("unknown", "categories", ["no-such-category"]),
+                 FormExtra("unknown-place", "place_query", "Qqzzxx Nowhere"),
+                 FormExtra("too-long", "place_query", "x" * 201),
+                 FormExtra("nul", "place_query", "Aus\x00tin"))),
+    Form("/needs/new", "customer", "/needs/new", f"POST {API}/needs", NeedInSchema,
+         baselines=({"title": "Paella for 12", "description": "Seafood", "category": "catering",
+                     "budget": "350.50", "currency": "USD", "place_query": "Austin, TX",
+                     "radius_km": "20", "expires_in": "48", "address": "12 Rainey St",
+                     "needed_by": SOON_LOCAL, "tz": ZONE, "max_offers": "5"},
+                    {"title": "Paella for 12", "category": "catering", "budget": "350",
+                     "lat": str(AUSTIN[0]), "lon": str(AUSTIN[1]), "radius_km": "20",
+                     "expires_in": "48"}),
+         inputs={"title": "title", "description": "description", "category": "category",
+                 "budget": "budget", "currency": "budget.currency", "lat": "location.lat",
+                 "lon": "location.lon", "place_query": "location.query",
+                 "radius_km": "radius_km", "address": "address", "needed_by": "needed_by",
+                 "max_offers": "max_offers"},
+         optional=frozenset({"currency", "lat", "lon", "place_query"}), zone_of="needed_by",
+         extras=(FormExtra("no-location", "place_query", None),
+                 FormExtra("missing", "lat", None), FormExtra("missing", "lon", None),
+                 FormExtra("unknown", "category", "no-such-category"),
+                 FormExtra("unknown-place", "place_query", "Qqzzxx Nowhere"),
+                 FormExtra("lower-case", "currency", "usd"),
+                 FormExtra("unknown", "currency", "XXY"),
+                 FormExtra("past", "needed_by", "2001-01-01T00:00"),
+                 FormExtra("not-a-choice", "expires_in", "9"),
+                 FormExtra("not-a-number", "expires_in", "abc"),
+                 FormExtra("nul", "expires_in", "4\x008"))),
+    Form("/signout", "customer", "/signout", None, None),
+)
+FORMS_BY_KEY = {form.key: form for form in FORMS}
+
+
+def _field_at(schema: Schema, dotted: str) -> mf.Field:
+    f: Any = None
+    for name in dotted.split("."):
+        f = schema.load_fields[name]
+        if isinstance(f, mf.Nested):
+            schema = f.schema
+    return f
+
+
+def _required(schema: Schema, dotted: str) -> bool:
+    """Whether the schema requires the field and every object it is nested in."""
+    for name in dotted.split("."):
+        f = schema.load_fields[name]
+        if not f.required:
+            return False
+        if isinstance(f, mf.Nested):
+            schema = f.schema
+    return True
+
+
+def form_bad_values(name: str, f: mf.Field, sample: Any) -> list[tuple[str, str | list[str]]]:
+    """Bad text for one form input, from the schema field it feeds."""
+    out: list[tuple[str, str | list[str]]] = []
+    if isinstance(f, mf.Nested):  # money, typed as an amount in the currency's major unit
+        return list(MONEY_FORM_EXTRAS)
+    if isinstance(f, mf.List):
+        out += [(f"item-{label}", [value]) for label, value in form_bad_values(name, f.inner, None)
+                if isinstance(value, str)]
+        for length in _lengths(f):
+            if length.max is not None:
+                out.append(("too-many", [sample[0]] * (length.max + 1)))
+        return out
+    if isinstance(f, mf.Number):
+        out += [("not-a-number", "abc"), ("nan", "NaN"), ("infinity", "Infinity"),
+                ("beyond-int64", "9" * 30), ("huge", "9" * 5000)]
+        if isinstance(f, mf.Integer):
+            out += [("fraction", "1.5"), ("exponent", "1e1")]
+        for r in _ranges(f):
+            if r.min is not None:
+                out.append(("below-min", str(r.min - 1)))
+            if r.max is not None:
+                out.append(("above-max", str(r.max + 1)))
+    elif isinstance(f, mf.DateTime):
+        out += [("garbage", "not a date"), ("impossible-date", "2030-02-30T10:00"),
+                ("with-offset", "2030-06-01T10:00+02:00"), ("year-1", "0001-01-01T00:00"),
+                ("year-9999", "9999-12-31T23:59"), ("nul", "2030-06-01T10:00\x00")]
+    elif isinstance(f, mf.String):
+        maxima = [length.max for length in _lengths(f) if length.max is not None]
+        out.append(("too-long", "x" * (maxima[0] + 1)) if maxima else ("huge", HUGE))
+        if name not in SECRETS:
+            out.append(("nul", "Hello \x00 there"))
+        for length in _lengths(f):
+            if length.min and length.min > 1:
+                out.append(("too-short", "a" * (length.min - 1)))
+            if length.min:
+                out.append(("empty", ""))
+                if isinstance(f, TrimmedString):
+                    out.append(("blank", "   \t "))
+        if _has_choices(f):
+            out.append(("not-a-choice", "bogus"))
+        if isinstance(f, mf.Email):
+            out.append(("not-an-email", "not-an-email"))
+    return out
+
+
+def _form_base(form: Form, name: str) -> dict[str, str | list[str]]:
+    return next((b for b in form.baselines if name in b), form.baselines[0])
+
+
+def form_variants(form: Form) -> list[FormVariant]:
+    if form.schema is None:
+        return []
+    schema = form.schema()
+    out: dict[str, FormVariant] = {}
+
+    def add(variant_id: str, data: dict[str, str | list[str]], name: str) -> None:
+        assert variant_id not in out, f"duplicate variant id {variant_id} for {form.key}"
+        out[variant_id] = FormVariant(variant_id, data, form.error_ids.get(name, form.errors)
+                                      .replace("{input}", name))
+
+    for name, dotted in form.inputs.items():
+        f = _field_at(schema, dotted)
+        base = _form_base(form, name)
+        if name not in form.optional and name in base and _required(schema, dotted):
+            add(f"{name}:missing", {k: v for k, v in base.items() if k != name}, name)
+        for label, value in form_bad_values(name, f, base.get(name)):
+            add(f"{name}:{label}", {**base, name: value}, name)
+    if form.zone_of:
+        base = _form_base(form, form.zone_of)
+        for label, zone in (("unknown", "Mars/Olympus_Mons"), ("path", "../../etc/passwd"),
+                            ("nul", "America/Chi\x00cago"), ("huge", HUGE)):
+            add(f"tz:{label}", {**base, "tz": zone}, form.zone_of)
+        add("tz:skipped-hour", {**base, form.zone_of: "2031-03-09T02:30", "tz": ZONE},
+            form.zone_of)
+    for extra in form.extras:  # after the generated ones: an extra replaces one of its name
+        base = form.baselines[extra.base] if extra.base is not None \
+            else _form_base(form, extra.input)
+        data = {k: v for k, v in base.items() if k != extra.input}
+        if extra.value is not None:
+            data[extra.input] = extra.value
+        if extra.label == "no-location":
+            data = {k: v for k, v in data.items() if k not in ("lat", "lon", "place_query")}
+        variant_id = f"{extra.input}:{extra.label}"
+        out.pop(variant_id, None)
+        add(variant_id, data, extra.input)
+        if extra.expect or extra.statuses != FORM_OK:
+            out[variant_id] = dataclasses.replace(out[variant_id],
+                                                  expect=extra.expect or out[variant_id].expect,
+                                                  statuses=extra.statuses)
+    return list(out.values())
+
+
+FORM_VARIANTS: dict[str, list[FormVariant]] = {form.key: form_variants(form) for form in FORMS}
+
+
+def _local(data: dict[str, str | list[str]]) -> MultiDict[str, str]:
+    soon = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    out: MultiDict[str, str] = MultiDict()
+    for key, value in data.items():
+        for item in value if isinstance(value, list) else [value]:
+            out.add(key, soon if item == SOON_LOCAL else item)
+    return out
+
+
+def post_form(world: World, form: Form, data: dict[str, str | list[str]]) -> TestResponse:
+    return request_in_own_context(world.web(form.caller), form.path.format(**world.ids), "POST",
+                                  data=_local(data))
+
+
+def shown_error(html: str, error_id: str) -> str | None:
+    """The message the page shows at ``error_id`` (a field's error or a form's alert)."""
+    match = re.search(rf'<p class="(?:error|alert)"[^>]* id="{re.escape(error_id)}">([^<]+)<',
+                      html)
+    return match.group(1).strip() if match else None
+
+
+def judge_form(world: World, form: Form, variant: FormVariant,
+               before: dict[str, str]) -> tuple[str | None, dict[str, str]]:
+    try:
+        response = post_form(world, form, variant.data)
+    except Exception as exc:  # TESTING re-raises what would have been a 500
+        db.session.remove()
+        return f"{variant.id}: 500 — {type(exc).__name__}: {str(exc)[:160]}", snapshot()
+    after = snapshot()
+    status, html = response.status_code, response.get_data(as_text=True)
+    if status not in variant.statuses or status >= 500:
+        return (f"{variant.id}: {status}, wanted {sorted(variant.statuses)} "
+                f"{response.headers.get('Location', '')}"), after
+    if status == 200:
+        error_id = variant.expect.format(**world.ids)
+        if not shown_error(html, error_id):
+            shown = re.findall(r'<p class="(?:error|alert)"[^>]* id="([^"]+)">([^<]*)<', html)
+            return f"{variant.id}: no error at #{error_id}; the page shows {shown}", after
+    elif not response.content_type.startswith("text/html"):
+        return f"{variant.id}: {status} is not an HTML page ({response.content_type})", after
+    worded = [w for w in DEVELOPER_WORDING if w in html]
+    if worded:
+        return f"{variant.id}: shows developer wording {worded}", after
+    if before != after:
+        return f"{variant.id}: answered {status} but {diff(before, after)}", after
+    return None, after
+
+
+def form_routes(app: Flask) -> set[str]:
+    """``"POST rule"`` of every HTML route that takes a form (every POST outside the API)."""
+    return {f"POST {rule.rule}" for rule in app.url_map.iter_rules()
+            if "POST" in (rule.methods or ()) and not rule.rule.startswith(API + "/")}
+
+
+def test_form_table_covers_every_form_route(backend_app: Flask) -> None:
+    """Every HTML form route has an entry, and each loads the schema of its API twin; a new form
+    route without an entry fails here."""
+    routes = form_routes(backend_app)
+    assert routes == set(FORMS_BY_KEY), (
+        f"missing from FORMS: {sorted(routes - set(FORMS_BY_KEY))}; "
+        f"not in the app: {sorted(set(FORMS_BY_KEY) - routes)}")
+    ops = api_operations(backend_app)
+    for form in FORMS:
+        if form.twin is None:
+            assert form.schema is None, form.key  # nothing to load: signing out
+            continue
+        assert form.twin in ops, (form.key, form.twin)
+        twin = BY_KEY.get(form.twin)
+        twin_schema = twin.schema if twin is not None else None
+        if form.schema is None:
+            assert twin_schema in (None, EmptySchema), form.key
+        else:
+            assert form.schema is twin_schema, (form.key, form.schema, twin_schema)
+            schema = form.schema()
+            for dotted in form.inputs.values():
+                _field_at(schema, dotted)  # every input feeds a real field
+
+
+@pytest.mark.parametrize("key", list(FORMS_BY_KEY))
+def test_bad_form_input_is_refused_next_to_its_field_and_changes_nothing(world: World,
+                                                                        key: str) -> None:
+    form = FORMS_BY_KEY[key]
+    failures = []
+    state = snapshot()
+    for variant in FORM_VARIANTS[key]:
+        problem, state = judge_form(world, form, variant, state)
+        if problem:
+            failures.append(problem)
+    assert not failures, f"{len(failures)} bad inputs got through {key}:\n" + "\n".join(failures)
+
+
+def test_a_lone_surrogate_cannot_reach_a_form(world: World) -> None:
+    """What a client can send for a lone surrogate arrives as text that is not one: the UTF-8
+    bytes of U+D800 percent-escaped stay literal, raw they leave the form empty."""
+    client = world.web("customer")
+    escaped = "%ED%A0%80"
+    r = request_in_own_context(client, "/account/tokens", "POST", data=f"name=a{escaped}b",
+                               content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 200
+    names = [t.name for t in accounts.list_tokens(_customer(world))]
+    assert f"a{escaped}b" in names
+    db.session.remove()
+    before = snapshot()
+    r = request_in_own_context(client, "/account/tokens", "POST", data=b"name=a\xed\xa0\x80b",
+                               content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 200 and shown_error(r.get_data(as_text=True), "e-name")
+    assert snapshot() == before
+
+
+def _customer(world: World) -> User:
+    return accounts.find_by_email(world.emails["customer"])  # type: ignore[return-value]
+
+
+def test_form_baselines_are_accepted_and_load_their_schema(world: World,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every baseline form succeeds, one after the other in one world, and its route loads the
+    schema of its API twin — so the variants above were refused for the fault put into them."""
+    loaded: list[type[Schema]] = []
+    real_load = Schema.load
+
+    def recording_load(self: Schema, *args: Any, **kwargs: Any) -> Any:
+        loaded.append(type(self))
+        return real_load(self, *args, **kwargs)
+
+    monkeypatch.setattr(Schema, "load", recording_load)
+    for form in FORMS:
+        for base in form.baselines:
+            loaded.clear()
+            response = post_form(world, form, base)
+            shown = re.findall(r'<p class="(?:error|alert)"[^>]* id="([^"]+)">([^<]*)<',
+                               response.get_data(as_text=True))
+            assert response.status_code == form.success and not shown, \
+                (form.key, base, response.status_code, shown)
+            if form.schema is not None:
+                assert form.schema in loaded, (form.key, loaded)
+            db.session.remove()
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from conftest import AUSTIN
 from sqlalchemy import func, select
 
@@ -18,17 +17,6 @@ from marketplace.ratings.models import Rating
 def field_errors(response: Any) -> dict[str, str]:
     html = response.get_data(as_text=True)
     return dict(re.findall(r'class="error" id="e-([\w-]+)">([^<]*)<', html))
-
-
-@pytest.fixture
-def browser_for(app: Any) -> Any:
-    def sign_in(person: Any) -> Any:
-        client = app.test_client()
-        r = client.post("/signin", data={"email": person.user.email, "password": person.password})
-        assert r.status_code == 302
-        return client
-
-    return sign_in
 
 
 GOOD = {"title": "Paella for 12", "description": "Seafood", "category": "catering",
@@ -222,3 +210,22 @@ def need_status(need_id: int) -> tuple[str, int | None]:
                              .execution_options(populate_existing=True)).one()
     db.session.rollback()
     return row[0].value, row[1]
+
+
+def test_missing_values_are_asked_for_in_a_persons_words(make_user: Any, make_need: Any,
+                                                        make_offer: Any, browser_for: Any) -> None:
+    """No star picked is "Choose from 1 to 5 stars." next to the stars, not marshmallow's
+    "Field may not be null."; the need form's radius likewise."""
+    alice = make_user()
+    need = make_need(alice)
+    offer = make_offer(need)
+    me = browser_for(alice)
+    me.post(f"/offers/{offer.id}/accept")
+    me.post(f"/needs/{need.id}/complete")
+    for form in ({}, {"stars": ""}, {"stars": "0"}, {"comment": "Nice"}):
+        r = me.post(f"/needs/{need.id}/rate", data=form)
+        assert r.status_code == 200
+        assert field_errors(r).get("rate-stars") == "Choose from 1 to 5 stars.", form
+    assert count(Rating) == 0
+    r = me.post("/needs/new", data={**GOOD, "radius_km": ""})
+    assert field_errors(r)["radius_km"] == "Say how far a provider may come, 1-100 km."

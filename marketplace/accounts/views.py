@@ -6,14 +6,14 @@ from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from marshmallow import ValidationError
 
+from marketplace import forms
 from marketplace.accounts import services
 from marketplace.accounts.models import User
-from marketplace.accounts.schemas import RegisterSchema
+from marketplace.accounts.schemas import CredentialsSchema, RegisterSchema
 from marketplace.errors import DomainError
 from marketplace.extensions import db, login_manager
-from marketplace.forms import safe_next
+from marketplace.forms import FormErrors, FormInvalid, safe_next
 
 bp = Blueprint("accounts", __name__)
 login_manager.login_view = "accounts.login"
@@ -39,14 +39,15 @@ def home() -> Any:
 
 @bp.route("/signup", methods=["GET", "POST"])
 def signup() -> Any:
-    errors: dict[str, list[str]] = {}
+    errors: FormErrors = {}
     form = request.form
     if request.method == "POST":
         try:
-            data = RegisterSchema().load({k: form.get(k, "") for k in ("email", "password", "name")})
+            data = forms.load(RegisterSchema(),
+                              {k: form.get(k, "") for k in ("email", "password", "name")})
             user = services.register(data["email"], data["password"], data["name"])
-        except ValidationError as exc:
-            errors = exc.messages  # type: ignore[assignment]
+        except FormInvalid as exc:
+            errors = exc.errors
         except DomainError as exc:
             errors = exc.fields or {"email": [exc.message]}
         else:
@@ -58,17 +59,20 @@ def signup() -> Any:
 
 @bp.route("/signin", methods=["GET", "POST"])
 def login() -> Any:
-    error = None
+    errors: FormErrors = {}
     if request.method == "POST":
         try:
-            user = services.authenticate(request.form.get("email", ""),
-                                         request.form.get("password", ""))
+            data = forms.load(CredentialsSchema(only=("email", "password")),
+                              {k: request.form.get(k, "") for k in ("email", "password")})
+            user = services.authenticate(data["email"], data["password"])
+        except FormInvalid as exc:
+            errors = exc.errors
         except DomainError as exc:
-            error = exc.message
+            errors = {"_form": [exc.message]}
         else:
             login_user(user, remember=bool(request.form.get("remember")))
             return redirect(safe_next(url_for("accounts.home")))
-    return render_template("auth/signin.html", error=error, form=request.form)
+    return render_template("auth/signin.html", errors=errors, form=request.form)
 
 
 @bp.route("/signout", methods=["POST"])
@@ -82,16 +86,16 @@ def logout() -> Any:
 @login_required
 def tokens() -> Any:
     new_token = None
-    errors: dict[str, list[str]] = {}
+    errors: FormErrors = {}
     if request.method == "POST":
-        name = request.form.get("name", "").strip()
-        if not 1 <= len(name) <= 80:
-            errors["name"] = ["Give the token a name of 1-80 characters."]
-        else:
-            try:
-                _token, new_token = services.create_token(current_user, name)
-            except DomainError as exc:
-                errors["name"] = [exc.message]
+        try:
+            data = forms.load(CredentialsSchema(only=("name",)),
+                              {"name": request.form.get("name", "")})
+            _token, new_token = services.create_token(current_user, data["name"])
+        except FormInvalid as exc:
+            errors = exc.errors
+        except DomainError as exc:
+            errors = {"name": [exc.message]}
     return render_template("account/tokens.html", tokens=services.list_tokens(current_user),
                            new_token=new_token, errors=errors)
 

@@ -25,7 +25,9 @@ class NeedInSchema(Schema):
     address = text(300, load_default=None, allow_none=True,
                    metadata={"description": "Exact address; shown only to the accepted provider."})
     radius_km = fields.Float(required=True, allow_nan=False,
-                             validate=validate.Range(min=MIN_RADIUS_KM, max=MAX_RADIUS_KM))
+                             validate=validate.Range(min=MIN_RADIUS_KM, max=MAX_RADIUS_KM),
+                             error_messages={"required": "Say how far a provider may come, "
+                                             f"{MIN_RADIUS_KM}-{MAX_RADIUS_KM} km."})
     budget = fields.Nested(MoneySchema, required=True)
     needed_by = aware_datetime(load_default=None, allow_none=True)
     expires_at = aware_datetime(load_default=None, allow_none=True,

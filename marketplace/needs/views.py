@@ -21,13 +21,14 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from marshmallow import ValidationError
+from marshmallow import Schema
 from sqlalchemy import select
 
+from marketplace import forms
 from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, DomainError
 from marketplace.extensions import db
-from marketplace.forms import FormErrors, flatten, local_datetime, safe_next
+from marketplace.forms import FormErrors, FormInvalid, flatten, local_datetime, safe_next
 from marketplace.geo import grid_cell_centre
 from marketplace.geocoding import services as geocoding
 from marketplace.messages.models import Message
@@ -35,12 +36,12 @@ from marketplace.messages.schemas import MessageInSchema
 from marketplace.money import CURRENCIES, format_money, major_text, parse_major
 from marketplace.needs import services
 from marketplace.needs.models import Need, NeedStatus
-from marketplace.needs.schemas import NeedInSchema
+from marketplace.needs.schemas import CancelSchema, NeedInSchema
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer
-from marketplace.offers.schemas import OfferAcceptSchema, OfferInSchema
+from marketplace.offers.schemas import OfferAcceptSchema, OfferInSchema, OfferPatchSchema
 from marketplace.providers import services as providers
-from marketplace.ratings.models import Rating
+from marketplace.ratings.models import SUB_SCORES, Rating
 from marketplace.ratings.schemas import RatingInSchema
 
 bp = Blueprint("needs", __name__)
@@ -68,64 +69,56 @@ def when_filter(value: Any) -> str:
     return value.strftime("%a %b %d, %H:%M") + " UTC"
 
 
-def _int_or_text(value: str) -> int | str:
-    """Form numbers arrive as text; the schemas take strict integers."""
-    return int(value) if value.strip().isdigit() else value
-
-
-def _need_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
-    """Form fields -> the API's NeedIn payload (or errors keyed by form field)."""
-    errors: FormErrors = {}
+def _need_form(form: Any) -> dict[str, Any]:
+    """Form fields -> the API's NeedIn payload, loaded with its schema (or ``FormInvalid``)."""
+    refused: FormErrors = {}
     currency = form.get("currency", "USD")
     data: dict[str, Any] = {
         "title": form.get("title", ""),
         "description": form.get("description", ""),
         "category": form.get("category", ""),
-        "radius_km": form.get("radius_km", "") or None,
+        "radius_km": form.get("radius_km", ""),
         "address": form.get("address") or None,
+        "max_offers": form.get("max_offers", ""),
     }
     if not data["category"]:
-        errors["category"] = ["Choose a category."]
+        refused["category"] = ["Choose a category."]
     try:
         data["budget"] = {"amount": parse_major(form.get("budget", ""), currency),
                           "currency": currency}
     except ValueError as exc:
-        errors["budget"] = [str(exc)]
+        refused["budget"] = [str(exc)]
     lat, lon, query = form.get("lat", "").strip(), form.get("lon", "").strip(), \
         form.get("place_query", "").strip()
     if lat or lon:
-        data["location"] = {"lat": lat or None, "lon": lon or None}
+        data["location"] = {"lat": lat, "lon": lon}
+        if not (lat and lon):
+            refused["location"] = ["Enter both latitude and longitude."]
     elif query:
         data["location"] = {"query": query}
     else:
-        errors["place_query"] = ["Use your location, type a place, or enter coordinates."]
+        refused["location"] = ["Use your location, type a place, or enter coordinates."]
     try:
-        data["needed_by"] = local_datetime(form.get("needed_by"), form.get("tz_offset"))
-    except ValueError:
-        errors["needed_by"] = ["Pick a date and time."]
-    try:
-        hours = int(form.get("expires_in", "48"))
-    except ValueError:
-        hours = 0
-    if hours not in {h for h, _ in EXPIRY_CHOICES}:
-        errors["expires_in"] = ["Choose how long the need stays open."]
+        needed_by = local_datetime(form.get("needed_by"), form.get("tz"))
+    except ValueError as exc:
+        refused["needed_by"] = [str(exc)]
     else:
-        data["expires_at"] = utcnow() + timedelta(hours=hours)
-    if form.get("max_offers"):
-        data["max_offers"] = _int_or_text(form["max_offers"])
-    # Let the schema judge everything else too, so every bad field is reported at once.
-    schema_fields = {"budget": "budget", "place_query": "location", "expires_in": "expires_at",
-                     "needed_by": "needed_by", "category": "category"}
-    skipped = tuple(schema_fields[name] for name in errors)
-    try:
-        loaded = NeedInSchema().load(
-            {k: v for k, v in data.items() if v is not None and k not in skipped},
-            partial=skipped)
-    except ValidationError as exc:
-        for name, messages in flatten(exc.messages, NEED_ALIASES).items():
-            errors.setdefault(name, []).extend(messages)
-        return data, errors
-    return loaded, errors
+        data["needed_by"] = needed_by.isoformat() if needed_by else None
+    hours = form.get("expires_in", "48")
+    if hours not in {str(h) for h, _ in EXPIRY_CHOICES}:
+        refused["expires_at"] = ["Choose how long the need stays open."]
+    else:
+        data["expires_at"] = (utcnow() + timedelta(hours=int(hours))).isoformat()
+    return forms.load(NeedInSchema(), data, aliases=_need_aliases(lat, lon), refused=refused)
+
+
+def _need_aliases(lat: str, lon: str) -> dict[str, str]:
+    """A location error belongs to the coordinate left empty when coordinates were typed."""
+    if lat and not lon:
+        return {**NEED_ALIASES, "location": "lon"}
+    if lon and not lat:
+        return {**NEED_ALIASES, "location": "lat"}
+    return NEED_ALIASES
 
 
 @bp.route("/needs/new", methods=["GET", "POST"])
@@ -133,15 +126,15 @@ def _need_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
 def new() -> Any:
     errors: FormErrors = {}
     if request.method == "POST":
-        data, errors = _need_form(request.form)
-        if not errors:
-            try:
-                need = services.create(current_user, data)
-            except DomainError as exc:
-                errors = flatten(exc.fields or {"_form": [exc.message]}, NEED_ALIASES)
-            else:
-                flash("Your need is live. Providers nearby have been told.")
-                return redirect(url_for("needs.show", need_id=need.id))
+        try:
+            need = services.create(current_user, _need_form(request.form))
+        except FormInvalid as exc:
+            errors = exc.errors
+        except DomainError as exc:
+            errors = flatten(exc.fields or {"_form": [exc.message]}, NEED_ALIASES)
+        else:
+            flash("Your need is live. Providers nearby have been told.")
+            return redirect(url_for("needs.show", need_id=need.id))
     return render_template(
         "needs/new.html", form=request.form, errors=errors,
         categories=providers.all_categories(), currencies=COMMON_CURRENCIES,
@@ -228,11 +221,11 @@ def _back(need_id: int, anchor: str = "") -> Any:
 
 def _act(need_id: int, form_name: str, action: Any, success: str, anchor: str = "",
          aliases: dict[str, str] | None = None) -> Any:
-    """Run a service call for a form; on a rule's refusal re-render the page with the error."""
+    """Run a form's load and service call; on a refusal re-render the page with the errors."""
     try:
         action()
-    except ValidationError as exc:
-        return _render_show(need_id, flatten(exc.messages, aliases), form_name)
+    except FormInvalid as exc:
+        return _render_show(need_id, exc.errors, form_name)
     except DomainError as exc:
         if exc.status == 404:
             abort(404)
@@ -245,9 +238,11 @@ def _act(need_id: int, form_name: str, action: Any, success: str, anchor: str = 
 @bp.route("/needs/<int:need_id>/cancel", methods=["POST"])
 @login_required
 def cancel(need_id: int) -> Any:
-    reason = request.form.get("reason", "").strip()[:500] or None
-    return _act(need_id, "cancel", lambda: services.cancel(current_user, need_id, reason),
-                "The need is cancelled.")
+    def run() -> None:
+        data = forms.load(CancelSchema(), {"reason": request.form.get("reason", "")})
+        services.cancel(current_user, need_id, data["reason"])
+
+    return _act(need_id, "cancel", run, "The need is cancelled.")
 
 
 @bp.route("/needs/<int:need_id>/complete", methods=["POST"])
@@ -255,6 +250,9 @@ def cancel(need_id: int) -> Any:
 def complete(need_id: int) -> Any:
     return _act(need_id, "complete", lambda: services.complete(current_user, need_id),
                 "Marked as completed. How did it go? Rate the provider below.", "#rate")
+
+
+RATING_ALIASES = {f"scores.{name}": name for name in SUB_SCORES}
 
 
 @bp.route("/needs/<int:need_id>/rate", methods=["POST"])
@@ -265,46 +263,48 @@ def rate(need_id: int) -> Any:
     form = request.form
 
     def run() -> None:
-        scores = {k: _int_or_text(form[k]) for k in ("quality", "punctuality", "communication")
-                  if form.get(k)}
-        data = RatingInSchema().load({"stars": _int_or_text(form.get("stars", "")) or None,
-                                      "comment": form.get("comment", ""),
-                                      "scores": scores or None})
+        data = forms.load(RatingInSchema(), {
+            "stars": form.get("stars", ""), "comment": form.get("comment", ""),
+            "scores": {name: form.get(name, "") for name in SUB_SCORES}}, aliases=RATING_ALIASES)
         ratings.rate(current_user, need_id, data)
 
     return _act(need_id, "rate", run, "Thanks — your rating is published.", "#rating",
-                {"scores.quality": "quality", "scores.punctuality": "punctuality",
-                 "scores.communication": "communication"})
+                RATING_ALIASES)
 
 
-def _offer_payload(form: Any, need: Need, take: bool) -> dict[str, Any]:
-    payload: dict[str, Any] = {"message": form.get("message", "")}
+OFFER_ALIASES = {"price.amount": "price", "price.currency": "price"}
+
+
+def _offer_form(schema: Schema, form: Any, need: Need, take: bool = False) -> dict[str, Any]:
+    """An offer form (make or revise) -> the API's payload, loaded with ``schema``."""
+    refused: FormErrors = {}
+    payload: dict[str, Any] = {}
+    if "message" in form:
+        payload["message"] = form["message"]
     if not take:
         try:
             payload["price"] = {"amount": parse_major(form.get("price", ""), need.budget_currency),
                                 "currency": need.budget_currency}
         except ValueError as exc:
-            raise ValidationError({"price": [str(exc)]}) from None
+            refused["price"] = [str(exc)]
     try:
-        available = local_datetime(form.get("available_at"), form.get("tz_offset"))
-    except ValueError:
-        raise ValidationError({"available_at": ["Pick a date and time."]}) from None
-    if available is not None:
-        payload["available_at"] = available
-    return payload
-
-
-OFFER_ALIASES = {"price.amount": "price", "price.currency": "price"}
+        available = local_datetime(form.get("available_at"), form.get("tz"))
+    except ValueError as exc:
+        refused["available_at"] = [str(exc)]
+    else:
+        if available is not None:  # empty: none (a new offer) or unchanged (a revision)
+            payload["available_at"] = available.isoformat()
+    return forms.load(schema, payload, aliases=OFFER_ALIASES, refused=refused)
 
 
 @bp.route("/needs/<int:need_id>/offers", methods=["POST"])
 @login_required
 def make_offer(need_id: int) -> Any:
     need = services.get(need_id)
-    take = request.form.get("take") == "1"
 
     def run() -> None:
-        data = OfferInSchema().load(_offer_payload(request.form, need, take))
+        data = _offer_form(OfferInSchema(), request.form, need,
+                           take=request.form.get("take") == "1")
         offers.make(current_user, need_id, data)
 
     return _act(need_id, "offer", run, "Offer sent. The customer sees it now.", "#my-offer",
@@ -325,8 +325,8 @@ def revise_offer(offer_id: int) -> Any:
     offer = _own_offer(offer_id)
 
     def run() -> None:
-        payload = _offer_payload(request.form, offer.need, take=False)
-        offers.revise(current_user, offer_id, payload)
+        data = _offer_form(OfferPatchSchema(), request.form, offer.need)
+        offers.revise(current_user, offer_id, data)
 
     return _act(offer.need_id, "revise", run, "Offer revised.", "#my-offer", OFFER_ALIASES)
 
@@ -346,8 +346,9 @@ def accept_offer(offer_id: int) -> Any:
 
     def run() -> None:
         # The page carries the revision the customer read: a price changed since is refused.
-        value = request.form.get("revision", "").strip()
-        data = OfferAcceptSchema().load({"revision": _int_or_text(value) if value else None})
+        # It is a hidden input, so its errors are the form's.
+        data = forms.load(OfferAcceptSchema(), {"revision": request.form.get("revision", "")},
+                          aliases={"revision": "_form"})
         try:
             offers.accept(current_user, offer_id, data["revision"])
         except Conflict as exc:  # the message says it all; there is no revision field to mark
@@ -364,13 +365,15 @@ def send_message(offer_id: int) -> Any:
     from marketplace.messages import services as messages
 
     offer = _own_offer(offer_id)
+    aliases = {"body": f"body-{offer_id}"}
 
     def run() -> None:
-        data = MessageInSchema().load({"body": request.form.get("body", "")})
+        data = forms.load(MessageInSchema(), {"body": request.form.get("body", "")},
+                          aliases=aliases)
         messages.send(current_user, offer_id, data["body"])
 
     return _act(offer.need_id, f"message-{offer_id}", run, "Message sent.",
-                f"#thread-{offer_id}", {"body": f"body-{offer_id}"})
+                f"#thread-{offer_id}", aliases)
 
 
 @bp.route("/s/<token>")

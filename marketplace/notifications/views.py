@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, g, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from marketplace import forms
+from marketplace.forms import FormErrors, FormInvalid, safe_next
 from marketplace.notifications import services
 from marketplace.notifications.models import Notification
+from marketplace.notifications.schemas import MarkReadSchema
 from marketplace.providers.services import provider_of
 
 bp = Blueprint("notifications", __name__)
@@ -75,13 +78,32 @@ def describe(note: Notification) -> tuple[str, str | None]:
     return text, link
 
 
+def _render_index(errors: FormErrors | None = None) -> Any:
+    items = services.recent(current_user.id, 100)
+    return render_template("notifications.html", items=[(n, *describe(n)) for n in items],
+                           unread_ids={n.id for n in items if n.read_at is None},
+                           errors=errors or {})
+
+
 @bp.route("/notifications")
 @login_required
 def index() -> Any:
-    """Everything that happened, newest first; opening the page marks it read."""
-    items = services.recent(current_user.id, 100)
-    unread_ids = {n.id for n in items if n.read_at is None}
-    if items:
-        services.mark_read(current_user, None, items[0].id)
-    return render_template("notifications.html", items=[(n, *describe(n)) for n in items],
-                           unread_ids=unread_ids)
+    """Everything that happened, newest first. Reading it changes nothing: what is unread stays
+    highlighted until it is marked read (a POST), so no link from elsewhere can clear the bell."""
+    return _render_index()
+
+
+@bp.route("/notifications/read", methods=["POST"])
+@login_required
+def mark_read() -> Any:
+    """Mark read what the page showed: all of it (``up_to``, the newest id on the page, so what
+    arrived since stays unread) or one (``ids``)."""
+    values: dict[str, Any] = {k: request.form.get(k, "") for k in ("up_to",) if k in request.form}
+    if "ids" in request.form:
+        values["ids"] = request.form.getlist("ids")
+    try:
+        data = forms.load(MarkReadSchema(), values, aliases={"ids": "_form", "up_to": "_form"})
+    except FormInvalid as exc:
+        return _render_index(exc.errors)
+    services.mark_read(current_user, data.get("ids"), data.get("up_to"))
+    return redirect(safe_next(url_for("notifications.index")))

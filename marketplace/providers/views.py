@@ -12,13 +12,13 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from marshmallow import ValidationError
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from marketplace import forms
 from marketplace.errors import DomainError
 from marketplace.extensions import db
-from marketplace.forms import FormErrors, flatten, safe_next
+from marketplace.forms import FormErrors, FormInvalid, safe_next
 from marketplace.geo import grid_cell_centre
 from marketplace.geocoding import services as geocoding
 from marketplace.money import major_text
@@ -32,11 +32,11 @@ from marketplace.providers.schemas import ProviderInSchema
 from marketplace.ratings import services as ratings
 from marketplace.ratings.models import SUB_SCORES, Rating
 from marketplace.ratings.schemas import RatingOutSchema, ReplyInSchema
+from marketplace.schemas import LocationInSchema
 
 bp = Blueprint("providers", __name__)
 
-PROVIDER_ALIASES = {"base.lat": "lat", "base.lon": "lon", "base": "place_query",
-                    "base._schema": "place_query"}
+PROVIDER_ALIASES = {"base.lat": "lat", "base.lon": "lon", "base": "place_query"}
 DEFAULT_RADIUS_KM = 25
 RATINGS_PER_PAGE = 20
 JOB_TABS = (("pending", "Pending"), ("accepted", "Accepted"), ("completed", "Completed"),
@@ -50,22 +50,13 @@ def _major(money: dict[str, Any]) -> str:
 # --- set-up ---------------------------------------------------------------------------------
 
 
-def _form_errors(messages: Any) -> FormErrors:
-    """Schema messages -> form fields: ``base.lat`` -> ``lat``, ``categories.3`` -> ``categories``."""
-    out: FormErrors = {}
-    for name, msgs in flatten(messages, PROVIDER_ALIASES).items():
-        key = "categories" if name.startswith("categories.") else name
-        out.setdefault(key, []).extend(msgs)
-    return out
-
-
-def _provider_form(form: MultiDict[str, str]) -> tuple[dict[str, Any], FormErrors, str | None]:
-    """Form fields -> ProviderIn payload, the errors keyed by form field, and the label of a
+def _provider_form(form: MultiDict[str, str]) -> tuple[dict[str, Any], str | None]:
+    """Form fields -> the loaded ProviderIn payload (or ``FormInvalid``), and the label of a
     place name the geocoder resolved (when the base came from one)."""
-    errors: FormErrors = {}
+    refused: FormErrors = {}
     place_label = None
     data: dict[str, Any] = {
-        "handle": form.get("handle", "").strip().lower(),
+        "handle": form.get("handle", "").strip().lower(),  # as the hint says: lower case
         "display_name": form.get("display_name", ""),
         "bio": form.get("bio", ""),
         "categories": [c for c in form.getlist("categories") if c],
@@ -73,42 +64,37 @@ def _provider_form(form: MultiDict[str, str]) -> tuple[dict[str, Any], FormError
         "active": form.get("active") == "1",
     }
     if not data["categories"]:
-        errors["categories"] = ["Choose at least one category."]
+        refused["categories"] = ["Choose at least one category."]
     if not data["radius_km"]:
-        errors["radius_km"] = [f"Say how far you travel, {MIN_RADIUS_KM}-{MAX_RADIUS_KM} km."]
+        refused["radius_km"] = [f"Say how far you travel, {MIN_RADIUS_KM}-{MAX_RADIUS_KM} km."]
     query = form.get("place_query", "").strip()
     lat, lon = form.get("lat", "").strip(), form.get("lon", "").strip()
+    aliases = PROVIDER_ALIASES
     if query:  # a typed place name wins over coordinates left in the form
-        if len(query) > 200:
-            errors["place_query"] = ["At most 200 characters."]
+        try:
+            place = geocoding.search(_place_query(query), 1, field="place_query")[0]
+        except FormInvalid as exc:
+            refused["base"] = exc.errors["place_query"]
+        except DomainError as exc:
+            refused["base"] = forms.flatten(exc.fields).get("place_query", [exc.message]) \
+                if exc.fields else [exc.message]
         else:
-            try:
-                place = geocoding.search(query, 1, field="place_query")[0]
-            except DomainError as exc:
-                errors["place_query"] = _form_errors(exc.fields).get("place_query") \
-                    if exc.fields else [exc.message]
-            else:
-                data["base"] = {"lat": place.lat, "lon": place.lon}
-                place_label = place.label
+            data["base"] = {"lat": place.lat, "lon": place.lon}
+            place_label = place.label
     elif lat or lon:
         data["base"] = {"lat": lat, "lon": lon}
-        for name, value in (("lat", lat), ("lon", lon)):
-            if not value:
-                errors[name] = ["Enter both latitude and longitude."]
+        if not (lat and lon):
+            refused["base"] = ["Enter both latitude and longitude."]
+            aliases = {**PROVIDER_ALIASES, "base": "lon" if lat else "lat"}
     else:
-        errors["place_query"] = ["Use your location, type a place, or enter coordinates."]
-    # Let the schema judge every other field too, so all mistakes are reported at once.
-    owner = {"categories": "categories", "radius_km": "radius_km", "place_query": "base",
-             "lat": "base", "lon": "base"}
-    skipped = tuple({owner[name] for name in errors})
-    payload = {k: v for k, v in data.items() if k not in skipped}
-    try:
-        loaded = ProviderInSchema().load(payload, partial=skipped)
-    except ValidationError as exc:
-        for name, messages in _form_errors(exc.messages).items():
-            errors.setdefault(name, []).extend(messages)
-        return data, errors, place_label
-    return loaded, errors, place_label
+        refused["base"] = ["Use your location, type a place, or enter coordinates."]
+    return forms.load(ProviderInSchema(), data, aliases=aliases, refused=refused), place_label
+
+
+def _place_query(query: str) -> str:
+    """A typed place name, judged as the API judges a ``location.query``."""
+    return forms.load(LocationInSchema(), {"query": query},
+                      aliases={"query": "place_query"})["query"]
 
 
 def _setup_values(provider: Provider | None) -> dict[str, Any]:
@@ -134,19 +120,21 @@ def setup() -> Any:
     errors: FormErrors = {}
     if request.method == "POST":
         form = request.form
-        data, errors, place_label = _provider_form(form)
-        if not errors:
-            try:
-                saved = services.save_profile(current_user, data)
-            except DomainError as exc:
-                db.session.rollback()  # save_profile may leave a half-made profile behind
-                errors = _form_errors(exc.fields) if exc.fields else {"_form": [exc.message]}
-            else:
-                where = f" Your base is {place_label}." if place_label else ""
-                flash(("Your provider profile is saved." if provider else
-                       "You are set up as a provider. Matching needs appear in your feed.")
-                      + where + ("" if saved.active else " You are paused: no new needs reach you."))
-                return redirect(safe_next(url_for("providers.feed")))
+        try:
+            data, place_label = _provider_form(form)
+            saved = services.save_profile(current_user, data)
+        except FormInvalid as exc:
+            errors = exc.errors
+        except DomainError as exc:
+            db.session.rollback()  # save_profile may leave a half-made profile behind
+            errors = forms.flatten(exc.fields, PROVIDER_ALIASES) if exc.fields \
+                else {"_form": [exc.message]}
+        else:
+            where = f" Your base is {place_label}." if place_label else ""
+            flash(("Your provider profile is saved." if provider else
+                   "You are set up as a provider. Matching needs appear in your feed.")
+                  + where + ("" if saved.active else " You are paused: no new needs reach you."))
+            return redirect(safe_next(url_for("providers.feed")))
         values: dict[str, Any] = {k: form.get(k, "") for k in
                                   ("handle", "display_name", "bio", "place_query", "lat", "lon",
                                    "radius_km")}
@@ -273,10 +261,10 @@ def reply(handle: str, rating_id: int) -> Any:
     if rating is None or rating.provider_id != provider.id:
         abort(404)
     try:
-        data = ReplyInSchema().load({"body": request.form.get("body", "")})
+        data = forms.load(ReplyInSchema(), {"body": request.form.get("body", "")})
         ratings.reply(current_user, rating_id, data["body"])
-    except ValidationError as exc:
-        return _render_profile(handle, flatten(exc.messages), rating_id)
+    except FormInvalid as exc:
+        return _render_profile(handle, exc.errors, rating_id)
     except DomainError as exc:
         if exc.status in (403, 404):
             raise  # not theirs: the error page says so

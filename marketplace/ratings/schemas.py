@@ -13,8 +13,13 @@ class SubScoresSchema(Schema):
     communication = fields.Integer(strict=True, validate=STARS, allow_none=True)
 
 
+CHOOSE_STARS = "Choose from 1 to 5 stars."
+
+
 class RatingInSchema(Schema):
-    stars = fields.Integer(strict=True, required=True, validate=STARS)
+    stars = fields.Integer(strict=True, required=True,
+                           validate=validate.Range(min=1, max=5, error=CHOOSE_STARS),
+                           error_messages={"required": CHOOSE_STARS, "null": CHOOSE_STARS})
     scores = fields.Nested(SubScoresSchema, load_default=None, allow_none=True)
     comment = text(2000, load_default="")
 
