@@ -16,7 +16,6 @@ from conftest import AUSTIN, committed_state, make_test_app
 from flask import Flask
 from sqlalchemy import func, select
 
-from marketplace.blocks import services as blocks
 from marketplace.extensions import db
 from marketplace.messages import services as messages
 from marketplace.needs import services as needs
@@ -54,7 +53,7 @@ def _world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) 
     ratings.reply(pro.user, rating.id, "Thanks")
     assigned = make_need(customer, title="Assigned need")
     offers.accept(customer.user, make_offer(assigned, rival).id)
-    blocks.block(customer.user, "pro-two")
+    offers.block(customer.user, "pro-two")
     return {"customer": customer, "pro": pro, "rival": rival, "need_id": open_need.id,
             "offer_id": offer.id, "rating_id": rating.id, "handle": "pro-one",
             "token": open_need.share_token, "filename": "app.css",
