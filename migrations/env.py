@@ -88,14 +88,42 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(connection, on=False)
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **conf_args
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    _sqlite_foreign_key_check(connection)
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(connection, on=True)
+
+
+def _sqlite_foreign_keys(connection, on):
+    """SQLite alters a table by rebuilding it (batch mode): with foreign keys enforced, dropping
+    the old copy would first delete its rows and cascade to every referencing table. So
+    migrations run with enforcement off, as SQLite's own ALTER TABLE procedure says, and
+    _sqlite_foreign_key_check proves nothing was broken before the transaction commits."""
+    connection.exec_driver_sql(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    connection.commit()
+    state = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+    connection.commit()
+    if bool(state) != on:
+        raise RuntimeError("could not switch SQLite foreign keys (inside a transaction?)")
+
+
+def _sqlite_foreign_key_check(connection):
+    problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if problems:
+        raise RuntimeError(f"the migrations left rows with broken foreign keys: {problems[:10]}")
 
 
 if context.is_offline_mode():

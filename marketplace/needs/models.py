@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
-from marketplace.db_types import UTCDateTime, utcnow
+from marketplace.db_types import IDS_NEVER_REUSED, UTCDateTime, utcnow
 from marketplace.extensions import db
 from marketplace.providers.models import Category
 
@@ -44,6 +44,7 @@ class Need(db.Model):
         Index("ix_needs_status_expires_at", "status", "expires_at"),
         # The provider feed's box query: open needs of a category near a point.
         Index("ix_needs_feed", "status", "category_id", "lat_row", "lon"),
+        IDS_NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
