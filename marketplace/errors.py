@@ -51,6 +51,10 @@ class Invalid(DomainError):
     status, code = 422, "validation_error"
 
 
+class UnsupportedMediaType(DomainError):
+    status, code = 415, "unsupported_media_type"
+
+
 _CODES = {
     400: "bad_request",
     401: "unauthorized",
