@@ -122,7 +122,7 @@ def _respond(status: int, message: str, fields: dict[str, Any] | None = None,
         if headers:
             response.headers.extend(headers)
         return response
-    return render_template("error.html", status=status, message=message), status
+    return render_template("error.html", status=status, message=message), status, headers or {}
 
 
 def handle_domain_error(exc: DomainError) -> Any:
