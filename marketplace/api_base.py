@@ -34,3 +34,16 @@ class Parser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
+
+    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
+        """flask-smorest's decorator; a JSON body's operation also documents the 415."""
+        decorate = super().arguments(schema, location=location, **kwargs)
+        if location != "json":
+            return decorate
+
+        def decorator(func: Any) -> Any:
+            view = decorate(func)
+            view._apidoc["arguments"]["responses"][415] = "UNSUPPORTED_MEDIA_TYPE"
+            return view
+
+        return decorator
