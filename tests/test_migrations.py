@@ -12,6 +12,7 @@ from typing import Any
 
 import flask_migrate
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -331,6 +332,58 @@ def test_upgrading_a_database_with_rows_keeps_every_row(scratch_url: str, backen
                     assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
             assert _last_ids(backend, surrogate) == {
                 name: max(r["id"] for r in before[name]) for name in surrogate}
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _schema() -> Any:
+    """The whole schema as the database states it (SQLite's own SQL; PostgreSQL's catalog)."""
+    with db.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            return sorted(conn.execute(text("SELECT type, name, sql FROM sqlite_master")).all())
+        inspector = inspect(conn)
+        return {t: repr((inspector.get_columns(t), inspector.get_check_constraints(t),
+                         inspector.get_indexes(t), inspector.get_foreign_keys(t)))
+                for t in sorted(inspector.get_table_names())}
+
+
+def test_an_upgrade_that_refuses_changes_nothing(scratch_url: str) -> None:
+    """Amounts of 0 from before budgets and prices had to be positive: the upgrade refuses,
+    names the rows, and leaves the database exactly as it was — on SQLite too, where the
+    migrations run in one transaction, table rebuilds included — so once the rows are given
+    amounts the same upgrade goes through."""
+    scratch = make_test_app(scratch_url)
+    with scratch.app_context():
+        try:
+            flask_migrate.upgrade(revision="971615d74d14")
+            meta = MetaData()
+            rows = {**OLD_ROWS,
+                    "needs": [OLD_ROWS["needs"][0], {**OLD_ROWS["needs"][1], "budget_amount": 0}],
+                    "offers": [{**OLD_ROWS["offers"][0], "price_amount": 0},
+                               OLD_ROWS["offers"][1]]}
+            with db.engine.begin() as conn:
+                for name, table_rows in rows.items():
+                    conn.execute(Table(name, meta, autoload_with=conn).insert(), table_rows)
+            names = [*OLD_ROWS, "categories", "notification_counter"]
+            before, schema_before = _rows(names), _schema()
+
+            config = scratch.extensions["migrate"].migrate.get_config()
+            with pytest.raises(RuntimeError) as refused:
+                command.upgrade(config, "head")
+            message = str(refused.value)
+            assert "needs.budget_amount of ids [2]" in message
+            assert "offers.price_amount of ids [1]" in message
+            assert current_revision() == "971615d74d14"
+            assert _schema() == schema_before
+            assert _rows(names) == before
+
+            with db.engine.begin() as conn:
+                conn.execute(text("UPDATE needs SET budget_amount = 100 WHERE id = 2"))
+                conn.execute(text("UPDATE offers SET price_amount = 100 WHERE id = 1"))
+            command.upgrade(config, "head")
+            assert current_revision() == script().get_current_head()
+            assert schema_diff() == []
         finally:
             db.session.remove()
             db.engine.dispose()

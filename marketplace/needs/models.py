@@ -38,7 +38,7 @@ class Need(db.Model):
     __table_args__ = (
         CheckConstraint("lat >= -90 AND lat <= 90", name="lat_range"),
         CheckConstraint("lon >= -180 AND lon <= 180", name="lon_range"),
-        CheckConstraint("budget_amount >= 0", name="budget_nonnegative"),
+        CheckConstraint("budget_amount > 0", name="budget_positive"),
         CheckConstraint("offer_count >= 0", name="offer_count_nonnegative"),
         CheckConstraint("max_offers IS NULL OR max_offers >= 1", name="max_offers_positive"),
         Index("ix_needs_status_expires_at", "status", "expires_at"),

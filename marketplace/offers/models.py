@@ -35,7 +35,7 @@ class Offer(db.Model):
     __tablename__ = "offers"
     __table_args__ = (
         UniqueConstraint("need_id", "provider_id", name="uq_offers_need_provider"),
-        CheckConstraint("price_amount >= 0", name="price_nonnegative"),
+        CheckConstraint("price_amount > 0", name="price_positive"),
         # The database itself refuses a second accepted offer on one need.
         Index(
             "uq_offers_one_accepted_per_need",
