@@ -22,6 +22,7 @@ from sqlalchemy import MetaData, Table, inspect, select, text
 
 from marketplace.config import ROOT
 from marketplace.extensions import db
+from marketplace.geo import grid_cell_centre, km_cos, unit_vector
 
 MIGRATIONS = ROOT / "migrations"
 
@@ -322,6 +323,13 @@ def test_upgrading_a_database_with_rows_keeps_every_row(scratch_url: str, backen
                 kept = [{k: row[k] for k in rows[0]} for row in after[name]]
                 assert kept == rows, f"{name} changed in the upgrade"
             assert after["needs"][0]["accepted_offer_id"] == 1
+            for need in after["needs"]:  # the feed's vectors, filled in as the model computes
+                cell = grid_cell_centre(need["lat"], need["lon"])
+                assert (need["ux"], need["uy"], need["uz"]) == pytest.approx(
+                    tuple(unit_vector(need["lat"], need["lon"])), abs=1e-15)
+                assert (need["cell_ux"], need["cell_uy"], need["cell_uz"]) == pytest.approx(
+                    tuple(unit_vector(*cell)), abs=1e-15)
+                assert need["reach_cos"] == pytest.approx(km_cos(need["radius_km"]), abs=1e-15)
             fks_after = _foreign_keys()
             assert {t: fks_after[t] for t in fks_before} == fks_before
             assert schema_diff() == []
