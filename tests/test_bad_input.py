@@ -66,7 +66,7 @@ from marketplace.offers.schemas import (
     OfferListArgs,
     OfferPatchSchema,
 )
-from marketplace.pagination import PageArgs, encode_cursor
+from marketplace.pagination import PageArgs, encode_cursor, encode_ranked_cursor
 from marketplace.providers import services as providers
 from marketplace.providers.schemas import ProviderInSchema
 from marketplace.ratings import services as ratings
@@ -273,12 +273,13 @@ OFFER_BODY = {"price": {"amount": 35000, "currency": "USD"}, "message": "I can d
               "available_at": SOON}
 PAGE = {"limit": "5", "cursor": encode_cursor(1_000_000)}
 OFFSET_PAGE = {"limit": "5", "cursor": encode_cursor(0)}
+BAND_PAGE = {"limit": "5", "cursor": encode_ranked_cursor(0, 1_000_000)}  # the feed: (band, id)
 
 # In an order in which all baselines can run one after the other on one world.
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", f"{API}/needs", "customer", f"{API}/needs", NeedListArgs,
              query={"mine": "true", "status": "open", **PAGE}),
-    Endpoint("GET", f"{API}/feed", "pro2", f"{API}/feed", PageArgs, query=OFFSET_PAGE),
+    Endpoint("GET", f"{API}/feed", "pro2", f"{API}/feed", PageArgs, query=BAND_PAGE),
     Endpoint("GET", f"{API}/needs/<int:need_id>/offers", "customer",
              f"{API}/needs/{{open_need}}/offers", OfferListArgs,
              query={"sort": "price", **OFFSET_PAGE}),
@@ -603,6 +604,10 @@ FORGED_CURSORS = {
     "not-utf8": _b64(b"\xff\xfe\xfd"),
     "negative": _b64(b"id:-5"),
     "beyond-int64": _b64(b"id:" + b"9" * 30),
+    "rank-out-of-range": _b64(b"rank:99:5"),
+    "rank-negative": _b64(b"rank:-1:5"),
+    "rank-without-id": _b64(b"rank:1"),
+    "rank-id-beyond-int32": _b64(b"rank:1:4294967296"),
 }
 
 
