@@ -8,7 +8,10 @@ and route each client to one process (sticky sessions) or use the WebSocket tran
 import os
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-worker_class = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
+# gevent-websocket's worker with the handler that answers the requests the server refuses itself
+# (URL over 8 KB, malformed) in the app's error shape. It parses HTTP with gevent's pywsgi, so
+# gunicorn's limit_request_* settings do not apply.
+worker_class = "marketplace.wsgi_server.Worker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 # gunicorn caps each gevent worker at 1,000 connections by default; raise it (and the process'
 # open-file limit, `ulimit -n`) to hold more idle sockets.

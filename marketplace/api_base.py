@@ -1,5 +1,6 @@
-"""What every JSON blueprint shares: an argument parser that treats absurdly nested JSON as
-malformed (400) rather than letting the decoder's RecursionError become a 500."""
+"""What every JSON blueprint shares: an argument parser that refuses a body that is not JSON
+(415) and treats absurdly nested JSON as malformed (400) rather than letting the decoder's
+RecursionError become a 500."""
 
 from __future__ import annotations
 
@@ -7,11 +8,23 @@ import json
 from typing import Any
 
 import flask_smorest
-from webargs.flaskparser import FlaskParser
+from webargs.flaskparser import FlaskParser, is_json_request
+
+from marketplace.errors import UnsupportedMediaType
+
+JSON = "application/json"
 
 
 class Parser(FlaskParser):
     def _raw_load_json(self, req: Any) -> Any:
+        # webargs reads a body of another media type as no body at all, so a JSON body sent as
+        # text/plain would be silently ignored; only a request with neither body nor
+        # Content-Type is "no body" (the bodyless actions).
+        if not is_json_request(req) and (req.mimetype or req.get_data(cache=True)):
+            sent = f"got {req.mimetype}" if req.mimetype else "no Content-Type was sent"
+            raise UnsupportedMediaType(
+                f"The body must be JSON, sent with Content-Type: {JSON} ({sent}).",
+                {"Content-Type": [f"Must be {JSON}."]})
         try:
             return super()._raw_load_json(req)
         except RecursionError:
@@ -21,3 +34,16 @@ class Parser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
+
+    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
+        """flask-smorest's decorator; a JSON body's operation also documents the 415."""
+        decorate = super().arguments(schema, location=location, **kwargs)
+        if location != "json":
+            return decorate
+
+        def decorator(func: Any) -> Any:
+            view = decorate(func)
+            view._apidoc["arguments"]["responses"][415] = "UNSUPPORTED_MEDIA_TYPE"
+            return view
+
+        return decorator

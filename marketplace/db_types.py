@@ -9,6 +9,11 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+#: ``__table_args__`` of every table whose integer id the database assigns: on SQLite the table is
+#: AUTOINCREMENT, so the id of a deleted row is never handed out again (without it SQLite reuses
+#: the highest id once that row is gone). PostgreSQL sequences never go back anyway.
+IDS_NEVER_REUSED: dict[str, Any] = {"sqlite_autoincrement": True}
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -9,10 +9,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import Flask, Response, abort, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+
+#: WSGI environ key set by the server's handler (``wsgi_server.py``) when the server refused a
+#: request before the app ran (URL too long, malformed): the app only renders that refusal.
+SERVER_REFUSAL = "marketplace.server_refusal"
 
 
 class DomainError(Exception):
@@ -47,6 +51,10 @@ class Invalid(DomainError):
     status, code = 422, "validation_error"
 
 
+class UnsupportedMediaType(DomainError):
+    status, code = 415, "unsupported_media_type"
+
+
 _CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -55,9 +63,11 @@ _CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
+    431: "request_header_fields_too_large",
     500: "internal_error",
     503: "service_unavailable",
 }
@@ -112,7 +122,7 @@ def _respond(status: int, message: str, fields: dict[str, Any] | None = None,
         if headers:
             response.headers.extend(headers)
         return response
-    return render_template("error.html", status=status, message=message), status
+    return render_template("error.html", status=status, message=message), status, headers or {}
 
 
 def handle_domain_error(exc: DomainError) -> Any:
@@ -144,7 +154,14 @@ def handle_unexpected(exc: Exception) -> Any:
     return _respond(500, "Something went wrong on our side; it has been logged.")
 
 
+def _render_server_refusal() -> None:
+    status = request.environ.get(SERVER_REFUSAL)
+    if status:
+        abort(status)
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_render_server_refusal)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

@@ -28,7 +28,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, dele
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketplace.db_types import UTCDateTime, utcnow
+from marketplace.db_types import IDS_NEVER_REUSED, UTCDateTime, utcnow
 from marketplace.errors import Conflict, Invalid
 from marketplace.extensions import db
 
@@ -38,7 +38,8 @@ KEEP_FOR = timedelta(hours=24)
 
 class IdempotencyKey(db.Model):
     __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),)
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),
+                      IDS_NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     scope: Mapped[str] = mapped_column(String(40))

@@ -44,6 +44,25 @@ def decode_cursor(cursor: str) -> int:
                       {"cursor": ["Not a valid cursor."]}) from None
 
 
+def encode_ranked_cursor(rank: int, last_id: int) -> str:
+    """A cursor for a list ordered by a small rank, then newest first (the feed: band, id)."""
+    return base64.urlsafe_b64encode(f"rank:{rank}:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_ranked_cursor(cursor: str, ranks: int) -> tuple[int, int]:
+    """(rank, last id) of a cursor from ``encode_ranked_cursor``; ranks are 0..ranks-1."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, rank_text, id_text = raw.split(":")
+        rank, number = int(rank_text), int(id_text)
+        if prefix != "rank" or not 0 <= rank < ranks or not 0 <= number <= MAX_CURSOR:
+            raise ValueError(cursor)
+        return rank, number
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise Invalid("The cursor is not one this API handed out.",
+                      {"cursor": ["Not a valid cursor."]}) from None
+
+
 def paginate(stmt: Select[Any], id_column: InstrumentedAttribute[int], cursor: str | None,
              limit: int) -> tuple[Sequence[Any], str | None]:
     """Run ``stmt`` newest first; return one page and the cursor of the next (or None)."""

@@ -67,10 +67,13 @@ def aware_datetime(**kwargs: Any) -> fields.AwareDateTime:
 
 
 class MoneySchema(Schema):
+    """A budget or a price: positive (a 0 budget would have providers "take it at 0.00")."""
+
     amount = fields.Integer(
         required=True, strict=True,
-        validate=validate.Range(min=0, max=MAX_AMOUNT),
-        metadata={"description": "Integer minor units (cents for USD)."},
+        validate=[validate.Range(min=1, error="Must be more than 0."),
+                  validate.Range(max=MAX_AMOUNT)],
+        metadata={"description": "Integer minor units (cents for USD), at least 1."},
     )
     currency = fields.String(required=True, metadata={"description": "ISO 4217 code"})
 

@@ -16,9 +16,12 @@ os.environ.setdefault("SOCKETIO_ASYNC_MODE", "gevent")
 
 
 def main() -> None:
+    from gevent.pywsgi import WSGIServer
+
     from marketplace import create_app
     from marketplace.extensions import socketio
     from marketplace.realtime import start_expiry_task
+    from marketplace.wsgi_server import Handler
 
     app = create_app()
     start_expiry_task(app)
@@ -29,7 +32,10 @@ def main() -> None:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "5000"))
     print(f" * Serving on http://{host}:{port} (gevent, Socket.IO)", flush=True)
-    socketio.run(app, host=host, port=port, log_output=os.environ.get("ACCESS_LOG") == "1")
+    # What socketio.run does under gevent, with the handler that renders the server's refusals.
+    log = "default" if os.environ.get("ACCESS_LOG") == "1" else None
+    socketio.wsgi_server = WSGIServer((host, port), app, handler_class=Handler, log=log)
+    socketio.wsgi_server.serve_forever()
 
 
 if __name__ == "__main__":

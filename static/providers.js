@@ -75,8 +75,16 @@
     unseen.add(card.id);
   }
 
+  // The feed is paged nearest band first, so a new need far out is not on the first page:
+  // ask for exactly the announced needs (the server renders those still in this feed).
+  function announcedUrl(ids) {
+    return list.dataset.announcedUrl + "?" + ids.map(function (id) {
+      return "need=" + encodeURIComponent(id);
+    }).join("&");
+  }
+
   function insert(ids) {
-    fetch(location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" })
+    fetch(announcedUrl(ids), { headers: { Accept: "text/html" }, credentials: "same-origin" })
       .then(function (response) {
         if (!response.ok) throw new Error("feed " + response.status);
         return response.text();

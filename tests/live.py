@@ -1,4 +1,5 @@
-"""Real server processes for end-to-end tests: ``python -m marketplace.serve`` on a free port."""
+"""Real server processes for end-to-end tests: ``python -m marketplace.serve`` (or gunicorn as
+in production) on a free port."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import requests
 import socketio
 
 ROOT = Path(__file__).resolve().parent.parent
+SERVE = (sys.executable, "-m", "marketplace.serve")
+GUNICORN = (sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app")
 
 
 def free_port() -> int:
@@ -27,14 +30,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(database_url: str, port: int | None = None, **env: str) -> Iterator[str]:
+def server(database_url: str, port: int | None = None, command: tuple[str, ...] = SERVE,
+           **env: str) -> Iterator[str]:
     """Start a server process on a migrated database; yield its base URL; stop it. Give
     ``port`` to start one again where a stopped one was (clients reconnect to it)."""
     port = port or free_port()
     environment = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port),
                    "HOST": "127.0.0.1", "SECRET_KEY": "live-test-secret", **env}
     log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in finally)
-    proc = subprocess.Popen([sys.executable, "-m", "marketplace.serve"], cwd=ROOT,
+    proc = subprocess.Popen(list(command), cwd=ROOT,
                             env=environment, stdout=log, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -46,7 +50,7 @@ def server(database_url: str, port: int | None = None, **env: str) -> Iterator[s
             try:
                 if requests.get(base + "/api/v1/categories", timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening / booting
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)  # polling for the port to open; no event to await here

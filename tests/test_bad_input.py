@@ -72,7 +72,7 @@ from marketplace.offers.schemas import (
     OfferListArgs,
     OfferPatchSchema,
 )
-from marketplace.pagination import PageArgs, encode_cursor
+from marketplace.pagination import PageArgs, encode_cursor, encode_ranked_cursor
 from marketplace.providers import services as providers
 from marketplace.providers.schemas import ProviderInSchema
 from marketplace.ratings import services as ratings
@@ -292,12 +292,13 @@ OFFER_BODY = {"price": {"amount": 35000, "currency": "USD"}, "message": "I can d
               "available_at": SOON}
 PAGE = {"limit": "5", "cursor": encode_cursor(1_000_000)}
 OFFSET_PAGE = {"limit": "5", "cursor": encode_cursor(0)}
+BAND_PAGE = {"limit": "5", "cursor": encode_ranked_cursor(0, 1_000_000)}  # the feed: (band, id)
 
 # In an order in which all baselines can run one after the other on one world.
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", f"{API}/needs", "customer", f"{API}/needs", NeedListArgs,
              query={"mine": "true", "status": "open", **PAGE}),
-    Endpoint("GET", f"{API}/feed", "pro2", f"{API}/feed", PageArgs, query=OFFSET_PAGE),
+    Endpoint("GET", f"{API}/feed", "pro2", f"{API}/feed", PageArgs, query=BAND_PAGE),
     Endpoint("GET", f"{API}/needs/<int:need_id>/offers", "customer",
              f"{API}/needs/{{open_need}}/offers", OfferListArgs,
              query={"sort": "price", **OFFSET_PAGE}),
@@ -622,6 +623,10 @@ FORGED_CURSORS = {
     "not-utf8": _b64(b"\xff\xfe\xfd"),
     "negative": _b64(b"id:-5"),
     "beyond-int64": _b64(b"id:" + b"9" * 30),
+    "rank-out-of-range": _b64(b"rank:99:5"),
+    "rank-negative": _b64(b"rank:-1:5"),
+    "rank-without-id": _b64(b"rank:1"),
+    "rank-id-beyond-int32": _b64(b"rank:1:4294967296"),
 }
 
 
@@ -1399,6 +1404,62 @@ def test_form_baselines_are_accepted_and_load_their_schema(world: World,
             db.session.remove()
 
 
+# The body's media type: JSON or 415
+# --------------------------------------------------------------------------------------------
+
+# A valid JSON body sent as something else (or as nothing in particular) is refused, not read as
+# "no body": PATCH /me as text/plain used to answer 200 and change nothing.
+WRONG_MEDIA_TYPES = {
+    "text-plain": "text/plain",
+    "text-plain-utf8": "text/plain; charset=utf-8",
+    "form": "application/x-www-form-urlencoded",
+    "multipart": "multipart/form-data; boundary=xyz",
+    "xml": "application/xml",
+    "octet-stream": "application/octet-stream",
+    "json-lookalike": "application/jsonp",
+    "no-content-type": None,
+}
+
+
+@pytest.mark.parametrize("key", [ep.key for ep in ENDPOINTS if ep.bodies])
+def test_a_body_that_is_not_json_is_415(world: World, key: str) -> None:
+    """Every endpoint taking a body answers 415 with the error shape, naming the media type it
+    takes and the Content-Type header, and changes nothing — with or without an
+    Idempotency-Key (a refused request does not reserve it)."""
+    ep = BY_KEY[key]
+    before = snapshot()
+    failures = []
+    for label, media_type in WRONG_MEDIA_TYPES.items():
+        headers = {**world.auth(ep.caller), IDEMPOTENCY_KEY: f"media-{label}"}
+        kwargs: dict[str, Any] = {"data": resolve_text(dumps(ep.bodies[0])), "headers": headers}
+        if media_type is not None:
+            kwargs["content_type"] = media_type
+        response = request_in_own_context(world.client, ep.path.format(**world.ids), ep.method,
+                                          **kwargs)
+        if response.status_code != 415:
+            failures.append(f"{label}: {response.status_code} {response.get_data(as_text=True)[:200]}")
+            continue
+        error = error_of(response)
+        assert error["code"] == "unsupported_media_type", (label, error)
+        assert "application/json" in error["message"], (label, error)
+        assert "Content-Type" in error.get("fields", {}), (label, error)
+    assert not failures, f"{key}:\n" + "\n".join(failures)
+    assert snapshot() == before
+
+
+def test_json_media_types_with_parameters_are_json(world: World) -> None:
+    """``application/json; charset=utf-8`` and ``application/*+json`` are JSON: judged on content."""
+    ep = BY_KEY[f"POST {API}/needs"]
+    before = snapshot()
+    for media_type in ("application/json; charset=utf-8", "application/problem+json"):
+        response = request_in_own_context(
+            world.client, ep.path.format(**world.ids), ep.method, content_type=media_type,
+            data=dumps({**NEED_BODY, "bogus": 1}), headers=world.auth(ep.caller))
+        assert response.status_code == 422, (media_type, response.get_json())
+        assert "bogus" in error_of(response)["fields"]
+    assert snapshot() == before
+
+
 # --------------------------------------------------------------------------------------------
 # Last: tests that change the world (the next user of the world rebuilds it)
 # --------------------------------------------------------------------------------------------
@@ -1431,6 +1492,26 @@ def test_baselines_are_accepted(world: World) -> None:
             assert response.status_code in (200, 201), (ep.key, body, response.get_json())
             assert "Idempotent-Replayed" not in response.headers
             db.session.remove()
+
+
+def _body_optional(app: Flask, ep: Endpoint) -> bool:
+    endpoint = api_operations(app)[ep.key]
+    return not _arguments(app, endpoint)[0].get("required", True)
+
+
+def test_bodyless_actions_need_no_body_and_no_content_type(world: World) -> None:
+    """Where the body is optional (withdraw, accept, complete, cancel, block, ...), a request
+    with no body and no Content-Type is the plain action: it succeeds, one after the other in
+    table order as the baselines do."""
+    optional = [ep for ep in ENDPOINTS if ep.bodies and _body_optional(current_app, ep)]
+    assert {ep.key for ep in optional} >= {f"POST {API}/offers/<int:offer_id>/withdraw",
+                                           f"POST {API}/needs/<int:need_id>/complete",
+                                           f"PATCH {API}/me"}
+    for ep in optional:
+        response = request_in_own_context(world.client, ep.path.format(**world.ids), ep.method,
+                                          headers=world.auth(ep.caller))
+        assert response.status_code in (200, 201, 204), (ep.key, response.get_json())
+        db.session.remove()
 
 
 # -- arbitrary JSON values, by hypothesis ------------------------------------------------------

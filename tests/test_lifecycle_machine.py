@@ -230,7 +230,7 @@ class Lifecycle(RuleBasedStateMachine):
         return need_id
 
     @rule(target=offer_ids, need_id=need_ids, who=st.sampled_from(EVERYONE),
-          amount=st.integers(0, 50_000) | st.none())
+          amount=st.integers(1, 50_000) | st.none())
     def make_offer(self, need_id: int, who: str, amount: int | None) -> Any:
         need = self.m_needs[need_id]
         expected: type[DomainError] | None = None
@@ -251,7 +251,7 @@ class Lifecycle(RuleBasedStateMachine):
                                          40000 if amount is None else amount)
         return offer_id
 
-    @rule(offer_id=offer_ids, who=ACTOR, amount=st.integers(0, 50_000))
+    @rule(offer_id=offer_ids, who=ACTOR, amount=st.integers(1, 50_000))
     def revise(self, offer_id: int, who: str, amount: int) -> None:
         offer = self.m_offers[offer_id]
         who = offer.provider if who == "them" else who

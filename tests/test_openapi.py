@@ -316,6 +316,22 @@ def test_documented_error_schema_describes_real_errors(backend_app: Flask,
         assert not errors, (name, errors)
 
 
+def test_every_json_body_documents_the_415(backend_app: Flask, spec: dict[str, Any]) -> None:
+    """Each operation taking a JSON body says it may answer 415 with the error shape, and it
+    really does (a text/plain body), so clients know to send Content-Type: application/json."""
+    client = backend_app.test_client()
+    for ep in BODY_ENDPOINTS:
+        op = spec["paths"][template(ep.rule)][ep.method.lower()]
+        assert "application/json" in op["requestBody"]["content"], ep.key
+        ref = op["responses"]["415"]["$ref"].removeprefix("#/components/responses/")
+        schema = spec["components"]["responses"][ref]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/Error"}, ep.key
+    real = client.post(f"{API}/users", data="{}", content_type="text/plain")
+    assert real.status_code == 415 and error_of(real)["code"] == "unsupported_media_type"
+    schema = deref({"$ref": "#/components/schemas/Error"}, spec)
+    assert not list(OAS30ReadValidator(schema).iter_errors(real.get_json()))
+
+
 # --------------------------------------------------------------------------------------------
 # The docs page
 # --------------------------------------------------------------------------------------------

@@ -526,12 +526,83 @@ def test_feed_page_has_the_live_hooks(feed_world, browser):
     assert page.find("script", src="/static/providers.js") is not None
 
 
-def test_a_new_need_is_in_the_refetched_feed_page(feed_world, make_need, browser):
-    """What providers.js does on need.matched: fetch the page again and take the card by id."""
+def test_a_new_need_is_in_the_announced_cards(feed_world, make_need, browser):
+    """What providers.js does on need.matched: fetch the cards of the announced needs (the
+    list's data-announced-url) and take each card by id."""
     web = browser(feed_world["pro"])
     fresh = make_need(feed_world["customer"], title="Brunch for 12", location=at(offset(1, 180)))
-    page = dom(web.get("/feed"))
+    url = dom(web.get("/feed")).by_id("feed-list").attrs["data-announced-url"]
+    page = dom(web.get(f"{url}?need={fresh.id}"))
     assert page.by_id(f"need-{fresh.id}") is not None
+
+
+def _card_ids(response: Any) -> list[int]:
+    return [int(c.attrs["id"].removeprefix("need-"))
+            for c in dom(response).by_id("feed-list").find_all("li", cls="feed-card")]
+
+
+def test_the_feed_page_pages_nearest_first_with_a_more_link(make_user, make_provider, make_need,
+                                                            browser):
+    """The page shows the first FEED_PAGE needs of the feed and links to the rest; walking the
+    links shows every need once, in the API's order."""
+    from marketplace.providers.views import FEED_PAGE
+
+    pro = make_provider(radius_km=25)
+    customer = make_user()
+    for i in range(FEED_PAGE + 5):
+        make_need(customer, location=at(offset((i * 0.7) % 24, i * 37)), title=f"Need no {i}")
+    web = browser(pro)
+    first = web.get("/feed")
+    page = dom(first)
+    more = page.by_id("feed-more")
+    assert len(_card_ids(first)) == FEED_PAGE and more.attrs["rel"] == "next"
+    second = web.get(more.attrs["href"])
+    assert dom(second).by_id("feed-more") is None
+    assert "Back to the nearest" in dom(second).text()
+    api = pro.get("/api/v1/feed", query_string={"limit": 100}).get_json()
+    assert _card_ids(first) + _card_ids(second) == [item["id"] for item in api["items"]]
+
+
+def test_a_mangled_more_link_starts_the_feed_again(make_provider, browser):
+    r = browser(make_provider()).get("/feed?cursor=forged")
+    assert r.status_code == 302 and r.headers["Location"] == "/feed"
+
+
+def test_a_far_new_need_is_announced_even_when_the_first_page_is_full(make_user, make_provider,
+                                                                      make_need, browser):
+    """The first page is the nearest band: a need posted farther out is not on it, but the
+    announced-cards request the live page makes still renders it."""
+    from marketplace.providers.views import FEED_PAGE
+
+    pro = make_provider(radius_km=25)
+    customer = make_user()
+    for i in range(FEED_PAGE):
+        make_need(customer, location=at(offset(0.5, i * 13)), title=f"Near no {i}")
+    far = make_need(customer, title="Far but in reach", location=at(offset(20, 90)), radius_km=30)
+    web = browser(pro)
+    assert far.id not in _card_ids(web.get("/feed"))
+    assert _card_ids(web.get(f"/feed?need={far.id}")) == [far.id]
+
+
+def test_announced_cards_show_only_needs_posted_to_this_provider(feed_world, make_user,
+                                                                 make_provider, make_need,
+                                                                 browser):
+    """Asking for needs by id reveals nothing the feed would not show: another category, out
+    of reach, closed, one's own, a blocker's, unknown ids — no card, no title."""
+    pro = feed_world["pro"]
+    blocker = make_user()
+    blocked_need = make_need(blocker, title="From a blocker")
+    r = blocker.put(f"/api/v1/me/blocks/{pro.provider.handle}")
+    assert r.status_code in (200, 201, 204)
+    hidden = [feed_world[k] for k in ("far", "other", "own", "closed")] + [blocked_need]
+    query = "&".join(f"need={n.id}" for n in hidden) + "&need=999999&need=0"
+    r = browser(pro).get(f"/feed?{query}")
+    assert r.status_code == 200 and _card_ids(r) == []
+    html = r.get_data(as_text=True)
+    for need in hidden:
+        assert need.title not in html
+    assert _card_ids(browser(pro).get(f"/feed?need={feed_world['near'].id}&{query}")) == [
+        feed_world["near"].id]
 
 
 # --- my jobs ----------------------------------------------------------------------------------

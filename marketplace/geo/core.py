@@ -105,6 +105,32 @@ def display_km(a: Point, b: Point) -> float:
     return km
 
 
+# A point is never farther than this from the centre of its grid cell (cells are ~1 km; the
+# widest, next to the poles, are under 2 km across).
+CELL_SLACK_KM = 1.5
+
+
+class UnitVector(NamedTuple):
+    x: float
+    y: float
+    z: float
+
+
+def unit_vector(lat: float, lon: float) -> UnitVector:
+    """The point on the unit sphere. The dot product of two such vectors is the cosine of the
+    angle between the points, so SQL can compare great-circle distances with products and
+    sums alone (``1 - dot`` is twice the haversine term), without any trigonometry."""
+    phi, lam = math.radians(lat), math.radians(lon)
+    return UnitVector(math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam),
+                      math.sin(phi))
+
+
+def km_cos(km: float) -> float:
+    """The dot product of the unit vectors of two points ``km`` apart (-1 beyond half the
+    globe): a distance of at most ``km`` is a dot product of at least this."""
+    return math.cos(min(km / EARTH_RADIUS_KM, math.pi))
+
+
 def cell_distance_km(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:
     """Distance between the grid cells of two points: what every distance band shown before
     acceptance is computed from, so moving one side around reveals nothing finer than a cell."""

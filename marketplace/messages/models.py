@@ -6,7 +6,7 @@ from sqlalchemy import ForeignKey, Index, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
-from marketplace.db_types import UTCDateTime, utcnow
+from marketplace.db_types import IDS_NEVER_REUSED, UTCDateTime, utcnow
 from marketplace.extensions import db
 from marketplace.offers.models import Offer, OfferStatus
 
@@ -15,7 +15,7 @@ class Message(db.Model):
     """One line of the private thread between a need's customer and one offering provider."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_offer_id_id", "offer_id", "id"),)
+    __table_args__ = (Index("ix_messages_offer_id_id", "offer_id", "id"), IDS_NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"))

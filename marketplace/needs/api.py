@@ -15,7 +15,7 @@ from marketplace.needs.schemas import (
     NeedListArgs,
     NeedOutSchema,
 )
-from marketplace.pagination import PageArgs, offset_page, page, page_of
+from marketplace.pagination import PageArgs, page, page_of
 from marketplace.schemas import EmptySchema
 
 blp = Blueprint("needs_api", __name__, url_prefix="/api/v1", description="Needs")
@@ -51,7 +51,7 @@ def list_mine(args: dict[str, Any]) -> Any:
 @blp.response(200, page_of(NeedOutSchema))
 def feed(args: dict[str, Any]) -> Any:
     """Open needs posted to you as a provider: nearest distance band first, then newest."""
-    return page(*offset_page(services.feed(g.user), args["cursor"], args["limit"]))
+    return page(*services.feed(g.user, args["cursor"], args["limit"]))
 
 
 @blp.route("/needs/<int:need_id>", methods=["GET"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 import enum
 import secrets
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -18,8 +19,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
-from marketplace.db_types import UTCDateTime, utcnow
+from marketplace.db_types import IDS_NEVER_REUSED, UTCDateTime, utcnow
 from marketplace.extensions import db
+from marketplace.geo import grid_cell_centre, km_cos, unit_vector
 from marketplace.providers.models import Category
 
 
@@ -31,6 +33,23 @@ class NeedStatus(enum.StrEnum):
     EXPIRED = "expired"
 
 
+def _from_place(axis: str, *, cell: bool = False) -> Any:
+    """A column default computed from the row's own lat/lon (for every insert, ORM or not)."""
+
+    def default(context: Any) -> float:
+        params = context.get_current_parameters()
+        lat, lon = params["lat"], params["lon"]
+        if cell:
+            lat, lon = grid_cell_centre(lat, lon)
+        return float(getattr(unit_vector(lat, lon), axis))
+
+    return default
+
+
+def _reach_cos(context: Any) -> float:
+    return km_cos(context.get_current_parameters()["radius_km"])
+
+
 class Need(db.Model):
     """What a customer asked for, where, for how much. Its status changes only in services."""
 
@@ -38,12 +57,13 @@ class Need(db.Model):
     __table_args__ = (
         CheckConstraint("lat >= -90 AND lat <= 90", name="lat_range"),
         CheckConstraint("lon >= -180 AND lon <= 180", name="lon_range"),
-        CheckConstraint("budget_amount >= 0", name="budget_nonnegative"),
+        CheckConstraint("budget_amount > 0", name="budget_positive"),
         CheckConstraint("offer_count >= 0", name="offer_count_nonnegative"),
         CheckConstraint("max_offers IS NULL OR max_offers >= 1", name="max_offers_positive"),
         Index("ix_needs_status_expires_at", "status", "expires_at"),
         # The provider feed's box query: open needs of a category near a point.
         Index("ix_needs_feed", "status", "category_id", "lat_row", "lon"),
+        IDS_NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,6 +76,16 @@ class Need(db.Model):
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     lat_row: Mapped[int] = mapped_column(Integer)  # geo.lat_row(lat), for the feed's index
+    # The place as SQL can compare it without trigonometry (geo.unit_vector): the true point,
+    # its grid cell's centre (bands), and the cosine of its reach — so the feed filters and
+    # ranks by band in SQL and pages with LIMIT. Needs never move; set once, on insert.
+    ux: Mapped[float] = mapped_column(Float, default=_from_place("x"))
+    uy: Mapped[float] = mapped_column(Float, default=_from_place("y"))
+    uz: Mapped[float] = mapped_column(Float, default=_from_place("z"))
+    cell_ux: Mapped[float] = mapped_column(Float, default=_from_place("x", cell=True))
+    cell_uy: Mapped[float] = mapped_column(Float, default=_from_place("y", cell=True))
+    cell_uz: Mapped[float] = mapped_column(Float, default=_from_place("z", cell=True))
+    reach_cos: Mapped[float] = mapped_column(Float, default=_reach_cos)
     place: Mapped[str | None] = mapped_column(String(200))
     address: Mapped[str | None] = mapped_column(String(300))
     radius_km: Mapped[float] = mapped_column(Float)

@@ -17,19 +17,17 @@ from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
 from marketplace.extensions import db
 from marketplace.geo import (
-    band_index,
     cell_distance_km,
     display_km,
     distance_band,
     grid_cell_centre,
-    haversine_km,
     lat_row,
-    search_box,
 )
 from marketplace.geocoding import services as geocoding
+from marketplace.needs import feed as feeds
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.outbox import jsonable, notify, notify_each, signal
-from marketplace.pagination import paginate
+from marketplace.pagination import decode_ranked_cursor, encode_ranked_cursor, paginate
 from marketplace.providers import matching
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
@@ -390,38 +388,43 @@ def expire_due(now: datetime | None = None) -> list[int]:
     return expired
 
 
-def feed(user: User) -> list[dict[str, Any]]:
-    """Open needs that match the calling provider now: nearest distance band first, then
-    newest. Bands come from grid-cell centres, like everything a provider sees."""
+def _feed_provider(user: User) -> Provider:
     provider = providers.provider_of(user)
     if provider is None:
         raise Forbidden("Set up a provider profile (PUT /api/v1/me/provider) to get a feed.")
-    if not provider.active or not provider.categories:
-        return []
-    box = search_box(provider.base_lat, provider.base_lon, provider.radius_km)
-    stmt = select(Need).options(selectinload(Need.category)).where(
-        Need.status == NeedStatus.OPEN,
-        Need.category_id.in_([c.id for c in provider.categories]),
-        matching.box_filter(box, Need.lat_row, Need.lon),
-        Need.expires_at > utcnow(),
-        Need.customer_id != user.id,
-    )
-    blocking = blocks.customers_blocking(provider.id)
-    if blocking:
-        stmt = stmt.where(Need.customer_id.not_in(blocking))
-    found = []
-    for need in db.session.scalars(stmt):
-        km = haversine_km(provider.base_lat, provider.base_lon, need.lat, need.lon)
-        if km <= provider.radius_km and km <= need.radius_km:
-            band_km = cell_distance_km(provider.base_lat, provider.base_lon, need.lat, need.lon)
-            found.append((band_index(band_km), -need.id, need))
-    found.sort(key=lambda item: item[:2])
+    return provider
+
+
+def _feed_views(provider: Provider, slots: Sequence[feeds.Slot]) -> list[dict[str, Any]]:
     from marketplace.offers.models import Offer  # offers depend on needs, not the reverse
 
+    ids = [slot.need_id for slot in slots]
+    if not ids:
+        return []
+    by_id = {n.id: n for n in db.session.scalars(
+        select(Need).options(selectinload(Need.category)).where(Need.id.in_(ids)))}
     # Every need here is open and matches, so the role is settled by one query for the
     # provider's offers among them instead of a role lookup per need.
     offered = set(db.session.scalars(select(Offer.need_id).where(
-        Offer.provider_id == provider.id, Offer.need_id.in_([n.id for _b, _i, n in found]))))
-    return [NeedView(need, "offering_provider" if need.id in offered else "matched_provider",
-                     provider).as_dict()
-            for _band, _id, need in found]
+        Offer.provider_id == provider.id, Offer.need_id.in_(ids))))
+    return [NeedView(by_id[i], "offering_provider" if i in offered else "matched_provider",
+                     provider).as_dict() for i in ids]
+
+
+def feed(user: User, cursor: str | None = None,
+         limit: int = 20) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the open needs that match the calling provider now: nearest distance band
+    first, then newest (bands from grid-cell centres, like everything a provider sees), and
+    the cursor of the next page. Paged in SQL (``needs.feed``)."""
+    provider = _feed_provider(user)
+    after = feeds.Slot(*decode_ranked_cursor(cursor, feeds.BANDS)) if cursor else None
+    slots, last = feeds.Feed(provider).page(after, limit)
+    next_cursor = encode_ranked_cursor(last.band, last.need_id) if last else None
+    return _feed_views(provider, slots), next_cursor
+
+
+def feed_items(user: User, need_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Those of ``need_ids`` that are in the calling provider's feed now, in feed order: what
+    the feed page fetches when needs are announced live."""
+    provider = _feed_provider(user)
+    return _feed_views(provider, feeds.Feed(provider).among(need_ids))

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db_types import UTCDateTime, utcnow
+from marketplace.db_types import IDS_NEVER_REUSED, UTCDateTime, utcnow
 from marketplace.extensions import db
 from marketplace.needs.models import Need
 from marketplace.providers.models import Provider
@@ -43,7 +43,7 @@ class Offer(db.Model):
     __tablename__ = "offers"
     __table_args__ = (
         UniqueConstraint("need_id", "provider_id", name="uq_offers_need_provider"),
-        CheckConstraint("price_amount >= 0", name="price_nonnegative"),
+        CheckConstraint("price_amount > 0", name="price_positive"),
         # The database itself refuses a second accepted offer on one need.
         Index(
             "uq_offers_one_accepted_per_need",
@@ -52,6 +52,7 @@ class Offer(db.Model):
             sqlite_where=text("status = 'accepted'"),
             postgresql_where=text("status = 'accepted'"),
         ),
+        IDS_NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

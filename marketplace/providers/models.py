@@ -7,7 +7,7 @@ from sqlalchemy import Boolean, CheckConstraint, Column, Float, ForeignKey, Inde
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
-from marketplace.db_types import UTCDateTime, utcnow
+from marketplace.db_types import IDS_NEVER_REUSED, UTCDateTime, utcnow
 from marketplace.extensions import db
 
 HANDLE = re.compile(r"[a-z0-9](?:[a-z0-9-]{1,28}[a-z0-9])")  # use with fullmatch
@@ -28,6 +28,7 @@ class Category(db.Model):
     """The fixed list of things people ask for; seeded by a migration."""
 
     __tablename__ = "categories"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
@@ -43,6 +44,7 @@ class Provider(db.Model):
                         name="radius_range"),
         CheckConstraint("base_lat >= -90 AND base_lat <= 90", name="lat_range"),
         CheckConstraint("base_lon >= -180 AND base_lon <= 180", name="lon_range"),
+        IDS_NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

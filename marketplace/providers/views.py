@@ -16,7 +16,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from marketplace import forms
-from marketplace.errors import DomainError
+from marketplace.errors import DomainError, Invalid
 from marketplace.extensions import db
 from marketplace.forms import FormErrors, FormInvalid, safe_next
 from marketplace.geo import grid_cell_centre
@@ -39,6 +39,7 @@ bp = Blueprint("providers", __name__)
 PROVIDER_ALIASES = {"base.lat": "lat", "base.lon": "lon", "base": "place_query"}
 DEFAULT_RADIUS_KM = 25
 RATINGS_PER_PAGE = 20
+FEED_PAGE = 25  # needs per feed page; the rest are a "More needs" link away
 JOB_TABS = (("pending", "Pending"), ("accepted", "Accepted"), ("completed", "Completed"),
             ("closed", "Declined/Withdrawn"))
 
@@ -165,7 +166,14 @@ def feed() -> Any:
     provider = _require_provider()
     if provider is None:
         return redirect(url_for("providers.setup", next=request.full_path.rstrip("?")))
-    items = needs.feed(current_user)
+    announced = request.args.getlist("need", type=int)
+    if announced:  # what the page's script fetches for needs announced live (providers.js)
+        items, next_cursor = needs.feed_items(current_user, announced[:FEED_PAGE]), None
+    else:
+        try:
+            items, next_cursor = needs.feed(current_user, request.args.get("cursor"), FEED_PAGE)
+        except Invalid:  # a stale or mangled "more" link: start again from the top
+            return redirect(url_for("providers.feed"))
     ids = [item["id"] for item in items]
     mine: dict[int, Offer] = {}
     if ids:
@@ -173,6 +181,7 @@ def feed() -> Any:
             select(Offer).where(Offer.provider_id == provider.id, Offer.need_id.in_(ids)))}
     return render_template(
         "providers/feed.html", items=items, mine=mine, provider=provider,
+        next_cursor=next_cursor, paged=bool(request.args.get("cursor")),
         category_names={c.slug: c.name for c in services.all_categories()},
         acted=request.args.get("acted", type=int), major=_major,
     )

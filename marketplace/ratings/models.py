@@ -6,7 +6,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
-from marketplace.db_types import UTCDateTime, utcnow
+from marketplace.db_types import IDS_NEVER_REUSED, UTCDateTime, utcnow
 from marketplace.extensions import db
 from marketplace.needs.models import Need
 from marketplace.providers.models import Provider
@@ -24,6 +24,7 @@ class Rating(db.Model):
             CheckConstraint(f"{name} IS NULL OR {name} BETWEEN 1 AND 5", name=f"{name}_range")
             for name in SUB_SCORES
         ),
+        IDS_NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -2,7 +2,7 @@
 closed, the customer blocked the provider)
 
 Revision ID: b7d2e4a91c3f
-Revises: f8951de760f2
+Revises: 0c6be7a6dc89
 Create Date: 2026-12-01 22:10:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b7d2e4a91c3f'
-down_revision = 'f8951de760f2'
+down_revision = '0c6be7a6dc89'
 branch_labels = None
 depends_on = None
 
