@@ -10,7 +10,7 @@ from werkzeug.routing import IntegerConverter
 
 from marketplace import cli, errors, realtime
 from marketplace.config import ROOT, from_env
-from marketplace.extensions import api, csrf, db, login_manager, migrate
+from marketplace.extensions import csrf, db, login_manager, migrate, openapi
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -50,7 +50,7 @@ def register_extensions(app: Flask) -> None:
         "security": [{"bearerAuth": []}],
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     })
-    api.init_app(app)
+    openapi.init_app(app)
     realtime.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -67,29 +67,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from marketplace.accounts import api as accounts_api
-    from marketplace.accounts import views as accounts_views
-    from marketplace.blocks import api as blocks_api
-    from marketplace.geocoding import api as geocoding_api
-    from marketplace.messages import api as messages_api
-    from marketplace.needs import api as needs_api
-    from marketplace.needs import views as needs_views
-    from marketplace.notifications import api as notifications_api
-    from marketplace.notifications import views as notifications_views
-    from marketplace.offers import api as offers_api
-    from marketplace.providers import api as providers_api
-    from marketplace.providers import views as providers_views
-    from marketplace.ratings import api as ratings_api
+    from marketplace import api, web
 
-    for blp in (accounts_api.blp, providers_api.blp, needs_api.blp, offers_api.blp,
-                messages_api.blp, ratings_api.blp, notifications_api.blp, geocoding_api.blp,
-                blocks_api.blp):
-        api.register_blueprint(blp)
-        csrf.exempt(blp)  # the JSON API authenticates with bearer tokens, never cookies
-    app.register_blueprint(accounts_views.bp)
-    app.register_blueprint(notifications_views.bp)
-    app.register_blueprint(needs_views.bp)
-    app.register_blueprint(providers_views.bp)
+    api.register(app)
+    web.register(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

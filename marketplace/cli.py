@@ -28,7 +28,7 @@ def seed_demo() -> None:
 @click.command("expire-needs")
 def expire_needs() -> None:
     """Expire open needs past their expiry time, and forget old idempotency keys."""
-    from marketplace.idempotency import purge_expired
+    from marketplace.api.idempotency import purge_expired
     from marketplace.needs.services import expire_due
 
     expired = expire_due()

@@ -35,5 +35,5 @@ class MarketplaceApi(Api):
     ERROR_SCHEMA = ErrorSchema
 
 
-api = MarketplaceApi()
+openapi = MarketplaceApi()  # flask-smorest: registers the JSON blueprints, builds the document
 socketio = SocketIO()

@@ -59,7 +59,7 @@ from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
 from marketplace.accounts.schemas import CredentialsSchema, MeUpdateSchema, RegisterSchema
 from marketplace.extensions import db
-from marketplace.geocoding.api import GeocodeArgs
+from marketplace.api.geocoding import GeocodeArgs
 from marketplace.messages.schemas import MessageInSchema
 from marketplace.needs import services as needs
 from marketplace.needs.schemas import CancelSchema, NeedInSchema, NeedListArgs

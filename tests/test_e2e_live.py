@@ -20,7 +20,7 @@ from live import Api, free_port, server
 from marketplace.accounts.models import User
 from marketplace.extensions import db
 from marketplace.messages import services as messages
-from marketplace.notifications.events import REPLAY_PAGE
+from marketplace.realtime.events import REPLAY_PAGE
 from marketplace.offers import services as offers
 
 pytest.importorskip("playwright.sync_api")

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from test_web_needs import GOOD, field_errors
 
 from marketplace.extensions import db
-from marketplace.forms import local_datetime
+from marketplace.web.forms import local_datetime
 from marketplace.needs.models import Need
 from marketplace.offers.models import Offer
 

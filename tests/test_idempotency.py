@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from marketplace.accounts.models import ApiToken, User
 from marketplace.db_types import utcnow
 from marketplace.extensions import db
-from marketplace.idempotency import HEADER, IdempotencyKey, purge_expired, stored_key
+from marketplace.api.idempotency import HEADER, IdempotencyKey, purge_expired, stored_key
 from marketplace.messages.models import Message
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need

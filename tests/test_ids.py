@@ -13,7 +13,7 @@ from sqlalchemy import Table, delete, func, insert, select
 
 from marketplace.db_types import utcnow
 from marketplace.extensions import db
-from marketplace.idempotency import HEADER
+from marketplace.api.idempotency import HEADER
 from marketplace.messages import services as messages
 from marketplace.needs import services as needs
 from marketplace.notifications.models import Notification

@@ -462,7 +462,7 @@ def test_every_event_is_emitted_after_commit_exactly_as_stored(cast, make_need, 
 def test_a_pre_encoded_event_is_the_same_socketio_packet_as_the_object():
     from socketio import packet
 
-    from marketplace.realtime import Packet, PreEncoded
+    from marketplace.realtime.emit import Packet, PreEncoded
 
     event = {"id": 7, "type": "need.matched", "created_at": "2026-11-30T10:00:00+00:00",
              "data": {"need": {"title": "Café \u00e9 \"quoted\"", "budget": {"amount": 5}}}}

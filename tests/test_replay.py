@@ -17,7 +17,7 @@ from live import Api, server
 from sqlalchemy import select
 
 from marketplace.extensions import db
-from marketplace.notifications.events import REPLAY_PAGE
+from marketplace.realtime.events import REPLAY_PAGE
 from marketplace.notifications.models import Notification
 from marketplace.notifications.outbox import notify
 

@@ -545,7 +545,7 @@ def test_the_feed_page_pages_nearest_first_with_a_more_link(make_user, make_prov
                                                             browser):
     """The page shows the first FEED_PAGE needs of the feed and links to the rest; walking the
     links shows every need once, in the API's order."""
-    from marketplace.providers.views import FEED_PAGE
+    from marketplace.web.providers import FEED_PAGE
 
     pro = make_provider(radius_km=25)
     customer = make_user()
@@ -572,7 +572,7 @@ def test_a_far_new_need_is_announced_even_when_the_first_page_is_full(make_user,
                                                                       make_need, browser):
     """The first page is the nearest band: a need posted farther out is not on it, but the
     announced-cards request the live page makes still renders it."""
-    from marketplace.providers.views import FEED_PAGE
+    from marketplace.web.providers import FEED_PAGE
 
     pro = make_provider(radius_km=25)
     customer = make_user()
@@ -852,7 +852,7 @@ def test_reply_by_someone_else_is_refused(make_user, make_provider, make_need, m
 
 def test_ratings_list_pages_with_a_cursor(make_user, make_provider, make_need, make_offer,
                                           client, monkeypatch):
-    from marketplace.providers import views
+    from marketplace.web import providers as views
 
     monkeypatch.setattr(views, "RATINGS_PER_PAGE", 2)
     pro = make_provider(handle="pager")

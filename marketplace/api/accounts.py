@@ -5,7 +5,6 @@ from typing import Any
 from flask import g
 
 from marketplace.accounts import services
-from marketplace.accounts.auth import auth_required
 from marketplace.accounts.schemas import (
     CredentialsSchema,
     MeSchema,
@@ -15,8 +14,9 @@ from marketplace.accounts.schemas import (
     TokenSchema,
     UserSchema,
 )
-from marketplace.api_base import Blueprint
-from marketplace.idempotency import idempotent
+from marketplace.api.auth import auth_required
+from marketplace.api.base import Blueprint
+from marketplace.api.idempotency import idempotent
 
 blp = Blueprint("accounts_api", __name__, url_prefix="/api/v1", description="Accounts and tokens")
 

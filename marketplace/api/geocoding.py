@@ -4,8 +4,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from marketplace.accounts.auth import auth_required
-from marketplace.api_base import Blueprint
+from marketplace.api.auth import auth_required
+from marketplace.api.base import Blueprint
 from marketplace.geocoding import services
 from marketplace.schemas import text
 

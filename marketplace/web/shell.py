@@ -7,12 +7,12 @@ from typing import Any
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from marketplace import forms
-from marketplace.forms import FormErrors, FormInvalid, safe_next
 from marketplace.notifications import services
 from marketplace.notifications.models import Notification
 from marketplace.notifications.schemas import MarkReadSchema
 from marketplace.providers.services import provider_of
+from marketplace.web import forms
+from marketplace.web.forms import FormErrors, FormInvalid, safe_next
 
 bp = Blueprint("notifications", __name__)
 

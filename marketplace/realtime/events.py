@@ -12,13 +12,13 @@ from typing import Any
 
 from flask import current_app, request
 from flask_login import current_user
-from flask_socketio import ConnectionRefusedError
+from flask_socketio import ConnectionRefusedError, SocketIO
 
 from marketplace.accounts.auth import user_for_token
 from marketplace.extensions import db, socketio
 from marketplace.notifications import services
 from marketplace.notifications.schemas import MAX_ID
-from marketplace.realtime import room_for
+from marketplace.realtime.emit import room_for
 
 REPLAY_PAGE = 100
 
@@ -38,7 +38,6 @@ def _position(value: Any) -> int | None:
     return value
 
 
-@socketio.on("connect")
 def connect(auth: Any = None) -> None:
     user = _user_from(auth)
     if user is None:
@@ -54,7 +53,6 @@ def connect(auth: Any = None) -> None:
                                    request.sid, user.id, last_id)
 
 
-@socketio.on("replay")
 def replay(data: Any = None) -> dict[str, Any] | None:
     """The next page after ``data["after"]``; answers (as the ack) only when that is refused."""
     after = _position(data.get("after")) if isinstance(data, dict) else None
@@ -90,3 +88,9 @@ def _replay_page(sid: str, user_id: int, after_id: int) -> None:
         socketio.server.enter_room(sid, room_for(user_id), namespace="/")
         after_id, more = _send_page(sid, user_id, after_id)
     socketio.emit("replay.more" if more else "replay.done", {"last_id": after_id}, to=sid)
+
+
+def register(server: SocketIO) -> None:
+    """Register the handlers (explicitly, once, from ``realtime.init_app``)."""
+    server.on_event("connect", connect)
+    server.on_event("replay", replay)

@@ -5,8 +5,8 @@ from typing import Any
 from flask import g
 from marshmallow import Schema, fields
 
-from marketplace.accounts.auth import auth_required
-from marketplace.api_base import Blueprint
+from marketplace.api.auth import auth_required
+from marketplace.api.base import Blueprint
 from marketplace.blocks import services
 from marketplace.offers import services as offers
 from marketplace.schemas import EmptySchema

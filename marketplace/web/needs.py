@@ -24,11 +24,9 @@ from flask_login import current_user, login_required
 from marshmallow import Schema
 from sqlalchemy import select
 
-from marketplace import forms
 from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, DomainError
 from marketplace.extensions import db
-from marketplace.forms import FormErrors, FormInvalid, flatten, local_datetime, safe_next
 from marketplace.geo import grid_cell_centre
 from marketplace.geocoding import services as geocoding
 from marketplace.messages.models import Message
@@ -43,6 +41,8 @@ from marketplace.offers.schemas import OfferAcceptSchema, OfferInSchema, OfferPa
 from marketplace.providers import services as providers
 from marketplace.ratings.models import SUB_SCORES, Rating
 from marketplace.ratings.schemas import RatingInSchema
+from marketplace.web import forms
+from marketplace.web.forms import FormErrors, FormInvalid, flatten, local_datetime, safe_next
 
 bp = Blueprint("needs", __name__)
 

@@ -15,10 +15,8 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from marketplace import forms
 from marketplace.errors import DomainError, Invalid
 from marketplace.extensions import db
-from marketplace.forms import FormErrors, FormInvalid, safe_next
 from marketplace.geo import grid_cell_centre
 from marketplace.geocoding import services as geocoding
 from marketplace.money import major_text
@@ -33,6 +31,8 @@ from marketplace.ratings import services as ratings
 from marketplace.ratings.models import SUB_SCORES, Rating
 from marketplace.ratings.schemas import RatingOutSchema, ReplyInSchema
 from marketplace.schemas import LocationInSchema
+from marketplace.web import forms
+from marketplace.web.forms import FormErrors, FormInvalid, safe_next
 
 bp = Blueprint("providers", __name__)
 

@@ -4,10 +4,10 @@ from typing import Any
 
 from flask import g
 
-from marketplace.accounts.auth import auth_required
-from marketplace.api_base import Blueprint
+from marketplace.api.auth import auth_required
+from marketplace.api.base import Blueprint
+from marketplace.api.idempotency import idempotent
 from marketplace.errors import Invalid
-from marketplace.idempotency import idempotent
 from marketplace.needs import services
 from marketplace.needs.schemas import (
     CancelSchema,

@@ -4,9 +4,9 @@ from typing import Any
 
 from flask import g
 
-from marketplace.accounts.auth import auth_required
-from marketplace.api_base import Blueprint
-from marketplace.idempotency import idempotent
+from marketplace.api.auth import auth_required
+from marketplace.api.base import Blueprint
+from marketplace.api.idempotency import idempotent
 from marketplace.messages import services
 from marketplace.messages.schemas import MessageInSchema, MessageOutSchema
 from marketplace.pagination import PageArgs, page, page_of

@@ -7,13 +7,13 @@ from typing import Any
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from marketplace import forms
 from marketplace.accounts import services
 from marketplace.accounts.models import User
 from marketplace.accounts.schemas import CredentialsSchema, RegisterSchema
 from marketplace.errors import DomainError
 from marketplace.extensions import db, login_manager
-from marketplace.forms import FormErrors, FormInvalid, safe_next
+from marketplace.web import forms
+from marketplace.web.forms import FormErrors, FormInvalid, safe_next
 
 bp = Blueprint("accounts", __name__)
 login_manager.login_view = "accounts.login"

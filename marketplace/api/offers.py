@@ -4,9 +4,9 @@ from typing import Any
 
 from flask import g
 
-from marketplace.accounts.auth import auth_required
-from marketplace.api_base import Blueprint
-from marketplace.idempotency import idempotent
+from marketplace.api.auth import auth_required
+from marketplace.api.base import Blueprint
+from marketplace.api.idempotency import idempotent
 from marketplace.offers import services
 from marketplace.offers.schemas import (
     MyOffersArgs,

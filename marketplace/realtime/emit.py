@@ -1,18 +1,14 @@
-"""Socket.IO wiring: the one place that emits, and the server's periodic expiry task."""
+"""The one place that emits: committed notifications and live-only signals, each to its
+recipient's private room (through Redis when configured)."""
 
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
-from flask import Flask
 from socketio import PubSubManager, packet
 
 from marketplace.extensions import socketio
-from marketplace.notifications import outbox
-
-log = logging.getLogger(__name__)
 
 
 def room_for(user_id: int) -> str:
@@ -54,38 +50,3 @@ def emit_signals(signals: list[tuple[int, str, dict[str, Any]]]) -> None:
     """Deliver committed live-only hints (docs/events.md, "Live-only signals")."""
     for user_id, name, data in signals:
         socketio.emit(name, data, to=room_for(user_id))
-
-
-def init_app(app: Flask) -> None:
-    socketio.init_app(
-        app,
-        async_mode=app.config["SOCKETIO_ASYNC_MODE"],
-        message_queue=app.config["REDIS_URL"],
-        channel=app.config["SOCKETIO_CHANNEL"],
-        cors_allowed_origins=app.config["CORS_ORIGINS"] or None,
-        logger=False,
-        engineio_logger=False,
-        serializer=Packet,
-    )
-    outbox.init_app()
-    outbox.on_emit(emit_events)
-    outbox.on_signal(emit_signals)
-    from marketplace.notifications import events  # noqa: F401  (registers the handlers)
-
-
-def start_expiry_task(app: Flask) -> None:
-    """Expire overdue needs every EXPIRY_INTERVAL_SECONDS inside the server process.
-    Several processes may run it at once: each expiry is a conditional UPDATE."""
-
-    def loop() -> None:
-        from marketplace.needs.services import expire_due
-
-        while True:
-            socketio.sleep(app.config["EXPIRY_INTERVAL_SECONDS"])
-            try:
-                with app.app_context():
-                    expire_due()
-            except Exception:  # keep the loop alive; the next round retries
-                log.exception("expiring needs failed")
-
-    socketio.start_background_task(loop)

@@ -4,8 +4,8 @@ from typing import Any
 
 from flask import g
 
-from marketplace.accounts.auth import auth_required
-from marketplace.api_base import Blueprint
+from marketplace.api.auth import auth_required
+from marketplace.api.base import Blueprint
 from marketplace.notifications import services
 from marketplace.notifications.schemas import (
     MarkReadSchema,

@@ -1,0 +1,49 @@
+"""Socket.IO: live delivery of what the outbox committed (``emit``), the connection handlers
+(``events``: authentication, catching up), and the server's periodic expiry task."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from marketplace.extensions import socketio
+from marketplace.notifications import outbox
+from marketplace.realtime import emit, events
+
+log = logging.getLogger(__name__)
+
+
+def init_app(app: Flask) -> None:
+    socketio.init_app(
+        app,
+        async_mode=app.config["SOCKETIO_ASYNC_MODE"],
+        message_queue=app.config["REDIS_URL"],
+        channel=app.config["SOCKETIO_CHANNEL"],
+        cors_allowed_origins=app.config["CORS_ORIGINS"] or None,
+        logger=False,
+        engineio_logger=False,
+        serializer=emit.Packet,
+    )
+    outbox.init_app()
+    outbox.on_emit(emit.emit_events)
+    outbox.on_signal(emit.emit_signals)
+    events.register(socketio)
+
+
+def start_expiry_task(app: Flask) -> None:
+    """Expire overdue needs every EXPIRY_INTERVAL_SECONDS inside the server process.
+    Several processes may run it at once: each expiry is a conditional UPDATE."""
+
+    def loop() -> None:
+        from marketplace.needs.services import expire_due
+
+        while True:
+            socketio.sleep(app.config["EXPIRY_INTERVAL_SECONDS"])
+            try:
+                with app.app_context():
+                    expire_due()
+            except Exception:  # keep the loop alive; the next round retries
+                log.exception("expiring needs failed")
+
+    socketio.start_background_task(loop)
