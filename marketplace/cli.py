@@ -29,7 +29,7 @@ def seed_demo() -> None:
 def expire_needs() -> None:
     """Expire open needs past their expiry time, and forget old idempotency keys."""
     from marketplace.api.idempotency import purge_expired
-    from marketplace.needs.services import expire_due
+    from marketplace.lifecycle import expire_due
 
     expired = expire_due()
     purged = purge_expired()

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from marketplace import lifecycle
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
 from marketplace.db_types import utcnow
@@ -93,7 +94,7 @@ def seed() -> str:
             Need.expires_at > utcnow())) or 0
         if open_count:
             return "present"
-        needs.expire_due()
+        lifecycle.expire_due()
         _open_needs(*existing)  # type: ignore[arg-type]
         return "refreshed"
     customers = [_user(*c) for c in CUSTOMERS]
@@ -117,9 +118,9 @@ def seed() -> str:
     for customer, title, cat, budget, who, price, stars, comment in history:
         need = _post(customer, title, cat, budget, 0.01, -0.01, days=1)
         accepted = _offer(f"{who}@demo.test", need, price, "Happy to do it.")
-        offers.accept(customer, accepted.id)
-        needs.complete(customer, need.id)
-        rating = ratings.rate(customer, need.id, {
+        lifecycle.accept(customer, accepted.id)
+        lifecycle.complete(customer, need.id)
+        rating = lifecycle.rate(customer, need.id, {
             "stars": stars, "comment": comment,
             "scores": {"quality": stars, "punctuality": max(1, stars - 1), "communication": stars}})
         if stars <= 3:

@@ -12,6 +12,7 @@ import pytest
 from conftest import AUSTIN, committed_state, error_of, need_data
 from sqlalchemy import select
 
+from marketplace import lifecycle
 from marketplace.extensions import db
 from marketplace.geo import distance_band, grid_cell_centre, haversine_km
 from marketplace.needs import services as needs
@@ -122,7 +123,7 @@ def test_customer_sees_their_own_need_exactly(scene):
 
 def test_after_acceptance_only_the_accepted_provider_sees_exact_place_and_contact(scene):
     need = scene["need"]
-    offers.accept(scene["customer"].user, scene["offer_a"].id)
+    lifecycle.accept(scene["customer"].user, scene["offer_a"].id)
     r = scene["pro_a"].get(f"/api/v1/needs/{need.id}")
     assert r.status_code == 200
     body = r.get_json()
@@ -137,14 +138,14 @@ def test_after_acceptance_only_the_accepted_provider_sees_exact_place_and_contac
     assert_private_view(declined.get_json())
     assert_no_secrets(declined.get_data(as_text=True))
     # ...and still not once the job is done.
-    needs.complete(scene["customer"].user, need.id)
+    lifecycle.complete(scene["customer"].user, need.id)
     declined = scene["pro_b"].get(f"/api/v1/needs/{need.id}")
     assert_private_view(declined.get_json())
 
 
 def test_withdrawn_provider_never_sees_contact(scene):
     offers.withdraw(scene["pro_b"].user, scene["offer_b"].id)
-    offers.accept(scene["customer"].user, scene["offer_a"].id)
+    lifecycle.accept(scene["customer"].user, scene["offer_a"].id)
     r = scene["pro_b"].get(f"/api/v1/needs/{scene['need'].id}")
     assert_private_view(r.get_json())
 
@@ -234,7 +235,7 @@ def test_provider_on_the_edge_of_both_radii_is_matched(make_provider, make_need)
 def test_a_matched_provider_loses_sight_once_the_need_is_taken(scene, make_provider):
     bystander = make_provider()
     assert bystander.get(f"/api/v1/needs/{scene['need'].id}").status_code == 200
-    offers.accept(scene["customer"].user, scene["offer_a"].id)
+    lifecycle.accept(scene["customer"].user, scene["offer_a"].id)
     assert bystander.get(f"/api/v1/needs/{scene['need'].id}").status_code == 404
     assert bystander.get("/api/v1/feed").get_json()["items"] == []
 
@@ -266,7 +267,7 @@ def test_only_the_owner_sees_all_offers(scene, make_provider):
 
 
 def test_provider_sees_only_their_own_offers_after_acceptance_too(scene):
-    offers.accept(scene["customer"].user, scene["offer_a"].id)
+    lifecycle.accept(scene["customer"].user, scene["offer_a"].id)
     r = scene["pro_b"].get(f"/api/v1/needs/{scene['need'].id}/offers")
     assert [(o["id"], o["status"]) for o in r.get_json()["items"]] == [
         (scene["offer_b"].id, "declined")]
@@ -306,7 +307,7 @@ def test_service_viewer_roles(scene, make_provider, make_user):
     assert needs.viewer_role(make_provider(categories=("music",)).user, need) is None
     assert needs.viewer_role(make_user().user, need) is None
     assert needs.viewer_role(None, need) is None
-    offers.accept(scene["customer"].user, scene["offer_a"].id)
+    lifecycle.accept(scene["customer"].user, scene["offer_a"].id)
     db.session.expire_all()
     assert needs.viewer_role(scene["pro_a"].user, need) == "accepted_provider"
     assert needs.viewer_role(scene["pro_b"].user, need) == "offering_provider"
@@ -364,8 +365,8 @@ def actors(scene, make_provider, make_offer, make_need, client):
     """The scene plus a third matched provider without an offer and a completed job."""
     customer = scene["customer"]
     done = make_need(customer)
-    offers.accept(customer.user, make_offer(done, make_provider()).id)
-    needs.complete(customer.user, done.id)
+    lifecycle.accept(customer.user, make_offer(done, make_provider()).id)
+    lifecycle.complete(customer.user, done.id)
     return {**scene, "pro_c": make_provider(), "done": done, "client": client}
 
 
@@ -398,7 +399,7 @@ BODILESS = [
 @pytest.mark.parametrize("actor, url, payload", BODILESS, ids=[b[1] for b in BODILESS])
 def test_bodiless_actions_reject_fields_too(actors, actor, url, payload):
     if "complete" in url:
-        offers.accept(actors["customer"].user, actors["offer_a"].id)
+        lifecycle.accept(actors["customer"].user, actors["offer_a"].id)
     before = committed_state()
     r = actors[actor].post(_url(url, actors), json=payload)
     assert r.status_code == 422, r.get_json()

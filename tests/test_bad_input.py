@@ -55,11 +55,12 @@ from sqlalchemy import text
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
+from marketplace import lifecycle
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
 from marketplace.accounts.schemas import CredentialsSchema, MeUpdateSchema, RegisterSchema
-from marketplace.extensions import db
 from marketplace.api.geocoding import GeocodeArgs
+from marketplace.extensions import db
 from marketplace.messages.schemas import MessageInSchema
 from marketplace.needs import services as needs
 from marketplace.needs.schemas import CancelSchema, NeedInSchema, NeedListArgs
@@ -75,7 +76,6 @@ from marketplace.offers.schemas import (
 from marketplace.pagination import PageArgs, encode_cursor, encode_ranked_cursor
 from marketplace.providers import services as providers
 from marketplace.providers.schemas import ProviderInSchema
-from marketplace.ratings import services as ratings
 from marketplace.ratings.schemas import RatingInSchema, ReplyInSchema
 from marketplace.schemas import EmptySchema, TrimmedString
 
@@ -151,10 +151,10 @@ def build_world(client: FlaskClient) -> World:
     ids["cancel_need"] = need("Need to cancel")
     for key in ("assigned_need", "completed_need", "rated_need"):
         ids[key] = need(key.replace("_", " "))
-        offers.accept(customer, offer(ids[key]))
+        lifecycle.accept(customer, offer(ids[key]))
         if key != "assigned_need":
-            needs.complete(customer, ids[key])
-    ids["rating"] = ratings.rate(customer, ids["rated_need"], {"stars": 4, "comment": "Good"}).id
+            lifecycle.complete(customer, ids[key])
+    ids["rating"] = lifecycle.rate(customer, ids["rated_need"], {"stars": 4, "comment": "Good"}).id
     ids["spare_token"] = accounts.create_token(customer, "spare")[0].id
     db.session.remove()
     return World(client=client, tokens=tokens, ids=ids, emails=emails)

@@ -8,11 +8,11 @@ from typing import Any
 from conftest import error_of
 from sqlalchemy import func, select
 
+from marketplace import lifecycle
 from marketplace.extensions import db
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.models import Notification
-from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
 
 
@@ -45,7 +45,7 @@ def test_blocked_provider_is_not_matched_notified_or_shown(make_user: Any, make_
 def test_unblocking_restores_matching(make_user: Any, make_provider: Any, make_need: Any) -> None:
     alice = make_user()
     pro = make_provider()
-    offers.block(alice.user, pro.provider.handle)
+    lifecycle.block(alice.user, pro.provider.handle)
     assert alice.delete(f"/api/v1/me/blocks/{pro.provider.handle}").status_code == 204
     need = make_need(alice)
     assert len(told(pro)) == 1
@@ -82,11 +82,11 @@ def test_blocking_ends_every_open_offer_and_thread_at_once(
     messages.send(pest.user, pending.id, "Did you see my offer?")
     assigned_need = make_need(alice)
     hired = make_offer(assigned_need, pest)
-    offers.accept(alice.user, hired.id)
+    lifecycle.accept(alice.user, hired.id)
     done_need = make_need(alice)
     done = make_offer(done_need, pest)
-    offers.accept(alice.user, done.id)
-    needs.complete(alice.user, done_need.id)
+    lifecycle.accept(alice.user, done.id)
+    lifecycle.complete(alice.user, done_need.id)
     before = {n.id for n in db.session.scalars(select(Notification).where(
         Notification.user_id == pest.user.id))}
 

@@ -22,10 +22,10 @@ from conftest import error_of
 from flask import Flask
 from sqlalchemy import event, func, select
 
+from marketplace import lifecycle
 from marketplace.accounts.models import User
 from marketplace.errors import Conflict, NotFound
 from marketplace.extensions import db
-from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
@@ -89,7 +89,7 @@ def accepting(customer_id: int, offer_id: int,
               revision: int | None = None) -> Callable[[], Callable[[], Any]]:
     def prepare() -> Callable[[], Any]:
         customer = user(customer_id)
-        return lambda: offers.accept(customer, offer_id, revision).id
+        return lambda: lifecycle.accept(customer, offer_id, revision).id
     return prepare
 
 
@@ -112,13 +112,13 @@ def withdrawing(provider_user_id: int, offer_id: int) -> Callable[[], Callable[[
 def cancelling(customer_id: int, need_id: int) -> Callable[[], Callable[[], Any]]:
     def prepare() -> Callable[[], Any]:
         customer = user(customer_id)
-        return lambda: needs.cancel(customer, need_id, "changed my mind").id
+        return lambda: lifecycle.cancel(customer, need_id, "changed my mind").id
     return prepare
 
 
 def expiring() -> Callable[[], Callable[[], Any]]:
     def prepare() -> Callable[[], Any]:
-        return lambda: needs.expire_due(datetime.now(UTC) + timedelta(days=365))
+        return lambda: lifecycle.expire_due(datetime.now(UTC) + timedelta(days=365))
     return prepare
 
 
@@ -440,7 +440,7 @@ def test_api_acceptances_race_one_200_the_rest_409(app: Flask, cast: dict[str, A
 def blocking(customer_id: int, handle: str) -> Callable[[], Callable[[], Any]]:
     def prepare() -> Callable[[], Any]:
         customer = user(customer_id)
-        return lambda: offers.block(customer, handle).id
+        return lambda: lifecycle.block(customer, handle).id
     return prepare
 
 

@@ -20,8 +20,8 @@ from live import Api, free_port, server
 from marketplace.accounts.models import User
 from marketplace.extensions import db
 from marketplace.messages import services as messages
-from marketplace.realtime.events import REPLAY_PAGE
 from marketplace.offers import services as offers
+from marketplace.realtime.events import REPLAY_PAGE
 
 pytest.importorskip("playwright.sync_api")
 RECONNECTING = "Reconnecting…"

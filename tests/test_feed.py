@@ -13,13 +13,13 @@ import pytest
 from conftest import AUSTIN, error_of
 from sqlalchemy import select, update
 
+from marketplace import lifecycle
 from marketplace.errors import Conflict
 from marketplace.extensions import db
 from marketplace.geo import EARTH_RADIUS_KM, distance_band, grid_cell_centre, haversine_km
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.models import Notification
-from marketplace.offers import services as offers
 
 
 def offset(km: float, bearing_deg: float = 0.0, origin: tuple[float, float] = AUSTIN
@@ -76,16 +76,16 @@ def test_feed_lists_exactly_the_open_needs_matching_the_provider(
     make_need(pro, location=at(AUSTIN))  # the provider's own need
     swept = make_need(customer, location=at(AUSTIN), expires_at=datetime.now(UTC)
                       + timedelta(hours=1))
-    assert needs.expire_due(datetime.now(UTC) + timedelta(hours=2)) == [swept.id]
+    assert lifecycle.expire_due(datetime.now(UTC) + timedelta(hours=2)) == [swept.id]
     stale = make_need(customer, location=at(AUSTIN))  # past expires_at, not yet swept
     db.session.execute(update(Need).where(Need.id == stale.id)
                        .values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
     db.session.commit()
     assigned = make_need(customer, location=at(AUSTIN))
     offer = make_offer(assigned, make_provider())
-    offers.accept(customer.user, offer.id)
+    lifecycle.accept(customer.user, offer.id)
     cancelled = make_need(customer, location=at(AUSTIN))
-    needs.cancel(customer.user, cancelled.id, "changed my mind")
+    lifecycle.cancel(customer.user, cancelled.id, "changed my mind")
 
     assert sorted(feed_ids(pro)) == sorted([here.id, seven_km.id])
 
@@ -342,9 +342,9 @@ def test_a_need_leaves_the_feed_as_soon_as_it_closes(make_user, make_provider, m
     expiring = make_need(customer)
     assert sorted(feed_ids(pro)) == sorted([accepted.id, cancelled.id, expiring.id])
 
-    offers.accept(customer.user, make_offer(accepted, other).id)
+    lifecycle.accept(customer.user, make_offer(accepted, other).id)
     assert accepted.id not in feed_ids(pro)
-    needs.cancel(customer.user, cancelled.id, None)
+    lifecycle.cancel(customer.user, cancelled.id, None)
     assert cancelled.id not in feed_ids(pro)
     db.session.execute(update(Need).where(Need.id == expiring.id)
                        .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
@@ -382,14 +382,14 @@ def test_closing_a_need_signals_every_provider_it_was_posted_to(make_user, make_
     rejected = make_need(customer)
     assert signals == []  # creating needs and offers signals nothing
 
-    offers.accept(customer.user, offer.id)
-    needs.cancel(customer.user, cancelled.id, None)
+    lifecycle.accept(customer.user, offer.id)
+    lifecycle.cancel(customer.user, cancelled.id, None)
     db.session.execute(update(Need).where(Need.id == expiring.id)
                        .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
     db.session.commit()
-    needs.expire_due()
+    lifecycle.expire_due()
     with pytest.raises(Conflict):  # a refused change (wrong role/state) signals nothing
-        needs.complete(customer.user, rejected.id)
+        lifecycle.complete(customer.user, rejected.id)
 
     by_need: dict[int, list[int]] = {}
     for user_id, name, data in signals:
@@ -408,7 +408,7 @@ def test_a_rolled_back_close_signals_nothing(make_user, make_provider, make_need
     customer = make_user()
     make_provider()
     need = make_need(customer)
-    needs.transition(need, NeedStatus.CANCELLED, "customer")
+    lifecycle.transition(need, NeedStatus.CANCELLED, "customer")
     db.session.rollback()
     db.session.commit()
     assert signals == []

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from test_web_needs import GOOD, field_errors
 
 from marketplace.extensions import db
-from marketplace.web.forms import local_datetime
 from marketplace.needs.models import Need
 from marketplace.offers.models import Offer
+from marketplace.web.forms import local_datetime
 
 ZONES = sorted(zoneinfo.available_timezones())
 CHICAGO = "America/Chicago"

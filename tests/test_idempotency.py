@@ -15,17 +15,16 @@ from conftest import error_of, need_data
 from flask import g
 from sqlalchemy import func, select, update
 
+from marketplace import lifecycle
 from marketplace.accounts.models import ApiToken, User
+from marketplace.api.idempotency import HEADER, IdempotencyKey, purge_expired, stored_key
 from marketplace.db_types import utcnow
 from marketplace.extensions import db
-from marketplace.api.idempotency import HEADER, IdempotencyKey, purge_expired, stored_key
 from marketplace.messages.models import Message
-from marketplace.needs import services as needs
 from marketplace.needs.models import Need
 from marketplace.notifications.models import Notification
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer
-from marketplace.ratings import services as ratings
 from marketplace.ratings.models import Rating
 
 REPLAYED = "Idempotent-Replayed"
@@ -127,8 +126,8 @@ def _completed(f: dict[str, Any]) -> tuple[Any, Any, Any]:
     pro = f["make_provider"]()
     need = f["make_need"](customer)
     offer = f["make_offer"](need, pro)
-    offers.accept(customer.user, offer.id)
-    needs.complete(customer.user, need.id)
+    lifecycle.accept(customer.user, offer.id)
+    lifecycle.complete(customer.user, need.id)
     return customer, pro, need
 
 
@@ -143,7 +142,7 @@ def setup_rating(f: dict[str, Any]) -> Endpoint:
 
 def setup_reply(f: dict[str, Any]) -> Endpoint:
     customer, pro, need = _completed(f)
-    rating = ratings.rate(customer.user, need.id, {"stars": 3})
+    rating = lifecycle.rate(customer.user, need.id, {"stars": 3})
     return Endpoint(
         pro.post, f"/api/v1/ratings/{rating.id}/reply", {"body": "thanks"}, {"body": "cheers"},
         {"body": ""},
@@ -365,7 +364,7 @@ def test_a_replay_returns_the_stored_response_even_after_the_state_changed(make_
     customer = make_user()
     first = customer.post("/api/v1/needs", json=need_data(), **with_key("then"))
     need_id = first.get_json()["id"]
-    needs.cancel(customer.user, need_id, None)
+    lifecycle.cancel(customer.user, need_id, None)
     again = customer.post("/api/v1/needs", json=need_data(), **with_key("then"))
     assert again.status_code == 201 and again.headers[REPLAYED] == "true"
     assert again.get_json()["status"] == "open"  # what the first answer said

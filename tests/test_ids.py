@@ -11,15 +11,13 @@ import pytest
 from conftest import _clean, need_data
 from sqlalchemy import Table, delete, func, insert, select
 
+from marketplace import lifecycle
+from marketplace.api.idempotency import HEADER
 from marketplace.db_types import utcnow
 from marketplace.extensions import db
-from marketplace.api.idempotency import HEADER
 from marketplace.messages import services as messages
-from marketplace.needs import services as needs
 from marketplace.notifications.models import Notification
 from marketplace.notifications.outbox import notify
-from marketplace.offers import services as offers
-from marketplace.ratings import services as ratings
 
 SURROGATE = sorted(t.name for t in db.metadata.sorted_tables if t.autoincrement_column is not None)
 
@@ -41,9 +39,9 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
     need = make_need(customer)
     offer = make_offer(need, pro)
     messages.send(customer.user, offer.id, "Can you do vegan?")
-    offers.accept(customer.user, offer.id)
-    needs.complete(customer.user, need.id)
-    ratings.rate(customer.user, need.id, {"stars": 5})
+    lifecycle.accept(customer.user, offer.id)
+    lifecycle.complete(customer.user, need.id)
+    lifecycle.rate(customer.user, need.id, {"stars": 5})
     response = customer.post("/api/v1/needs", json=need_data(title="Second need"),
                              headers={HEADER: "world-need"})
     assert response.status_code == 201, response.get_json()

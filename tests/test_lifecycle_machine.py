@@ -46,6 +46,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import delete, select
 
+from marketplace import lifecycle
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
 from marketplace.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
@@ -286,7 +287,7 @@ class Lifecycle(RuleBasedStateMachine):
             expected = Forbidden
         else:
             expected = NotFound
-        if self.attempt(expected, lambda: offers.accept(self.user(who), offer_id).id):
+        if self.attempt(expected, lambda: lifecycle.accept(self.user(who), offer_id).id):
             assert need.status == OPEN, "the model let an offer be pending on a closed need"
             offer.status = ACCEPTED
             need.status, need.accepted = ASSIGNED, offer_id
@@ -307,9 +308,9 @@ class Lifecycle(RuleBasedStateMachine):
             expected = Forbidden
         elif need.status == ASSIGNED and not reason:
             expected = Invalid
-        elif actor not in needs.TRANSITIONS.get((need.status, CANCELLED), frozenset()):
+        elif actor not in lifecycle.TRANSITIONS.get((need.status, CANCELLED), frozenset()):
             expected = Conflict
-        if self.attempt(expected, lambda: needs.cancel(self.user(who), need_id, reason).id):
+        if self.attempt(expected, lambda: lifecycle.cancel(self.user(who), need_id, reason).id):
             need.status = CANCELLED
             need.cancelled_by, need.cancel_reason = who, reason or None
             self.decline_pending(need)
@@ -326,7 +327,7 @@ class Lifecycle(RuleBasedStateMachine):
             expected = Forbidden
         elif need.status != ASSIGNED:
             expected = Conflict
-        if self.attempt(expected, lambda: needs.complete(self.user(who), need_id).id):
+        if self.attempt(expected, lambda: lifecycle.complete(self.user(who), need_id).id):
             need.status = COMPLETED
 
     @rule(need_id=need_ids, far=st.sampled_from([False, False, False, True]))
@@ -334,7 +335,7 @@ class Lifecycle(RuleBasedStateMachine):
         """The expiry job, run at the very moment ``need_id`` expires (which expires it and
         every open need due no later), or far in the future (which expires every open need)."""
         now = datetime.now(UTC) + timedelta(days=365) if far else self.m_needs[need_id].expires_at
-        expired = self.attempt(None, lambda: needs.expire_due(now))
+        expired = self.attempt(None, lambda: lifecycle.expire_due(now))
         due = {n.id for n in self.m_needs.values() if n.status == OPEN and n.expires_at <= now}
         assert set(expired) == due
         for due_id in due:
@@ -356,7 +357,7 @@ class Lifecycle(RuleBasedStateMachine):
         if scored:
             data["scores"] = {"quality": stars, "punctuality": 5, "communication": 1}
         rating_id = self.attempt(expected,
-                                 lambda: ratings.rate(self.user(who), need_id, data).id)
+                                 lambda: lifecycle.rate(self.user(who), need_id, data).id)
         if rating_id is None:
             return multiple()
         assert accepted is not None
@@ -458,7 +459,7 @@ class Lifecycle(RuleBasedStateMachine):
             assert ratings_per_need[n.id] <= 1
 
             before = self.seen_need_status.get(n.id, OPEN)
-            assert n.status == before or (before, n.status) in needs.TRANSITIONS, \
+            assert n.status == before or (before, n.status) in lifecycle.TRANSITIONS, \
                 f"need {n.id} went {before.value} -> {n.status.value}"
             self.seen_need_status[n.id] = n.status
 

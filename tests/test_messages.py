@@ -10,11 +10,11 @@ import pytest
 from conftest import error_of
 from sqlalchemy import func, select
 
+from marketplace import lifecycle
 from marketplace.errors import Conflict, NotFound
 from marketplace.extensions import db
 from marketplace.messages import services as messages
 from marketplace.messages.models import Message
-from marketplace.needs import services as needs
 from marketplace.offers import services as offers
 
 
@@ -134,7 +134,7 @@ def test_the_thread_closes_when_the_offer_is_withdrawn(thread):
 def test_the_thread_closes_when_the_offer_is_declined(thread, make_offer):
     customer, pro, need, offer = thread
     winner = make_offer(need)
-    offers.accept(customer.user, winner.id)
+    lifecycle.accept(customer.user, winner.id)
     for person in (customer, pro):
         r = person.post(url(offer), json={"body": "still there?"})
         assert r.status_code == 409
@@ -143,14 +143,14 @@ def test_the_thread_closes_when_the_offer_is_declined(thread, make_offer):
     # the accepted offer's thread stays open, through completion
     r = customer.post(url(winner), json={"body": "See you Saturday"})
     assert r.status_code == 201
-    needs.complete(customer.user, need.id)
+    lifecycle.complete(customer.user, need.id)
     assert customer.post(url(winner), json={"body": "Thanks!"}).status_code == 201
     assert len(message_rows(winner.id)) == 2
 
 
 def test_the_thread_closes_when_the_need_is_cancelled_while_open(thread):
     customer, pro, need, offer = thread
-    needs.cancel(customer.user, need.id, None)
+    lifecycle.cancel(customer.user, need.id, None)
     r = pro.post(url(offer), json={"body": "hello?"})
     assert r.status_code == 409
     error_of(r)
@@ -264,7 +264,7 @@ def test_before_acceptance_no_provider_learns_the_customers_full_name(
         assert "Zamorano" not in seen and "Whitfield" not in seen, "full name before acceptance"
     assert all("Zamorano" not in p for p in emitted_wire)
 
-    offers.accept(customer.user, won.id)
+    lifecycle.accept(customer.user, won.id)
     messages.send(customer.user, won.id, "See you Saturday")
     assert "Carla Zamorano-Whitfield" in winner.get(url(won)).get_data(as_text=True)
     for pro, offer in offers_by:  # now declined: still the first name only

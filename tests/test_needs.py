@@ -12,11 +12,11 @@ import pytest
 from conftest import committed_state, error_of, need_data
 from sqlalchemy import func, select, update
 
+from marketplace import lifecycle
 from marketplace.errors import Conflict, Forbidden, Invalid
 from marketplace.extensions import db
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
-from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
 
 
@@ -269,7 +269,7 @@ def test_list_filters_by_status(make_user, make_need):
     customer = make_user()
     created = [make_need(customer) for _ in range(5)]
     for need in created[1:4]:
-        needs.cancel(customer.user, need.id, None)
+        lifecycle.cancel(customer.user, need.id, None)
     r = customer.get("/api/v1/needs?status=cancelled&limit=2")
     assert r.status_code == 200
     first = r.get_json()
@@ -334,7 +334,7 @@ def market(make_user, make_provider, make_need, make_offer):
 
 def test_accept_moves_open_to_assigned_and_declines_the_rest(market):
     customer, need, (_pro_a, offer_a), (_pro_b, offer_b) = market
-    offers.accept(customer.user, offer_a.id)
+    lifecycle.accept(customer.user, offer_a.id)
     need = fresh(need)
     assert need.status == NeedStatus.ASSIGNED
     assert need.accepted_offer_id == offer_a.id and need.assigned_at is not None
@@ -344,7 +344,7 @@ def test_accept_moves_open_to_assigned_and_declines_the_rest(market):
 
 def test_customer_cancels_an_open_need_without_a_reason(market):
     customer, need, (_pa, offer_a), (_pb, offer_b) = market
-    needs.cancel(customer.user, need.id, None)
+    lifecycle.cancel(customer.user, need.id, None)
     need = fresh(need)
     assert need.status == NeedStatus.CANCELLED
     assert need.cancelled_by_id == customer.user.id and need.cancel_reason is None
@@ -355,7 +355,7 @@ def test_customer_cancels_an_open_need_without_a_reason(market):
 def test_customer_cancels_an_open_need_with_a_reason(app, make_user, make_need):
     customer = make_user()
     need = make_need(customer)
-    needs.cancel(customer.user, need.id, "Plans changed")
+    lifecycle.cancel(customer.user, need.id, "Plans changed")
     assert fresh(need).cancel_reason == "Plans changed"
 
 
@@ -364,41 +364,41 @@ def test_expire_due_expires_only_open_needs_past_their_expiry(market, make_need,
     customer, need, (_pa, offer_a), (_pb, offer_b) = market
     later = make_need(customer, expires_at=now() + timedelta(days=5))
     assigned = make_need(customer, expires_at=now() + timedelta(hours=1))
-    offers.accept(customer.user, make_offer(assigned, make_provider()).id)
-    assert needs.expire_due(now()) == []
+    lifecycle.accept(customer.user, make_offer(assigned, make_provider()).id)
+    assert lifecycle.expire_due(now()) == []
     moment = now() + timedelta(hours=49)
-    assert needs.expire_due(moment) == [need.id]
+    assert lifecycle.expire_due(moment) == [need.id]
     assert fresh(need).status == NeedStatus.EXPIRED
     assert fresh(later).status == NeedStatus.OPEN
     assert fresh(assigned).status == NeedStatus.ASSIGNED
     assert offer_status(offer_a) == offer_status(offer_b) == OfferStatus.DECLINED
-    assert needs.expire_due(moment) == []  # nothing left to do
+    assert lifecycle.expire_due(moment) == []  # nothing left to do
     r = customer.get(f"/api/v1/needs/{need.id}")
     assert r.get_json()["status"] == "expired" and r.get_json()["cancelled_by"] == "system"
 
 
 def test_customer_completes_an_assigned_need(market):
     customer, need, (_pa, offer_a), _b = market
-    offers.accept(customer.user, offer_a.id)
-    needs.complete(customer.user, need.id)
+    lifecycle.accept(customer.user, offer_a.id)
+    lifecycle.complete(customer.user, need.id)
     need = fresh(need)
     assert need.status == NeedStatus.COMPLETED and need.completed_at is not None
 
 
 def test_accepted_provider_cannot_complete(market):
     customer, need, (pro_a, offer_a), _b = market
-    offers.accept(customer.user, offer_a.id)
+    lifecycle.accept(customer.user, offer_a.id)
     with pytest.raises(Forbidden):
-        needs.complete(pro_a.user, need.id)
+        lifecycle.complete(pro_a.user, need.id)
     assert fresh(need).status == NeedStatus.ASSIGNED
 
 
 @pytest.mark.parametrize("who", ["customer", "provider"])
 def test_assigned_need_is_cancelled_with_a_recorded_reason(market, who):
     customer, need, (pro_a, offer_a), _b = market
-    offers.accept(customer.user, offer_a.id)
+    lifecycle.accept(customer.user, offer_a.id)
     actor = customer if who == "customer" else pro_a
-    needs.cancel(actor.user, need.id, "Double booked")
+    lifecycle.cancel(actor.user, need.id, "Double booked")
     need = fresh(need)
     assert need.status == NeedStatus.CANCELLED
     assert need.cancelled_by_id == actor.user.id and need.cancel_reason == "Double booked"
@@ -411,10 +411,10 @@ def test_assigned_need_is_cancelled_with_a_recorded_reason(market, who):
 @pytest.mark.parametrize("reason", [None, ""])
 def test_cancelling_an_assigned_need_requires_a_reason(market, who, reason):
     customer, need, (pro_a, offer_a), _b = market
-    offers.accept(customer.user, offer_a.id)
+    lifecycle.accept(customer.user, offer_a.id)
     actor = customer if who == "customer" else pro_a
     with pytest.raises(Invalid) as exc:
-        needs.cancel(actor.user, need.id, reason)
+        lifecycle.cancel(actor.user, need.id, reason)
     assert "reason" in exc.value.fields
     assert fresh(need).status == NeedStatus.ASSIGNED
 
@@ -422,26 +422,26 @@ def test_cancelling_an_assigned_need_requires_a_reason(market, who, reason):
 def test_offering_but_not_accepted_provider_cannot_cancel(market):
     _customer, need, (pro_a, _oa), _b = market
     with pytest.raises(Forbidden):
-        needs.cancel(pro_a.user, need.id, "I changed my mind")
+        lifecycle.cancel(pro_a.user, need.id, "I changed my mind")
     assert fresh(need).status == NeedStatus.OPEN
 
 
 def test_transition_rules_for_roles(app, make_need):
     need = make_need()
     with pytest.raises(Forbidden):
-        needs.transition(need, NeedStatus.COMPLETED, "provider")
+        lifecycle.transition(need, NeedStatus.COMPLETED, "provider")
     with pytest.raises(Forbidden):
-        needs.transition(need, NeedStatus.EXPIRED, "customer")
+        lifecycle.transition(need, NeedStatus.EXPIRED, "customer")
     with pytest.raises(Forbidden):
-        needs.transition(need, NeedStatus.ASSIGNED, "provider")
+        lifecycle.transition(need, NeedStatus.ASSIGNED, "provider")
     with pytest.raises(Conflict) as exc:
-        needs.transition(need, NeedStatus.COMPLETED, "customer")
+        lifecycle.transition(need, NeedStatus.COMPLETED, "customer")
     assert "open" in exc.value.message and "assigned" in exc.value.message
     assert fresh(need).status == NeedStatus.OPEN
 
 
 def test_every_transition_not_in_the_table_is_refused(app, make_need):
-    allowed = set(needs.TRANSITIONS)
+    allowed = set(lifecycle.TRANSITIONS)
     need = make_need()
     for source in NeedStatus:
         for target in NeedStatus:
@@ -452,7 +452,7 @@ def test_every_transition_not_in_the_table_is_refused(app, make_need):
             need = fresh(need)
             for role in ("customer", "provider", "system"):
                 with pytest.raises((Conflict, Forbidden)):
-                    needs.transition(need, target, role)
+                    lifecycle.transition(need, target, role)
                 assert fresh(need).status == source
 
 
@@ -465,7 +465,7 @@ def test_transition_on_a_stale_need_is_a_conflict(app, make_need):
                        .execution_options(synchronize_session=False))
     assert need.status == NeedStatus.OPEN
     with pytest.raises(Conflict) as exc:
-        needs.transition(need, NeedStatus.ASSIGNED, "customer")
+        lifecycle.transition(need, NeedStatus.ASSIGNED, "customer")
     assert "changed" in exc.value.message
 
 
@@ -497,7 +497,7 @@ def test_api_accept_complete(market):
 @pytest.mark.parametrize("who", ["customer", "provider"])
 def test_api_cancel_assigned_needs_a_reason(market, who):
     customer, need, (pro_a, offer_a), _b = market
-    offers.accept(customer.user, offer_a.id)
+    lifecycle.accept(customer.user, offer_a.id)
     actor = customer if who == "customer" else pro_a
     for body in ({}, {"reason": None}, {"reason": "   "}):
         before = committed_state()
@@ -523,13 +523,13 @@ def test_api_cancel_reason_is_bounded(market):
 
 def _to_state(state: str, customer: Any, need: Need, offer: Offer) -> None:
     if state in ("assigned", "completed"):
-        offers.accept(customer.user, offer.id)
+        lifecycle.accept(customer.user, offer.id)
     if state == "completed":
-        needs.complete(customer.user, need.id)
+        lifecycle.complete(customer.user, need.id)
     if state == "cancelled":
-        needs.cancel(customer.user, need.id, None)
+        lifecycle.cancel(customer.user, need.id, None)
     if state == "expired":
-        assert needs.expire_due(now() + timedelta(days=3)) == [need.id]
+        assert lifecycle.expire_due(now() + timedelta(days=3)) == [need.id]
 
 
 @pytest.mark.parametrize("state, action, words", [
@@ -575,7 +575,7 @@ def test_accepted_provider_cannot_cancel_a_completed_job(market):
 
 def test_accepting_an_already_accepted_offer_is_409(market):
     customer, need, (_pa, offer_a), _b = market
-    offers.accept(customer.user, offer_a.id)
+    lifecycle.accept(customer.user, offer_a.id)
     r = customer.post(f"/api/v1/offers/{offer_a.id}/accept")
     assert r.status_code == 409
     assert "accepted" in error_of(r)["message"]

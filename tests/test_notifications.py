@@ -18,12 +18,12 @@ from conftest import AUSTIN, Person, error_of, need_data
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import event, func, select, text, update
 
+from marketplace import lifecycle
 from marketplace.accounts.models import User
 from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.geo import grid_cell_centre
 from marketplace.messages import services as messages
-from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications import outbox
 from marketplace.notifications.models import Notification
@@ -253,7 +253,7 @@ def test_accept_tells_the_winner_and_declines_the_other_pending_offers(cast, mak
     offers.withdraw(gone.user, withdrawn.id)
 
     since = last_id()
-    offers.accept(cast.customer.user, won.id)
+    lifecycle.accept(cast.customer.user, won.id)
     assert types_since(since) == sorted([(uid(win), "offer.accepted"),
                                          (uid(lose), "offer.declined")])
     [accepted] = to(since, "offer.accepted")[uid(win)]
@@ -274,7 +274,7 @@ def test_customer_cancelling_an_open_need_tells_the_offering_providers(cast, mak
     offers.withdraw(b.user, make_offer(need, b).id)
 
     since = last_id()
-    needs.cancel(cast.customer.user, need.id, "Found someone else")
+    lifecycle.cancel(cast.customer.user, need.id, "Found someone else")
     assert types_since(since) == [(uid(a), "need.cancelled")]
     [data] = to(since, "need.cancelled")[uid(a)]
     assert data["need"]["id"] == need.id and data["need"]["status"] == "cancelled"
@@ -286,10 +286,10 @@ def test_accepted_provider_cancelling_tells_the_customer(cast, make_need, make_o
     need = post(cast, make_need)
     offer = make_offer(need, cast.pros[0])
     make_offer(need, cast.pros[1])
-    offers.accept(cast.customer.user, offer.id)
+    lifecycle.accept(cast.customer.user, offer.id)
 
     since = last_id()
-    needs.cancel(cast.pros[0].user, need.id, "Van broke down")
+    lifecycle.cancel(cast.pros[0].user, need.id, "Van broke down")
     assert types_since(since) == [(uid(cast.customer), "need.cancelled")]
     [data] = to(since, "need.cancelled")[uid(cast.customer)]
     assert data["cancelled_by"] == "provider" and data["reason"] == "Van broke down"
@@ -300,10 +300,10 @@ def test_customer_cancelling_an_assigned_job_tells_only_the_accepted_provider(
     need = post(cast, make_need)
     offer = make_offer(need, cast.pros[0])
     make_offer(need, cast.pros[1])  # declined at acceptance: no longer concerned
-    offers.accept(cast.customer.user, offer.id)
+    lifecycle.accept(cast.customer.user, offer.id)
 
     since = last_id()
-    needs.cancel(cast.customer.user, need.id, "Party is off")
+    lifecycle.cancel(cast.customer.user, need.id, "Party is off")
     assert types_since(since) == [(uid(cast.pros[0]), "need.cancelled")]
 
 
@@ -318,7 +318,7 @@ def test_expiry_tells_the_customer_and_the_offering_providers(cast, make_need, m
 
     since = last_id()
     emitted.clear()
-    assert needs.expire_due(soon + timedelta(minutes=1)) == [need.id]
+    assert lifecycle.expire_due(soon + timedelta(minutes=1)) == [need.id]
     assert types_since(since) == sorted([(uid(cast.customer), "need.expired"),
                                          (uid(a), "need.expired")])
     for payloads in to(since, "need.expired").values():
@@ -329,7 +329,7 @@ def test_expiry_tells_the_customer_and_the_offering_providers(cast, make_need, m
     assert db.session.get(Need, untouched.id).status == NeedStatus.OPEN
 
     since = last_id()
-    assert needs.expire_due(soon + timedelta(minutes=2)) == []  # nothing twice
+    assert lifecycle.expire_due(soon + timedelta(minutes=2)) == []  # nothing twice
     assert stored(since) == []
 
 
@@ -337,10 +337,10 @@ def test_completion_tells_the_accepted_provider(cast, make_need, make_offer):
     need = post(cast, make_need)
     offer = make_offer(need, cast.pros[0])
     make_offer(need, cast.pros[1])
-    offers.accept(cast.customer.user, offer.id)
+    lifecycle.accept(cast.customer.user, offer.id)
 
     since = last_id()
-    needs.complete(cast.customer.user, need.id)
+    lifecycle.complete(cast.customer.user, need.id)
     assert types_since(since) == [(uid(cast.pros[0]), "need.completed")]
     [data] = to(since, "need.completed")[uid(cast.pros[0])]
     assert data["need"]["id"] == need.id and data["need"]["status"] == "completed"
@@ -371,11 +371,11 @@ def test_rating_tells_the_provider_and_the_reply_tells_the_customer(cast, make_n
     need = post(cast, make_need)
     pro = cast.pros[0]
     offer = make_offer(need, pro)
-    offers.accept(cast.customer.user, offer.id)
-    needs.complete(cast.customer.user, need.id)
+    lifecycle.accept(cast.customer.user, offer.id)
+    lifecycle.complete(cast.customer.user, need.id)
 
     since = last_id()
-    rating = ratings.rate(cast.customer.user, need.id, {"stars": 4, "comment": "Tasty"})
+    rating = lifecycle.rate(cast.customer.user, need.id, {"stars": 4, "comment": "Tasty"})
     assert types_since(since) == [(uid(pro), "rating.received")]
     [data] = to(since, "rating.received")[uid(pro)]
     assert data["rating_id"] == rating.id and data["need_id"] == need.id
@@ -403,17 +403,17 @@ def run_loop(cast: Cast, make_need: Any, make_offer: Any) -> None:
     offers.withdraw(c.user, oc.id)  # offer.withdrawn
     messages.send(cast.customer.user, oa.id, "Hello")  # message.received
     messages.send(a.user, oa.id, "Hi")
-    offers.accept(cast.customer.user, oa.id)  # offer.accepted + offer.declined
-    needs.complete(cast.customer.user, need.id)  # need.completed
-    rating = ratings.rate(cast.customer.user, need.id, {"stars": 5})  # rating.received
+    lifecycle.accept(cast.customer.user, oa.id)  # offer.accepted + offer.declined
+    lifecycle.complete(cast.customer.user, need.id)  # need.completed
+    rating = lifecycle.rate(cast.customer.user, need.id, {"stars": 5})  # rating.received
     ratings.reply(a.user, rating.id, "Thanks")  # rating.replied
     second = post(cast, make_need, title="Second need")
     make_offer(second, a)
-    needs.cancel(cast.customer.user, second.id, "No longer needed")  # need.cancelled
+    lifecycle.cancel(cast.customer.user, second.id, "No longer needed")  # need.cancelled
     soon = datetime.now(UTC) + timedelta(hours=1)
     third = post(cast, make_need, title="Third need", expires_at=soon)
     make_offer(third, b)
-    assert needs.expire_due(soon + timedelta(seconds=1)) == [third.id]  # need.expired
+    assert lifecycle.expire_due(soon + timedelta(seconds=1)) == [third.id]  # need.expired
 
 
 ALL_TYPES = {
@@ -610,7 +610,7 @@ def test_rows_are_written_inside_the_transaction_of_the_change(cast, make_need, 
 
     event.listen(FlaskSession, "before_commit", probe)
     try:
-        offers.accept(cast.customer.user, win.id)
+        lifecycle.accept(cast.customer.user, win.id)
     finally:
         event.remove(FlaskSession, "before_commit", probe)
 
@@ -638,7 +638,7 @@ def test_a_commit_that_fails_takes_its_notifications_with_it(cast, make_need, ma
     event.listen(FlaskSession, "before_commit", fail)
     try:
         with pytest.raises(RuntimeError):
-            offers.accept(cast.customer.user, win.id)
+            lifecycle.accept(cast.customer.user, win.id)
     finally:
         event.remove(FlaskSession, "before_commit", fail)
     db.session.rollback()
@@ -648,7 +648,7 @@ def test_a_commit_that_fails_takes_its_notifications_with_it(cast, make_need, ma
     assert db.session.get(Need, need.id).status == NeedStatus.OPEN
 
     # trying again works, and carries nothing left over from the failed attempt
-    offers.accept(cast.customer.user, win.id)
+    lifecycle.accept(cast.customer.user, win.id)
     assert types_since(since) == sorted([(uid(cast.pros[0]), "offer.accepted"),
                                          (uid(cast.pros[1]), "offer.declined")])
     assert len(emitted_events(emitted)) == 2
@@ -660,8 +660,8 @@ Scenario = Callable[[Cast, Any, Any, Any], Callable[[], Any]]
 def _accept_twice(cast: Cast, make_need: Any, make_offer: Any, app: Any) -> Callable[[], Any]:
     need = post(cast, make_need)
     first, second = make_offer(need, cast.pros[0]), make_offer(need, cast.pros[1])
-    offers.accept(cast.customer.user, first.id)
-    return lambda: offers.accept(cast.customer.user, second.id)
+    lifecycle.accept(cast.customer.user, first.id)
+    return lambda: lifecycle.accept(cast.customer.user, second.id)
 
 
 def _over_the_cap(cast: Cast, make_need: Any, make_offer: Any, app: Any) -> Callable[[], Any]:
@@ -674,7 +674,7 @@ def _offer_on_cancelled(cast: Cast, make_need: Any, make_offer: Any,
                         app: Any) -> Callable[[], Any]:
     need = post(cast, make_need)
     make_offer(need, cast.pros[0])
-    needs.cancel(cast.customer.user, need.id, None)
+    lifecycle.cancel(cast.customer.user, need.id, None)
     return lambda: make_offer(need, cast.pros[1])
 
 
@@ -690,31 +690,31 @@ def _accept_by_stranger(cast: Cast, make_need: Any, make_offer: Any,
                         app: Any) -> Callable[[], Any]:
     need = post(cast, make_need)
     offer = make_offer(need, cast.pros[0])
-    return lambda: offers.accept(cast.pros[1].user, offer.id)
+    return lambda: lifecycle.accept(cast.pros[1].user, offer.id)
 
 
 def _rate_twice(cast: Cast, make_need: Any, make_offer: Any, app: Any) -> Callable[[], Any]:
     need = post(cast, make_need)
     offer = make_offer(need, cast.pros[0])
-    offers.accept(cast.customer.user, offer.id)
-    needs.complete(cast.customer.user, need.id)
-    ratings.rate(cast.customer.user, need.id, {"stars": 5})
-    return lambda: ratings.rate(cast.customer.user, need.id, {"stars": 1})
+    lifecycle.accept(cast.customer.user, offer.id)
+    lifecycle.complete(cast.customer.user, need.id)
+    lifecycle.rate(cast.customer.user, need.id, {"stars": 5})
+    return lambda: lifecycle.rate(cast.customer.user, need.id, {"stars": 1})
 
 
 def _message_on_declined(cast: Cast, make_need: Any, make_offer: Any,
                          app: Any) -> Callable[[], Any]:
     need = post(cast, make_need)
     win, lose = make_offer(need, cast.pros[0]), make_offer(need, cast.pros[1])
-    offers.accept(cast.customer.user, win.id)
+    lifecycle.accept(cast.customer.user, win.id)
     return lambda: messages.send(cast.customer.user, lose.id, "Sorry")
 
 
 def _complete_twice(cast: Cast, make_need: Any, make_offer: Any, app: Any) -> Callable[[], Any]:
     need = post(cast, make_need)
-    offers.accept(cast.customer.user, make_offer(need, cast.pros[0]).id)
-    needs.complete(cast.customer.user, need.id)
-    return lambda: needs.complete(cast.customer.user, need.id)
+    lifecycle.accept(cast.customer.user, make_offer(need, cast.pros[0]).id)
+    lifecycle.complete(cast.customer.user, need.id)
+    return lambda: lifecycle.complete(cast.customer.user, need.id)
 
 
 def _accept_an_offer_withdrawn_meanwhile(cast: Cast, make_need: Any, make_offer: Any,
@@ -727,7 +727,7 @@ def _accept_an_offer_withdrawn_meanwhile(cast: Cast, make_need: Any, make_offer:
     assert offer.status == OfferStatus.PENDING and offer.need.status == NeedStatus.OPEN
     with app.app_context():
         offers.withdraw(cast.pros[0].user, offer.id)
-    return lambda: offers.accept(cast.customer.user, offer.id)
+    return lambda: lifecycle.accept(cast.customer.user, offer.id)
 
 
 @pytest.mark.parametrize("scenario", [

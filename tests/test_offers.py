@@ -14,14 +14,13 @@ from conftest import AUSTIN, error_of
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from marketplace import lifecycle
 from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
 from marketplace.extensions import db
-from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.models import Notification
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
-from marketplace.ratings import services as ratings
 
 KM_PER_DEG_LAT = 111.195
 ACCEPT_RAW = text("UPDATE offers SET status = 'accepted' WHERE id = :id")
@@ -221,21 +220,21 @@ def test_offer_on_a_missing_need_is_404(make_provider):
 
 
 def _cancelled(need, customer, make_offer):
-    needs.cancel(customer.user, need.id, None)
+    lifecycle.cancel(customer.user, need.id, None)
 
 
 def _assigned(need, customer, make_offer):
-    offers.accept(customer.user, make_offer(need).id)
+    lifecycle.accept(customer.user, make_offer(need).id)
 
 
 def _completed(need, customer, make_offer):
     _assigned(need, customer, make_offer)
-    needs.complete(customer.user, need.id)
+    lifecycle.complete(customer.user, need.id)
 
 
 def _expired_by_job(need, customer, make_offer):
     set_expires_at(need.id, datetime.now(UTC) - timedelta(minutes=1))
-    assert need.id in needs.expire_due()
+    assert need.id in lifecycle.expire_due()
 
 
 def _past_expiry_not_yet_swept(need, customer, make_offer):
@@ -407,7 +406,7 @@ def test_revise_and_withdraw_refuse_once_an_offer_was_accepted(make_user, make_p
     winner, loser = make_provider(), make_provider()
     won = make_offer(need, winner)
     lost = make_offer(need, loser)
-    offers.accept(customer.user, won.id)
+    lifecycle.accept(customer.user, won.id)
     pro, offer = (winner, won) if which == "accepted" else (loser, lost)
     before = committed(Offer, offer.id)
     need_before = committed(Need, need.id)
@@ -427,7 +426,7 @@ def test_revise_refuses_after_the_need_was_cancelled(make_user, make_provider, m
     need = make_need(customer)
     pro = make_provider()
     offer = make_offer(need, pro)
-    needs.cancel(customer.user, need.id, "changed my mind")
+    lifecycle.cancel(customer.user, need.id, "changed my mind")
     with pytest.raises(Conflict):
         offers.revise(pro.user, offer.id, {"message": "still keen"})
     with pytest.raises(Conflict):
@@ -549,7 +548,7 @@ def test_only_the_needs_customer_may_accept(make_user, make_provider, make_need,
         assert r.status_code == status
         error_of(r)
     with pytest.raises(Forbidden):
-        offers.accept(pro.user, offer.id)
+        lifecycle.accept(pro.user, offer.id)
     assert committed(Need, need.id)["status"] == NeedStatus.OPEN
     assert committed(Need, need.id)["accepted_offer_id"] is None
     assert {row["status"] for row in offer_rows(need.id)} == {OfferStatus.PENDING}
@@ -573,12 +572,12 @@ def test_accepting_a_second_offer_afterwards_is_409(make_user, make_need, make_o
     need = make_need(customer)
     first = make_offer(need)
     second = make_offer(need)
-    offers.accept(customer.user, first.id)
+    lifecycle.accept(customer.user, first.id)
     r = customer.post(f"/api/v1/offers/{second.id}/accept", json={})
     assert r.status_code == 409
     error_of(r)
     with pytest.raises(Conflict):
-        offers.accept(customer.user, second.id)
+        lifecycle.accept(customer.user, second.id)
     r = customer.post(f"/api/v1/offers/{first.id}/accept", json={})
     assert r.status_code == 409
     assert committed(Need, need.id)["accepted_offer_id"] == first.id
@@ -615,7 +614,7 @@ def test_accepting_on_a_cancelled_need_is_409(make_user, make_need, make_offer):
     customer = make_user()
     need = make_need(customer)
     offer = make_offer(need)
-    needs.cancel(customer.user, need.id, None)
+    lifecycle.cancel(customer.user, need.id, None)
     r = customer.post(f"/api/v1/offers/{offer.id}/accept", json={})
     assert r.status_code == 409
     assert committed(Need, need.id)["status"] == NeedStatus.CANCELLED
@@ -629,7 +628,7 @@ def test_the_partial_unique_index_refuses_a_second_accepted_offer(make_user, mak
     first = make_offer(need)
     second = make_offer(need)
     third = make_offer(need)
-    offers.accept(customer.user, first.id)
+    lifecycle.accept(customer.user, first.id)
     with pytest.raises(IntegrityError) as exc, db.engine.begin() as conn:
         conn.execute(ACCEPT_RAW, {"id": second.id})
     if backend == "postgresql":
@@ -658,9 +657,9 @@ def rate_provider(pro: Any, stars: list[int], make_user: Any, make_need: Any,
         customer = make_user()
         need = make_need(customer)
         offer = make_offer(need, pro)
-        offers.accept(customer.user, offer.id)
-        needs.complete(customer.user, need.id)
-        ratings.rate(customer.user, need.id, {"stars": s})
+        lifecycle.accept(customer.user, offer.id)
+        lifecycle.complete(customer.user, need.id)
+        lifecycle.rate(customer.user, need.id, {"stars": s})
 
 
 @pytest.fixture
@@ -805,7 +804,7 @@ def test_my_offers_lists_the_providers_own_offers_newest_first_with_a_status_fil
     o3 = make_offer(n3, pro)
     make_offer(n1)  # someone else's
     offers.withdraw(pro.user, o2.id)
-    offers.accept(customer.user, o3.id)
+    lifecycle.accept(customer.user, o3.id)
 
     body = pro.get("/api/v1/offers").get_json()
     assert [i["id"] for i in body["items"]] == [o3.id, o2.id, o1.id]

@@ -17,12 +17,11 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from marketplace import lifecycle
 from marketplace.errors import Conflict, Forbidden, NotFound
 from marketplace.extensions import db
 from marketplace.geo import lat_row
-from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
-from marketplace.offers import services as offers
 from marketplace.providers import services as providers
 from marketplace.ratings import services as ratings
 from marketplace.ratings.models import Rating
@@ -52,9 +51,9 @@ def job(make_user, make_provider, make_need, make_offer):
         pro = pro or make_provider()
         need = make_need(customer)
         offer = make_offer(need, pro)
-        offers.accept(customer.user, offer.id)
+        lifecycle.accept(customer.user, offer.id)
         if done:
-            needs.complete(customer.user, need.id)
+            lifecycle.complete(customer.user, need.id)
         return need, offer
 
     return make
@@ -92,7 +91,7 @@ def test_the_customer_rates_a_completed_job(make_user, make_provider, job):
 def test_service_level_rating_with_null_scores(make_user, job):
     customer = make_user()
     need, offer = job(customer)
-    rating = ratings.rate(customer.user, need.id, {"stars": 5, "scores": None})
+    rating = lifecycle.rate(customer.user, need.id, {"stars": 5, "scores": None})
     assert rating.provider_id == offer.provider_id
     assert (rating.quality, rating.punctuality, rating.communication) == (None, None, None)
     assert rating.comment == ""
@@ -110,13 +109,13 @@ def _assigned(customer, pro, make_need, make_offer, job):
 
 def _cancelled_open(customer, pro, make_need, make_offer, job):
     need = _open(customer, pro, make_need, make_offer, job)
-    needs.cancel(customer.user, need.id, None)
+    lifecycle.cancel(customer.user, need.id, None)
     return need
 
 
 def _cancelled_assigned(customer, pro, make_need, make_offer, job):
     need = _assigned(customer, pro, make_need, make_offer, job)
-    needs.cancel(pro.user, need.id, "van broke down")
+    lifecycle.cancel(pro.user, need.id, "van broke down")
     return need
 
 
@@ -126,7 +125,7 @@ def _expired(customer, pro, make_need, make_offer, job):
         conn.execute(update(Need).where(Need.id == need.id)
                      .values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
     db.session.expire_all()
-    assert need.id in needs.expire_due()
+    assert need.id in lifecycle.expire_due()
     return need
 
 
@@ -143,7 +142,7 @@ def test_only_a_completed_job_can_be_rated(make_user, make_provider, make_need, 
     assert r.status_code == 409
     assert state in error_of(r)["message"]
     with pytest.raises(Conflict):
-        ratings.rate(customer.user, need.id, {"stars": 5})
+        lifecycle.rate(customer.user, need.id, {"stars": 5})
     assert count_ratings() == 0
 
 
@@ -154,19 +153,19 @@ def test_only_the_customer_rates(make_user, make_provider, make_need, make_offer
     need = make_need(customer)
     won = make_offer(need, pro)
     make_offer(need, loser)
-    offers.accept(customer.user, won.id)
-    needs.complete(customer.user, need.id)
+    lifecycle.accept(customer.user, won.id)
+    lifecycle.complete(customer.user, need.id)
     r = pro.post(rate_url(need), json={"stars": 5})
     assert r.status_code == 403
     error_of(r)
     with pytest.raises(Forbidden):
-        ratings.rate(pro.user, need.id, {"stars": 5})
+        lifecycle.rate(pro.user, need.id, {"stars": 5})
     for person in (loser, make_user(), make_provider()):
         r = person.post(rate_url(need), json={"stars": 1})
         assert r.status_code == 404
         error_of(r)
         with pytest.raises(NotFound):
-            ratings.rate(person.user, need.id, {"stars": 1})
+            lifecycle.rate(person.user, need.id, {"stars": 1})
     assert customer.post("/api/v1/needs/999999/rating", json={"stars": 5}).status_code == 404
     assert count_ratings() == 0
 
@@ -179,7 +178,7 @@ def test_a_job_is_rated_once(make_user, job):
     assert r.status_code == 409
     error_of(r)
     with pytest.raises(Conflict):
-        ratings.rate(customer.user, need.id, {"stars": 2})
+        lifecycle.rate(customer.user, need.id, {"stars": 2})
     [row] = rating_rows(need.id)
     assert row["stars"] == 5 and row["comment"] == ""
 
@@ -187,7 +186,7 @@ def test_a_job_is_rated_once(make_user, job):
 def test_the_database_refuses_a_second_rating_row_for_a_need(make_user, job, backend):
     customer = make_user()
     need, offer = job(customer)
-    ratings.rate(customer.user, need.id, {"stars": 5})
+    lifecycle.rate(customer.user, need.id, {"stars": 5})
     with pytest.raises(IntegrityError) as exc, db.engine.begin() as conn:
         conn.execute(insert(Rating).values(need_id=need.id, provider_id=offer.provider_id,
                                            customer_id=customer.user.id, stars=1, comment="",
@@ -264,7 +263,7 @@ def test_the_rated_provider_replies_once(make_user, make_provider, job):
     customer = make_user()
     pro = make_provider()
     need, _offer = job(customer, pro)
-    rating = ratings.rate(customer.user, need.id, {"stars": 2, "comment": "late"})
+    rating = lifecycle.rate(customer.user, need.id, {"stars": 2, "comment": "late"})
     reply_url = f"/api/v1/ratings/{rating.id}/reply"
     r = pro.post(reply_url, json={"body": "  Sorry, traffic.  "})
     assert r.status_code == 201, r.get_json()
@@ -284,7 +283,7 @@ def test_only_the_rated_provider_may_reply(make_user, make_provider, job):
     customer = make_user()
     pro = make_provider()
     need, _offer = job(customer, pro)
-    rating = ratings.rate(customer.user, need.id, {"stars": 3})
+    rating = lifecycle.rate(customer.user, need.id, {"stars": 3})
     for person in (customer, make_provider(), make_user()):
         r = person.post(f"/api/v1/ratings/{rating.id}/reply", json={"body": "not mine"})
         assert r.status_code == 403
@@ -299,7 +298,7 @@ def test_a_reply_body_is_required(make_user, make_provider, job):
     customer = make_user()
     pro = make_provider()
     need, _offer = job(customer, pro)
-    rating = ratings.rate(customer.user, need.id, {"stars": 3})
+    rating = lifecycle.rate(customer.user, need.id, {"stars": 3})
     for payload in ({}, {"body": ""}, {"body": "   "}, {"body": "x" * 2001}, {"body": 5}):
         r = pro.post(f"/api/v1/ratings/{rating.id}/reply", json=payload)
         assert r.status_code == 422, payload
@@ -321,7 +320,7 @@ def test_reputation_on_the_public_profile(app, client, make_user, make_provider,
     for stars, who in ((5, pro), (4, pro), (1, other)):
         customer = make_user()
         need, _ = job(customer, who)
-        ratings.rate(customer.user, need.id, {"stars": stars, "scores": {"quality": stars}})
+        lifecycle.rate(customer.user, need.id, {"stars": stars, "scores": {"quality": stars}})
 
     weight = app.config["RATING_PRIOR_WEIGHT"]
     m = Fraction(10, 3)  # every rating on the platform: 5, 4, 1
@@ -349,7 +348,7 @@ def test_reputation_on_the_public_profile(app, client, make_user, make_provider,
     # a third rating: no longer new
     customer = make_user()
     need, _ = job(customer, pro)
-    ratings.rate(customer.user, need.id, {"stars": 3})
+    lifecycle.rate(customer.user, need.id, {"stars": 3})
     rep = reputation_of(client, pro.provider.handle)
     assert rep["count"] == 3 and rep["is_new"] is False and rep["mean"] == 4.0
     assert client.get("/api/v1/providers/no-such-pro").status_code == 404
@@ -362,13 +361,13 @@ def test_completion_rate_counts_only_cancellations_by_the_provider(client, make_
     job(customer, pro)
     job(customer, pro)
     dropped, _ = job(customer, pro, done=False)
-    needs.cancel(pro.user, dropped.id, "I double-booked")
+    lifecycle.cancel(pro.user, dropped.id, "I double-booked")
     customer_cancelled, _ = job(customer, pro, done=False)
-    needs.cancel(customer.user, customer_cancelled.id, "party is off")
+    lifecycle.cancel(customer.user, customer_cancelled.id, "party is off")
     job(customer, pro, done=False)  # in progress: counts neither way
     open_need = make_need(customer)  # offered, never accepted, then cancelled
     make_offer(open_need, pro)
-    needs.cancel(customer.user, open_need.id, None)
+    lifecycle.cancel(customer.user, open_need.id, None)
 
     rep = reputation_of(client, pro.provider.handle)
     assert rep["completed_jobs"] == 2
@@ -378,7 +377,7 @@ def test_completion_rate_counts_only_cancellations_by_the_provider(client, make_
 
     quitter = make_provider()
     gone, _ = job(customer, quitter, done=False)
-    needs.cancel(quitter.user, gone.id, "sick")
+    lifecycle.cancel(quitter.user, gone.id, "sick")
     rep = reputation_of(client, quitter.provider.handle)
     assert rep["completed_jobs"] == 0 and rep["completion_rate"] == 0.0
 
@@ -458,11 +457,11 @@ def test_a_providers_ratings_page_newest_first_with_replies_and_first_names(
     for i, name in enumerate(["Grace Hopper", "Alan Turing", "Barbara Liskov"]):
         customer = make_user(name=name)
         need, _ = job(customer, pro)
-        made.append(ratings.rate(customer.user, need.id, {"stars": 3 + i, "comment": name}))
+        made.append(lifecycle.rate(customer.user, need.id, {"stars": 3 + i, "comment": name}))
     ratings.reply(pro.user, made[1].id, "Thank you, Alan")
     elsewhere = make_user()
     need, _ = job(elsewhere)  # another provider's rating does not show up here
-    ratings.rate(elsewhere.user, need.id, {"stars": 1})
+    lifecycle.rate(elsewhere.user, need.id, {"stars": 1})
 
     r = client.get(f"/api/v1/providers/{pro.provider.handle}/ratings")
     assert r.status_code == 200

@@ -16,11 +16,10 @@ from conftest import AUSTIN, committed_state, make_test_app
 from flask import Flask
 from sqlalchemy import func, select
 
+from marketplace import lifecycle
 from marketplace.extensions import db
 from marketplace.messages import services as messages
-from marketplace.needs import services as needs
 from marketplace.notifications.models import Notification
-from marketplace.offers import services as offers
 from marketplace.ratings import services as ratings
 
 # Query strings that make a GET do its fullest work (searching, paging, sorting).
@@ -47,13 +46,13 @@ def _world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) 
     messages.send(customer.user, offer.id, "Vegan too?")
     done = make_need(customer, title="Done need")
     done_offer = make_offer(done, pro)
-    offers.accept(customer.user, done_offer.id)
-    needs.complete(customer.user, done.id)
-    rating = ratings.rate(customer.user, done.id, {"stars": 4, "comment": "Good"})
+    lifecycle.accept(customer.user, done_offer.id)
+    lifecycle.complete(customer.user, done.id)
+    rating = lifecycle.rate(customer.user, done.id, {"stars": 4, "comment": "Good"})
     ratings.reply(pro.user, rating.id, "Thanks")
     assigned = make_need(customer, title="Assigned need")
-    offers.accept(customer.user, make_offer(assigned, rival).id)
-    offers.block(customer.user, "pro-two")
+    lifecycle.accept(customer.user, make_offer(assigned, rival).id)
+    lifecycle.block(customer.user, "pro-two")
     return {"customer": customer, "pro": pro, "rival": rival, "need_id": open_need.id,
             "offer_id": offer.id, "rating_id": rating.id, "handle": "pro-one",
             "token": open_need.share_token, "filename": "app.css",

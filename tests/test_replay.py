@@ -17,9 +17,9 @@ from live import Api, server
 from sqlalchemy import select
 
 from marketplace.extensions import db
-from marketplace.realtime.events import REPLAY_PAGE
 from marketplace.notifications.models import Notification
 from marketplace.notifications.outbox import notify
+from marketplace.realtime.events import REPLAY_PAGE
 
 HISTORY = 2 * REPLAY_PAGE + 50
 

@@ -16,8 +16,8 @@ from conftest import AUSTIN, Person
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from marketplace import lifecycle
 from marketplace.extensions import db
-from marketplace.needs import services as needs
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer
 from marketplace.providers import services as providers
@@ -172,11 +172,11 @@ def completed_job(make_need: Any, make_offer: Any, make_user: Any, provider: Per
     customer = make_user()
     need = make_need(customer, title=f"Job for {customer.user.name}")
     offer = make_offer(need, provider)
-    offers.accept(customer.user, offer.id)
-    needs.complete(customer.user, need.id)
+    lifecycle.accept(customer.user, offer.id)
+    lifecycle.complete(customer.user, need.id)
     rating = None
     if stars is not None:
-        rating = ratings.rate(customer.user, need.id, {"stars": stars, "comment": "Tasty food",
+        rating = lifecycle.rate(customer.user, need.id, {"stars": stars, "comment": "Tasty food",
                                                         "scores": scores or None})
     return need, offer, rating
 
@@ -403,7 +403,7 @@ def feed_world(make_user, make_provider, make_need):
     other = make_need(customer, title="Fix my sink", category="plumbing")
     own = make_need(pro, title="My own catering need")
     closed = make_need(customer, title="Cancelled lunch")
-    needs.cancel(customer.user, closed.id, None)
+    lifecycle.cancel(customer.user, closed.id, None)
     return {"pro": pro, "customer": customer, "near": near, "far": far, "other": other,
             "own": own, "closed": closed}
 
@@ -618,16 +618,16 @@ def jobs_world(make_user, make_provider, make_need, make_offer):
     make_offer(pending, pro, amount=30000)
     accepted = make_need(customer, title="Accepted lunch", address="2 Accepted Ave")
     won = make_offer(accepted, pro, amount=35000)
-    offers.accept(customer.user, won.id)
+    lifecycle.accept(customer.user, won.id)
     declined = make_need(customer, title="Declined dinner", address="3 Declined Rd")
     make_offer(declined, pro)
-    offers.accept(customer.user, make_offer(declined, rival).id)
+    lifecycle.accept(customer.user, make_offer(declined, rival).id)
     withdrawn = make_need(customer, title="Withdrawn wedding", address="4 Withdrawn Way")
     offers.withdraw(pro.user, make_offer(withdrawn, pro).id)
     done = make_need(customer, title="Completed picnic", address="5 Done Blvd")
-    offers.accept(customer.user, make_offer(done, pro).id)
-    needs.complete(customer.user, done.id)
-    ratings.rate(customer.user, done.id, {"stars": 4, "comment": "Lovely"})
+    lifecycle.accept(customer.user, make_offer(done, pro).id)
+    lifecycle.complete(customer.user, done.id)
+    lifecycle.rate(customer.user, done.id, {"stars": 4, "comment": "Lovely"})
     return {"pro": pro, "customer": customer}
 
 

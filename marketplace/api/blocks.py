@@ -5,10 +5,10 @@ from typing import Any
 from flask import g
 from marshmallow import Schema, fields
 
+from marketplace import lifecycle
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
 from marketplace.blocks import services
-from marketplace.offers import services as offers
 from marketplace.schemas import EmptySchema
 
 blp = Blueprint("blocks_api", __name__, url_prefix="/api/v1", description="Blocking providers")
@@ -35,7 +35,7 @@ def block(_body: dict[str, Any], handle: str) -> Any:
     """Block a provider (idempotent). Ends every open dealing with them at once: their pending
     offers on your open needs are declined, a job assigned to them is cancelled, and they can
     no longer see your needs, offers or messages."""
-    return offers.block(g.user, handle)
+    return lifecycle.block(g.user, handle)
 
 
 @blp.route("/me/blocks/<string:handle>", methods=["DELETE"])

@@ -4,6 +4,7 @@ from typing import Any
 
 from flask import g
 
+from marketplace import lifecycle
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
 from marketplace.api.idempotency import idempotent
@@ -69,7 +70,7 @@ def show(need_id: int) -> Any:
 @blp.response(200, NeedOutSchema)
 def cancel(data: dict[str, Any], need_id: int) -> Any:
     """Cancel (customer while open or assigned; accepted provider while assigned, with reason)."""
-    need = services.cancel(g.user, need_id, data["reason"])
+    need = lifecycle.cancel(g.user, need_id, data["reason"])
     return services.view(g.user, need, services.viewer_role(g.user, need) or "customer")
 
 
@@ -79,5 +80,5 @@ def cancel(data: dict[str, Any], need_id: int) -> Any:
 @blp.response(200, NeedOutSchema)
 def complete(_body: dict[str, Any], need_id: int) -> Any:
     """Mark an assigned job done (customer only)."""
-    need = services.complete(g.user, need_id)
+    need = lifecycle.complete(g.user, need_id)
     return services.view(g.user, need, "customer")

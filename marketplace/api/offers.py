@@ -4,6 +4,7 @@ from typing import Any
 
 from flask import g
 
+from marketplace import lifecycle
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
 from marketplace.api.idempotency import idempotent
@@ -95,5 +96,5 @@ def withdraw(_body: dict[str, Any], offer_id: int) -> Any:
 def accept(data: dict[str, Any], offer_id: int) -> Any:
     """Accept an offer on your need; every other pending offer is declined. Send the
     `revision` you saw so a revision made a moment earlier is never accepted unread."""
-    return services.view(services.accept(g.user, offer_id, data.get("revision")),
+    return services.view(lifecycle.accept(g.user, offer_id, data.get("revision")),
                          for_customer=True)

@@ -4,6 +4,7 @@ from typing import Any
 
 from flask import g
 
+from marketplace import lifecycle
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
 from marketplace.api.idempotency import idempotent
@@ -20,7 +21,7 @@ blp = Blueprint("ratings_api", __name__, url_prefix="/api/v1", description="Rati
 @blp.response(201, RatingOutSchema)
 def rate(data: dict[str, Any], need_id: int) -> Any:
     """Rate the provider of your completed job (once)."""
-    return services.rate(g.user, need_id, data)
+    return lifecycle.rate(g.user, need_id, data)
 
 
 @blp.route("/ratings/<int:rating_id>/reply", methods=["POST"])

@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
 from marketplace.db_types import utcnow
-from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
+from marketplace.errors import Forbidden, Invalid, NotFound
 from marketplace.extensions import db
 from marketplace.geo import (
     cell_distance_km,
@@ -26,69 +26,13 @@ from marketplace.geo import (
 from marketplace.geocoding import services as geocoding
 from marketplace.needs import feed as feeds
 from marketplace.needs.models import Need, NeedStatus
-from marketplace.notifications.outbox import jsonable, notify, notify_each, signal
+from marketplace.notifications.outbox import jsonable, notify_each
 from marketplace.pagination import decode_ranked_cursor, encode_ranked_cursor, paginate
 from marketplace.providers import matching
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
 
 MAX_TTL = timedelta(days=30)
-
-# (from, to) -> who may make that change. "system" is the expiry job.
-TRANSITIONS: dict[tuple[NeedStatus, NeedStatus], frozenset[str]] = {
-    (NeedStatus.OPEN, NeedStatus.ASSIGNED): frozenset({"customer"}),
-    (NeedStatus.OPEN, NeedStatus.CANCELLED): frozenset({"customer"}),
-    (NeedStatus.OPEN, NeedStatus.EXPIRED): frozenset({"system"}),
-    (NeedStatus.ASSIGNED, NeedStatus.COMPLETED): frozenset({"customer"}),
-    (NeedStatus.ASSIGNED, NeedStatus.CANCELLED): frozenset({"customer", "provider"}),
-}
-
-_VERBS = {
-    NeedStatus.ASSIGNED: "accept an offer on",
-    NeedStatus.CANCELLED: "cancel",
-    NeedStatus.COMPLETED: "complete",
-    NeedStatus.EXPIRED: "expire",
-}
-
-
-def allowed_from(to: NeedStatus) -> list[NeedStatus]:
-    return [a for (a, b) in TRANSITIONS if b == to]
-
-
-def transition(need: Need, to: NeedStatus, role: str, *, unless_expired: bool = False,
-               **values: Any) -> None:
-    """Move ``need`` to ``to`` if ``role`` may, by a conditional UPDATE on its current status.
-
-    Does not commit: the caller finishes the unit of work. Raises Forbidden when the role may
-    never do this and Conflict when the need is (or has just become) in the wrong state.
-    """
-    source = need.status
-    verb = _VERBS[to]
-    roles = {r for (a, b), rs in TRANSITIONS.items() if b == to for r in rs}
-    if role not in roles:
-        people = sorted(roles - {"system"})
-        if not people:
-            raise Forbidden(f"Nobody can {verb} a need; it happens on its own.")
-        raise Forbidden(f"Only the {' or '.join(people)} may {verb} this need.")
-    allowed = TRANSITIONS.get((source, to))
-    if allowed is None or role not in allowed:
-        states = ", ".join(s.value for s in allowed_from(to) if role in TRANSITIONS[(s, to)])
-        raise Conflict(f"This need is {source.value}; you can only {verb} a need that is {states}.")
-    stmt = update(Need).where(Need.id == need.id, Need.status == source)
-    if unless_expired:
-        stmt = stmt.where(Need.expires_at > utcnow())
-    result = db.session.execute(
-        stmt.values(status=to, **values).execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        db.session.rollback()
-        db.session.refresh(need)
-        if unless_expired and need.status == source:
-            raise Conflict(f"This need has expired; you can no longer {verb} it.")
-        raise Conflict(f"This need changed while you were looking at it; you can no longer {verb} it.")
-    db.session.refresh(need)
-    if source == NeedStatus.OPEN:
-        _signal_closed(need)
 
 
 def create(user: User, data: dict[str, Any]) -> Need:
@@ -170,14 +114,6 @@ def _notify_matched(need: Need) -> None:
         for match in reach(need.category_id, need.lat, need.lon, need.radius_km,
                            need.customer_id)
     ))
-
-
-def _signal_closed(need: Need) -> None:
-    """Tell every provider the need was posted to that it no longer takes offers, so open
-    feeds drop it at once (live only: the feed itself is always computed afresh)."""
-    signal([m.user_id for m in reach(need.category_id, need.lat, need.lon, need.radius_km,
-                                     need.customer_id)],
-           "need.closed", {"need_id": need.id, "status": need.status.value})
 
 
 def get(need_id: int) -> Need:
@@ -313,79 +249,6 @@ def list_mine(user: User, status: str | None, cursor: str | None,
     if status:
         stmt = stmt.where(Need.status == NeedStatus(status))
     return paginate(stmt, Need.id, cursor, limit)
-
-
-def _offering_users(need: Need) -> dict[int, int]:
-    """offer id -> provider user id, for offers still pending or accepted."""
-    from marketplace.offers.models import Offer, OfferStatus
-
-    rows = db.session.execute(
-        select(Offer.id, Provider.user_id).join(Provider, Offer.provider_id == Provider.id)
-        .where(Offer.need_id == need.id,
-               Offer.status.in_([OfferStatus.PENDING, OfferStatus.ACCEPTED]))
-    )
-    return {offer_id: user_id for offer_id, user_id in rows}
-
-
-def _decline_pending(need: Need) -> None:
-    from marketplace.offers.models import DeclineReason, Offer, OfferStatus
-
-    db.session.execute(
-        update(Offer)
-        .where(Offer.need_id == need.id, Offer.status == OfferStatus.PENDING)
-        .values(status=OfferStatus.DECLINED, decline_reason=DeclineReason.NEED_CLOSED,
-                updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-
-
-def cancel(user: User, need_id: int, reason: str | None) -> Need:
-    need, role = visible(user, need_id)
-    actor = {"customer": "customer", "accepted_provider": "provider"}.get(role)
-    if actor is None:
-        raise Forbidden("Only the customer or the accepted provider may cancel this need.")
-    if need.status == NeedStatus.ASSIGNED and not reason:
-        raise Invalid("Say why you are cancelling an assigned job.",
-                      {"reason": ["Required when cancelling an assigned job."]})
-    offering = _offering_users(need)
-    transition(need, NeedStatus.CANCELLED, actor, cancelled_at=utcnow(),
-               cancelled_by_id=user.id, cancel_reason=reason or None)
-    _decline_pending(need)
-    recipients = [uid for uid in [need.customer_id, *offering.values()] if uid != user.id]
-    notify(recipients, "need.cancelled",
-           {"need": summary(need), "cancelled_by": actor, "reason": need.cancel_reason})
-    db.session.commit()
-    return need
-
-
-def complete(user: User, need_id: int) -> Need:
-    need, role = visible(user, need_id)
-    transition(need, NeedStatus.COMPLETED, "customer" if role == "customer" else "provider",
-               completed_at=utcnow())
-    notify([uid for uid in _offering_users(need).values()], "need.completed",
-           {"need": summary(need)})
-    db.session.commit()
-    return need
-
-
-def expire_due(now: datetime | None = None) -> list[int]:
-    """Expire every open need past its ``expires_at``; returns their ids."""
-    now = now or utcnow()
-    due = db.session.scalars(
-        select(Need).where(Need.status == NeedStatus.OPEN, Need.expires_at <= now)
-    ).all()
-    expired: list[int] = []
-    for need in due:
-        offering = _offering_users(need)
-        try:
-            transition(need, NeedStatus.EXPIRED, "system")
-        except Conflict:
-            continue  # accepted or cancelled a moment ago: it is no longer ours to expire
-        _decline_pending(need)
-        notify([need.customer_id, *offering.values()], "need.expired", {"need": summary(need)})
-        db.session.commit()
-        expired.append(need.id)
-    return expired
 
 
 def _feed_provider(user: User) -> Provider:

@@ -14,7 +14,6 @@ from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
 from marketplace.extensions import db
 from marketplace.geo import band_index, cell_distance_km, distance_band
-from marketplace.money import format_money
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.outbox import notify
@@ -222,68 +221,6 @@ def withdraw(user: User, offer_id: int) -> Offer:
     return offer
 
 
-def _revised(offer: Offer, seen: int) -> Conflict:
-    return Conflict(
-        f"The provider revised this offer after you saw it (you saw revision {seen}; it is now "
-        f"revision {offer.revision}, {format_money(offer.price_amount, offer.price_currency)})."
-        " Review the new terms and accept again.",
-        {"revision": [f"Must be the offer's current revision, {offer.revision}."]},
-    )
-
-
-def accept(user: User, offer_id: int, revision: int | None = None) -> Offer:
-    """Exactly one acceptance wins: the need moves open->assigned by a conditional UPDATE,
-    the offer pending->accepted by another, and a partial unique index backs both. With
-    ``revision`` the offer is accepted only if nobody revised it since the customer saw it."""
-    offer, role = visible(user, offer_id)
-    if role != "customer":
-        raise Forbidden("Only the customer who posted this need can accept an offer on it.")
-    if offer.status != OfferStatus.PENDING:
-        raise Conflict(f"This offer is {offer.status.value}; only a pending offer can be accepted.")
-    if revision is not None and offer.revision != revision:
-        raise _revised(offer, revision)
-    need = offer.need
-    now = utcnow()
-    needs.transition(need, NeedStatus.ASSIGNED, "customer", unless_expired=True,
-                     accepted_offer_id=offer.id, assigned_at=now)
-    stmt = update(Offer).where(Offer.id == offer.id, Offer.status == OfferStatus.PENDING)
-    if revision is not None:
-        stmt = stmt.where(Offer.revision == revision)
-    result = db.session.execute(stmt.values(status=OfferStatus.ACCEPTED, updated_at=now)
-                                .execution_options(synchronize_session=False))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        db.session.rollback()
-        db.session.refresh(offer)
-        if offer.status == OfferStatus.PENDING and revision is not None:
-            raise _revised(offer, revision)
-        raise Conflict("This offer was withdrawn a moment ago; it can no longer be accepted.")
-    declined = db.session.execute(
-        select(Offer.id, Provider.user_id).join(Provider, Offer.provider_id == Provider.id)
-        .where(Offer.need_id == need.id, Offer.id != offer.id,
-               Offer.status == OfferStatus.PENDING)
-    ).all()
-    db.session.execute(
-        update(Offer)
-        .where(Offer.need_id == need.id, Offer.id != offer.id,
-               Offer.status == OfferStatus.PENDING)
-        .values(status=OfferStatus.DECLINED, decline_reason=DeclineReason.OTHER_ACCEPTED,
-                updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    summary = needs.summary(need)
-    notify([offer.provider.user_id], "offer.accepted", {"offer_id": offer.id, "need": summary})
-    for declined_id, user_id in declined:
-        notify([user_id], "offer.declined",
-               {"offer_id": declined_id, "need": summary, "reason": "Another offer was accepted."})
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict("Another offer on this need was accepted a moment ago.") from None
-    db.session.refresh(offer)
-    return offer
-
-
 def for_need(user: User, need_id: int) -> tuple[Need, str, list[Offer]]:
     """The customer sees every offer; a provider sees only their own."""
     need, role = needs.visible(user, need_id)
@@ -301,12 +238,12 @@ def visible_on(user: User, need: Need, role: str) -> list[Offer]:
 
 
 # Why a declined offer was declined, as each side reads it: a provider is not told of a block.
-_DECLINED_FOR_CUSTOMER = {
+DECLINED_FOR_CUSTOMER = {
     DeclineReason.OTHER_ACCEPTED: "You accepted another offer.",
     DeclineReason.NEED_CLOSED: "The need closed before this offer was accepted.",
     DeclineReason.BLOCKED: "You blocked this provider.",
 }
-_DECLINED_FOR_PROVIDER = {
+DECLINED_FOR_PROVIDER = {
     DeclineReason.OTHER_ACCEPTED: "The customer accepted another offer.",
     DeclineReason.NEED_CLOSED: "The need closed before this offer was accepted.",
     DeclineReason.BLOCKED: "The customer declined this offer.",
@@ -332,7 +269,7 @@ def view(offer: Offer, reputation: dict[str, Any] | None = None, *,
         "created_at": offer.created_at,
         "updated_at": offer.updated_at,
         "distance_band": distance_band(km),
-        "decline_reason": (_DECLINED_FOR_CUSTOMER if for_customer else _DECLINED_FOR_PROVIDER)
+        "decline_reason": (DECLINED_FOR_CUSTOMER if for_customer else DECLINED_FOR_PROVIDER)
         .get(offer.decline_reason) if offer.decline_reason else None,
         "provider": {
             "handle": provider.handle,
@@ -371,55 +308,3 @@ def mine(user: User, status: str | None, cursor: str | None, limit: int) -> Any:
     if status:
         stmt = stmt.where(Offer.status == OfferStatus(status))
     return paginate(stmt, Offer.id, cursor, limit)
-
-
-
-def block(user: User, handle: str) -> Provider:
-    """Block a provider, ending every open dealing between the two in the same transaction:
-    their pending offers on the customer's open needs are declined (each frees its slot), a
-    job assigned to them is cancelled by the customer, and from then on they cannot see the
-    customer's needs, offers or threads (blocks.is_blocked is read by every access rule).
-    Idempotent: blocking twice is the same as once.
-
-    Every open or assigned need of the customer is locked first, in id order, so an accept or
-    a new offer racing with the block either commits before it (and is undone here) or waits
-    and then sees the block (``make`` checks it again under the need's lock)."""
-    provider = providers.by_handle(handle)
-    if provider.user_id == user.id:
-        raise Forbidden("You cannot block yourself.")
-    try:
-        if not blocks.add(user, provider):
-            return provider
-    except IntegrityError:
-        db.session.rollback()  # a parallel request blocked them first: the same outcome
-        return provider
-    locked = db.session.scalars(
-        select(Need.id).where(Need.customer_id == user.id,
-                              Need.status.in_([NeedStatus.OPEN, NeedStatus.ASSIGNED]))
-        .order_by(Need.id).with_for_update()
-    ).all()
-    now = utcnow()
-    dealings = db.session.execute(
-        select(Offer, Need).join(Need, Offer.need_id == Need.id)
-        .where(Offer.provider_id == provider.id, Need.id.in_(locked),
-               ((Offer.status == OfferStatus.PENDING) & (Need.status == NeedStatus.OPEN))
-               | ((Offer.status == OfferStatus.ACCEPTED) & (Need.status == NeedStatus.ASSIGNED)))
-        .order_by(Need.id)
-        .execution_options(populate_existing=True)
-    ).all()
-    for offer, need in dealings:
-        if offer.status == OfferStatus.ACCEPTED:
-            needs.transition(need, NeedStatus.CANCELLED, "customer", cancelled_at=now,
-                             cancelled_by_id=user.id,
-                             cancel_reason="The customer blocked the provider.")
-            notify([provider.user_id], "need.cancelled",
-                   {"need": needs.summary(need), "cancelled_by": "customer", "reason": None})
-            continue
-        offer.status, offer.decline_reason, offer.updated_at = \
-            OfferStatus.DECLINED, DeclineReason.BLOCKED, now
-        need.offer_count -= 1
-        notify([provider.user_id], "offer.declined",
-               {"offer_id": offer.id, "need": needs.summary(need),
-                "reason": _DECLINED_FOR_PROVIDER[DeclineReason.BLOCKED]})
-    db.session.commit()
-    return provider

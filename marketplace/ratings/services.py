@@ -13,7 +13,6 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.models import User
 from marketplace.db_types import utcnow
@@ -26,40 +25,6 @@ from marketplace.ratings.models import SUB_SCORES, Rating
 
 DEFAULT_PLATFORM_MEAN = 4.0  # used until the platform has any ratings at all
 NEW_BELOW = 3  # providers with fewer ratings are labelled "new"
-
-
-def rate(user: User, need_id: int, data: dict[str, Any]) -> Rating:
-    from marketplace.offers.models import Offer
-
-    need = db.session.get(Need, need_id)
-    if need is None or need.customer_id != user.id:
-        if need is not None and need.accepted_offer_id is not None:
-            accepted = db.session.get(Offer, need.accepted_offer_id)
-            if accepted is not None and accepted.provider.user_id == user.id:
-                raise Forbidden("Only the customer rates a job; you may reply to their rating.")
-        raise NotFound("No such need.")
-    if need.status != NeedStatus.COMPLETED:
-        raise Conflict(f"This need is {need.status.value}; only a completed job can be rated.")
-    accepted = db.session.get(Offer, need.accepted_offer_id) if need.accepted_offer_id else None
-    if accepted is None:
-        raise Conflict("This job has no accepted provider to rate.")
-    scores = data.get("scores") or {}
-    rating = Rating(
-        need_id=need.id, provider_id=accepted.provider_id, customer_id=user.id,
-        stars=data["stars"], comment=data.get("comment", ""),
-        **{name: scores.get(name) for name in SUB_SCORES},
-    )
-    db.session.add(rating)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict("You already rated this job.") from None
-    notify([accepted.provider.user_id], "rating.received", {
-        "rating_id": rating.id, "need_id": need.id, "title": need.title, "stars": rating.stars,
-        "comment": rating.comment})
-    db.session.commit()
-    return rating
 
 
 def reply(user: User, rating_id: int, body: str) -> Rating:

@@ -36,7 +36,7 @@ def start_expiry_task(app: Flask) -> None:
     Several processes may run it at once: each expiry is a conditional UPDATE."""
 
     def loop() -> None:
-        from marketplace.needs.services import expire_due
+        from marketplace.lifecycle import expire_due
 
         while True:
             socketio.sleep(app.config["EXPIRY_INTERVAL_SECONDS"])

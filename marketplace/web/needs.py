@@ -24,6 +24,7 @@ from flask_login import current_user, login_required
 from marshmallow import Schema
 from sqlalchemy import select
 
+from marketplace import lifecycle
 from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, DomainError
 from marketplace.extensions import db
@@ -240,7 +241,7 @@ def _act(need_id: int, form_name: str, action: Any, success: str, anchor: str = 
 def cancel(need_id: int) -> Any:
     def run() -> None:
         data = forms.load(CancelSchema(), {"reason": request.form.get("reason", "")})
-        services.cancel(current_user, need_id, data["reason"])
+        lifecycle.cancel(current_user, need_id, data["reason"])
 
     return _act(need_id, "cancel", run, "The need is cancelled.")
 
@@ -248,7 +249,7 @@ def cancel(need_id: int) -> Any:
 @bp.route("/needs/<int:need_id>/complete", methods=["POST"])
 @login_required
 def complete(need_id: int) -> Any:
-    return _act(need_id, "complete", lambda: services.complete(current_user, need_id),
+    return _act(need_id, "complete", lambda: lifecycle.complete(current_user, need_id),
                 "Marked as completed. How did it go? Rate the provider below.", "#rate")
 
 
@@ -258,7 +259,6 @@ RATING_ALIASES = {f"scores.{name}": name for name in SUB_SCORES}
 @bp.route("/needs/<int:need_id>/rate", methods=["POST"])
 @login_required
 def rate(need_id: int) -> Any:
-    from marketplace.ratings import services as ratings
 
     form = request.form
 
@@ -266,7 +266,7 @@ def rate(need_id: int) -> Any:
         data = forms.load(RatingInSchema(), {
             "stars": form.get("stars", ""), "comment": form.get("comment", ""),
             "scores": {name: form.get(name, "") for name in SUB_SCORES}}, aliases=RATING_ALIASES)
-        ratings.rate(current_user, need_id, data)
+        lifecycle.rate(current_user, need_id, data)
 
     return _act(need_id, "rate", run, "Thanks — your rating is published.", "#rating",
                 RATING_ALIASES)
@@ -350,7 +350,7 @@ def accept_offer(offer_id: int) -> Any:
         data = forms.load(OfferAcceptSchema(), {"revision": request.form.get("revision", "")},
                           aliases={"revision": "_form"})
         try:
-            offers.accept(current_user, offer_id, data["revision"])
+            lifecycle.accept(current_user, offer_id, data["revision"])
         except Conflict as exc:  # the message says it all; there is no revision field to mark
             raise Conflict(exc.message) from None
 
