@@ -22,6 +22,7 @@ from marketplace.errors import Conflict, Forbidden, NotFound
 from marketplace.extensions import db
 from marketplace.geo import lat_row
 from marketplace.needs.models import Need, NeedStatus
+from marketplace.offers import reputation
 from marketplace.providers import services as providers
 from marketplace.ratings import services as ratings
 from marketplace.ratings.models import Rating
@@ -372,7 +373,7 @@ def test_completion_rate_counts_only_cancellations_by_the_provider(client, make_
     rep = reputation_of(client, pro.provider.handle)
     assert rep["completed_jobs"] == 2
     assert rep["completion_rate"] == pytest.approx(2 / 3, abs=1e-3)
-    assert ratings.reputations([pro.provider.id])[pro.provider.id]["completion_rate"] == \
+    assert reputation.for_providers([pro.provider.id])[pro.provider.id]["completion_rate"] == \
         pytest.approx(2 / 3, abs=1e-3)
 
     quitter = make_provider()
@@ -418,10 +419,10 @@ def test_reputation_matches_an_independent_bayesian_computation(app, rated_world
 
         everything = [s for lst in stars for s in lst]
         m = (Fraction(sum(everything), len(everything)) if everything
-             else Fraction(ratings.DEFAULT_PLATFORM_MEAN))
+             else Fraction(reputation.DEFAULT_PLATFORM_MEAN))
         # two of the three asked for: the third's ratings still shape the platform mean
-        got = ratings.reputations(provider_ids[:2])
-        got.update(ratings.reputations(provider_ids[2:]))
+        got = reputation.for_providers(provider_ids[:2])
+        got.update(reputation.for_providers(provider_ids[2:]))
         assert set(got) == set(provider_ids)
         for pid, given_stars in zip(provider_ids, stars, strict=True):
             rep = got[pid]

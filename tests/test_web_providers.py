@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from marketplace import lifecycle
 from marketplace.extensions import db
+from marketplace.offers import reputation
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer
 from marketplace.providers import services as providers
@@ -729,7 +730,7 @@ def test_profile_is_public_and_shows_reputation(make_user, make_provider, make_n
     assert "@pat-cooks" in text and "member since" in text
     assert "Catering" in text and "Event planning" in text
     assert "(approximate)" in text and "within 25 km" in text
-    rep = ratings.reputations([pro.provider.id])[pro.provider.id]
+    rep = reputation.for_providers([pro.provider.id])[pro.provider.id]
     assert page.by_id("score").text() == f"{rep['score']:.2f}"
     facts = page.find("dl", cls="rep-facts").text()
     assert "3.75" in facts and "Ratings 4" in facts and "Completed jobs 4" in facts

@@ -7,6 +7,7 @@ from flask import g
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
 from marketplace.geo import grid_cell_centre
+from marketplace.offers import reputation
 from marketplace.pagination import PageArgs, page, page_of
 from marketplace.providers import services
 from marketplace.providers.schemas import (
@@ -54,7 +55,7 @@ def public_profile(handle: str) -> Any:
         "radius_km": provider.radius_km,
         "active": provider.active,
         "member_since": provider.created_at,
-        "reputation": ratings.reputations([provider.id])[provider.id],
+        "reputation": reputation.for_providers([provider.id])[provider.id],
     }
 
 

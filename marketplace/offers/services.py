@@ -17,11 +17,11 @@ from marketplace.geo import band_index, cell_distance_km, distance_band
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.outbox import notify
+from marketplace.offers import reputation
 from marketplace.offers.models import DeclineReason, Offer, OfferStatus
 from marketplace.pagination import paginate
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
-from marketplace.ratings import services as ratings
 
 HARD_MAX_OFFERS = 200  # per need, when the customer set no cap of their own
 
@@ -257,7 +257,7 @@ def view(offer: Offer, reputation: dict[str, Any] | None = None, *,
     need = offer.need
     provider = offer.provider
     km = cell_distance_km(provider.base_lat, provider.base_lon, need.lat, need.lon)
-    rep = reputation if reputation is not None else ratings.reputations([provider.id])[provider.id]
+    rep = reputation if reputation is not None else reputation.for_providers([provider.id])[provider.id]
     return {
         "id": offer.id,
         "need_id": offer.need_id,
@@ -282,7 +282,7 @@ def view(offer: Offer, reputation: dict[str, Any] | None = None, *,
 
 def views(offers: Sequence[Offer], *, for_customer: bool = False) -> list[dict[str, Any]]:
     """Many offers as seen by their readers, with every provider's reputation in one batch."""
-    reps = ratings.reputations([o.provider_id for o in offers])
+    reps = reputation.for_providers([o.provider_id for o in offers])
     return [view(o, reps[o.provider_id], for_customer=for_customer) for o in offers]
 
 

@@ -22,6 +22,7 @@ from marketplace.geocoding import services as geocoding
 from marketplace.money import major_text
 from marketplace.needs import services as needs
 from marketplace.needs.models import NeedStatus
+from marketplace.offers import reputation
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
 from marketplace.providers import services
@@ -243,13 +244,13 @@ def histogram_chart(histogram: dict[str, int]) -> dict[str, Any]:
 def _render_profile(handle: str, errors: FormErrors | None = None,
                     reply_for: int | None = None) -> Any:
     provider = services.by_handle(handle)
-    reputation = ratings.reputations([provider.id])[provider.id]
+    record = reputation.for_providers([provider.id])[provider.id]
     rows, next_cursor = ratings.for_provider(provider.id, request.args.get("cursor"),
                                              RATINGS_PER_PAGE)
     is_owner = current_user.is_authenticated and provider.user_id == current_user.id
     return render_template(
-        "providers/profile.html", provider=provider, reputation=reputation,
-        chart=histogram_chart(reputation["histogram"]),
+        "providers/profile.html", provider=provider, reputation=record,
+        chart=histogram_chart(record["histogram"]),
         area=grid_cell_centre(provider.base_lat, provider.base_lon),
         ratings=RatingOutSchema(many=True).dump(rows), next_cursor=next_cursor,
         sub_scores=SUB_SCORES, is_owner=is_owner, errors=errors or {}, reply_for=reply_for,
