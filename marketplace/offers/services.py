@@ -250,14 +250,14 @@ DECLINED_FOR_PROVIDER = {
 }
 
 
-def view(offer: Offer, reputation: dict[str, Any] | None = None, *,
+def view(offer: Offer, record: dict[str, Any] | None = None, *,
          for_customer: bool = False) -> dict[str, Any]:
     """The offer as its reader sees it: the need's customer (``for_customer``) or the
     provider who made it."""
     need = offer.need
     provider = offer.provider
     km = cell_distance_km(provider.base_lat, provider.base_lon, need.lat, need.lon)
-    rep = reputation if reputation is not None else reputation.for_providers([provider.id])[provider.id]
+    rep = record if record is not None else reputation.for_providers([provider.id])[provider.id]
     return {
         "id": offer.id,
         "need_id": offer.need_id,
