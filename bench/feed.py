@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from marketplace import access
 from marketplace.pagination import encode_cursor, offset_page
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -187,7 +188,6 @@ def run_backend(backend: str, args: argparse.Namespace) -> bool:
     from marketplace.accounts import services as accounts
     from marketplace.accounts.models import User
     from marketplace.extensions import db
-    from marketplace.needs import services as needs_services
     from marketplace.providers import services as providers
 
     tmpdir = pg_name = admin = app = None
@@ -221,7 +221,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> bool:
         client = app.test_client()
         rng = random.Random(args.seed)
         have = 0
-        shipped = needs_services.feed
+        shipped = access.feed
         for n in args.needs:
             with app.app_context():
                 add_needs(n - have, customers, rng)
@@ -250,13 +250,13 @@ def run_backend(backend: str, args: argparse.Namespace) -> bool:
                             query: dict[str, Any] = {"limit": limit}
                             if where == "mid-feed":
                                 query["cursor"] = mid_cursor[name]
-                            needs_services.feed = (  # type: ignore[assignment]
+                            access.feed = (  # type: ignore[assignment]
                                 shipped if name == "paged in SQL" else old_page)
                             try:
                                 response, elapsed = timed(lambda q=query: client.get(
                                     "/api/v1/feed", query_string=q, headers=headers))
                             finally:
-                                needs_services.feed = shipped
+                                access.feed = shipped
                             pages.setdefault(name, response.get_json()["items"])
                             if i >= 10:  # warm-up
                                 times[name].append(elapsed)

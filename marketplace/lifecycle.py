@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from marketplace import access
 from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
 from marketplace.db_types import utcnow
@@ -26,9 +27,11 @@ from marketplace.extensions import db
 from marketplace.money import format_money
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
+from marketplace.needs.presenters import summary
 from marketplace.notifications.outbox import notify, signal
 from marketplace.offers import services as offers
 from marketplace.offers.models import DeclineReason, Offer, OfferStatus
+from marketplace.offers.presenters import DECLINED_FOR_PROVIDER
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
 from marketplace.ratings.models import SUB_SCORES, Rating
@@ -122,7 +125,7 @@ def _decline_pending(need: Need) -> None:
 
 
 def cancel(user: User, need_id: int, reason: str | None) -> Need:
-    need, role = needs.visible(user, need_id)
+    need, role = access.need_with_role(user, need_id)
     actor = {"customer": "customer", "accepted_provider": "provider"}.get(role)
     if actor is None:
         raise Forbidden("Only the customer or the accepted provider may cancel this need.")
@@ -135,17 +138,17 @@ def cancel(user: User, need_id: int, reason: str | None) -> Need:
     _decline_pending(need)
     recipients = [uid for uid in [need.customer_id, *offering.values()] if uid != user.id]
     notify(recipients, "need.cancelled",
-           {"need": needs.summary(need), "cancelled_by": actor, "reason": need.cancel_reason})
+           {"need": summary(need), "cancelled_by": actor, "reason": need.cancel_reason})
     db.session.commit()
     return need
 
 
 def complete(user: User, need_id: int) -> Need:
-    need, role = needs.visible(user, need_id)
+    need, role = access.need_with_role(user, need_id)
     transition(need, NeedStatus.COMPLETED, "customer" if role == "customer" else "provider",
                completed_at=utcnow())
     notify([uid for uid in _offering_users(need).values()], "need.completed",
-           {"need": needs.summary(need)})
+           {"need": summary(need)})
     db.session.commit()
     return need
 
@@ -164,7 +167,7 @@ def expire_due(now: datetime | None = None) -> list[int]:
         except Conflict:
             continue  # accepted or cancelled a moment ago: it is no longer ours to expire
         _decline_pending(need)
-        notify([need.customer_id, *offering.values()], "need.expired", {"need": needs.summary(need)})
+        notify([need.customer_id, *offering.values()], "need.expired", {"need": summary(need)})
         db.session.commit()
         expired.append(need.id)
     return expired
@@ -183,7 +186,7 @@ def accept(user: User, offer_id: int, revision: int | None = None) -> Offer:
     """Exactly one acceptance wins: the need moves open->assigned by a conditional UPDATE,
     the offer pending->accepted by another, and a partial unique index backs both. With
     ``revision`` the offer is accepted only if nobody revised it since the customer saw it."""
-    offer, role = offers.visible(user, offer_id)
+    offer, role = offers.offer_with_role(user, offer_id)
     if role != "customer":
         raise Forbidden("Only the customer who posted this need can accept an offer on it.")
     if offer.status != OfferStatus.PENDING:
@@ -218,11 +221,11 @@ def accept(user: User, offer_id: int, revision: int | None = None) -> Offer:
                 updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    summary = needs.summary(need)
-    notify([offer.provider.user_id], "offer.accepted", {"offer_id": offer.id, "need": summary})
+    published = summary(need)
+    notify([offer.provider.user_id], "offer.accepted", {"offer_id": offer.id, "need": published})
     for declined_id, user_id in declined:
-        notify([user_id], "offer.declined",
-               {"offer_id": declined_id, "need": summary, "reason": "Another offer was accepted."})
+        notify([user_id], "offer.declined", {"offer_id": declined_id, "need": published,
+                                             "reason": "Another offer was accepted."})
     try:
         db.session.commit()
     except IntegrityError:
@@ -271,14 +274,14 @@ def block(user: User, handle: str) -> Provider:
                              cancelled_by_id=user.id,
                              cancel_reason="The customer blocked the provider.")
             notify([provider.user_id], "need.cancelled",
-                   {"need": needs.summary(need), "cancelled_by": "customer", "reason": None})
+                   {"need": summary(need), "cancelled_by": "customer", "reason": None})
             continue
         offer.status, offer.decline_reason, offer.updated_at = \
             OfferStatus.DECLINED, DeclineReason.BLOCKED, now
         need.offer_count -= 1
         notify([provider.user_id], "offer.declined",
-               {"offer_id": offer.id, "need": needs.summary(need),
-                "reason": offers.DECLINED_FOR_PROVIDER[DeclineReason.BLOCKED]})
+               {"offer_id": offer.id, "need": summary(need),
+                "reason": DECLINED_FOR_PROVIDER[DeclineReason.BLOCKED]})
     db.session.commit()
     return provider
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import AUSTIN, committed_state, error_of, need_data
 from sqlalchemy import select
 
-from marketplace import lifecycle
+from marketplace import access, lifecycle
 from marketplace.extensions import db
 from marketplace.geo import distance_band, grid_cell_centre, haversine_km
 from marketplace.needs import services as needs
@@ -293,24 +293,24 @@ def test_a_provider_cannot_read_or_touch_anothers_offer(scene, make_user):
 
 
 def test_service_for_need_filters_by_role(scene):
-    _need, role, seen = offers.for_need(scene["customer"].user, scene["need"].id)
+    _need, role, seen = access.offers_on(scene["customer"].user, scene["need"].id)
     assert role == "customer" and {o.id for o in seen} == {scene["offer_a"].id, scene["offer_b"].id}
-    _need, role, seen = offers.for_need(scene["pro_b"].user, scene["need"].id)
+    _need, role, seen = access.offers_on(scene["pro_b"].user, scene["need"].id)
     assert role == "offering_provider" and [o.id for o in seen] == [scene["offer_b"].id]
 
 
 def test_service_viewer_roles(scene, make_provider, make_user):
     need = scene["need"]
-    assert needs.viewer_role(scene["customer"].user, need) == "customer"
-    assert needs.viewer_role(scene["pro_a"].user, need) == "offering_provider"
-    assert needs.viewer_role(make_provider().user, need) == "matched_provider"
-    assert needs.viewer_role(make_provider(categories=("music",)).user, need) is None
-    assert needs.viewer_role(make_user().user, need) is None
-    assert needs.viewer_role(None, need) is None
+    assert access.viewer_role(scene["customer"].user, need) == "customer"
+    assert access.viewer_role(scene["pro_a"].user, need) == "offering_provider"
+    assert access.viewer_role(make_provider().user, need) == "matched_provider"
+    assert access.viewer_role(make_provider(categories=("music",)).user, need) is None
+    assert access.viewer_role(make_user().user, need) is None
+    assert access.viewer_role(None, need) is None
     lifecycle.accept(scene["customer"].user, scene["offer_a"].id)
     db.session.expire_all()
-    assert needs.viewer_role(scene["pro_a"].user, need) == "accepted_provider"
-    assert needs.viewer_role(scene["pro_b"].user, need) == "offering_provider"
+    assert access.viewer_role(scene["pro_a"].user, need) == "accepted_provider"
+    assert access.viewer_role(scene["pro_b"].user, need) == "offering_provider"
 
 
 def test_provider_cannot_offer_on_their_own_need(make_provider, make_need):

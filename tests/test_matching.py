@@ -11,6 +11,7 @@ from conftest import _clean
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from marketplace import access
 from marketplace.geo import EARTH_RADIUS_KM, haversine_km, lat_row, search_box
 from marketplace.needs import services as needs
 from marketplace.providers import services as providers
@@ -131,7 +132,7 @@ def test_spatial_query_equals_brute_force(app: Any, make_user: Any, lat: float, 
             "expires_at": datetime.now(UTC) + timedelta(hours=1)})
         assert {p.id for p in placed if needs.matches(p, need)} == expected
         for p in placed:
-            in_feed = any(item["id"] == need.id for item in needs.feed(p.user, limit=100)[0])
+            in_feed = any(item.id == need.id for item in access.feed(p.user, limit=100)[0])
             assert in_feed == (p.id in expected)
     finally:
         from marketplace.extensions import db

@@ -19,6 +19,7 @@ from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
 from marketplace.extensions import db
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.models import Notification
+from marketplace.offers import schemas as offer_schemas
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
 
@@ -699,7 +700,7 @@ def test_offers_come_in_the_chosen_order_with_reputation_bands_and_an_explanatio
         body = r.get_json()
         assert "".join(handles(body)) == order, sort
         assert body["sort"] == sort
-        assert body["sort_explanation"] == offers.SORTS[sort]
+        assert body["sort_explanation"] == offer_schemas.SORTS[sort]
         assert len(body["sort_explanation"]) > 10
         assert body["next_cursor"] is None
 
@@ -707,7 +708,7 @@ def test_offers_come_in_the_chosen_order_with_reputation_bands_and_an_explanatio
     body = customer.get(url(need)).get_json()
     assert body["sort"] == "reputation"
     assert "".join(handles(body)) == "ACBD"
-    assert body["sort_explanation"] == offers.SORTS["reputation"]
+    assert body["sort_explanation"] == offer_schemas.SORTS["reputation"]
 
     body = customer.get(f"{url(need)}?sort=newest").get_json()
     assert [item["id"] for item in body["items"]] == sorted((o.id for o in made.values()),

@@ -4,7 +4,7 @@ from typing import Any
 
 from flask import g
 
-from marketplace import lifecycle
+from marketplace import access, lifecycle
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
 from marketplace.api.idempotency import idempotent
@@ -30,7 +30,7 @@ blp = Blueprint("needs_api", __name__, url_prefix="/api/v1", description="Needs"
 def create(data: dict[str, Any]) -> Any:
     """Post a need. Matching providers are told at once."""
     need = services.create(g.user, data)
-    return services.view(g.user, need, "customer")
+    return access.need_view(g.user, need, "customer")
 
 
 @blp.route("/needs", methods=["GET"])
@@ -43,7 +43,7 @@ def list_mine(args: dict[str, Any]) -> Any:
         raise Invalid("Only your own needs can be listed here; providers see needs in their feed.",
                       {"mine": ["Must be true."]})
     items, cursor = services.list_mine(g.user, args["status"], args["cursor"], args["limit"])
-    return page([services.view(g.user, n, "customer") for n in items], cursor)
+    return page([access.need_view(g.user, n, "customer") for n in items], cursor)
 
 
 @blp.route("/feed", methods=["GET"])
@@ -52,7 +52,7 @@ def list_mine(args: dict[str, Any]) -> Any:
 @blp.response(200, page_of(NeedOutSchema))
 def feed(args: dict[str, Any]) -> Any:
     """Open needs posted to you as a provider: nearest distance band first, then newest."""
-    return page(*services.feed(g.user, args["cursor"], args["limit"]))
+    return page(*access.feed(g.user, args["cursor"], args["limit"]))
 
 
 @blp.route("/needs/<int:need_id>", methods=["GET"])
@@ -60,8 +60,8 @@ def feed(args: dict[str, Any]) -> Any:
 @blp.response(200, NeedOutSchema)
 def show(need_id: int) -> Any:
     """One need, as much of it as you may see."""
-    need, role = services.visible(g.user, need_id)
-    return services.view(g.user, need, role)
+    need, role = access.need_with_role(g.user, need_id)
+    return access.need_view(g.user, need, role)
 
 
 @blp.route("/needs/<int:need_id>/cancel", methods=["POST"])
@@ -71,7 +71,7 @@ def show(need_id: int) -> Any:
 def cancel(data: dict[str, Any], need_id: int) -> Any:
     """Cancel (customer while open or assigned; accepted provider while assigned, with reason)."""
     need = lifecycle.cancel(g.user, need_id, data["reason"])
-    return services.view(g.user, need, services.viewer_role(g.user, need) or "customer")
+    return access.need_view(g.user, need, access.viewer_role(g.user, need) or "customer")
 
 
 @blp.route("/needs/<int:need_id>/complete", methods=["POST"])
@@ -81,4 +81,4 @@ def cancel(data: dict[str, Any], need_id: int) -> Any:
 def complete(_body: dict[str, Any], need_id: int) -> Any:
     """Mark an assigned job done (customer only)."""
     need = lifecycle.complete(g.user, need_id)
-    return services.view(g.user, need, "customer")
+    return access.need_view(g.user, need, "customer")

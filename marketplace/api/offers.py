@@ -4,12 +4,14 @@ from typing import Any
 
 from flask import g
 
-from marketplace import lifecycle
+from marketplace import access, lifecycle
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
 from marketplace.api.idempotency import idempotent
 from marketplace.offers import services
+from marketplace.offers.presenters import ordered, present, present_one
 from marketplace.offers.schemas import (
+    SORTS,
     MyOffersArgs,
     OfferAcceptSchema,
     OfferInSchema,
@@ -31,7 +33,7 @@ blp = Blueprint("offers_api", __name__, url_prefix="/api/v1", description="Offer
 @blp.response(201, OfferOutSchema)
 def make(data: dict[str, Any], need_id: int) -> Any:
     """Offer on a need posted to you. Omit ``price`` to take it at the customer's budget."""
-    return services.view(services.make(g.user, need_id, data))
+    return present_one(services.make(g.user, need_id, data))
 
 
 @blp.route("/needs/<int:need_id>/offers", methods=["GET"])
@@ -40,16 +42,11 @@ def make(data: dict[str, Any], need_id: int) -> Any:
 @blp.response(200, OfferListSchema)
 def list_for_need(args: dict[str, Any], need_id: int) -> Any:
     """All offers (customer) or your own (provider), in the chosen order."""
-    _need, role, offers = services.for_need(g.user, need_id)
-    items, cursor = offset_page(
-        services.sorted_views(offers, args["sort"], for_customer=role == "customer"),
-        args["cursor"], args["limit"])
-    return {
-        "items": items,
-        "next_cursor": cursor,
-        "sort": args["sort"],
-        "sort_explanation": services.SORTS[args["sort"]],
-    }
+    _need, role, offers = access.offers_on(g.user, need_id)
+    views = ordered(present(offers, for_customer=role == "customer"), args["sort"])
+    items, cursor = offset_page(views, args["cursor"], args["limit"])
+    return {"items": items, "next_cursor": cursor, "sort": args["sort"],
+            "sort_explanation": SORTS[args["sort"]]}
 
 
 @blp.route("/offers", methods=["GET"])
@@ -59,7 +56,7 @@ def list_for_need(args: dict[str, Any], need_id: int) -> Any:
 def mine(args: dict[str, Any]) -> Any:
     """Your offers as a provider, newest first."""
     items, cursor = services.mine(g.user, args["status"], args["cursor"], args["limit"])
-    return page(services.views(items), cursor)
+    return page(present(items), cursor)
 
 
 @blp.route("/offers/<int:offer_id>", methods=["GET"])
@@ -67,8 +64,8 @@ def mine(args: dict[str, Any]) -> Any:
 @blp.response(200, OfferOutSchema)
 def show(offer_id: int) -> Any:
     """One offer (its provider or the need's customer)."""
-    offer, role = services.visible(g.user, offer_id)
-    return services.view(offer, for_customer=role == "customer")
+    offer, role = services.offer_with_role(g.user, offer_id)
+    return present_one(offer, for_customer=role == "customer")
 
 
 @blp.route("/offers/<int:offer_id>", methods=["PATCH"])
@@ -77,7 +74,7 @@ def show(offer_id: int) -> Any:
 @blp.response(200, OfferOutSchema)
 def revise(data: dict[str, Any], offer_id: int) -> Any:
     """Revise your pending offer while the need is open."""
-    return services.view(services.revise(g.user, offer_id, data))
+    return present_one(services.revise(g.user, offer_id, data))
 
 
 @blp.route("/offers/<int:offer_id>/withdraw", methods=["POST"])
@@ -86,7 +83,7 @@ def revise(data: dict[str, Any], offer_id: int) -> Any:
 @blp.response(200, OfferOutSchema)
 def withdraw(_body: dict[str, Any], offer_id: int) -> Any:
     """Withdraw your pending offer while the need is open."""
-    return services.view(services.withdraw(g.user, offer_id))
+    return present_one(services.withdraw(g.user, offer_id))
 
 
 @blp.route("/offers/<int:offer_id>/accept", methods=["POST"])
@@ -96,5 +93,5 @@ def withdraw(_body: dict[str, Any], offer_id: int) -> Any:
 def accept(data: dict[str, Any], offer_id: int) -> Any:
     """Accept an offer on your need; every other pending offer is declined. Send the
     `revision` you saw so a revision made a moment earlier is never accepted unread."""
-    return services.view(lifecycle.accept(g.user, offer_id, data.get("revision")),
-                         for_customer=True)
+    return present_one(lifecycle.accept(g.user, offer_id, data.get("revision")),
+                       for_customer=True)

@@ -21,14 +21,14 @@ OPEN_THREAD = (OfferStatus.PENDING, OfferStatus.ACCEPTED)
 
 def thread(user: User, offer_id: int, cursor: str | None,
            limit: int) -> tuple[Offer, Sequence[Message], str | None]:
-    offer, _role = offers.visible(user, offer_id)
+    offer, _role = offers.offer_with_role(user, offer_id)
     items, next_cursor = paginate(select(Message).where(Message.offer_id == offer.id),
                                   Message.id, cursor, limit)
     return offer, items, next_cursor
 
 
 def send(user: User, offer_id: int, body: str) -> Message:
-    offer, role = offers.visible(user, offer_id)
+    offer, role = offers.offer_with_role(user, offer_id)
     if blocks.is_blocked(offer.need.customer_id, offer.provider_id):
         raise Conflict("You blocked this provider; unblock them to write to them again.")
     if offer.status not in OPEN_THREAD:

@@ -71,6 +71,11 @@ class NeedOutSchema(Schema):
     viewer_role = fields.String()
 
 
+# What a notification carries about a need (``needs.presenters.summary``).
+SUMMARY_FIELDS = ("id", "title", "category", "status", "budget", "location", "place",
+                  "distance_band", "needed_by", "expires_at", "created_at")
+
+
 class NeedListArgs(PageArgs):
     mine = fields.Boolean(load_default=True,
                           metadata={"description": "Must be true: customers list their own "

@@ -1,10 +1,18 @@
 from marshmallow import Schema, fields, validate
 
 from marketplace.offers.models import OfferStatus
-from marketplace.offers.services import DEFAULT_SORT, SORTS
 from marketplace.pagination import PageArgs
 from marketplace.providers.schemas import ReputationSchema
 from marketplace.schemas import MoneySchema, aware_datetime, text
+
+SORTS = {
+    "reputation": "Best reputation first (Bayesian score, so a few lucky ratings do not outrank "
+    "a long good record); equal scores by lower price, then earlier offer.",
+    "price": "Lowest price first; equal prices by better reputation.",
+    "distance": "Nearest provider first, by distance band; then lower price.",
+    "newest": "Most recent offer first.",
+}
+DEFAULT_SORT = "reputation"
 
 
 class OfferInSchema(Schema):

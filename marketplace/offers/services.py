@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -13,26 +12,16 @@ from marketplace.blocks import services as blocks
 from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
 from marketplace.extensions import db
-from marketplace.geo import band_index, cell_distance_km, distance_band
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.outbox import notify
-from marketplace.offers import reputation
-from marketplace.offers.models import DeclineReason, Offer, OfferStatus
+from marketplace.offers import presenters
+from marketplace.offers.models import Offer, OfferStatus
 from marketplace.pagination import paginate
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
 
 HARD_MAX_OFFERS = 200  # per need, when the customer set no cap of their own
-
-SORTS = {
-    "reputation": "Best reputation first (Bayesian score, so a few lucky ratings do not outrank "
-    "a long good record); equal scores by lower price, then earlier offer.",
-    "price": "Lowest price first; equal prices by better reputation.",
-    "distance": "Nearest provider first, by distance band; then lower price.",
-    "newest": "Most recent offer first.",
-}
-DEFAULT_SORT = "reputation"
 
 
 def _require_provider(user: User) -> Provider:
@@ -99,16 +88,9 @@ def make(user: User, need_id: int, data: dict[str, Any]) -> Offer:
     except IntegrityError:
         db.session.rollback()
         raise Conflict("You already made an offer on this need; revise it instead.") from None
-    notify([need.customer_id], "offer.received", _event(offer))
+    notify([need.customer_id], "offer.received", presenters.event(offer))
     db.session.commit()
     return offer
-
-
-def _event(offer: Offer) -> dict[str, Any]:
-    """What the customer is told about an offer (the offer as they would see it)."""
-    data = view(offer, for_customer=True)
-    data.pop("_km", None)
-    return {"need_id": offer.need_id, "offer": data}
 
 
 def _existing(provider: Provider, need: Need) -> Offer | None:
@@ -133,7 +115,7 @@ def role_on(user: User, offer: Offer) -> str | None:
     return None
 
 
-def visible(user: User, offer_id: int) -> tuple[Offer, str]:
+def offer_with_role(user: User, offer_id: int) -> tuple[Offer, str]:
     """The offer and the caller's role on it; a provider the customer has blocked has none."""
     offer = get(offer_id)
     role = role_on(user, offer)
@@ -144,7 +126,7 @@ def visible(user: User, offer_id: int) -> tuple[Offer, str]:
 
 
 def _own(user: User, offer_id: int, verb: str) -> Offer:
-    offer, role = visible(user, offer_id)
+    offer, role = offer_with_role(user, offer_id)
     if role != "provider":
         raise Forbidden(f"Only the provider who made this offer can {verb} it.")
     return offer
@@ -187,7 +169,7 @@ def revise(user: User, offer_id: int, data: dict[str, Any]) -> Offer:
     _lock_open_need(offer, "revise")
     _set_if_pending(offer, "revise", **values)
     db.session.refresh(offer)
-    notify([offer.need.customer_id], "offer.revised", _event(offer))
+    notify([offer.need.customer_id], "offer.revised", presenters.event(offer))
     db.session.commit()
     return offer
 
@@ -216,90 +198,9 @@ def withdraw(user: User, offer_id: int) -> Offer:
                        .values(offer_count=Need.offer_count - 1)
                        .execution_options(synchronize_session=False))
     db.session.refresh(offer)
-    notify([offer.need.customer_id], "offer.withdrawn", _event(offer))
+    notify([offer.need.customer_id], "offer.withdrawn", presenters.event(offer))
     db.session.commit()
     return offer
-
-
-def for_need(user: User, need_id: int) -> tuple[Need, str, list[Offer]]:
-    """The customer sees every offer; a provider sees only their own."""
-    need, role = needs.visible(user, need_id)
-    return need, role, visible_on(user, need, role)
-
-
-def visible_on(user: User, need: Need, role: str) -> list[Offer]:
-    """The offers on ``need`` that ``user``, already known to have ``role`` there, may see."""
-    stmt = select(Offer).where(Offer.need_id == need.id)
-    if role != "customer":
-        provider = providers.provider_of(user)
-        assert provider is not None
-        stmt = stmt.where(Offer.provider_id == provider.id)
-    return list(db.session.scalars(stmt))
-
-
-# Why a declined offer was declined, as each side reads it: a provider is not told of a block.
-DECLINED_FOR_CUSTOMER = {
-    DeclineReason.OTHER_ACCEPTED: "You accepted another offer.",
-    DeclineReason.NEED_CLOSED: "The need closed before this offer was accepted.",
-    DeclineReason.BLOCKED: "You blocked this provider.",
-}
-DECLINED_FOR_PROVIDER = {
-    DeclineReason.OTHER_ACCEPTED: "The customer accepted another offer.",
-    DeclineReason.NEED_CLOSED: "The need closed before this offer was accepted.",
-    DeclineReason.BLOCKED: "The customer declined this offer.",
-}
-
-
-def view(offer: Offer, record: dict[str, Any] | None = None, *,
-         for_customer: bool = False) -> dict[str, Any]:
-    """The offer as its reader sees it: the need's customer (``for_customer``) or the
-    provider who made it."""
-    need = offer.need
-    provider = offer.provider
-    km = cell_distance_km(provider.base_lat, provider.base_lon, need.lat, need.lon)
-    rep = record if record is not None else reputation.for_providers([provider.id])[provider.id]
-    return {
-        "id": offer.id,
-        "need_id": offer.need_id,
-        "status": offer.status.value,
-        "revision": offer.revision,
-        "price": {"amount": offer.price_amount, "currency": offer.price_currency},
-        "message": offer.message,
-        "available_at": offer.available_at,
-        "created_at": offer.created_at,
-        "updated_at": offer.updated_at,
-        "distance_band": distance_band(km),
-        "decline_reason": (DECLINED_FOR_CUSTOMER if for_customer else DECLINED_FOR_PROVIDER)
-        .get(offer.decline_reason) if offer.decline_reason else None,
-        "provider": {
-            "handle": provider.handle,
-            "display_name": provider.display_name,
-            "reputation": rep,
-        },
-        "_km": km,
-    }
-
-
-def views(offers: Sequence[Offer], *, for_customer: bool = False) -> list[dict[str, Any]]:
-    """Many offers as seen by their readers, with every provider's reputation in one batch."""
-    reps = reputation.for_providers([o.provider_id for o in offers])
-    return [view(o, reps[o.provider_id], for_customer=for_customer) for o in offers]
-
-
-def sorted_views(offers: Sequence[Offer], sort: str, *,
-                 for_customer: bool = False) -> list[dict[str, Any]]:
-    rows = views(offers, for_customer=for_customer)
-
-    def score(v: dict[str, Any]) -> float:
-        return float(v["provider"]["reputation"]["score"] or 0.0)
-
-    keys = {
-        "reputation": lambda v: (-score(v), v["price"]["amount"], v["id"]),
-        "price": lambda v: (v["price"]["amount"], -score(v), v["id"]),
-        "distance": lambda v: (band_index(v["_km"]), v["price"]["amount"], v["id"]),
-        "newest": lambda v: (-v["id"],),
-    }
-    return sorted(rows, key=keys[sort])
 
 
 def mine(user: User, status: str | None, cursor: str | None, limit: int) -> Any:

@@ -24,7 +24,7 @@ from flask_login import current_user, login_required
 from marshmallow import Schema
 from sqlalchemy import select
 
-from marketplace import lifecycle
+from marketplace import access, lifecycle
 from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, DomainError
 from marketplace.extensions import db
@@ -35,10 +35,12 @@ from marketplace.messages.schemas import MessageInSchema
 from marketplace.money import CURRENCIES, format_money, major_text, parse_major
 from marketplace.needs import services
 from marketplace.needs.models import Need, NeedStatus
+from marketplace.needs.presenters import summary
 from marketplace.needs.schemas import CancelSchema, NeedInSchema
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer
-from marketplace.offers.schemas import OfferAcceptSchema, OfferInSchema, OfferPatchSchema
+from marketplace.offers.presenters import ordered, present
+from marketplace.offers.schemas import DEFAULT_SORT, SORTS, OfferAcceptSchema, OfferInSchema, OfferPatchSchema
 from marketplace.providers import services as providers
 from marketplace.ratings.models import SUB_SCORES, Rating
 from marketplace.ratings.schemas import RatingInSchema
@@ -191,17 +193,17 @@ def _threads(offer_ids: list[int]) -> dict[int, list[Message]]:
 
 def _render_show(need_id: int, errors: FormErrors | None = None,
                  form_name: str | None = None) -> Any:
-    need, role = services.visible(current_user, need_id)
-    sort = request.args.get("sort", offers.DEFAULT_SORT)
-    if sort not in offers.SORTS:
-        sort = offers.DEFAULT_SORT
-    offer_rows = offers.visible_on(current_user, need, role)
-    views = offers.sorted_views(offer_rows, sort, for_customer=role == "customer")
+    need, role = access.need_with_role(current_user, need_id)
+    sort = request.args.get("sort", DEFAULT_SORT)
+    if sort not in SORTS:
+        sort = DEFAULT_SORT
+    offer_rows = access.visible_offers(current_user, need, role)
+    views = ordered(present(offer_rows, for_customer=role == "customer"), sort)
     rating = db.session.scalar(select(Rating).where(Rating.need_id == need.id))
     can_offer = role == "matched_provider" and need.status == NeedStatus.OPEN
     return render_template(
-        "needs/show.html", need=services.view(current_user, need, role), role=role,
-        offers=views, sort=sort, sorts=offers.SORTS, threads=_threads([v["id"] for v in views]),
+        "needs/show.html", need=access.need_view(current_user, need, role), role=role,
+        offers=views, sort=sort, sorts=SORTS, threads=_threads([v.id for v in views]),
         rating=rating, can_offer=can_offer, errors=errors or {}, form_name=form_name,
         form=request.form, share_url=url_for("needs.shared", token=need.share_token,
                                              _external=True),
@@ -313,7 +315,7 @@ def make_offer(need_id: int) -> Any:
 
 def _own_offer(offer_id: int) -> Offer:
     try:
-        offer, _role = offers.visible(current_user, offer_id)
+        offer, _role = offers.offer_with_role(current_user, offer_id)
     except DomainError:
         abort(404)
     return offer
@@ -383,7 +385,7 @@ def shared(token: str) -> Any:
     if need is None:
         abort(404)
     cell = grid_cell_centre(need.lat, need.lon)
-    role = services.viewer_role(current_user if current_user.is_authenticated else None, need)
-    return render_template("needs/shared.html", need=services.summary(need), cell=cell,
+    role = access.viewer_role(current_user if current_user.is_authenticated else None, need)
+    return render_template("needs/shared.html", need=summary(need), cell=cell,
                            description=need.description, role=role,
                            open=need.status == NeedStatus.OPEN)

@@ -15,12 +15,12 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from marketplace import access
 from marketplace.errors import DomainError, Invalid
 from marketplace.extensions import db
 from marketplace.geo import grid_cell_centre
 from marketplace.geocoding import services as geocoding
 from marketplace.money import major_text
-from marketplace.needs import services as needs
 from marketplace.needs.models import NeedStatus
 from marketplace.offers import reputation
 from marketplace.offers import services as offers
@@ -169,13 +169,13 @@ def feed() -> Any:
         return redirect(url_for("providers.setup", next=request.full_path.rstrip("?")))
     announced = request.args.getlist("need", type=int)
     if announced:  # what the page's script fetches for needs announced live (providers.js)
-        items, next_cursor = needs.feed_items(current_user, announced[:FEED_PAGE]), None
+        items, next_cursor = access.feed_items(current_user, announced[:FEED_PAGE]), None
     else:
         try:
-            items, next_cursor = needs.feed(current_user, request.args.get("cursor"), FEED_PAGE)
+            items, next_cursor = access.feed(current_user, request.args.get("cursor"), FEED_PAGE)
         except Invalid:  # a stale or mangled "more" link: start again from the top
             return redirect(url_for("providers.feed"))
-    ids = [item["id"] for item in items]
+    ids = [item.id for item in items]
     mine: dict[int, Offer] = {}
     if ids:
         mine = {o.need_id: o for o in db.session.scalars(
@@ -214,7 +214,7 @@ def jobs() -> Any:
     if tab not in grouped:
         tab = next((key for key in ("accepted", "pending", "completed", "closed")
                     if grouped[key]), "pending")
-    items = [(offer, needs.offerer_view(provider, offer.need, offer.id))
+    items = [(offer, access.offerer_view(provider, offer.need, offer.id))
              for offer in grouped[tab]]
     rated: dict[int, Rating] = {}
     if tab == "completed" and items:

@@ -1,0 +1,99 @@
+"""What one viewer may see of a need: the one place that decides which fields each role gets.
+The exact point, the address and the customer's contact go to the customer and the accepted
+provider only; everyone else sees the grid cell and a distance band from cell to cell.
+``NeedOutSchema`` dumps a ``NeedView``; pages render it as it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marketplace.geo import cell_distance_km, distance_band, grid_cell_centre
+from marketplace.needs.models import Need, NeedStatus
+from marketplace.needs.schemas import SUMMARY_FIELDS, NeedOutSchema
+from marketplace.providers.models import Provider
+
+EXACT_ROLES = frozenset({"customer", "accepted_provider"})
+
+
+class NeedView:
+    """``need`` as seen by ``role`` (customer | accepted_provider | offering_provider |
+    matched_provider; None for what is published to anyone, such as a notification's summary
+    or the share page). ``band`` is the distance band from the viewing provider's cell."""
+
+    __slots__ = ("need", "role", "distance_band")
+
+    def __init__(self, need: Need, role: str | None, band: str | None = None) -> None:
+        self.need, self.role, self.distance_band = need, role, band
+
+    @classmethod
+    def for_provider(cls, need: Need, role: str, provider: Provider | None) -> NeedView:
+        band = None if provider is None else distance_band(
+            cell_distance_km(provider.base_lat, provider.base_lon, need.lat, need.lon))
+        return cls(need, role, band)
+
+    def __getattr__(self, name: str) -> Any:
+        """Columns every viewer sees as stored (title, description, dates, counts)."""
+        return getattr(self.need, name)
+
+    @property
+    def exact(self) -> bool:
+        return self.role in EXACT_ROLES
+
+    @property
+    def viewer_role(self) -> str | None:
+        return self.role
+
+    @property
+    def category(self) -> str:
+        return self.need.category.slug
+
+    @property
+    def status(self) -> str:
+        return self.need.status.value
+
+    @property
+    def budget(self) -> dict[str, Any]:
+        return {"amount": self.need.budget_amount, "currency": self.need.budget_currency}
+
+    @property
+    def location(self) -> dict[str, Any]:
+        need = self.need
+        if self.exact:
+            return {"lat": need.lat, "lon": need.lon, "approximate": False}
+        cell = grid_cell_centre(need.lat, need.lon)
+        return {"lat": cell.lat, "lon": cell.lon, "approximate": True}
+
+    @property
+    def address(self) -> str | None:
+        return self.need.address if self.exact else None
+
+    @property
+    def customer(self) -> dict[str, Any] | None:
+        person = self.need.customer
+        if not self.exact or person is None:
+            return None
+        return {"name": person.name, "email": person.email, "phone": person.phone}
+
+    @property
+    def cancel_reason(self) -> str | None:
+        return self.need.cancel_reason if self.role in EXACT_ROLES | {"offering_provider"} \
+            else None
+
+    @property
+    def cancelled_by(self) -> str | None:
+        need = self.need
+        if need.cancelled_by_id is None:
+            return "system" if need.status == NeedStatus.EXPIRED else None
+        return "customer" if need.cancelled_by_id == need.customer_id else "provider"
+
+    @property
+    def accepted_offer_id(self) -> int | None:
+        return self.need.accepted_offer_id if self.role == "customer" else None
+
+
+_SUMMARY = NeedOutSchema(only=SUMMARY_FIELDS)
+
+
+def summary(need: Need) -> dict[str, Any]:
+    """What a notification says about a need: the published fields only, as JSON."""
+    return _SUMMARY.dump(NeedView(need, None))

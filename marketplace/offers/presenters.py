@@ -1,0 +1,97 @@
+"""An offer as its reader sees it — the need's customer or the provider who made it — with the
+provider's reputation beside it, and the orders a customer can sort offers in.
+``OfferOutSchema`` dumps an ``OfferView``; pages render it as it is."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from marketplace.geo import band_index, cell_distance_km, distance_band
+from marketplace.offers import reputation
+from marketplace.offers.models import DeclineReason, Offer
+from marketplace.offers.schemas import OfferOutSchema
+
+# Why a declined offer was declined, as each side reads it: a provider is not told of a block.
+DECLINED_FOR_CUSTOMER = {
+    DeclineReason.OTHER_ACCEPTED: "You accepted another offer.",
+    DeclineReason.NEED_CLOSED: "The need closed before this offer was accepted.",
+    DeclineReason.BLOCKED: "You blocked this provider.",
+}
+DECLINED_FOR_PROVIDER = {
+    DeclineReason.OTHER_ACCEPTED: "The customer accepted another offer.",
+    DeclineReason.NEED_CLOSED: "The need closed before this offer was accepted.",
+    DeclineReason.BLOCKED: "The customer declined this offer.",
+}
+
+
+class OfferView:
+    """``offer`` for its customer (``for_customer``) or its provider, with ``record``, the
+    provider's reputation (``reputation.for_providers``)."""
+
+    __slots__ = ("offer", "record", "for_customer", "km")
+
+    def __init__(self, offer: Offer, record: dict[str, Any], *, for_customer: bool) -> None:
+        self.offer, self.record, self.for_customer = offer, record, for_customer
+        provider, need = offer.provider, offer.need
+        self.km = cell_distance_km(provider.base_lat, provider.base_lon, need.lat, need.lon)
+
+    def __getattr__(self, name: str) -> Any:
+        """Columns both readers see as stored (message, revision, times)."""
+        return getattr(self.offer, name)
+
+    @property
+    def status(self) -> str:
+        return self.offer.status.value
+
+    @property
+    def price(self) -> dict[str, Any]:
+        return {"amount": self.offer.price_amount, "currency": self.offer.price_currency}
+
+    @property
+    def distance_band(self) -> str:
+        return distance_band(self.km)
+
+    @property
+    def decline_reason(self) -> str | None:
+        reasons = DECLINED_FOR_CUSTOMER if self.for_customer else DECLINED_FOR_PROVIDER
+        return reasons.get(self.offer.decline_reason) if self.offer.decline_reason else None
+
+    @property
+    def provider(self) -> dict[str, Any]:
+        provider = self.offer.provider
+        return {"handle": provider.handle, "display_name": provider.display_name,
+                "reputation": self.record}
+
+    @property
+    def score(self) -> float:
+        return float(self.record["score"] or 0.0)
+
+
+def present(offers: Sequence[Offer], *, for_customer: bool = False) -> list[OfferView]:
+    """Many offers for their reader, every provider's reputation read in one batch."""
+    records = reputation.for_providers([o.provider_id for o in offers])
+    return [OfferView(o, records[o.provider_id], for_customer=for_customer) for o in offers]
+
+
+def present_one(offer: Offer, *, for_customer: bool = False) -> OfferView:
+    return present([offer], for_customer=for_customer)[0]
+
+
+_ORDERS = {
+    "reputation": lambda v: (-v.score, v.offer.price_amount, v.offer.id),
+    "price": lambda v: (v.offer.price_amount, -v.score, v.offer.id),
+    "distance": lambda v: (band_index(v.km), v.offer.price_amount, v.offer.id),
+    "newest": lambda v: (-v.offer.id,),
+}
+
+
+def ordered(views: Sequence[OfferView], sort: str) -> list[OfferView]:
+    """``views`` in one of the orders of ``schemas.SORTS`` (each explained to the customer)."""
+    return sorted(views, key=_ORDERS[sort])
+
+
+def event(offer: Offer) -> dict[str, Any]:
+    """What the customer is told about an offer: the offer as they see it."""
+    return {"need_id": offer.need_id,
+            "offer": OfferOutSchema().dump(present_one(offer, for_customer=True))}
