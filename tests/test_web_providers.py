@@ -546,7 +546,7 @@ def test_the_feed_page_pages_nearest_first_with_a_more_link(make_user, make_prov
                                                             browser):
     """The page shows the first FEED_PAGE needs of the feed and links to the rest; walking the
     links shows every need once, in the API's order."""
-    from marketplace.web.providers import FEED_PAGE
+    from marketplace.web.feed import FEED_PAGE
 
     pro = make_provider(radius_km=25)
     customer = make_user()
@@ -573,7 +573,7 @@ def test_a_far_new_need_is_announced_even_when_the_first_page_is_full(make_user,
                                                                       make_need, browser):
     """The first page is the nearest band: a need posted farther out is not on it, but the
     announced-cards request the live page makes still renders it."""
-    from marketplace.web.providers import FEED_PAGE
+    from marketplace.web.feed import FEED_PAGE
 
     pro = make_provider(radius_km=25)
     customer = make_user()

@@ -43,3 +43,15 @@ def send(user: User, offer_id: int, body: str) -> Message:
     })
     db.session.commit()
     return message
+
+
+def threads_of(offer_ids: Sequence[int]) -> dict[int, list[Message]]:
+    """Every message of each offer's thread, oldest first (for a page that shows the threads
+    of offers its reader may already see)."""
+    threads: dict[int, list[Message]] = {i: [] for i in offer_ids}
+    if offer_ids:
+        for message in db.session.scalars(
+            select(Message).where(Message.offer_id.in_(list(offer_ids))).order_by(Message.id)
+        ):
+            threads[message.offer_id].append(message)
+    return threads

@@ -125,3 +125,11 @@ def list_mine(user: User, status: str | None, cursor: str | None,
     if status:
         stmt = stmt.where(Need.status == NeedStatus(status))
     return paginate(stmt, Need.id, cursor, limit)
+
+
+def by_share_token(token: str) -> Need:
+    """The need behind a public share link (the token is its only key)."""
+    need = db.session.scalar(select(Need).where(Need.share_token == token))
+    if need is None:
+        raise NotFound("No such need.")
+    return need

@@ -1,7 +1,9 @@
-"""Offers: make, revise, withdraw, accept — each race settled by the database."""
+"""Offers: make, revise, withdraw, and who may touch one — each race settled by the database.
+Accepting one is part of the need's lifecycle (``lifecycle.accept``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -209,3 +211,12 @@ def mine(user: User, status: str | None, cursor: str | None, limit: int) -> Any:
     if status:
         stmt = stmt.where(Offer.status == OfferStatus(status))
     return paginate(stmt, Offer.id, cursor, limit)
+
+
+def mine_on(provider: Provider, need_ids: Sequence[int]) -> dict[int, Offer]:
+    """need id -> the provider's own offer on it, for those of ``need_ids`` they offered on."""
+    if not need_ids:
+        return {}
+    return {o.need_id: o for o in db.session.scalars(
+        select(Offer).where(Offer.provider_id == provider.id,
+                            Offer.need_id.in_(list(need_ids))))}

@@ -17,9 +17,7 @@ from marketplace.ratings.models import Rating
 
 
 def reply(user: User, rating_id: int, body: str) -> Rating:
-    rating = db.session.get(Rating, rating_id)
-    if rating is None:
-        raise NotFound("No such rating.")
+    rating = get(rating_id)
     if rating.provider.user_id != user.id:
         raise Forbidden("Only the rated provider may reply to a rating.")
     result = db.session.execute(
@@ -42,3 +40,18 @@ def for_provider(provider_id: int, cursor: str | None,
                  limit: int) -> tuple[Sequence[Rating], str | None]:
     return paginate(select(Rating).where(Rating.provider_id == provider_id), Rating.id,
                     cursor, limit)
+
+
+def get(rating_id: int) -> Rating:
+    rating = db.session.get(Rating, rating_id)
+    if rating is None:
+        raise NotFound("No such rating.")
+    return rating
+
+
+def of_needs(need_ids: Sequence[int]) -> dict[int, Rating]:
+    """need id -> its rating, for those of ``need_ids`` that were rated (one per need)."""
+    if not need_ids:
+        return {}
+    return {r.need_id: r for r in db.session.scalars(
+        select(Rating).where(Rating.need_id.in_(list(need_ids))))}

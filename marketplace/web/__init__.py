@@ -6,11 +6,26 @@ from __future__ import annotations
 
 from flask import Flask
 
-from marketplace.web import accounts, needs, providers, shell
+from marketplace.web import (
+    accounts,
+    feed,
+    filters,
+    jobs,
+    messages,
+    needs,
+    notifications,
+    offers,
+    providers,
+    ratings,
+    shell,
+)
 
-BLUEPRINTS = (accounts.bp, shell.bp, needs.bp, providers.bp)
+BLUEPRINTS = (accounts.bp, notifications.bp, needs.bp, offers.bp, messages.bp, ratings.bp,
+              providers.bp, feed.bp, jobs.bp)
 
 
 def register(app: Flask) -> None:
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)
+    shell.register(app)
+    filters.register(app)

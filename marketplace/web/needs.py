@@ -1,6 +1,8 @@
-"""HTML routes for customers (post a need, my needs, the need page, sharing) and the offer,
-message, acceptance and rating forms on the need page. Thin: parse the form with the API's
-schemas, call a service, redirect — or re-render with errors next to their fields.
+"""The customer's pages — post a need (with its reach preview), my needs, sharing — and the need
+page, which every party of a need sees in their own way. The forms on the need page that
+belong to offers, messages and ratings live in those modules and re-render this page with
+their errors (``act``). Thin: parse the form with the API's schemas, call a service,
+redirect — or re-render with errors next to their fields.
 
 A form re-rendered with its errors is a page that loaded fine (200): browsers log every 4xx
 document as a console error, and the JSON API is where status codes carry the meaning."""
@@ -21,55 +23,33 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from marshmallow import Schema
-from sqlalchemy import select
 
 from marketplace import access, lifecycle
 from marketplace.db_types import utcnow
-from marketplace.errors import Conflict, DomainError
-from marketplace.extensions import db
+from marketplace.errors import DomainError
 from marketplace.geo import grid_cell_centre
 from marketplace.geocoding import services as geocoding
-from marketplace.messages.models import Message
-from marketplace.messages.schemas import MessageInSchema
-from marketplace.money import CURRENCIES, format_money, major_text, parse_major
+from marketplace.messages import services as messages
+from marketplace.money import CURRENCIES, major_text, parse_major
 from marketplace.needs import services
-from marketplace.needs.models import Need, NeedStatus
+from marketplace.needs.models import NeedStatus
 from marketplace.needs.presenters import summary
 from marketplace.needs.schemas import CancelSchema, NeedInSchema
-from marketplace.offers import services as offers
-from marketplace.offers.models import Offer
 from marketplace.offers.presenters import ordered, present
-from marketplace.offers.schemas import DEFAULT_SORT, SORTS, OfferAcceptSchema, OfferInSchema, OfferPatchSchema
+from marketplace.offers.schemas import DEFAULT_SORT, SORTS
 from marketplace.providers import services as providers
-from marketplace.ratings.models import SUB_SCORES, Rating
-from marketplace.ratings.schemas import RatingInSchema
+from marketplace.ratings import services as ratings
 from marketplace.web import forms
 from marketplace.web.forms import FormErrors, FormInvalid, flatten, local_datetime, safe_next
 
 bp = Blueprint("needs", __name__)
 
 COMMON_CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "INR", "JPY", "MXN", "BRL", "ZAR"]
+MY_NEEDS_SHOWN = 200
 EXPIRY_CHOICES = [(24, "1 day"), (48, "2 days"), (72, "3 days"), (168, "1 week"), (336, "2 weeks")]
 NEED_ALIASES = {"budget.amount": "budget", "budget.currency": "currency",
                 "location.lat": "lat", "location.lon": "lon", "location.query": "place_query",
                 "location": "place_query", "expires_at": "expires_in"}
-
-
-@bp.app_template_filter("money")
-def money_filter(value: dict[str, Any]) -> str:
-    return format_money(value["amount"], value["currency"])
-
-
-@bp.app_template_filter("when")
-def when_filter(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        from datetime import datetime
-
-        value = datetime.fromisoformat(value)
-    return value.strftime("%a %b %d, %H:%M") + " UTC"
 
 
 def _need_form(form: Any) -> dict[str, Any]:
@@ -173,22 +153,9 @@ def mine() -> Any:
     status = request.args.get("status") or None
     if status not in {None, *(s.value for s in NeedStatus)}:
         status = None
-    stmt = select(Need).where(Need.customer_id == current_user.id)
-    if status:
-        stmt = stmt.where(Need.status == NeedStatus(status))
-    items = db.session.scalars(stmt.order_by(Need.id.desc()).limit(200)).all()
+    items, _more = services.list_mine(current_user, status, None, MY_NEEDS_SHOWN)
     return render_template("needs/mine.html", needs=items, status=status,
                            statuses=[s.value for s in NeedStatus])
-
-
-def _threads(offer_ids: list[int]) -> dict[int, list[Message]]:
-    threads: dict[int, list[Message]] = {i: [] for i in offer_ids}
-    if offer_ids:
-        for message in db.session.scalars(
-            select(Message).where(Message.offer_id.in_(offer_ids)).order_by(Message.id)
-        ):
-            threads[message.offer_id].append(message)
-    return threads
 
 
 def _render_show(need_id: int, errors: FormErrors | None = None,
@@ -199,11 +166,12 @@ def _render_show(need_id: int, errors: FormErrors | None = None,
         sort = DEFAULT_SORT
     offer_rows = access.visible_offers(current_user, need, role)
     views = ordered(present(offer_rows, for_customer=role == "customer"), sort)
-    rating = db.session.scalar(select(Rating).where(Rating.need_id == need.id))
+    rating = ratings.of_needs([need.id]).get(need.id)
     can_offer = role == "matched_provider" and need.status == NeedStatus.OPEN
     return render_template(
         "needs/show.html", need=access.need_view(current_user, need, role), role=role,
-        offers=views, sort=sort, sorts=SORTS, threads=_threads([v.id for v in views]),
+        offers=views, sort=sort, sorts=SORTS,
+        threads=messages.threads_of([v.id for v in views]),
         rating=rating, can_offer=can_offer, errors=errors or {}, form_name=form_name,
         form=request.form, share_url=url_for("needs.shared", token=need.share_token,
                                              _external=True),
@@ -218,11 +186,11 @@ def show(need_id: int) -> Any:
     return _render_show(need_id)
 
 
-def _back(need_id: int, anchor: str = "") -> Any:
+def back(need_id: int, anchor: str = "") -> Any:
     return redirect(safe_next(url_for("needs.show", need_id=need_id)) + anchor)
 
 
-def _act(need_id: int, form_name: str, action: Any, success: str, anchor: str = "",
+def act(need_id: int, form_name: str, action: Any, success: str, anchor: str = "",
          aliases: dict[str, str] | None = None) -> Any:
     """Run a form's load and service call; on a refusal re-render the page with the errors."""
     try:
@@ -235,7 +203,7 @@ def _act(need_id: int, form_name: str, action: Any, success: str, anchor: str = 
         fields = flatten(exc.fields, aliases) if exc.fields else {"_form": [exc.message]}
         return _render_show(need_id, fields, form_name)
     flash(success)
-    return _back(need_id, anchor)
+    return back(need_id, anchor)
 
 
 @bp.route("/needs/<int:need_id>/cancel", methods=["POST"])
@@ -245,145 +213,20 @@ def cancel(need_id: int) -> Any:
         data = forms.load(CancelSchema(), {"reason": request.form.get("reason", "")})
         lifecycle.cancel(current_user, need_id, data["reason"])
 
-    return _act(need_id, "cancel", run, "The need is cancelled.")
+    return act(need_id, "cancel", run, "The need is cancelled.")
 
 
 @bp.route("/needs/<int:need_id>/complete", methods=["POST"])
 @login_required
 def complete(need_id: int) -> Any:
-    return _act(need_id, "complete", lambda: lifecycle.complete(current_user, need_id),
+    return act(need_id, "complete", lambda: lifecycle.complete(current_user, need_id),
                 "Marked as completed. How did it go? Rate the provider below.", "#rate")
-
-
-RATING_ALIASES = {f"scores.{name}": name for name in SUB_SCORES}
-
-
-@bp.route("/needs/<int:need_id>/rate", methods=["POST"])
-@login_required
-def rate(need_id: int) -> Any:
-
-    form = request.form
-
-    def run() -> None:
-        data = forms.load(RatingInSchema(), {
-            "stars": form.get("stars", ""), "comment": form.get("comment", ""),
-            "scores": {name: form.get(name, "") for name in SUB_SCORES}}, aliases=RATING_ALIASES)
-        lifecycle.rate(current_user, need_id, data)
-
-    return _act(need_id, "rate", run, "Thanks — your rating is published.", "#rating",
-                RATING_ALIASES)
-
-
-OFFER_ALIASES = {"price.amount": "price", "price.currency": "price"}
-
-
-def _offer_form(schema: Schema, form: Any, need: Need, take: bool = False) -> dict[str, Any]:
-    """An offer form (make or revise) -> the API's payload, loaded with ``schema``."""
-    refused: FormErrors = {}
-    payload: dict[str, Any] = {}
-    if "message" in form:
-        payload["message"] = form["message"]
-    if not take:
-        try:
-            payload["price"] = {"amount": parse_major(form.get("price", ""), need.budget_currency),
-                                "currency": need.budget_currency}
-        except ValueError as exc:
-            refused["price"] = [str(exc)]
-    try:
-        available = local_datetime(form.get("available_at"), form.get("tz"))
-    except ValueError as exc:
-        refused["available_at"] = [str(exc)]
-    else:
-        if available is not None:  # empty: none (a new offer) or unchanged (a revision)
-            payload["available_at"] = available.isoformat()
-    return forms.load(schema, payload, aliases=OFFER_ALIASES, refused=refused)
-
-
-@bp.route("/needs/<int:need_id>/offers", methods=["POST"])
-@login_required
-def make_offer(need_id: int) -> Any:
-    need = services.get(need_id)
-
-    def run() -> None:
-        data = _offer_form(OfferInSchema(), request.form, need,
-                           take=request.form.get("take") == "1")
-        offers.make(current_user, need_id, data)
-
-    return _act(need_id, "offer", run, "Offer sent. The customer sees it now.", "#my-offer",
-                OFFER_ALIASES)
-
-
-def _own_offer(offer_id: int) -> Offer:
-    try:
-        offer, _role = offers.offer_with_role(current_user, offer_id)
-    except DomainError:
-        abort(404)
-    return offer
-
-
-@bp.route("/offers/<int:offer_id>/revise", methods=["POST"])
-@login_required
-def revise_offer(offer_id: int) -> Any:
-    offer = _own_offer(offer_id)
-
-    def run() -> None:
-        data = _offer_form(OfferPatchSchema(), request.form, offer.need)
-        offers.revise(current_user, offer_id, data)
-
-    return _act(offer.need_id, "revise", run, "Offer revised.", "#my-offer", OFFER_ALIASES)
-
-
-@bp.route("/offers/<int:offer_id>/withdraw", methods=["POST"])
-@login_required
-def withdraw_offer(offer_id: int) -> Any:
-    offer = _own_offer(offer_id)
-    return _act(offer.need_id, "withdraw", lambda: offers.withdraw(current_user, offer_id),
-                "Offer withdrawn.")
-
-
-@bp.route("/offers/<int:offer_id>/accept", methods=["POST"])
-@login_required
-def accept_offer(offer_id: int) -> Any:
-    offer = _own_offer(offer_id)
-
-    def run() -> None:
-        # The page carries the revision the customer read: a price changed since is refused.
-        # It is a hidden input, so its errors are the form's.
-        data = forms.load(OfferAcceptSchema(), {"revision": request.form.get("revision", "")},
-                          aliases={"revision": "_form"})
-        try:
-            lifecycle.accept(current_user, offer_id, data["revision"])
-        except Conflict as exc:  # the message says it all; there is no revision field to mark
-            raise Conflict(exc.message) from None
-
-    return _act(offer.need_id, "accept", run,
-                "Offer accepted. The provider now sees your address and contact details.",
-                aliases={"revision": "_form"})
-
-
-@bp.route("/offers/<int:offer_id>/messages", methods=["POST"])
-@login_required
-def send_message(offer_id: int) -> Any:
-    from marketplace.messages import services as messages
-
-    offer = _own_offer(offer_id)
-    aliases = {"body": f"body-{offer_id}"}
-
-    def run() -> None:
-        data = forms.load(MessageInSchema(), {"body": request.form.get("body", "")},
-                          aliases=aliases)
-        messages.send(current_user, offer_id, data["body"])
-
-    return _act(offer.need_id, f"message-{offer_id}", run, "Message sent.",
-                f"#thread-{offer_id}", aliases)
 
 
 @bp.route("/s/<token>")
 def shared(token: str) -> Any:
     """The public share page: what, roughly where, for how much — never who or exactly where."""
-    need = db.session.scalar(select(Need).where(Need.share_token == token))
-    if need is None:
-        abort(404)
+    need = services.by_share_token(token)
     cell = grid_cell_centre(need.lat, need.lon)
     role = access.viewer_role(current_user if current_user.is_authenticated else None, need)
     return render_template("needs/shared.html", need=summary(need), cell=cell,

@@ -1,7 +1,7 @@
-"""HTML routes for providers: set-up, the live feed of matching needs, my jobs, and the public
-profile with its reputation. Thin: parse the form with the API's schema, call a service,
-redirect — or re-render with every error next to its field. Offers themselves are made,
-revised and withdrawn through the need page's POST routes (``needs.*``).
+"""A provider's set-up page and public profile (with their reputation). The feed and my jobs are
+``feed`` and ``jobs``; offers are made on the need page (``offers``). Thin: parse the form
+with the API's schema, call a service, redirect — or re-render with every error next to its
+field.
 
 Like every HTML form in the app, a form re-rendered with its errors answers 200: browsers log
 each 4xx document as a console error, and the JSON API is where status codes carry meaning."""
@@ -10,27 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from marketplace import access
-from marketplace.errors import DomainError, Invalid
+from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.geo import grid_cell_centre
 from marketplace.geocoding import services as geocoding
 from marketplace.money import major_text
-from marketplace.needs.models import NeedStatus
 from marketplace.offers import reputation
-from marketplace.offers import services as offers
-from marketplace.offers.models import Offer, OfferStatus
 from marketplace.providers import services
 from marketplace.providers.models import MAX_RADIUS_KM, MIN_RADIUS_KM, Provider
 from marketplace.providers.schemas import ProviderInSchema
 from marketplace.ratings import services as ratings
-from marketplace.ratings.models import SUB_SCORES, Rating
-from marketplace.ratings.schemas import RatingOutSchema, ReplyInSchema
+from marketplace.ratings.models import SUB_SCORES
+from marketplace.ratings.schemas import RatingOutSchema
 from marketplace.schemas import LocationInSchema
 from marketplace.web import forms
 from marketplace.web.forms import FormErrors, FormInvalid, safe_next
@@ -40,12 +35,10 @@ bp = Blueprint("providers", __name__)
 PROVIDER_ALIASES = {"base.lat": "lat", "base.lon": "lon", "base": "place_query"}
 DEFAULT_RADIUS_KM = 25
 RATINGS_PER_PAGE = 20
-FEED_PAGE = 25  # needs per feed page; the rest are a "More needs" link away
-JOB_TABS = (("pending", "Pending"), ("accepted", "Accepted"), ("completed", "Completed"),
-            ("closed", "Declined/Withdrawn"))
 
 
-def _major(money: dict[str, Any]) -> str:
+def major(money: dict[str, Any]) -> str:
+    """An amount as a form input shows it ("1200.50")."""
     return major_text(money["amount"], money["currency"])
 
 
@@ -136,7 +129,7 @@ def setup() -> Any:
             flash(("Your provider profile is saved." if provider else
                    "You are set up as a provider. Matching needs appear in your feed.")
                   + where + ("" if saved.active else " You are paused: no new needs reach you."))
-            return redirect(safe_next(url_for("providers.feed")))
+            return redirect(safe_next(url_for("feed.index")))
         values: dict[str, Any] = {k: form.get(k, "") for k in
                                   ("handle", "display_name", "bio", "place_query", "lat", "lon",
                                    "radius_km")}
@@ -149,79 +142,6 @@ def setup() -> Any:
         categories=services.all_categories(), next=request.values.get("next", ""),
         min_radius=MIN_RADIUS_KM, max_radius=MAX_RADIUS_KM,
     )
-
-
-# --- feed -----------------------------------------------------------------------------------
-
-
-def _require_provider() -> Provider | None:
-    provider = services.provider_of(current_user)
-    if provider is None:
-        flash("Set up your provider profile first: say what you do and where you work.")
-    return provider
-
-
-@bp.route("/feed")
-@login_required
-def feed() -> Any:
-    provider = _require_provider()
-    if provider is None:
-        return redirect(url_for("providers.setup", next=request.full_path.rstrip("?")))
-    announced = request.args.getlist("need", type=int)
-    if announced:  # what the page's script fetches for needs announced live (providers.js)
-        items, next_cursor = access.feed_items(current_user, announced[:FEED_PAGE]), None
-    else:
-        try:
-            items, next_cursor = access.feed(current_user, request.args.get("cursor"), FEED_PAGE)
-        except Invalid:  # a stale or mangled "more" link: start again from the top
-            return redirect(url_for("providers.feed"))
-    ids = [item.id for item in items]
-    mine: dict[int, Offer] = {}
-    if ids:
-        mine = {o.need_id: o for o in db.session.scalars(
-            select(Offer).where(Offer.provider_id == provider.id, Offer.need_id.in_(ids)))}
-    return render_template(
-        "providers/feed.html", items=items, mine=mine, provider=provider,
-        next_cursor=next_cursor, paged=bool(request.args.get("cursor")),
-        category_names={c.slug: c.name for c in services.all_categories()},
-        acted=request.args.get("acted", type=int), major=_major,
-    )
-
-
-# --- my jobs --------------------------------------------------------------------------------
-
-
-def _job_tab(offer: Offer) -> str:
-    if offer.status == OfferStatus.PENDING:
-        return "pending"
-    if offer.status == OfferStatus.ACCEPTED:
-        return {NeedStatus.ASSIGNED: "accepted",
-                NeedStatus.COMPLETED: "completed"}.get(offer.need.status, "closed")
-    return "closed"
-
-
-@bp.route("/jobs")
-@login_required
-def jobs() -> Any:
-    provider = _require_provider()
-    if provider is None:
-        return redirect(url_for("providers.setup", next=url_for("providers.jobs")))
-    rows, _more = offers.mine(current_user, None, None, 500)
-    grouped: dict[str, list[Offer]] = {key: [] for key, _label in JOB_TABS}
-    for offer in rows:
-        grouped[_job_tab(offer)].append(offer)
-    tab = request.args.get("tab", "")
-    if tab not in grouped:
-        tab = next((key for key in ("accepted", "pending", "completed", "closed")
-                    if grouped[key]), "pending")
-    items = [(offer, access.offerer_view(provider, offer.need, offer.id))
-             for offer in grouped[tab]]
-    rated: dict[int, Rating] = {}
-    if tab == "completed" and items:
-        rated = {r.need_id: r for r in db.session.scalars(
-            select(Rating).where(Rating.need_id.in_([o.need_id for o, _v in items])))}
-    return render_template("providers/jobs.html", tabs=JOB_TABS, tab=tab, grouped=grouped,
-                           items=items, rated=rated, provider=provider)
 
 
 # --- public profile -------------------------------------------------------------------------
@@ -241,7 +161,16 @@ def histogram_chart(histogram: dict[str, int]) -> dict[str, Any]:
     return {**CHART, "bars": bars, "label": label, "height": CHART["row"] * 5}
 
 
-def _render_profile(handle: str, errors: FormErrors | None = None,
+def require_provider() -> Provider | None:
+    """The caller's provider profile; None (with a flash saying what to do) when they have
+    none yet."""
+    provider = services.provider_of(current_user)
+    if provider is None:
+        flash("Set up your provider profile first: say what you do and where you work.")
+    return provider
+
+
+def render_profile(handle: str, errors: FormErrors | None = None,
                     reply_for: int | None = None) -> Any:
     provider = services.by_handle(handle)
     record = reputation.for_providers([provider.id])[provider.id]
@@ -260,24 +189,4 @@ def _render_profile(handle: str, errors: FormErrors | None = None,
 
 @bp.route("/p/<handle>")
 def profile(handle: str) -> Any:
-    return _render_profile(handle)
-
-
-@bp.route("/p/<handle>/ratings/<int:rating_id>/reply", methods=["POST"])
-@login_required
-def reply(handle: str, rating_id: int) -> Any:
-    provider = services.by_handle(handle)
-    rating = db.session.get(Rating, rating_id)
-    if rating is None or rating.provider_id != provider.id:
-        abort(404)
-    try:
-        data = forms.load(ReplyInSchema(), {"body": request.form.get("body", "")})
-        ratings.reply(current_user, rating_id, data["body"])
-    except FormInvalid as exc:
-        return _render_profile(handle, exc.errors, rating_id)
-    except DomainError as exc:
-        if exc.status in (403, 404):
-            raise  # not theirs: the error page says so
-        return _render_profile(handle, {"_form": [exc.message]}, rating_id)
-    flash("Your reply is published.")
-    return redirect(url_for("providers.profile", handle=provider.handle) + f"#rating-{rating_id}")
+    return render_profile(handle)
