@@ -29,6 +29,7 @@ from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.needs.presenters import summary
 from marketplace.notifications.outbox import notify, signal
+from marketplace.notifications.types import NotificationType
 from marketplace.offers import services as offers
 from marketplace.offers.models import DeclineReason, Offer, OfferStatus
 from marketplace.offers.presenters import DECLINED_FOR_PROVIDER
@@ -137,7 +138,7 @@ def cancel(user: User, need_id: int, reason: str | None) -> Need:
                cancelled_by_id=user.id, cancel_reason=reason or None)
     _decline_pending(need)
     recipients = [uid for uid in [need.customer_id, *offering.values()] if uid != user.id]
-    notify(recipients, "need.cancelled",
+    notify(recipients, NotificationType.NEED_CANCELLED,
            {"need": summary(need), "cancelled_by": actor, "reason": need.cancel_reason})
     db.session.commit()
     return need
@@ -147,7 +148,7 @@ def complete(user: User, need_id: int) -> Need:
     need, role = access.need_with_role(user, need_id)
     transition(need, NeedStatus.COMPLETED, "customer" if role == "customer" else "provider",
                completed_at=utcnow())
-    notify([uid for uid in _offering_users(need).values()], "need.completed",
+    notify([uid for uid in _offering_users(need).values()], NotificationType.NEED_COMPLETED,
            {"need": summary(need)})
     db.session.commit()
     return need
@@ -167,7 +168,7 @@ def expire_due(now: datetime | None = None) -> list[int]:
         except Conflict:
             continue  # accepted or cancelled a moment ago: it is no longer ours to expire
         _decline_pending(need)
-        notify([need.customer_id, *offering.values()], "need.expired", {"need": summary(need)})
+        notify([need.customer_id, *offering.values()], NotificationType.NEED_EXPIRED, {"need": summary(need)})
         db.session.commit()
         expired.append(need.id)
     return expired
@@ -222,10 +223,12 @@ def accept(user: User, offer_id: int, revision: int | None = None) -> Offer:
         .execution_options(synchronize_session=False)
     )
     published = summary(need)
-    notify([offer.provider.user_id], "offer.accepted", {"offer_id": offer.id, "need": published})
+    notify([offer.provider.user_id], NotificationType.OFFER_ACCEPTED,
+           {"offer_id": offer.id, "need": published})
     for declined_id, user_id in declined:
-        notify([user_id], "offer.declined", {"offer_id": declined_id, "need": published,
-                                             "reason": "Another offer was accepted."})
+        notify([user_id], NotificationType.OFFER_DECLINED,
+               {"offer_id": declined_id, "need": published,
+                "reason": "Another offer was accepted."})
     try:
         db.session.commit()
     except IntegrityError:
@@ -273,13 +276,13 @@ def block(user: User, handle: str) -> Provider:
             transition(need, NeedStatus.CANCELLED, "customer", cancelled_at=now,
                              cancelled_by_id=user.id,
                              cancel_reason="The customer blocked the provider.")
-            notify([provider.user_id], "need.cancelled",
+            notify([provider.user_id], NotificationType.NEED_CANCELLED,
                    {"need": summary(need), "cancelled_by": "customer", "reason": None})
             continue
         offer.status, offer.decline_reason, offer.updated_at = \
             OfferStatus.DECLINED, DeclineReason.BLOCKED, now
         need.offer_count -= 1
-        notify([provider.user_id], "offer.declined",
+        notify([provider.user_id], NotificationType.OFFER_DECLINED,
                {"offer_id": offer.id, "need": summary(need),
                 "reason": DECLINED_FOR_PROVIDER[DeclineReason.BLOCKED]})
     db.session.commit()
@@ -311,7 +314,7 @@ def rate(user: User, need_id: int, data: dict[str, Any]) -> Rating:
     except IntegrityError:
         db.session.rollback()
         raise Conflict("You already rated this job.") from None
-    notify([accepted.provider.user_id], "rating.received", {
+    notify([accepted.provider.user_id], NotificationType.RATING_RECEIVED, {
         "rating_id": rating.id, "need_id": need.id, "title": need.title, "stars": rating.stars,
         "comment": rating.comment})
     db.session.commit()

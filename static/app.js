@@ -26,21 +26,6 @@
     bell.setAttribute("aria-label", "Notifications, " + count + " unread");
   }
 
-  const labels = {
-    "need.matched": (d) => "New need nearby: " + d.need.title,
-    "offer.received": (d) => "New offer from " + d.offer.provider.display_name,
-    "offer.revised": (d) => d.offer.provider.display_name + " revised their offer",
-    "offer.withdrawn": (d) => d.offer.provider.display_name + " withdrew their offer",
-    "offer.accepted": (d) => "Your offer was accepted: " + d.need.title,
-    "offer.declined": (d) => "Offer declined: " + d.need.title,
-    "need.cancelled": (d) => "Cancelled: " + d.need.title,
-    "need.expired": (d) => "Expired: " + d.need.title,
-    "need.completed": (d) => "Job completed: " + d.need.title,
-    "message.received": (d) => "Message from " + d.sender_name + ": " + d.body,
-    "rating.received": (d) => "You were rated " + d.stars + "★ for " + d.title,
-    "rating.replied": (d) => d.provider + " replied to your rating",
-  };
-
   window.Nearby = { toast: toast };
 
   if (!body.dataset.user || typeof io === "undefined") return;
@@ -71,10 +56,10 @@
     const handled = !document.dispatchEvent(
       new CustomEvent("mkt:notification", { detail: detail, cancelable: true })
     );
-    const label = labels[event.type];
-    if (!label || handled) return;
-    if (catchingUp) missed.push(label(event.data));
-    else toast(label(event.data));
+    // The server words every notification (`text`), the same as the notifications page.
+    if (!event.text || handled) return;
+    if (catchingUp) missed.push(event.text);
+    else toast(event.text);
   });
   socket.on("replay.more", function (data) {
     lastId = Math.max(lastId, data.last_id);

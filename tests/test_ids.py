@@ -95,13 +95,13 @@ def test_notification_ids_come_from_a_counter_that_only_grows(make_user: Any) ->
     notification does not make its id available again."""
     person = make_user()
     for _ in range(2):
-        notify([person.user.id], "test.ping", {})
+        notify([person.user.id], "message.received", {"body": "ping"})
         db.session.commit()
     table = Notification.__table__
     with db.engine.begin() as conn:
         newest = conn.scalar(select(func.max(table.c.id)))
         conn.execute(delete(table).where(table.c.id == newest))
-    notify([person.user.id], "test.ping", {})
+    notify([person.user.id], "message.received", {"body": "ping"})
     db.session.commit()
     with db.engine.connect() as conn:
         assert conn.scalar(select(func.max(table.c.id))) == newest + 1

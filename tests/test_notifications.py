@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +26,9 @@ from marketplace.extensions import db
 from marketplace.geo import grid_cell_centre
 from marketplace.messages import services as messages
 from marketplace.needs.models import Need, NeedStatus
-from marketplace.notifications import outbox
+from marketplace.notifications import outbox, types
 from marketplace.notifications.models import Notification
+from marketplace.notifications.types import NotificationType
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
 from marketplace.ratings import services as ratings
@@ -416,11 +418,24 @@ def run_loop(cast: Cast, make_need: Any, make_offer: Any) -> None:
     assert lifecycle.expire_due(soon + timedelta(seconds=1)) == [third.id]  # need.expired
 
 
-ALL_TYPES = {
-    "need.matched", "offer.received", "offer.revised", "offer.withdrawn", "offer.accepted",
-    "offer.declined", "need.cancelled", "need.expired", "need.completed", "message.received",
-    "rating.received", "rating.replied",
-}
+ALL_TYPES = {t.value for t in NotificationType}
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "events.md"
+
+
+def test_the_documented_types_are_the_types_notify_takes():
+    """docs/events.md's table of types lists exactly NotificationType, so neither can add or
+    lose a type without the other."""
+    section = DOCS.read_text().split("## Types", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z]+\.[a-z]+)` \|", section, re.M))
+    assert documented == ALL_TYPES
+    assert len(ALL_TYPES) == 12
+
+
+def test_notify_refuses_a_type_that_is_not_one(app):
+    with pytest.raises(ValueError):
+        outbox.notify([1], "offer.recieved", {})
+    with pytest.raises(ValueError):
+        outbox.notify_each("need.match", [(1, {})])
 
 
 @pytest.fixture(params=["insert", "copy"])
@@ -454,7 +469,8 @@ def test_every_event_is_emitted_after_commit_exactly_as_stored(cast, make_need, 
             note = db.session.get(Notification, ev["id"])
             assert note.user_id == user_id
             assert note.as_event() == ev
-            assert set(ev) == {"id", "type", "created_at", "data"}
+            assert set(ev) == {"id", "type", "created_at", "text", "data"}
+            assert ev["text"] == types.text(ev["type"], ev["data"]) and ev["text"]
             # the text encoded once for the row and the wire says exactly the same
             assert json.loads(ev.wire) == ev
 
@@ -489,7 +505,7 @@ def test_ids_follow_commit_order_not_the_order_work_began(cast, make_need, make_
     emitted.clear()
 
     # A: begins, queues a notification and (PostgreSQL) holds a write open
-    outbox.notify([uid(cast.pros[2])], "test.first-begun", {"n": 1})
+    outbox.notify([uid(cast.pros[2])], "message.received", {"body": "first begun"})
     if backend == "postgresql":  # SQLite has one writer: A may not write before B commits
         db.session.execute(update(Need).where(Need.id == elsewhere.id)
                            .values(description="edited in A"))
@@ -502,11 +518,11 @@ def test_ids_follow_commit_order_not_the_order_work_began(cast, make_need, make_
     db.session.commit()  # A commits last
 
     notes = stored(since)
-    assert [n.type for n in notes] == ["offer.received", "test.first-begun"]
+    assert [n.type for n in notes] == ["offer.received", "message.received"]
     b_note, a_note = notes
     assert a_note.id > b_note.id
     assert [e["type"] for _u, e in emitted_events(emitted)] == ["offer.received",
-                                                                "test.first-begun"]
+                                                                "message.received"]
 
 
 def test_concurrent_commits_get_ids_in_commit_order(cast, make_need, make_offer, app,
@@ -815,7 +831,7 @@ def test_list_returns_only_my_notifications_oldest_first(cast, inboxes):
     assert body["last_id"] == ids[-1]
     assert body["unread_count"] == 4
     item = body["items"][0]
-    assert set(item) == {"id", "type", "created_at", "read_at", "data"}
+    assert set(item) == {"id", "type", "created_at", "read_at", "text", "data"}
     assert item["type"] == "need.matched" and item["read_at"] is None
     note = db.session.get(Notification, item["id"])
     event_ = note.as_event()

@@ -12,6 +12,7 @@ from marketplace.errors import Conflict
 from marketplace.extensions import db
 from marketplace.messages.models import Message
 from marketplace.notifications.outbox import notify
+from marketplace.notifications.types import NotificationType
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
 from marketplace.pagination import paginate
@@ -37,7 +38,7 @@ def send(user: User, offer_id: int, body: str) -> Message:
     db.session.add(message)
     db.session.flush()
     other = offer.provider.user_id if role == "customer" else offer.need.customer_id
-    notify([other], "message.received", {
+    notify([other], NotificationType.MESSAGE_RECEIVED, {
         "offer_id": offer.id, "need_id": offer.need_id, "message_id": message.id,
         "from": role, "sender_name": message.sender_name, "body": body, "created_at": message.created_at,
     })

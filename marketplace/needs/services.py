@@ -26,6 +26,7 @@ from marketplace.geocoding import services as geocoding
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.needs.presenters import summary
 from marketplace.notifications.outbox import notify_each
+from marketplace.notifications.types import NotificationType
 from marketplace.pagination import paginate
 from marketplace.providers import matching
 from marketplace.providers import services as providers
@@ -93,7 +94,7 @@ def _notify_matched(need: Need) -> None:
     The summary is built once; only the distance band differs per provider."""
     shared = summary(need)
     cell = grid_cell_centre(need.lat, need.lon)
-    notify_each("need.matched", (
+    notify_each(NotificationType.NEED_MATCHED, (
         (match.user_id, {"need": {**shared, "distance_band": distance_band(
             display_km(grid_cell_centre(match.lat, match.lon), cell))}})
         for match in reach(need.category_id, need.lat, need.lon, need.radius_km,

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.db_types import UTCDateTime, utcnow
 from marketplace.extensions import db
+from marketplace.notifications import types
 
 
 class Notification(db.Model):
@@ -29,10 +30,15 @@ class Notification(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+    @property
+    def text(self) -> str:
+        """What it says to its recipient (``types.text``), the same on every client."""
+        return types.text(self.type, self.data)
+
     def as_event(self) -> dict[str, Any]:
         """The wire form, the same over Socket.IO and the REST API."""
-        return {"id": self.id, "type": self.type,
-                "created_at": self.created_at.isoformat(), "data": self.data}
+        return {"id": self.id, "type": self.type, "created_at": self.created_at.isoformat(),
+                "text": self.text, "data": self.data}
 
 
 class NotificationCounter(db.Model):

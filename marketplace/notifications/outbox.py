@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session
 
 from marketplace.db_types import utcnow
 from marketplace.extensions import db
+from marketplace.notifications import types
 from marketplace.notifications.models import Notification, NotificationCounter
+from marketplace.notifications.types import NotificationType
 
 _OUTBOX = "notification_outbox"
 _SENT = "notification_events"
@@ -40,7 +42,7 @@ COPY_FROM_ROWS = 64
 
 
 class Event(dict[str, Any]):
-    """A committed notification as emitted: ``{id, type, created_at, data}``, plus ``wire``,
+    """A committed notification as emitted: ``{id, type, created_at, text, data}``, plus ``wire``,
     the same as JSON text, encoded once when it was stored."""
 
     __slots__ = ("wire",)
@@ -69,17 +71,20 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def notify(user_ids: Iterable[int | None], type_: str, data: dict[str, Any]) -> None:
-    """Queue one notification per recipient on the current transaction."""
+def notify(user_ids: Iterable[int | None], type_: NotificationType, data: dict[str, Any]) -> None:
+    """Queue one notification per recipient on the current transaction. ``type_`` must be one
+    of ``NotificationType`` (its value is accepted too; anything else is refused)."""
+    kind = NotificationType(type_)
     payload = jsonable(data)
     queue = db.session.info.setdefault(_OUTBOX, [])
-    queue.extend((uid, type_, payload) for uid in dict.fromkeys(user_ids) if uid is not None)
+    queue.extend((uid, kind, payload) for uid in dict.fromkeys(user_ids) if uid is not None)
 
 
-def notify_each(type_: str, items: Iterable[tuple[int, dict[str, Any]]]) -> None:
+def notify_each(type_: NotificationType, items: Iterable[tuple[int, dict[str, Any]]]) -> None:
     """Queue one notification per (recipient, payload); payloads must already be JSON-ready.
     For fan-outs where only a field or two differ per recipient."""
-    db.session.info.setdefault(_OUTBOX, []).extend((uid, type_, data) for uid, data in items)
+    kind = NotificationType(type_)
+    db.session.info.setdefault(_OUTBOX, []).extend((uid, kind, data) for uid, data in items)
 
 
 def signal(user_ids: Iterable[int], event_name: str, data: dict[str, Any]) -> None:
@@ -120,8 +125,11 @@ def _before_commit(session: Session) -> None:
     for i, (uid, type_, data) in enumerate(pending):
         id_, text = last - count + 1 + i, dumps(data)
         rows.append({"id": id_, "user_id": uid, "type": type_, "data": text, "created_at": now})
-        wire = f'{{"id":{id_},"type":{dumps(type_)},"created_at":{created_json},"data":{text}}}'
-        events.append((uid, Event(wire, id=id_, type=type_, created_at=created, data=data)))
+        said = types.text(type_, data)
+        wire = (f'{{"id":{id_},"type":{dumps(type_)},"created_at":{created_json},'
+                f'"text":{dumps(said)},"data":{text}}}')
+        events.append((uid, Event(wire, id=id_, type=type_.value, created_at=created, text=said,
+                                  data=data)))
     _insert(session, rows)
 
 

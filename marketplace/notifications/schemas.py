@@ -2,12 +2,10 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from marketplace.notifications.types import NotificationType
+
 MAX_ID = 2**63 - 1  # notification ids are 64-bit; larger numbers are refused, not overflowed
-EVENT_TYPES = [
-    "need.matched", "offer.received", "offer.revised", "offer.withdrawn", "offer.accepted",
-    "offer.declined", "need.cancelled", "need.expired", "need.completed", "message.received",
-    "rating.received", "rating.replied",
-]
+EVENT_TYPES = [t.value for t in NotificationType]
 
 
 class NotificationArgs(Schema):
@@ -20,6 +18,7 @@ class NotificationSchema(Schema):
     id = fields.Integer()
     type = fields.String(metadata={"enum": EVENT_TYPES})
     created_at = fields.AwareDateTime()
+    text = fields.String(metadata={"description": "What it says to you, in words to show."})
     read_at = fields.AwareDateTime(allow_none=True)
     data = fields.Dict(metadata={"description": "Event-specific; see docs/events.md"})
 

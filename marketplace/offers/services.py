@@ -17,6 +17,7 @@ from marketplace.extensions import db
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.outbox import notify
+from marketplace.notifications.types import NotificationType
 from marketplace.offers import presenters
 from marketplace.offers.models import Offer, OfferStatus
 from marketplace.pagination import paginate
@@ -90,7 +91,7 @@ def make(user: User, need_id: int, data: dict[str, Any]) -> Offer:
     except IntegrityError:
         db.session.rollback()
         raise Conflict("You already made an offer on this need; revise it instead.") from None
-    notify([need.customer_id], "offer.received", presenters.event(offer))
+    notify([need.customer_id], NotificationType.OFFER_RECEIVED, presenters.event(offer))
     db.session.commit()
     return offer
 
@@ -171,7 +172,7 @@ def revise(user: User, offer_id: int, data: dict[str, Any]) -> Offer:
     _lock_open_need(offer, "revise")
     _set_if_pending(offer, "revise", **values)
     db.session.refresh(offer)
-    notify([offer.need.customer_id], "offer.revised", presenters.event(offer))
+    notify([offer.need.customer_id], NotificationType.OFFER_REVISED, presenters.event(offer))
     db.session.commit()
     return offer
 
@@ -200,7 +201,7 @@ def withdraw(user: User, offer_id: int) -> Offer:
                        .values(offer_count=Need.offer_count - 1)
                        .execution_options(synchronize_session=False))
     db.session.refresh(offer)
-    notify([offer.need.customer_id], "offer.withdrawn", presenters.event(offer))
+    notify([offer.need.customer_id], NotificationType.OFFER_WITHDRAWN, presenters.event(offer))
     db.session.commit()
     return offer
 

@@ -12,6 +12,7 @@ from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound
 from marketplace.extensions import db
 from marketplace.notifications.outbox import notify
+from marketplace.notifications.types import NotificationType
 from marketplace.pagination import paginate
 from marketplace.ratings.models import Rating
 
@@ -29,7 +30,7 @@ def reply(user: User, rating_id: int, body: str) -> Rating:
         db.session.rollback()
         raise Conflict("You already replied to this rating.")
     db.session.refresh(rating)
-    notify([rating.customer_id], "rating.replied", {
+    notify([rating.customer_id], NotificationType.RATING_REPLIED, {
         "rating_id": rating.id, "need_id": rating.need_id, "provider": rating.provider.handle,
         "reply": rating.reply})
     db.session.commit()

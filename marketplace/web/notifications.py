@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from marketplace.notifications import services
@@ -16,36 +16,15 @@ from marketplace.web.forms import FormErrors, FormInvalid, safe_next
 bp = Blueprint("notifications", __name__)
 
 
-def describe(note: Notification) -> tuple[str, str | None]:
-    """A sentence and a link for one notification."""
-    d = note.data
-    need = d.get("need") or {}
-    need_id = d.get("need_id") or need.get("id")
-    link = url_for("needs.show", need_id=need_id) if need_id and "needs.show" in \
-        current_app.view_functions else None
-    offer = d.get("offer") or {}
-    who = (offer.get("provider") or {}).get("display_name", "A provider")
-    text = {
-        "need.matched": f"New need near you: {need.get('title')}",
-        "offer.received": f"{who} made an offer",
-        "offer.revised": f"{who} revised their offer",
-        "offer.withdrawn": f"{who} withdrew their offer",
-        "offer.accepted": f"Your offer was accepted: {need.get('title')}",
-        "offer.declined": f"Your offer was declined: {need.get('title')} — {d.get('reason', '')}",
-        "need.cancelled": f"Cancelled: {need.get('title')}"
-                          + (f" — “{d['reason']}”" if d.get("reason") else ""),
-        "need.expired": f"Expired without a taker: {need.get('title')}",
-        "need.completed": f"Marked completed: {need.get('title')}",
-        "message.received": f"{d.get('sender_name')}: {d.get('body')}",
-        "rating.received": f"You got {d.get('stars')}★ for {d.get('title')}",
-        "rating.replied": f"{d.get('provider')} replied to your rating",
-    }.get(note.type, note.type)
-    return text, link
+def link(note: Notification) -> str | None:
+    """Where a notification leads: the need it is about."""
+    need_id = note.data.get("need_id") or (note.data.get("need") or {}).get("id")
+    return url_for("needs.show", need_id=need_id) if need_id else None
 
 
 def _render_index(errors: FormErrors | None = None) -> Any:
     items = services.recent(current_user.id, 100)
-    return render_template("notifications.html", items=[(n, *describe(n)) for n in items],
+    return render_template("notifications.html", items=[(n, n.text, link(n)) for n in items],
                            unread_ids={n.id for n in items if n.read_at is None},
                            errors=errors or {})
 
