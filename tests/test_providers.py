@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from marketplace.errors import Conflict, Invalid, NotFound
 from marketplace.extensions import db
-from marketplace.geo import grid_cell_centre
+from marketplace.geo import grid_cell_centre, in_reach
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider, ProviderCoverage
 from marketplace.providers.schemas import ProviderInSchema
@@ -329,9 +329,10 @@ def test_service_reaches_needs_both_radii(app, make_provider):
     pro = make_provider(radius_km=10).provider
     north_5km = AUSTIN[0] + 5 / 111.195
     north_15km = AUSTIN[0] + 15 / 111.195
-    assert providers.reaches(pro, north_5km, AUSTIN[1], need_radius_km=20)
-    assert not providers.reaches(pro, north_5km, AUSTIN[1], need_radius_km=4)
-    assert not providers.reaches(pro, north_15km, AUSTIN[1], need_radius_km=20)
+    base = (pro.base_lat, pro.base_lon, pro.radius_km)
+    assert in_reach(*base, north_5km, AUSTIN[1], 20)
+    assert not in_reach(*base, north_5km, AUSTIN[1], 4)
+    assert not in_reach(*base, north_15km, AUSTIN[1], 20)
 
 
 # --- the public profile ---------------------------------------------------------------------

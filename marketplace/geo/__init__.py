@@ -14,6 +14,7 @@ from marketplace.geo.core import (
     distance_band,
     grid_cell_centre,
     haversine_km,
+    in_reach,
     km_cos,
     unit_vector,
 )
@@ -36,4 +37,5 @@ __all__ = [
     "distance_band",
     "grid_cell_centre",
     "haversine_km",
+    "in_reach",
 ]

@@ -38,6 +38,15 @@ def haversine_km(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> floa
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
+def in_reach(provider_lat: float, provider_lon: float, provider_radius_km: float,
+             need_lat: float, need_lon: float, need_radius_km: float) -> bool:
+    """The matching rule's distance part, the one definition every matching decision uses
+    (the spatial query, a need's visibility, the feed): each radius covers the other — the
+    need lies within the provider's radius of their base, and the base within the need's."""
+    km = haversine_km(provider_lat, provider_lon, need_lat, need_lon)
+    return km <= provider_radius_km and km <= need_radius_km
+
+
 def grid_cell_centre(lat: float, lon: float) -> Point:
     """Centre of the ~1 km cell holding (lat, lon).
 

@@ -34,7 +34,7 @@ from marketplace.geo import (
     band_index,
     cell_distance_km,
     grid_cell_centre,
-    haversine_km,
+    in_reach,
     km_cos,
     search_box,
     unit_vector,
@@ -180,8 +180,7 @@ class Feed:
     def _band_of(self, lat: float, lon: float, radius_km: float) -> int | None:
         """The need's exact band, or None if the matching rule does not post it here."""
         p = self.provider
-        km = haversine_km(p.base_lat, p.base_lon, lat, lon)
-        if km <= p.radius_km and km <= radius_km:
+        if in_reach(p.base_lat, p.base_lon, p.radius_km, lat, lon, radius_km):
             return band_index(cell_distance_km(p.base_lat, p.base_lon, lat, lon))
         return None
 

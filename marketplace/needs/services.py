@@ -20,6 +20,7 @@ from marketplace.geo import (
     display_km,
     distance_band,
     grid_cell_centre,
+    in_reach,
     lat_row,
 )
 from marketplace.geocoding import services as geocoding
@@ -115,7 +116,8 @@ def matches(provider: Provider, need: Need) -> bool:
         provider.active
         and provider.user_id != need.customer_id
         and providers.serves(provider, need.category_id)
-        and providers.reaches(provider, need.lat, need.lon, need.radius_km)
+        and in_reach(provider.base_lat, provider.base_lon, provider.radius_km,
+                     need.lat, need.lon, need.radius_km)
         and not blocks.is_blocked(need.customer_id, provider.id)
     )
 

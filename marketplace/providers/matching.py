@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, or_, select
 
 from marketplace.extensions import db
-from marketplace.geo import SearchBox, haversine_km, lat_row, search_box
+from marketplace.geo import SearchBox, in_reach, lat_row, search_box
 from marketplace.providers.models import Provider, ProviderCoverage
 
 
@@ -82,8 +82,7 @@ def providers_for(category_id: int, lat: float, lon: float, radius_km: float,
                                                    search_box(lat, lon, radius_km)):
         if uid == exclude_user_id or pid in exclude_provider_ids:
             continue
-        km = haversine_km(plat, plon, lat, lon)
-        if km <= pradius and km <= radius_km:
+        if in_reach(plat, plon, pradius, lat, lon, radius_km):
             matched.append(Match(pid, uid, plat, plon))
     return matched
 

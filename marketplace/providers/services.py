@@ -11,7 +11,6 @@ from sqlalchemy.exc import IntegrityError
 from marketplace.accounts.models import User
 from marketplace.errors import Conflict, Invalid, NotFound
 from marketplace.extensions import db
-from marketplace.geo import haversine_km
 from marketplace.providers.matching import sync_coverage
 from marketplace.providers.models import HANDLE, Category, Provider
 
@@ -80,12 +79,6 @@ def save_profile(user: User, data: dict[str, Any]) -> Provider:
         db.session.rollback()
         raise Conflict("That handle is taken.", {"handle": ["That handle is taken."]}) from None
     return provider
-
-
-def reaches(provider: Provider, lat: float, lon: float, need_radius_km: float) -> bool:
-    """The matching rule for one pair: each side's radius must cover the other."""
-    km = haversine_km(provider.base_lat, provider.base_lon, lat, lon)
-    return km <= provider.radius_km and km <= need_radius_km
 
 
 def serves(provider: Provider, category_id: int) -> bool:
