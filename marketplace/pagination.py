@@ -27,40 +27,55 @@ class PageArgs(Schema):
     )
 
 
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+def _encode(kind: str, *numbers: int) -> str:
+    return base64.urlsafe_b64encode(":".join((kind, *map(str, numbers))).encode()) \
+        .decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> int:
+def _decode(cursor: str, kind: str, count: int) -> list[int]:
+    """The numbers of a cursor of ``kind`` that this API handed out, or a 422 naming it."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, value = raw.partition(":")
-        number = int(value)
-        if prefix != "id" or not 0 <= number <= MAX_CURSOR:
+        prefix, *texts = raw.split(":")
+        numbers = [int(t) for t in texts]
+        if prefix != kind or len(numbers) != count \
+                or not all(0 <= n <= MAX_CURSOR for n in numbers):
             raise ValueError(cursor)
-        return number
+        return numbers
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise Invalid("The cursor is not one this API handed out.",
                       {"cursor": ["Not a valid cursor."]}) from None
+
+
+def encode_cursor(last_id: int) -> str:
+    """A keyset cursor: the page after it holds the ids below ``last_id`` (newest first)."""
+    return _encode("id", last_id)
+
+
+def decode_cursor(cursor: str) -> int:
+    return _decode(cursor, "id", 1)[0]
 
 
 def encode_ranked_cursor(rank: int, last_id: int) -> str:
     """A cursor for a list ordered by a small rank, then newest first (the feed: band, id)."""
-    return base64.urlsafe_b64encode(f"rank:{rank}:{last_id}".encode()).decode().rstrip("=")
+    return _encode("rank", rank, last_id)
 
 
 def decode_ranked_cursor(cursor: str, ranks: int) -> tuple[int, int]:
     """(rank, last id) of a cursor from ``encode_ranked_cursor``; ranks are 0..ranks-1."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, rank_text, id_text = raw.split(":")
-        rank, number = int(rank_text), int(id_text)
-        if prefix != "rank" or not 0 <= rank < ranks or not 0 <= number <= MAX_CURSOR:
-            raise ValueError(cursor)
-        return rank, number
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise Invalid("The cursor is not one this API handed out.",
-                      {"cursor": ["Not a valid cursor."]}) from None
+    rank, last_id = _decode(cursor, "rank", 2)
+    if rank >= ranks:
+        _decode("", "rank", 2)  # refused like any other forged cursor
+    return rank, last_id
+
+
+def encode_offset_cursor(offset: int) -> str:
+    """A cursor into a short list ordered by something other than id (offers by price)."""
+    return _encode("at", offset)
+
+
+def decode_offset_cursor(cursor: str) -> int:
+    return _decode(cursor, "at", 1)[0]
 
 
 def paginate(stmt: Select[Any], id_column: InstrumentedAttribute[int], cursor: str | None,
@@ -77,10 +92,10 @@ def paginate(stmt: Select[Any], id_column: InstrumentedAttribute[int], cursor: s
 
 def offset_page(items: Sequence[T], cursor: str | None, limit: int) -> tuple[Sequence[T], str | None]:
     """One page of an already ordered, bounded list (ordered by something other than id)."""
-    start = decode_cursor(cursor) if cursor else 0
+    start = decode_offset_cursor(cursor) if cursor else 0
     chunk = items[start : start + limit]
     end = start + len(chunk)
-    return chunk, (encode_cursor(end) if end < len(items) else None)
+    return chunk, (encode_offset_cursor(end) if end < len(items) else None)
 
 
 _page_schemas: dict[str, type[Schema]] = {}

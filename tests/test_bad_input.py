@@ -73,7 +73,7 @@ from marketplace.offers.schemas import (
     OfferListArgs,
     OfferPatchSchema,
 )
-from marketplace.pagination import PageArgs, encode_cursor, encode_ranked_cursor
+from marketplace.pagination import PageArgs, encode_cursor, encode_offset_cursor, encode_ranked_cursor
 from marketplace.providers import services as providers
 from marketplace.providers.schemas import ProviderInSchema
 from marketplace.ratings.schemas import RatingInSchema, ReplyInSchema
@@ -291,7 +291,7 @@ NEED_BODY = {**need_data(), "place": "Downtown", "needed_by": SOON, "expires_at"
 OFFER_BODY = {"price": {"amount": 35000, "currency": "USD"}, "message": "I can do it",
               "available_at": SOON}
 PAGE = {"limit": "5", "cursor": encode_cursor(1_000_000)}
-OFFSET_PAGE = {"limit": "5", "cursor": encode_cursor(0)}
+OFFSET_PAGE = {"limit": "5", "cursor": encode_offset_cursor(0)}
 BAND_PAGE = {"limit": "5", "cursor": encode_ranked_cursor(0, 1_000_000)}  # the feed: (band, id)
 
 # In an order in which all baselines can run one after the other on one world.

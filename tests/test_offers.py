@@ -764,8 +764,9 @@ def test_the_offer_list_pages_by_cursor(make_user, make_need, make_offer, sort):
     assert [i["id"] for i in seen] == [i["id"] for i in full]
     if sort == "price":
         assert [i["price"]["amount"] for i in seen] == sorted(amounts)
-    forged = base64.urlsafe_b64encode(b"id:-2").decode().rstrip("=")
-    for bad in ("not-a-cursor", forged):
+    forged = base64.urlsafe_b64encode(b"at:-2").decode().rstrip("=")
+    keyset = base64.urlsafe_b64encode(b"id:2").decode().rstrip("=")  # another list's kind
+    for bad in ("not-a-cursor", forged, keyset):
         r = customer.get(f"{url(need)}?sort={sort}&cursor={bad}")
         assert r.status_code == 422
         assert "cursor" in error_of(r)["fields"]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import request, url_for
+from flask import request
 from marshmallow import Schema, ValidationError
 from marshmallow import fields as mf
 
@@ -160,6 +160,3 @@ def safe_next(default: str) -> str:
         return target
     return default
 
-
-def home() -> str:
-    return url_for("accounts.home")
