@@ -37,7 +37,8 @@ test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check marketplace tests
+	$(BIN)/ruff check marketplace tests bench
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor

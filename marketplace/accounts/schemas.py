@@ -1,6 +1,5 @@
 from marshmallow import Schema, fields, validate
 
-from marketplace.providers.schemas import ProviderOutSchema
 from marketplace.schemas import SafeEmail, SafeString, text
 
 
@@ -37,10 +36,6 @@ class UserSchema(Schema):
     name = fields.String()
     phone = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
-
-
-class MeSchema(UserSchema):
-    provider = fields.Nested(ProviderOutSchema, allow_none=True)
 
 
 class MeUpdateSchema(Schema):

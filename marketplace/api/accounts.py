@@ -3,11 +3,11 @@
 from typing import Any
 
 from flask import g
+from marshmallow import fields
 
 from marketplace.accounts import services
 from marketplace.accounts.schemas import (
     CredentialsSchema,
-    MeSchema,
     MeUpdateSchema,
     NewTokenSchema,
     RegisterSchema,
@@ -17,6 +17,14 @@ from marketplace.accounts.schemas import (
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
 from marketplace.api.idempotency import idempotent
+from marketplace.providers.schemas import ProviderOutSchema
+
+
+class MeSchema(UserSchema):
+    """The signed-in account with its provider profile (the one shape that spans both)."""
+
+    provider = fields.Nested(ProviderOutSchema, allow_none=True)
+
 
 blp = Blueprint("accounts_api", __name__, url_prefix="/api/v1", description="Accounts and tokens")
 
