@@ -33,7 +33,7 @@ from datetime import timedelta
 from typing import Any
 
 from marketplace import access
-from marketplace.pagination import encode_cursor, offset_page
+from marketplace.pagination import encode_offset_cursor, offset_page
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 AUSTIN = (30.2672, -97.7431)
@@ -43,7 +43,7 @@ RADIUS_KM = 25.0
 # --- the baseline: the feed before it paged in SQL -------------------------------------------
 
 
-def old_feed(user: Any) -> list[dict[str, Any]]:
+def old_feed(user: Any) -> list[Any]:
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
@@ -53,7 +53,7 @@ def old_feed(user: Any) -> list[dict[str, Any]]:
     from marketplace.extensions import db
     from marketplace.geo import band_index, cell_distance_km, haversine_km, search_box
     from marketplace.needs.models import Need, NeedStatus
-    from marketplace.needs.services import NeedView
+    from marketplace.needs.presenters import NeedView
     from marketplace.offers.models import Offer
     from marketplace.providers import matching
     from marketplace.providers import services as providers
@@ -83,8 +83,8 @@ def old_feed(user: Any) -> list[dict[str, Any]]:
     found.sort(key=lambda item: item[:2])
     offered = set(db.session.scalars(select(Offer.need_id).where(
         Offer.provider_id == provider.id, Offer.need_id.in_([n.id for _b, _i, n in found]))))
-    return [NeedView(need, "offering_provider" if need.id in offered else "matched_provider",
-                     provider).as_dict()
+    return [NeedView.for_provider(need, "offering_provider" if need.id in offered
+                                  else "matched_provider", provider)
             for _band, _id, need in found]
 
 
@@ -230,7 +230,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> bool:
             have = n
             everything = walk(client, headers)
             with app.app_context():
-                baseline = [item["id"] for item in old_feed(db.session.get(User, pro_id))]
+                baseline = [item.id for item in old_feed(db.session.get(User, pro_id))]
                 db.session.remove()
             same = everything == baseline and len(everything) == n
             ok = ok and same
@@ -238,7 +238,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> bool:
                 f"baseline: {'yes' if same else 'NO'}")
             middle = n // 2  # a page from the middle of the feed too
             mid_cursor = {"paged in SQL": cursor_after(client, headers, middle),
-                          "baseline": encode_cursor(middle)}
+                          "baseline": encode_offset_cursor(middle)}
             for limit in args.limits:
                 for where in ("first page", "mid-feed"):
                     if where == "mid-feed" and not mid_cursor["paged in SQL"]:
