@@ -26,7 +26,17 @@
     bell.setAttribute("aria-label", "Notifications, " + count + " unread");
   }
 
-  window.Nearby = { toast: toast };
+  // Times are typed as wall-clock time; the server reads them in this IANA zone at the date
+  // chosen (an offset taken today would be an hour off across a DST change). Pages call it
+  // again for parts they swap in.
+  function setTimeZones(root) {
+    let zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* UTC */ }
+    root.querySelectorAll("[data-tz]").forEach(function (input) { input.value = zone; });
+  }
+  setTimeZones(document);
+
+  window.Nearby = { toast: toast, setTimeZones: setTimeZones };
 
   if (!body.dataset.user || typeof io === "undefined") return;
   const status = document.getElementById("live-status");

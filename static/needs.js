@@ -3,14 +3,7 @@
 (function () {
   "use strict";
 
-  // Times are typed as wall-clock time; the server reads them in this IANA zone at the date
-  // chosen (an offset taken today would be an hour off across a DST change).
-  function setTimeZones(root) {
-    let zone = "";
-    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* UTC */ }
-    root.querySelectorAll("[data-tz]").forEach(function (input) { input.value = zone; });
-  }
-  setTimeZones(document);
+  const setTimeZones = window.Nearby.setTimeZones;  // app.js, loaded first
 
   document.querySelectorAll("[data-copy]").forEach(function (button) {
     button.addEventListener("click", function () {

@@ -3,13 +3,7 @@
 (function () {
   "use strict";
 
-  // Offer times are read by the server in this IANA zone at the date chosen.
-  function setTimeZones(root) {
-    let zone = "";
-    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* UTC */ }
-    root.querySelectorAll("[data-tz]").forEach(function (input) { input.value = zone; });
-  }
-  setTimeZones(document);
+  const setTimeZones = window.Nearby.setTimeZones;  // app.js, loaded first
 
   /* --- set-up: browser geolocation fills the coordinates ---------------------------------- */
   const locate = document.getElementById("use-location");
