@@ -20,6 +20,7 @@ import flask_migrate
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from pages import csrf_token
 from sqlalchemy import select, text
 
 from marketplace import create_app
@@ -197,17 +198,40 @@ def make_provider(make_user: Any) -> Any:
     return make
 
 
-@pytest.fixture
-def browser_for(app: Flask) -> Any:
-    """A test client signed in to the web pages (a session cookie) as a ``Person``."""
+class AuthActions:
+    """Signing in to and out of the web pages with the test client, as flaskr's ``AuthActions``:
+    each sign-in is a client (a cookie jar) of its own, so several people can be signed in at
+    once. Through the sign-in form, with its CSRF token when the app checks one."""
 
-    def sign_in(person: Person) -> FlaskClient:
-        client = app.test_client()
-        r = client.post("/signin", data={"email": person.user.email, "password": person.password})
-        assert r.status_code == 302
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def client(self) -> FlaskClient:
+        """A browser of its own, signed in as nobody."""
+        return self.app.test_client()
+
+    def sign_in(self, person: Person | None = None, *, email: str | None = None,
+                password: str | None = None, client: FlaskClient | None = None) -> FlaskClient:
+        """``client`` (default: a new one) signed in as ``person`` (or ``email``/``password``)."""
+        if person is not None:
+            email, password = email or person.user.email, password or person.password
+        client = client or self.client()
+        self._post(client, "/signin", {"email": email or "", "password": password or ""})
         return client
 
-    return sign_in
+    def sign_out(self, client: FlaskClient) -> None:
+        self._post(client, "/signout", {})
+
+    def _post(self, client: FlaskClient, path: str, form: dict[str, str]) -> None:
+        if self.app.config["WTF_CSRF_ENABLED"]:
+            form["csrf_token"] = csrf_token(client.get("/signin"))
+        r = client.post(path, data=form)
+        assert (r.status_code, r.headers.get("Location")) == (302, "/"), r.get_data(as_text=True)
+
+
+@pytest.fixture
+def auth(app: Flask) -> AuthActions:
+    return AuthActions(app)
 
 
 def need_data(**overrides: Any) -> dict[str, Any]:

@@ -44,13 +44,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import AUSTIN, _clean, error_of, need_data
+from conftest import AUSTIN, AuthActions, _clean, error_of, need_data
 from flask import Flask, current_app
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import Schema, validate
 from marshmallow import fields as mf
+from pages import messages_shown
 from sqlalchemy import text
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
@@ -114,12 +115,10 @@ class World:
     def web(self, who: str) -> FlaskClient:
         """A test client signed in to the web pages as ``who`` (a session cookie), or none."""
         if who not in self.pages:
-            client = current_app.test_client()
-            if who != "anon":
-                r = request_in_own_context(client, "/signin", "POST", data={
-                    "email": self.emails[who], "password": PASSWORD})
-                assert r.status_code == 302, r.get_data(as_text=True)[:300]
-            self.pages[who] = client
+            web = AuthActions(current_app._get_current_object())
+            with current_app.app_context():  # as in production: a session of its own
+                self.pages[who] = web.client() if who == "anon" else web.sign_in(
+                    email=self.emails[who], password=PASSWORD)
         return self.pages[who]
 
 
@@ -1280,13 +1279,6 @@ def post_form(world: World, form: Form, data: dict[str, str | list[str]]) -> Tes
                                   data=_local(data))
 
 
-def shown_error(html: str, error_id: str) -> str | None:
-    """The message the page shows at ``error_id`` (a field's error or a form's alert)."""
-    match = re.search(rf'<p class="(?:error|alert)"[^>]* id="{re.escape(error_id)}">([^<]+)<',
-                      html)
-    return match.group(1).strip() if match else None
-
-
 def judge_form(world: World, form: Form, variant: FormVariant,
                before: dict[str, str]) -> tuple[str | None, dict[str, str]]:
     try:
@@ -1301,8 +1293,8 @@ def judge_form(world: World, form: Form, variant: FormVariant,
                 f"{response.headers.get('Location', '')}"), after
     if status == 200:
         error_id = variant.expect.format(**world.ids)
-        if not shown_error(html, error_id):
-            shown = re.findall(r'<p class="(?:error|alert)"[^>]* id="([^"]+)">([^<]*)<', html)
+        shown = messages_shown(html)
+        if not shown.get(error_id):
             return f"{variant.id}: no error at #{error_id}; the page shows {shown}", after
     elif not response.content_type.startswith("text/html"):
         return f"{variant.id}: {status} is not an HTML page ({response.content_type})", after
@@ -1371,7 +1363,7 @@ def test_a_lone_surrogate_cannot_reach_a_form(world: World) -> None:
     before = snapshot()
     r = request_in_own_context(client, "/account/tokens", "POST", data=b"name=a\xed\xa0\x80b",
                                content_type="application/x-www-form-urlencoded")
-    assert r.status_code == 200 and shown_error(r.get_data(as_text=True), "e-name")
+    assert r.status_code == 200 and messages_shown(r).get("e-name")
     assert snapshot() == before
 
 
@@ -1395,8 +1387,7 @@ def test_form_baselines_are_accepted_and_load_their_schema(world: World,
         for base in form.baselines:
             loaded.clear()
             response = post_form(world, form, base)
-            shown = re.findall(r'<p class="(?:error|alert)"[^>]* id="([^"]+)">([^<]*)<',
-                               response.get_data(as_text=True))
+            shown = messages_shown(response)
             assert response.status_code == form.success and not shown, \
                 (form.key, base, response.status_code, shown)
             if form.schema is not None:
