@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import flask_migrate
 import pytest
@@ -33,6 +33,8 @@ from marketplace.offers import services as offers
 from marketplace.offers.models import Offer
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
+from marketplace.ratings import services as ratings
+from marketplace.ratings.models import Rating
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",")
@@ -268,6 +270,33 @@ def make_offer(make_provider: Any) -> Any:
         if amount is not None:
             data["price"] = {"amount": amount, "currency": need.budget_currency}
         return offers.make(provider.user, need.id, data)
+
+    return make
+
+
+class Job(NamedTuple):
+    need: Need
+    offer: Offer
+    rating: Rating | None
+
+
+@pytest.fixture
+def make_job(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -> Any:
+    """``make_job(customer, pro)``: a need of ``customer`` with ``pro``'s offer accepted, the job
+    completed unless ``done=False``, and rated ``stars`` (with sub-``scores``) if given."""
+
+    def make(customer: Person | None = None, pro: Person | None = None, *, done: bool = True,
+             stars: int | None = None, **scores: int) -> Job:
+        customer = customer or make_user()
+        need = make_need(customer)
+        offer = make_offer(need, pro or make_provider())
+        offers.accept(customer.user, offer.id)
+        if done:
+            needs.complete(customer.user, need.id)
+        rating = None if stars is None else ratings.rate(
+            customer.user, need.id, {"stars": stars, "comment": "Tasty food",
+                                     "scores": scores or None})
+        return Job(need, offer, rating)
 
     return make
 

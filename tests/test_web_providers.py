@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import AUSTIN, Person
+from conftest import AUSTIN
 from pages import Node, dom, field_error
 from sqlalchemy import func, select
 
@@ -53,20 +53,6 @@ def setup_form(**changes: Any) -> dict[str, Any]:
 
 def provider_count() -> int:
     return db.session.scalar(select(func.count()).select_from(Provider)) or 0
-
-
-def completed_job(make_need: Any, make_offer: Any, make_user: Any, provider: Person,
-                  stars: int | None = None, **scores: int) -> tuple[Any, Offer, Rating | None]:
-    customer = make_user()
-    need = make_need(customer, title=f"Job for {customer.user.name}")
-    offer = make_offer(need, provider)
-    offers.accept(customer.user, offer.id)
-    needs.complete(customer.user, need.id)
-    rating = None
-    if stars is not None:
-        rating = ratings.rate(customer.user, need.id, {"stars": stars, "comment": "Tasty food",
-                                                        "scores": scores or None})
-    return need, offer, rating
 
 
 # --- login and the provider profile being required ------------------------------------------
@@ -603,12 +589,11 @@ def bars(page: Node) -> dict[int, tuple[int, float]]:
             for r in svg.find_all("rect", cls="h-bar")}
 
 
-def test_profile_is_public_and_shows_reputation(make_user, make_provider, make_need,
-                                                make_offer, client):
+def test_profile_is_public_and_shows_reputation(make_user, make_provider, client, make_job):
     pro = make_provider(make_user(name="Pat"), handle="pat-cooks", categories=("catering",
                                                                              "events"))
     for stars in (5, 5, 4, 1):
-        completed_job(make_need, make_offer, make_user, pro, stars, quality=4, punctuality=5)
+        make_job(pro=pro, stars=stars, quality=4, punctuality=5)
     r = client.get("/p/pat-cooks")
     assert r.status_code == 200
     page = dom(r)
@@ -629,11 +614,10 @@ def test_profile_is_public_and_shows_reputation(make_user, make_provider, make_n
     assert f"{pro.provider.base_lat:.4f}" not in r.get_data(as_text=True)
 
 
-def test_profile_histogram_svg_reflects_the_counts(make_user, make_provider, make_need,
-                                                   make_offer, client):
+def test_profile_histogram_svg_reflects_the_counts(make_provider, client, make_job):
     pro = make_provider(handle="histo")
     for stars in (5, 5, 4, 1):
-        completed_job(make_need, make_offer, make_user, pro, stars)
+        make_job(pro=pro, stars=stars)
     page = dom(client.get("/p/histo"))
     assert bars(page) == {5: (2, 220.0), 4: (1, 110.0), 3: (0, 0.0), 2: (0, 0.0), 1: (1, 110.0)}
     svg = page.by_id("histogram")
@@ -666,11 +650,10 @@ def test_profile_handle_is_case_insensitive_and_unknown_is_404(make_provider, cl
 
 
 def test_reply_form_only_for_the_owner_and_only_without_a_reply(make_user, make_provider,
-                                                               make_need, make_offer, auth,
-                                                               client):
+                                                               auth, client, make_job):
     pro = make_provider(handle="owner")
-    _n, _o, first = completed_job(make_need, make_offer, make_user, pro, 5)
-    _n, _o, second = completed_job(make_need, make_offer, make_user, pro, 3)
+    first = make_job(pro=pro, stars=5).rating
+    second = make_job(pro=pro, stars=3).rating
     ratings.reply(pro.user, first.id, "Thank you!")
     action = f"/p/owner/ratings/{second.id}/reply"
     for web in (client, auth.sign_in(make_user())):
@@ -686,10 +669,9 @@ def test_reply_form_only_for_the_owner_and_only_without_a_reply(make_user, make_
     assert forms[0].find("label", for_=textarea.attrs["id"]) is not None
 
 
-def test_reply_posts_and_shows_on_the_profile(make_user, make_provider, make_need, make_offer,
-                                              auth):
+def test_reply_posts_and_shows_on_the_profile(make_provider, auth, make_job):
     pro = make_provider(handle="replier")
-    _n, _o, rating = completed_job(make_need, make_offer, make_user, pro, 4)
+    rating = make_job(pro=pro, stars=4).rating
     web = auth.sign_in(pro)
     r = web.post(f"/p/replier/ratings/{rating.id}/reply", data={"body": "  Glad you liked it  "})
     assert r.status_code == 302
@@ -702,9 +684,9 @@ def test_reply_posts_and_shows_on_the_profile(make_user, make_provider, make_nee
     assert "Glad you liked it" in item.text() and item.find("form") is None
 
 
-def test_reply_errors_are_shown(make_user, make_provider, make_need, make_offer, auth):
+def test_reply_errors_are_shown(make_provider, auth, make_job):
     pro = make_provider(handle="strict")
-    _n, _o, rating = completed_job(make_need, make_offer, make_user, pro, 2)
+    rating = make_job(pro=pro, stars=2).rating
     web = auth.sign_in(pro)
     r = web.post(f"/p/strict/ratings/{rating.id}/reply", data={"body": "   "})
     assert r.status_code == 200
@@ -720,11 +702,10 @@ def test_reply_errors_are_shown(make_user, make_provider, make_need, make_offer,
     assert alert.text() == "You already replied to this rating."
 
 
-def test_reply_by_someone_else_is_refused(make_user, make_provider, make_need, make_offer,
-                                          auth, client):
+def test_reply_by_someone_else_is_refused(make_provider, auth, client, make_job):
     pro = make_provider(handle="mine")
     other = make_provider(handle="theirs")
-    _n, _o, rating = completed_job(make_need, make_offer, make_user, pro, 5)
+    rating = make_job(pro=pro, stars=5).rating
     r = client.post(f"/p/mine/ratings/{rating.id}/reply", data={"body": "hi"})
     assert r.status_code == 302 and r.headers["Location"].startswith("/signin")
     r = auth.sign_in(other).post(f"/p/mine/ratings/{rating.id}/reply", data={"body": "hi"})
@@ -738,14 +719,13 @@ def test_reply_by_someone_else_is_refused(make_user, make_provider, make_need, m
     assert db.session.get(Rating, rating.id).reply is None
 
 
-def test_ratings_list_pages_with_a_cursor(make_user, make_provider, make_need, make_offer,
-                                          client, monkeypatch):
+def test_ratings_list_pages_with_a_cursor(make_provider, client, monkeypatch, make_job):
     from marketplace.providers import views
 
     monkeypatch.setattr(views, "RATINGS_PER_PAGE", 2)
     pro = make_provider(handle="pager")
     for stars in (1, 2, 3):
-        completed_job(make_need, make_offer, make_user, pro, stars)
+        make_job(pro=pro, stars=stars)
     page = dom(client.get("/p/pager"))
     assert len(page.by_id("ratings").find_all("li")) == 2
     more = next(a.attrs["href"] for a in page.find_all("a") if "cursor=" in a.attrs["href"])
