@@ -467,7 +467,7 @@ def test_announced_cards_show_only_needs_posted_to_this_provider(feed_world, mak
     blocker = make_user()
     blocked_need = make_need(blocker, title="From a blocker")
     r = blocker.put(f"/api/v1/me/blocks/{pro.provider.handle}")
-    assert r.status_code in (200, 201, 204)
+    assert r.status_code == 200, r.get_json()
     hidden = [feed_world[k] for k in ("far", "other", "own", "closed")] + [blocked_need]
     query = "&".join(f"need={n.id}" for n in hidden) + "&need=999999&need=0"
     r = auth.sign_in(pro).get(f"/feed?{query}")
@@ -535,7 +535,7 @@ def test_jobs_reveal_address_and_contact_only_for_the_accepted_job(jobs_world, a
         for street in ("1 Pending St", "2 Accepted Ave", "3 Declined Rd", "4 Withdrawn Way"):
             assert street not in html, (tab, street)
     closed = dom(web.get("/jobs?tab=closed"))
-    assert {p.text() for p in closed.find_all("span", cls="pill")} >= {"declined", "withdrawn"}
+    assert sorted(p.text() for p in closed.find_all("span", cls="pill")) == ["declined", "withdrawn"]
 
 
 def test_jobs_say_once_that_a_place_is_approximate(jobs_world, auth):
