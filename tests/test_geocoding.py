@@ -327,7 +327,9 @@ class FakeNominatim:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # shutdown() waits for the loop to look again: every 0.5 s by default, 10 ms here.
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.01,),
+                                        daemon=True)
 
     @property
     def domain(self) -> str:
