@@ -382,3 +382,37 @@ def emitted_wire(app: Flask) -> Iterator[list[str]]:
     outbox.on_emit(record)
     yield wires
     outbox._emitters.remove(record)
+
+
+def _starts_servers(module: Any) -> bool:
+    """Whether a test module imports the real-server helpers of tests/live.py."""
+    import live
+
+    return any(v is live or getattr(v, "__module__", None) == "live" for v in vars(module).values())
+
+
+HYPOTHESIS_RUNNERS = frozenset({"given", "run_state_machine_as_test"})
+
+
+def _runs_hypothesis(test: Any) -> bool:
+    """Whether a test is a property test: ``@given``, or ``given``/a state machine in its body."""
+    return getattr(test, "is_hypothesis_test", False) or bool(
+        HYPOTHESIS_RUNNERS & set(test.__code__.co_names))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by what they use, so a new one is marked without anyone remembering: a real
+    browser (the ``chromium`` fixture) is ``browser``; a module that imports ``live`` starts
+    real server processes, so its tests are ``live``; a property test is ``hypothesis``. These
+    and ``clock`` (marked by hand) are ``slow``, which ``make test-fast`` leaves out (``make
+    test`` runs everything)."""
+    for item in items:
+        if "chromium" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+        module = getattr(item, "module", None)
+        if module is not None and _starts_servers(module):
+            item.add_marker(pytest.mark.live)
+        if isinstance(item, pytest.Function) and _runs_hypothesis(item.obj):
+            item.add_marker(pytest.mark.hypothesis)
+        if any(item.get_closest_marker(m) for m in ("browser", "live", "hypothesis", "clock")):
+            item.add_marker(pytest.mark.slow)
