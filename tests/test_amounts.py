@@ -63,7 +63,7 @@ GOOD_FORM = {"title": "Paella for 12", "description": "", "category": "catering"
 @pytest.mark.parametrize("typed, error", [
     ("0", "Must be more than 0."), ("0.00", "Must be more than 0."),
     ("0.001", "USD has 2 decimal places at most."),
-])
+], ids=["0", "0.00", "0.001"])
 def test_the_need_form_refuses_a_zero_budget_next_to_the_field(auth: Any, make_user: Any,
                                                                typed: str, error: str) -> None:
     web = auth.sign_in(make_user())
