@@ -1,4 +1,5 @@
-# Two commands for a newcomer: `make run` (demo on http://127.0.0.1:5000) and `make test`.
+# Two commands for a newcomer: `make run` (demo on http://127.0.0.1:5000) and `make test`;
+# `make test-fast` is the inner loop while working (under a minute).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test install lint clean
+.PHONY: run test test-fast install lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,11 @@ run: install
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# SQLite only, without the tests marked slow (browser, live servers, property tests, clock
+# waits); `make test` runs them all, on both databases.
+test-fast: install
+	TEST_DATABASES=sqlite $(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check marketplace tests bench

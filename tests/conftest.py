@@ -14,15 +14,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import flask_migrate
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from pages import csrf_token
 from sqlalchemy import select, text
 
-from marketplace import create_app
+from marketplace import create_app, lifecycle
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
 from marketplace.extensions import db
@@ -32,6 +33,7 @@ from marketplace.offers import services as offers
 from marketplace.offers.models import Offer
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
+from marketplace.ratings.models import Rating
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",")
@@ -197,17 +199,40 @@ def make_provider(make_user: Any) -> Any:
     return make
 
 
-@pytest.fixture
-def browser_for(app: Flask) -> Any:
-    """A test client signed in to the web pages (a session cookie) as a ``Person``."""
+class AuthActions:
+    """Signing in to and out of the web pages with the test client, as flaskr's ``AuthActions``:
+    each sign-in is a client (a cookie jar) of its own, so several people can be signed in at
+    once. Through the sign-in form, with its CSRF token when the app checks one."""
 
-    def sign_in(person: Person) -> FlaskClient:
-        client = app.test_client()
-        r = client.post("/signin", data={"email": person.user.email, "password": person.password})
-        assert r.status_code == 302
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def client(self) -> FlaskClient:
+        """A browser of its own, signed in as nobody."""
+        return self.app.test_client()
+
+    def sign_in(self, person: Person | None = None, *, email: str | None = None,
+                password: str | None = None, client: FlaskClient | None = None) -> FlaskClient:
+        """``client`` (default: a new one) signed in as ``person`` (or ``email``/``password``)."""
+        if person is not None:
+            email, password = email or person.user.email, password or person.password
+        client = client or self.client()
+        self._post(client, "/signin", {"email": email or "", "password": password or ""})
         return client
 
-    return sign_in
+    def sign_out(self, client: FlaskClient) -> None:
+        self._post(client, "/signout", {})
+
+    def _post(self, client: FlaskClient, path: str, form: dict[str, str]) -> None:
+        if self.app.config["WTF_CSRF_ENABLED"]:
+            form["csrf_token"] = csrf_token(client.get("/signin"))
+        r = client.post(path, data=form)
+        assert (r.status_code, r.headers.get("Location")) == (302, "/"), r.get_data(as_text=True)
+
+
+@pytest.fixture
+def auth(app: Flask) -> AuthActions:
+    return AuthActions(app)
 
 
 def need_data(**overrides: Any) -> dict[str, Any]:
@@ -244,6 +269,33 @@ def make_offer(make_provider: Any) -> Any:
         if amount is not None:
             data["price"] = {"amount": amount, "currency": need.budget_currency}
         return offers.make(provider.user, need.id, data)
+
+    return make
+
+
+class Job(NamedTuple):
+    need: Need
+    offer: Offer
+    rating: Rating | None
+
+
+@pytest.fixture
+def make_job(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -> Any:
+    """``make_job(customer, pro)``: a need of ``customer`` with ``pro``'s offer accepted, the job
+    completed unless ``done=False``, and rated ``stars`` (with sub-``scores``) if given."""
+
+    def make(customer: Person | None = None, pro: Person | None = None, *, done: bool = True,
+             stars: int | None = None, **scores: int) -> Job:
+        customer = customer or make_user()
+        need = make_need(customer)
+        offer = make_offer(need, pro or make_provider())
+        lifecycle.accept(customer.user, offer.id)
+        if done:
+            lifecycle.complete(customer.user, need.id)
+        rating = None if stars is None else lifecycle.rate(
+            customer.user, need.id, {"stars": stars, "comment": "Tasty food",
+                                     "scores": scores or None})
+        return Job(need, offer, rating)
 
     return make
 
@@ -329,3 +381,37 @@ def emitted_wire(app: Flask) -> Iterator[list[str]]:
     outbox.on_emit(record)
     yield wires
     outbox._emitters.remove(record)
+
+
+def _starts_servers(module: Any) -> bool:
+    """Whether a test module imports the real-server helpers of tests/live.py."""
+    import live
+
+    return any(v is live or getattr(v, "__module__", None) == "live" for v in vars(module).values())
+
+
+HYPOTHESIS_RUNNERS = frozenset({"given", "run_state_machine_as_test"})
+
+
+def _runs_hypothesis(test: Any) -> bool:
+    """Whether a test is a property test: ``@given``, or ``given``/a state machine in its body."""
+    return getattr(test, "is_hypothesis_test", False) or bool(
+        HYPOTHESIS_RUNNERS & set(test.__code__.co_names))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by what they use, so a new one is marked without anyone remembering: a real
+    browser (the ``chromium`` fixture) is ``browser``; a module that imports ``live`` starts
+    real server processes, so its tests are ``live``; a property test is ``hypothesis``. These
+    and ``clock`` (marked by hand) are ``slow``, which ``make test-fast`` leaves out (``make
+    test`` runs everything)."""
+    for item in items:
+        if "chromium" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+        module = getattr(item, "module", None)
+        if module is not None and _starts_servers(module):
+            item.add_marker(pytest.mark.live)
+        if isinstance(item, pytest.Function) and _runs_hypothesis(item.obj):
+            item.add_marker(pytest.mark.hypothesis)
+        if any(item.get_closest_marker(m) for m in ("browser", "live", "hypothesis", "clock")):
+            item.add_marker(pytest.mark.slow)

@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 import socketio
+from pages import csrf_token
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE = (sys.executable, "-m", "marketplace.serve")
@@ -70,7 +71,7 @@ class Api:
 
     def __init__(self, base: str, email: str, name: str = "Live User",
                  password: str = "live-password-1") -> None:
-        self.base = base
+        self.base, self.password = base, password
         r = requests.post(f"{base}/api/v1/users",
                           json={"email": email, "password": password, "name": name}, timeout=10)
         assert r.status_code == 201, r.text
@@ -83,6 +84,16 @@ class Api:
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return requests.request(method, self.base + "/api/v1" + path, timeout=10,
                                 headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
+
+    def sign_in_to_pages(self) -> requests.Session:
+        """An HTTP session signed in to the web pages (a session cookie), through the sign-in
+        form and its CSRF token as a browser does."""
+        session = requests.Session()
+        form = {"email": self.user["email"], "password": self.password,
+                "csrf_token": csrf_token(session.get(self.base + "/signin", timeout=10))}
+        r = session.post(self.base + "/signin", data=form, timeout=10, allow_redirects=False)
+        assert (r.status_code, r.headers.get("Location")) == (302, "/"), r.text
+        return session
 
 
 class Listener:

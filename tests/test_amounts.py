@@ -6,12 +6,11 @@ first by price without offering anything."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 from conftest import error_of, need_data
-from flask import Flask
+from pages import field_errors
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -23,18 +22,6 @@ from marketplace.offers.models import Offer
 def count(model: Any) -> int:
     with db.engine.connect() as conn:
         return conn.scalar(select(func.count()).select_from(model)) or 0
-
-
-def field_errors(response: Any) -> dict[str, str]:
-    return dict(re.findall(r'class="error" id="e-([\w-]+)">([^<]*)<',
-                           response.get_data(as_text=True)))
-
-
-def signed_in(app: Flask, person: Any) -> Any:
-    web = app.test_client()
-    r = web.post("/signin", data={"email": person.user.email, "password": person.password})
-    assert r.status_code == 302
-    return web
 
 
 @pytest.mark.parametrize("amount", [0, -1])
@@ -73,20 +60,23 @@ GOOD_FORM = {"title": "Paella for 12", "description": "", "category": "catering"
              "radius_km": "20", "expires_in": "48"}
 
 
-@pytest.mark.parametrize("typed", ["0", "0.00", "0.001"])
-def test_the_need_form_refuses_a_zero_budget_next_to_the_field(app: Flask, make_user: Any,
-                                                               typed: str) -> None:
-    web = signed_in(app, make_user())
+@pytest.mark.parametrize("typed, error", [
+    ("0", "Must be more than 0."), ("0.00", "Must be more than 0."),
+    ("0.001", "USD has 2 decimal places at most."),
+], ids=["0", "0.00", "0.001"])
+def test_the_need_form_refuses_a_zero_budget_next_to_the_field(auth: Any, make_user: Any,
+                                                               typed: str, error: str) -> None:
+    web = auth.sign_in(make_user())
     r = web.post("/needs/new", data={**GOOD_FORM, "budget": typed})
     assert r.status_code == 200
-    assert "budget" in field_errors(r), field_errors(r)
+    assert field_errors(r) == {"budget": error}
     assert count(Need) == 0
 
 
-def test_the_offer_form_refuses_a_zero_price(app: Flask, make_need: Any,
+def test_the_offer_form_refuses_a_zero_price(auth: Any, make_need: Any,
                                              make_provider: Any) -> None:
     need = make_need()
-    web = signed_in(app, make_provider())
+    web = auth.sign_in(make_provider())
     r = web.post(f"/needs/{need.id}/offers", data={"price": "0.00"})
     assert field_errors(r) == {"offer-price": "Must be more than 0."}
     assert count(Offer) == 0

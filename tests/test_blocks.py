@@ -63,15 +63,8 @@ def test_block_errors(make_user: Any, make_provider: Any) -> None:
 # --- a block ends every open dealing between the two ------------------------------------------
 
 
-def web_client(app: Any, person: Any) -> Any:
-    client = app.test_client()
-    r = client.post("/signin", data={"email": person.user.email, "password": person.password})
-    assert r.status_code == 302
-    return client
-
-
 def test_blocking_ends_every_open_offer_and_thread_at_once(
-        app: Any, make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -> None:
+        auth: Any, make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -> None:
     from marketplace.messages import services as messages
 
     alice = make_user(name="Alice Zed", phone="+15125550199")
@@ -105,7 +98,7 @@ def test_blocking_ends_every_open_offer_and_thread_at_once(
                 ("get", f"/api/v1/needs/{offer.need_id}/offers", None)):
             r = getattr(pest, method)(path, json=body)
             assert r.status_code == 404, (method, path, r.get_json())
-    web = web_client(app, pest)
+    web = auth.sign_in(pest)
     for offer in (pending, hired, done):
         assert web.get(f"/needs/{offer.need_id}").status_code == 404
         assert web.post(f"/offers/{offer.id}/messages", data={"body": "x"}).status_code == 404

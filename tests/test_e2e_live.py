@@ -212,8 +212,8 @@ def test_the_star_rating_follows_the_arrow_keys(chromium: Any, base_url: str) ->
     need = post_need(customer_api, f"Keyboard catering {uuid.uuid4().hex[:4]}")
     offer = pro.call("POST", f"/needs/{need['id']}/offers", json={}).json()
     assert customer_api.call("POST", f"/offers/{offer['id']}/accept",
-                             json={"revision": offer["revision"]}).ok
-    assert customer_api.call("POST", f"/needs/{need['id']}/complete", json={}).ok
+                             json={"revision": offer["revision"]}).status_code == 200
+    assert customer_api.call("POST", f"/needs/{need['id']}/complete", json={}).status_code == 200
     customer = Person(chromium, base_url, customer_api)
     try:
         page = customer.page

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from conftest import error_of, make_test_app
 from flask import Flask
+from pages import dom, links
 
 BIG_FORM = "name=" + "x" * (256 * 1024 + 1)
 
@@ -16,9 +17,10 @@ BIG_FORM = "name=" + "x" * (256 * 1024 + 1)
 def assert_error_page(response: Any, status: int) -> str:
     assert response.status_code == status, response.get_data(as_text=True)[:300]
     assert response.mimetype == "text/html"
-    page = response.get_data(as_text=True)
-    assert "/static/app.css" in page and f"<title>{status}" in page and 'class="card"' in page
-    return page
+    page = dom(response)
+    assert "/static/app.css" in links(page)
+    assert page.find("title").text().startswith(str(status)) and page.find(cls="card")
+    return page.text()
 
 
 PAGE_ERRORS = {

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pages import field_errors
 from sqlalchemy import func, select
-from test_web_needs import GOOD, field_errors
+from test_web_needs import GOOD
 
 from marketplace.extensions import db
 from marketplace.needs.models import Need
@@ -97,8 +98,8 @@ def _stored_needed_by(web: Any, **form: str) -> datetime:
 
 
 def test_the_need_form_reads_needed_by_in_the_browsers_zone(make_user: Any,
-                                                            browser_for: Any) -> None:
-    web = browser_for(make_user())
+                                                            auth: Any) -> None:
+    web = auth.sign_in(make_user())
     assert _stored_needed_by(web, needed_by="2031-06-14T18:30", tz=CHICAGO) == \
         datetime(2031, 6, 14, 23, 30, tzinfo=UTC)
     assert _stored_needed_by(web, needed_by=REPEATED, tz=CHICAGO) == \
@@ -116,10 +117,10 @@ def test_the_need_form_reads_needed_by_in_the_browsers_zone(make_user: Any,
     ("0001-01-01T00:00", "Asia/Kolkata", "years 2000 and 2200"),
     ("9999-12-31T23:59", CHICAGO, "years 2000 and 2200"),
 ])
-def test_the_need_form_refuses_a_time_it_cannot_read(make_user: Any, browser_for: Any,
+def test_the_need_form_refuses_a_time_it_cannot_read(make_user: Any, auth: Any,
                                                      needed_by: str, zone: str,
                                                      says: str) -> None:
-    web = browser_for(make_user())
+    web = auth.sign_in(make_user())
     r = web.post("/needs/new", data={**GOOD, "needed_by": needed_by, "tz": zone})
     assert r.status_code == 200
     assert says in field_errors(r).get("needed_by", ""), field_errors(r)
@@ -127,9 +128,9 @@ def test_the_need_form_refuses_a_time_it_cannot_read(make_user: Any, browser_for
 
 
 def test_the_offer_form_reads_available_at_in_the_browsers_zone(
-        make_need: Any, make_provider: Any, browser_for: Any) -> None:
+        make_need: Any, make_provider: Any, auth: Any) -> None:
     need = make_need()
-    web = browser_for(make_provider())
+    web = auth.sign_in(make_provider())
     r = web.post(f"/needs/{need.id}/offers",
                  data={"price": "380", "available_at": SKIPPED, "tz": CHICAGO})
     assert r.status_code == 200

@@ -327,7 +327,9 @@ class FakeNominatim:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # shutdown() waits for the loop to look again: every 0.5 s by default, 10 ms here.
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.01,),
+                                        daemon=True)
 
     @property
     def domain(self) -> str:
@@ -410,6 +412,7 @@ def test_nominatim_sends_the_configured_user_agent(nominatim):
     assert hit.user_agent == "test-agent"
 
 
+@pytest.mark.clock
 def test_nominatim_repeated_queries_are_served_from_the_cache(nominatim):
     geocoder = make_nominatim(nominatim)
     first = geocoder.search("Austin, TX")
@@ -426,6 +429,7 @@ def test_nominatim_repeated_queries_are_served_from_the_cache(nominatim):
     assert len(nominatim.searches()) == 2
 
 
+@pytest.mark.clock
 def test_nominatim_requests_are_at_least_one_second_apart(nominatim):
     geocoder = make_nominatim(nominatim)
     started = []
@@ -442,6 +446,7 @@ def test_nominatim_requests_are_at_least_one_second_apart(nominatim):
         assert hits[i].at - hits[i - 1].at >= 0.9, (i, hits[i].at - hits[i - 1].at)
 
 
+@pytest.mark.clock
 @pytest.mark.parametrize("status", [500, 502])
 def test_nominatim_server_error_is_geocoder_unavailable_and_not_cached(nominatim, status):
     geocoder = make_nominatim(nominatim)
@@ -456,6 +461,7 @@ def test_nominatim_server_error_is_geocoder_unavailable_and_not_cached(nominatim
     assert len(nominatim.searches()) == 3
 
 
+@pytest.mark.clock
 def test_nominatim_failure_through_the_app_is_503(app, make_user, nominatim):
     """The app's geocoder swapped for a Nominatim one pointing at the fake server."""
     geocoder = make_nominatim(nominatim)
@@ -480,6 +486,7 @@ def test_nominatim_failure_through_the_app_is_503(app, make_user, nominatim):
             app.extensions["geocoder"] = previous
 
 
+@pytest.mark.clock
 def test_with_redis_every_process_shares_one_request_per_second(nominatim, redis_url):
     """Two geocoders stand for two server processes: each has its own geopy RateLimiter,
     so only the Redis gate keeps their requests together at 1/s."""
@@ -510,6 +517,7 @@ def test_an_unreachable_gate_is_geocoder_unavailable_not_an_unlimited_request(no
     assert nominatim.searches() == []
 
 
+@pytest.mark.clock
 def test_geocoder_nominatim_configuration_end_to_end(nominatim, tmp_path):
     """GEOCODER=nominatim builds geopy's Nominatim from the NOMINATIM_* settings: the API then
     asks that server with that user agent, and answers 503 with the error shape when it fails."""

@@ -12,8 +12,9 @@ import re
 from typing import Any
 
 import pytest
-from conftest import AUSTIN, committed_state, make_test_app
+from conftest import AUSTIN, AuthActions, committed_state, make_test_app
 from flask import Flask
+from pages import dom, messages_shown, value_of
 from sqlalchemy import func, select
 
 from marketplace import lifecycle
@@ -75,11 +76,11 @@ def _paths(rule: str, world: dict[str, Any]) -> list[str]:
 
 def test_every_get_route_changes_nothing(app: Flask, make_user: Any, make_provider: Any,
                                          make_need: Any, make_offer: Any,
-                                         browser_for: Any) -> None:
+                                         auth: Any) -> None:
     world = _world(make_user, make_provider, make_need, make_offer)
     unread = db.session.scalar(select(func.count()).where(Notification.read_at.is_(None)))
     assert unread >= 8
-    readers = [(who, browser_for(world[who]), world[who].token)
+    readers = [(who, auth.sign_in(world[who]), world[who].token)
                for who in ("customer", "pro", "rival")]
     before = committed_state()
     walked = 0
@@ -102,36 +103,27 @@ def test_every_get_route_changes_nothing(app: Flask, make_user: Any, make_provid
 
 def test_the_notifications_page_marks_read_only_when_asked(make_user: Any, make_need: Any,
                                                            make_offer: Any,
-                                                           browser_for: Any) -> None:
+                                                           auth: Any) -> None:
     customer = make_user()
     need = make_need(customer)
     make_offer(need), make_offer(need)
-    web = browser_for(customer)
-    page = web.get("/notifications").get_data(as_text=True)
-    assert page.count('class="card fresh unread"') == 2  # highlighted, and still unread
-    assert web.get("/notifications").get_data(as_text=True).count("fresh unread") == 2
-    assert "Mark all as read" in page
+    web = auth.sign_in(customer)
+    page = dom(web.get("/notifications"))
+    assert len(page.find_all(cls="card fresh unread")) == 2  # highlighted, and still unread
+    assert len(dom(web.get("/notifications")).find_all(cls="fresh unread")) == 2
+    assert "Mark all as read" in page.text()
     note_ids = sorted(db.session.scalars(select(Notification.id)
                                          .where(Notification.user_id == customer.user.id)))
     r = web.post("/notifications/read", data={"ids": str(note_ids[0])})
     assert r.status_code == 302 and r.headers["Location"] == "/notifications"
-    page = web.get("/notifications").get_data(as_text=True)
-    assert page.count("fresh unread") == 1 and f'id="notification-{note_ids[1]}"' in page
-    up_to = re.search(r'name="up_to" value="(\d+)"', page)
-    assert up_to and int(up_to.group(1)) == note_ids[1]
+    page = dom(web.get("/notifications"))
+    unread = page.find_all(cls="fresh unread")
+    assert [card.attrs["id"] for card in unread] == [f"notification-{note_ids[1]}"]
+    up_to = value_of(page, "up_to")
+    assert int(up_to) == note_ids[1]
     make_offer(need)  # arrives after the page was shown: "all" means all that was shown
-    assert web.post("/notifications/read", data={"up_to": up_to.group(1)}).status_code == 302
-    assert web.get("/notifications").get_data(as_text=True).count("fresh unread") == 1
-
-
-def _first(pattern: str, html: str) -> str:
-    match = re.search(pattern, html)
-    assert match, pattern
-    return match.group(1)
-
-
-def _csrf(html: str) -> str:
-    return _first(r'name="csrf_token" value="([^"]+)"', html)
+    assert web.post("/notifications/read", data={"up_to": up_to}).status_code == 302
+    assert len(dom(web.get("/notifications")).find_all(cls="fresh unread")) == 1
 
 
 def test_marking_read_needs_the_pages_csrf_token(backend_app: Flask, app: Flask,
@@ -146,18 +138,15 @@ def test_marking_read_needs_the_pages_csrf_token(backend_app: Flask, app: Flask,
     guarded = make_test_app(backend_app.config["SQLALCHEMY_DATABASE_URI"], WTF_CSRF_ENABLED=True)
     try:
         with guarded.app_context():
-            web = guarded.test_client()
-            token = _csrf(web.get("/signin").get_data(as_text=True))
-            assert web.post("/signin", data={"email": email, "csrf_token": token,
-                                             "password": customer.password}).status_code == 302
-            page = web.get("/notifications").get_data(as_text=True)
-            up_to = _first(r'name="up_to" value="(\d+)"', page)
+            web = AuthActions(guarded).sign_in(email=email, password=customer.password)
+            page = dom(web.get("/notifications"))
+            up_to = value_of(page, "up_to")
             before = committed_state()
             forged = web.post("/notifications/read", data={"up_to": up_to})
             assert forged.status_code == 400 and "text/html" in forged.content_type
             assert committed_state() == before
-            token = _csrf(page)
-            r = web.post("/notifications/read", data={"up_to": up_to, "csrf_token": token})
+            r = web.post("/notifications/read",
+                         data={"up_to": up_to, "csrf_token": value_of(page, "csrf_token")})
             assert r.status_code == 302
             assert committed_state() != before
     finally:
@@ -169,12 +158,12 @@ def test_marking_read_needs_the_pages_csrf_token(backend_app: Flask, app: Flask,
 @pytest.mark.parametrize("form", [{}, {"up_to": "0"}, {"up_to": "x"}, {"ids": "abc"},
                                   {"ids": "1", "up_to": "1"}])
 def test_a_bad_mark_read_form_is_shown_as_an_error(make_user: Any, make_need: Any,
-                                                   make_offer: Any, browser_for: Any,
+                                                   make_offer: Any, auth: Any,
                                                    form: dict[str, str]) -> None:
     customer = make_user()
     make_offer(make_need(customer))
-    web = browser_for(customer)
+    web = auth.sign_in(customer)
     before = committed_state()
     r = web.post("/notifications/read", data=form)
-    assert r.status_code == 200 and 'id="e-_form"' in r.get_data(as_text=True)
+    assert r.status_code == 200 and "e-_form" in messages_shown(r)
     assert committed_state() == before

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import math
 import re
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import AUSTIN, Person
-from flask.testing import FlaskClient
+from conftest import AUSTIN
+from pages import Node, dom, field_error
 from sqlalchemy import func, select
 
 from marketplace import lifecycle
@@ -26,118 +25,7 @@ from marketplace.providers.models import Provider
 from marketplace.ratings import services as ratings
 from marketplace.ratings.models import Rating
 
-# --- a small DOM, enough to ask "is this error next to that field" -------------------------
-
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-        "track", "wbr"}
-
-
-class Node:
-    def __init__(self, tag: str, attrs: dict[str, str], parent: Node | None) -> None:
-        self.tag, self.attrs, self.parent = tag, attrs, parent
-        self.children: list[Node | str] = []
-
-    @property
-    def classes(self) -> set[str]:
-        return set(self.attrs.get("class", "").split())
-
-    def text(self) -> str:
-        parts = [c if isinstance(c, str) else f" {c.text()} " for c in self.children]
-        return re.sub(r"\s+", " ", "".join(parts)).strip()
-
-    def iter(self) -> Any:
-        for child in self.children:
-            if isinstance(child, Node):
-                yield child
-                yield from child.iter()
-
-    def find_all(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> list[Node]:
-        return [n for n in self.iter()
-                if (tag is None or n.tag == tag) and (cls is None or cls in n.classes)
-                and all(n.attrs.get(k.rstrip("_").replace("_", "-")) == v
-                        for k, v in attrs.items())]
-
-    def find(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> Node | None:
-        found = self.find_all(tag, cls, **attrs)
-        return found[0] if found else None
-
-    def by_id(self, id_: str) -> Node | None:
-        return self.find(id=id_)
-
-    def closest(self, cls: str) -> Node | None:
-        node = self.parent
-        while node is not None and cls not in node.classes:
-            node = node.parent
-        return node
-
-
-class _Builder(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = Node("#document", {}, None)
-        self.current = self.root
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        node = Node(tag, {k: v or "" for k, v in attrs}, self.current)
-        self.current.children.append(node)
-        if tag not in VOID:
-            self.current = node
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.current.children.append(Node(tag, {k: v or "" for k, v in attrs}, self.current))
-
-    def handle_endtag(self, tag: str) -> None:
-        node = self.current
-        while node is not None and node.tag != tag:
-            node = node.parent
-        if node is not None and node.parent is not None:
-            self.current = node.parent
-
-    def handle_data(self, data: str) -> None:
-        self.current.children.append(data)
-
-
-def dom(response: Any) -> Node:
-    builder = _Builder()
-    builder.feed(response.get_data(as_text=True))
-    return builder.root
-
-
-def field_error(page: Node, name: str) -> str | None:
-    """The error shown in the same field wrapper as the input/textarea named ``name``."""
-    for control in page.find_all(name=name):
-        if control.tag not in ("input", "textarea", "select"):
-            continue
-        wrapper = control.closest("field") or control.closest("has-error")
-        if wrapper is None and control.attrs.get("type") == "checkbox":
-            wrapper = control.parent
-            while wrapper is not None and wrapper.tag != "fieldset":
-                wrapper = wrapper.parent
-        assert wrapper is not None, f"{name} has no field wrapper"
-        error = wrapper.find("p", cls="error")
-        if error is not None:
-            assert "has-error" in wrapper.classes
-            if control.attrs.get("type") != "checkbox":
-                assert control.attrs.get("aria-invalid") == "true"
-                assert error.attrs["id"] in control.attrs.get("aria-describedby", "").split()
-            return error.text()
-    return None
-
-
 # --- helpers --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def browser(app: Any) -> Any:
-    """A signed-in test client of its own for ``person`` (each user keeps a cookie jar)."""
-
-    def sign_in(person: Person) -> FlaskClient:
-        client = app.test_client()
-        r = client.post("/signin", data={"email": person.user.email, "password": person.password})
-        assert r.status_code == 302, r.get_data(as_text=True)
-        return client
-
-    return sign_in
 
 
 def offset(km: float, bearing_deg: float = 0.0, origin: tuple[float, float] = AUSTIN
@@ -168,20 +56,6 @@ def provider_count() -> int:
     return db.session.scalar(select(func.count()).select_from(Provider)) or 0
 
 
-def completed_job(make_need: Any, make_offer: Any, make_user: Any, provider: Person,
-                  stars: int | None = None, **scores: int) -> tuple[Any, Offer, Rating | None]:
-    customer = make_user()
-    need = make_need(customer, title=f"Job for {customer.user.name}")
-    offer = make_offer(need, provider)
-    lifecycle.accept(customer.user, offer.id)
-    lifecycle.complete(customer.user, need.id)
-    rating = None
-    if stars is not None:
-        rating = lifecycle.rate(customer.user, need.id, {"stars": stars, "comment": "Tasty food",
-                                                        "scores": scores or None})
-    return need, offer, rating
-
-
 # --- login and the provider profile being required ------------------------------------------
 
 
@@ -193,8 +67,8 @@ def test_provider_pages_need_a_signed_in_user(client, path):
 
 
 @pytest.mark.parametrize("path", ["/feed", "/jobs"])
-def test_feed_and_jobs_send_a_user_without_a_profile_to_setup(make_user, browser, path):
-    web = browser(make_user())
+def test_feed_and_jobs_send_a_user_without_a_profile_to_setup(make_user, auth, path):
+    web = auth.sign_in(make_user())
     r = web.get(path)
     assert r.status_code == 302
     location = urlsplit(r.headers["Location"])
@@ -204,9 +78,9 @@ def test_feed_and_jobs_send_a_user_without_a_profile_to_setup(make_user, browser
     assert page.find("input", name="next").attrs["value"] == path
 
 
-def test_nav_shows_provider_pages_only_to_providers(make_user, make_provider, browser):
+def test_nav_shows_provider_pages_only_to_providers(make_user, make_provider, auth):
     person = make_user()
-    web = browser(person)
+    web = auth.sign_in(person)
     nav = dom(web.get("/")).find("nav", cls="main-nav")
     hrefs = {a.attrs["href"] for a in nav.find_all("a")}
     assert "/provider" in hrefs and "/feed" not in hrefs
@@ -220,8 +94,8 @@ def test_nav_shows_provider_pages_only_to_providers(make_user, make_provider, br
 # --- set-up -----------------------------------------------------------------------------------
 
 
-def test_setup_page_has_every_field_labelled(make_user, browser):
-    page = dom(browser(make_user(name="Ana Cook")).get("/provider"))
+def test_setup_page_has_every_field_labelled(make_user, auth):
+    page = dom(auth.sign_in(make_user(name="Ana Cook")).get("/provider"))
     form = page.by_id("provider-form")
     assert form.find("input", name="csrf_token") is not None
     for name in ("handle", "display_name", "bio", "place_query", "lat", "lon", "radius_km"):
@@ -238,17 +112,17 @@ def test_setup_page_has_every_field_labelled(make_user, browser):
     assert not [k for n in page.iter() for k in n.attrs if k.startswith("on")]  # no inline JS
 
 
-def test_setup_preselects_the_category_from_the_link(make_user, browser):
-    page = dom(browser(make_user()).get("/provider?category=plumbing"))
+def test_setup_preselects_the_category_from_the_link(make_user, auth):
+    page = dom(auth.sign_in(make_user()).get("/provider?category=plumbing"))
     checked = {b.attrs["value"] for b in page.find_all("input", name="categories")
                if "checked" in b.attrs}
     assert checked == {"plumbing"}
 
 
 def test_setup_prefills_an_existing_profile_and_adds_the_linked_category(make_user,
-                                                                          make_provider, browser):
+                                                                          make_provider, auth):
     person = make_provider(categories=("catering",), handle="ana-cooks", radius_km=12)
-    page = dom(browser(person).get("/provider?category=events"))
+    page = dom(auth.sign_in(person).get("/provider?category=events"))
     assert page.find("input", name="handle").attrs["value"] == "ana-cooks"
     assert page.find("input", name="radius_km").attrs["value"] == "12"
     assert page.find("input", name="lat").attrs["value"] == f"{AUSTIN[0]:g}"
@@ -257,8 +131,8 @@ def test_setup_prefills_an_existing_profile_and_adds_the_linked_category(make_us
     assert checked == {"catering", "events"}
 
 
-def test_setup_shows_every_error_next_to_its_field(make_user, browser):
-    web = browser(make_user())
+def test_setup_shows_every_error_next_to_its_field(make_user, auth):
+    web = auth.sign_in(make_user())
     r = web.post("/provider", data=setup_form(handle="No Good!", display_name="  ",
                                               categories=None, lat="95", lon="-97.7",
                                               radius_km="500", bio="x" * 2001))
@@ -279,8 +153,8 @@ def test_setup_shows_every_error_next_to_its_field(make_user, browser):
     assert provider_count() == 0
 
 
-def test_setup_without_any_location_asks_for_one(make_user, browser):
-    r = browser(make_user()).post("/provider", data=setup_form(lat="", lon=""))
+def test_setup_without_any_location_asks_for_one(make_user, auth):
+    r = auth.sign_in(make_user()).post("/provider", data=setup_form(lat="", lon=""))
     assert r.status_code == 200
     page = dom(r)
     assert "Use your location" in field_error(page, "place_query")
@@ -288,40 +162,40 @@ def test_setup_without_any_location_asks_for_one(make_user, browser):
     assert provider_count() == 0
 
 
-def test_setup_with_half_the_coordinates_says_which_is_missing(make_user, browser):
-    r = browser(make_user()).post("/provider", data=setup_form(lat="30.2", lon=""))
+def test_setup_with_half_the_coordinates_says_which_is_missing(make_user, auth):
+    r = auth.sign_in(make_user()).post("/provider", data=setup_form(lat="30.2", lon=""))
     assert r.status_code == 200
     page = dom(r)
     assert field_error(page, "lon") == "Enter both latitude and longitude."
     assert field_error(page, "lat") is None
 
 
-def test_setup_non_numeric_coordinates_and_radius(make_user, browser):
-    r = browser(make_user()).post("/provider", data=setup_form(lat="north", lon="nan",
+def test_setup_non_numeric_coordinates_and_radius(make_user, auth):
+    r = auth.sign_in(make_user()).post("/provider", data=setup_form(lat="north", lon="nan",
                                                               radius_km="far"))
     assert r.status_code == 200
     page = dom(r)
     assert field_error(page, "lat") and field_error(page, "lon") and field_error(page, "radius_km")
 
 
-def test_setup_unknown_place_name_is_an_error_at_the_place_field(make_user, browser):
-    r = browser(make_user()).post("/provider", data=setup_form(place_query="Xyzzyville, Nowhere"))
+def test_setup_unknown_place_name_is_an_error_at_the_place_field(make_user, auth):
+    r = auth.sign_in(make_user()).post("/provider", data=setup_form(place_query="Xyzzyville, Nowhere"))
     assert r.status_code == 200
     assert "No place called" in field_error(dom(r), "place_query")
     assert provider_count() == 0
 
 
-def test_setup_taken_handle_is_an_error_at_the_handle(make_user, make_provider, browser):
+def test_setup_taken_handle_is_an_error_at_the_handle(make_user, make_provider, auth):
     make_provider(handle="best-caterer")
-    r = browser(make_user()).post("/provider", data=setup_form())
+    r = auth.sign_in(make_user()).post("/provider", data=setup_form())
     assert r.status_code == 200
     assert field_error(dom(r), "handle") == "That handle is taken."
     assert provider_count() == 1
 
 
-def test_setup_unknown_category_is_refused_and_nothing_is_left_behind(make_user, browser):
+def test_setup_unknown_category_is_refused_and_nothing_is_left_behind(make_user, auth):
     person = make_user()
-    web = browser(person)
+    web = auth.sign_in(person)
     r = web.post("/provider", data=setup_form(categories=["catering", "dragon-taming"]))
     assert r.status_code == 200
     assert "dragon-taming" in field_error(dom(r), "categories")
@@ -330,9 +204,9 @@ def test_setup_unknown_category_is_refused_and_nothing_is_left_behind(make_user,
     assert web.get("/feed").status_code == 302  # still no profile
 
 
-def test_setup_with_coordinates_creates_the_profile_and_goes_to_the_feed(make_user, browser):
+def test_setup_with_coordinates_creates_the_profile_and_goes_to_the_feed(make_user, auth):
     person = make_user()
-    web = browser(person)
+    web = auth.sign_in(person)
     r = web.post("/provider", data=setup_form(handle="  Best-Caterer ", lat="30.2711",
                                               lon="-97.7437", active=None))
     assert r.status_code == 302 and r.headers["Location"] == "/feed"
@@ -347,9 +221,9 @@ def test_setup_with_coordinates_creates_the_profile_and_goes_to_the_feed(make_us
     assert "You are paused" in page.find(cls="notice").text()
 
 
-def test_setup_with_a_place_name_resolves_it_on_the_server(make_user, browser):
+def test_setup_with_a_place_name_resolves_it_on_the_server(make_user, auth):
     person = make_user()
-    web = browser(person)
+    web = auth.sign_in(person)
     r = web.post("/provider", data=setup_form(place_query="Austin, TX", lat="1", lon="2"))
     assert r.status_code == 302
     provider = providers.provider_of(person.user)
@@ -357,9 +231,9 @@ def test_setup_with_a_place_name_resolves_it_on_the_server(make_user, browser):
     assert "Austin, TX, US" in dom(web.get("/feed")).find(cls="flashes").text()
 
 
-def test_setup_updates_an_existing_profile(make_provider, browser):
+def test_setup_updates_an_existing_profile(make_provider, auth):
     person = make_provider(handle="old-handle")
-    web = browser(person)
+    web = auth.sign_in(person)
     r = web.post("/provider", data=setup_form(handle="new-handle", categories=["plumbing"]))
     assert r.status_code == 302
     db.session.expire_all()
@@ -374,14 +248,14 @@ def test_setup_updates_an_existing_profile(make_provider, browser):
     ("//evil.example/x", "/feed"),
     ("/\\evil.example", "/feed"),
 ])
-def test_setup_goes_back_to_next_only_within_the_site(make_user, browser, target, expected):
-    web = browser(make_user())
+def test_setup_goes_back_to_next_only_within_the_site(make_user, auth, target, expected):
+    web = auth.sign_in(make_user())
     r = web.post("/provider", data={**setup_form(), "next": target})
     assert r.status_code == 302 and r.headers["Location"] == expected
 
 
-def test_setup_next_in_the_query_string_is_kept_in_the_form(make_user, browser):
-    web = browser(make_user())
+def test_setup_next_in_the_query_string_is_kept_in_the_form(make_user, auth):
+    web = auth.sign_in(make_user())
     page = dom(web.get("/provider?category=catering&next=/needs/3"))
     assert page.find("input", name="next").attrs["value"] == "/needs/3"
     r = web.post("/provider?category=catering&next=/needs/3", data=setup_form())
@@ -409,8 +283,8 @@ def feed_world(make_user, make_provider, make_need):
             "own": own, "closed": closed}
 
 
-def test_feed_shows_only_matching_open_needs(feed_world, browser):
-    r = browser(feed_world["pro"]).get("/feed")
+def test_feed_shows_only_matching_open_needs(feed_world, auth):
+    r = auth.sign_in(feed_world["pro"]).get("/feed")
     assert r.status_code == 200
     page = dom(r)
     cards = page.by_id("feed-list").find_all("li", cls="feed-card")
@@ -421,9 +295,9 @@ def test_feed_shows_only_matching_open_needs(feed_world, browser):
         assert feed_world[key].title not in html
 
 
-def test_feed_card_shows_the_need_with_approximate_location_only(feed_world, browser):
+def test_feed_card_shows_the_need_with_approximate_location_only(feed_world, auth):
     near = feed_world["near"]
-    r = browser(feed_world["pro"]).get("/feed")
+    r = auth.sign_in(feed_world["pro"]).get("/feed")
     html = r.get_data(as_text=True)
     card = dom(r).by_id(f"need-{near.id}")
     text = card.text()
@@ -440,19 +314,19 @@ def test_feed_card_shows_the_need_with_approximate_location_only(feed_world, bro
 
 
 def test_feed_card_without_a_place_name_shows_the_grid_cell(make_user, make_provider,
-                                                            make_need, browser):
+                                                            make_need, auth):
     pro = make_provider()
     need = make_need(location=at(offset(2, 90)), place=None)
     from marketplace.geo import grid_cell_centre
 
     cell = grid_cell_centre(need.lat, need.lon)
-    text = dom(browser(pro).get("/feed")).by_id(f"need-{need.id}").text()
+    text = dom(auth.sign_in(pro).get("/feed")).by_id(f"need-{need.id}").text()
     assert f"Around {cell.lat:.2f}, {cell.lon:.2f}" in text
 
 
-def test_feed_card_offers_take_it_and_an_offer_form(feed_world, browser):
+def test_feed_card_offers_take_it_and_an_offer_form(feed_world, auth):
     near = feed_world["near"]
-    card = dom(browser(feed_world["pro"]).get("/feed")).by_id(f"need-{near.id}")
+    card = dom(auth.sign_in(feed_world["pro"]).get("/feed")).by_id(f"need-{near.id}")
     forms = card.find_all("form")
     assert {f.attrs["action"] for f in forms} == {f"/needs/{near.id}/offers"}
     take = next(f for f in forms if f.find("input", name="take"))
@@ -468,9 +342,9 @@ def test_feed_card_offers_take_it_and_an_offer_form(feed_world, browser):
         assert form.find("input", name="csrf_token") is not None
 
 
-def test_take_it_from_the_feed_makes_the_offer_and_comes_back_to_it(feed_world, browser):
+def test_take_it_from_the_feed_makes_the_offer_and_comes_back_to_it(feed_world, auth):
     near = feed_world["near"]
-    web = browser(feed_world["pro"])
+    web = auth.sign_in(feed_world["pro"])
     r = web.post(f"/needs/{near.id}/offers", data={"take": "1", "next": f"/feed?acted={near.id}"})
     assert r.status_code == 302
     assert r.headers["Location"] == f"/feed?acted={near.id}#my-offer"
@@ -480,10 +354,10 @@ def test_take_it_from_the_feed_makes_the_offer_and_comes_back_to_it(feed_world, 
     assert card.find(id="my-offer") is not None  # the redirect's #my-offer lands on this card
 
 
-def test_feed_shows_your_offer_with_revise_and_withdraw(feed_world, make_offer, browser):
+def test_feed_shows_your_offer_with_revise_and_withdraw(feed_world, make_offer, auth):
     near = feed_world["near"]
     offer = make_offer(near, feed_world["pro"], amount=38050, message="Vegan too")
-    web = browser(feed_world["pro"])
+    web = auth.sign_in(feed_world["pro"])
     card = dom(web.get("/feed")).by_id(f"need-{near.id}")
     text = card.text()
     assert "Your offer" in text and "380.50 USD" in text and "Vegan too" in text
@@ -506,17 +380,17 @@ def test_feed_shows_your_offer_with_revise_and_withdraw(feed_world, make_offer, 
     assert card.find("form") is None  # a withdrawn offer is final
 
 
-def test_feed_of_a_paused_provider_is_empty_and_says_why(make_provider, make_need, browser):
+def test_feed_of_a_paused_provider_is_empty_and_says_why(make_provider, make_need, auth):
     pro = make_provider(active=False)
     make_need()
-    page = dom(browser(pro).get("/feed"))
+    page = dom(auth.sign_in(pro).get("/feed"))
     assert page.by_id("feed-list").find("li") is None
     assert page.by_id("feed-empty").attrs.get("hidden") is None
     assert "You are paused" in page.text()
 
 
-def test_feed_page_has_the_live_hooks(feed_world, browser):
-    page = dom(browser(feed_world["pro"]).get("/feed"))
+def test_feed_page_has_the_live_hooks(feed_world, auth):
+    page = dom(auth.sign_in(feed_world["pro"]).get("/feed"))
     assert page.by_id("feed-list").attrs.get("data-live-feed") is not None
     badge = page.by_id("feed-unread")
     assert badge.tag == "button" and badge.attrs.get("hidden") is not None
@@ -527,10 +401,10 @@ def test_feed_page_has_the_live_hooks(feed_world, browser):
     assert page.find("script", src="/static/providers.js") is not None
 
 
-def test_a_new_need_is_in_the_announced_cards(feed_world, make_need, browser):
+def test_a_new_need_is_in_the_announced_cards(feed_world, make_need, auth):
     """What providers.js does on need.matched: fetch the cards of the announced needs (the
     list's data-announced-url) and take each card by id."""
-    web = browser(feed_world["pro"])
+    web = auth.sign_in(feed_world["pro"])
     fresh = make_need(feed_world["customer"], title="Brunch for 12", location=at(offset(1, 180)))
     url = dom(web.get("/feed")).by_id("feed-list").attrs["data-announced-url"]
     page = dom(web.get(f"{url}?need={fresh.id}"))
@@ -543,7 +417,7 @@ def _card_ids(response: Any) -> list[int]:
 
 
 def test_the_feed_page_pages_nearest_first_with_a_more_link(make_user, make_provider, make_need,
-                                                            browser):
+                                                            auth):
     """The page shows the first FEED_PAGE needs of the feed and links to the rest; walking the
     links shows every need once, in the API's order."""
     from marketplace.web.feed import FEED_PAGE
@@ -552,7 +426,7 @@ def test_the_feed_page_pages_nearest_first_with_a_more_link(make_user, make_prov
     customer = make_user()
     for i in range(FEED_PAGE + 5):
         make_need(customer, location=at(offset((i * 0.7) % 24, i * 37)), title=f"Need no {i}")
-    web = browser(pro)
+    web = auth.sign_in(pro)
     first = web.get("/feed")
     page = dom(first)
     more = page.by_id("feed-more")
@@ -564,13 +438,13 @@ def test_the_feed_page_pages_nearest_first_with_a_more_link(make_user, make_prov
     assert _card_ids(first) + _card_ids(second) == [item["id"] for item in api["items"]]
 
 
-def test_a_mangled_more_link_starts_the_feed_again(make_provider, browser):
-    r = browser(make_provider()).get("/feed?cursor=forged")
+def test_a_mangled_more_link_starts_the_feed_again(make_provider, auth):
+    r = auth.sign_in(make_provider()).get("/feed?cursor=forged")
     assert r.status_code == 302 and r.headers["Location"] == "/feed"
 
 
 def test_a_far_new_need_is_announced_even_when_the_first_page_is_full(make_user, make_provider,
-                                                                      make_need, browser):
+                                                                      make_need, auth):
     """The first page is the nearest band: a need posted farther out is not on it, but the
     announced-cards request the live page makes still renders it."""
     from marketplace.web.feed import FEED_PAGE
@@ -580,29 +454,29 @@ def test_a_far_new_need_is_announced_even_when_the_first_page_is_full(make_user,
     for i in range(FEED_PAGE):
         make_need(customer, location=at(offset(0.5, i * 13)), title=f"Near no {i}")
     far = make_need(customer, title="Far but in reach", location=at(offset(20, 90)), radius_km=30)
-    web = browser(pro)
+    web = auth.sign_in(pro)
     assert far.id not in _card_ids(web.get("/feed"))
     assert _card_ids(web.get(f"/feed?need={far.id}")) == [far.id]
 
 
 def test_announced_cards_show_only_needs_posted_to_this_provider(feed_world, make_user,
                                                                  make_provider, make_need,
-                                                                 browser):
+                                                                 auth):
     """Asking for needs by id reveals nothing the feed would not show: another category, out
     of reach, closed, one's own, a blocker's, unknown ids — no card, no title."""
     pro = feed_world["pro"]
     blocker = make_user()
     blocked_need = make_need(blocker, title="From a blocker")
     r = blocker.put(f"/api/v1/me/blocks/{pro.provider.handle}")
-    assert r.status_code in (200, 201, 204)
+    assert r.status_code == 200, r.get_json()
     hidden = [feed_world[k] for k in ("far", "other", "own", "closed")] + [blocked_need]
     query = "&".join(f"need={n.id}" for n in hidden) + "&need=999999&need=0"
-    r = browser(pro).get(f"/feed?{query}")
+    r = auth.sign_in(pro).get(f"/feed?{query}")
     assert r.status_code == 200 and _card_ids(r) == []
     html = r.get_data(as_text=True)
     for need in hidden:
         assert need.title not in html
-    assert _card_ids(browser(pro).get(f"/feed?need={feed_world['near'].id}&{query}")) == [
+    assert _card_ids(auth.sign_in(pro).get(f"/feed?need={feed_world['near'].id}&{query}")) == [
         feed_world["near"].id]
 
 
@@ -632,8 +506,8 @@ def jobs_world(make_user, make_provider, make_need, make_offer):
     return {"pro": pro, "customer": customer}
 
 
-def test_jobs_tabs_group_offers_by_status(jobs_world, browser):
-    web = browser(jobs_world["pro"])
+def test_jobs_tabs_group_offers_by_status(jobs_world, auth):
+    web = auth.sign_in(jobs_world["pro"])
     page = dom(web.get("/jobs"))
     tabs = {a.attrs["href"]: a for a in page.find("nav", cls="tabs").find_all("a")}
     assert [t.text() for t in tabs.values()] == ["Pending 1", "Accepted 1", "Completed 1",
@@ -648,8 +522,8 @@ def test_jobs_tabs_group_offers_by_status(jobs_world, browser):
                       "closed": ["Withdrawn wedding", "Declined dinner"]}
 
 
-def test_jobs_reveal_address_and_contact_only_for_the_accepted_job(jobs_world, browser):
-    web = browser(jobs_world["pro"])
+def test_jobs_reveal_address_and_contact_only_for_the_accepted_job(jobs_world, auth):
+    web = auth.sign_in(jobs_world["pro"])
     accepted = web.get("/jobs?tab=accepted").get_data(as_text=True)
     assert "2 Accepted Ave" in accepted
     assert "Carla Customer" in accepted
@@ -662,11 +536,11 @@ def test_jobs_reveal_address_and_contact_only_for_the_accepted_job(jobs_world, b
         for street in ("1 Pending St", "2 Accepted Ave", "3 Declined Rd", "4 Withdrawn Way"):
             assert street not in html, (tab, street)
     closed = dom(web.get("/jobs?tab=closed"))
-    assert {p.text() for p in closed.find_all("span", cls="pill")} >= {"declined", "withdrawn"}
+    assert sorted(p.text() for p in closed.find_all("span", cls="pill")) == ["declined", "withdrawn"]
 
 
-def test_jobs_say_once_that_a_place_is_approximate(jobs_world, browser):
-    web = browser(jobs_world["pro"])
+def test_jobs_say_once_that_a_place_is_approximate(jobs_world, auth):
+    web = auth.sign_in(jobs_world["pro"])
     for tab in ("pending", "closed"):
         jobs = dom(web.get(f"/jobs?tab={tab}")).by_id("jobs")
         for job in jobs.find_all("li", cls="job"):
@@ -677,8 +551,8 @@ def test_jobs_say_once_that_a_place_is_approximate(jobs_world, browser):
                                 place), place
 
 
-def test_jobs_pending_tab_can_withdraw(jobs_world, browser):
-    web = browser(jobs_world["pro"])
+def test_jobs_pending_tab_can_withdraw(jobs_world, auth):
+    web = auth.sign_in(jobs_world["pro"])
     page = dom(web.get("/jobs?tab=pending"))
     form = page.by_id("jobs").find("form")
     assert form.attrs["action"].endswith("/withdraw")
@@ -688,22 +562,22 @@ def test_jobs_pending_tab_can_withdraw(jobs_world, browser):
     assert "No pending offers" in dom(web.get("/jobs?tab=pending")).text()
 
 
-def test_jobs_completed_tab_shows_the_rating(jobs_world, browser):
-    page = dom(browser(jobs_world["pro"]).get("/jobs?tab=completed"))
+def test_jobs_completed_tab_shows_the_rating(jobs_world, auth):
+    page = dom(auth.sign_in(jobs_world["pro"]).get("/jobs?tab=completed"))
     text = page.by_id("jobs").text()
     assert "Rated 4 out of 5" in text and "Lovely" in text
     assert [p.text() for p in page.by_id("jobs").find_all("span", cls="pill")] == ["completed"]
 
 
-def test_jobs_unknown_tab_falls_back_and_empty_states(make_provider, browser):
-    page = dom(browser(make_provider()).get("/jobs?tab=bogus"))
+def test_jobs_unknown_tab_falls_back_and_empty_states(make_provider, auth):
+    page = dom(auth.sign_in(make_provider()).get("/jobs?tab=bogus"))
     assert page.find("a", href="/jobs?tab=pending").attrs["aria-current"] == "true"
     assert "No pending offers" in page.find(cls="empty").text()
 
 
-def test_jobs_show_only_the_providers_own_offers(jobs_world, make_provider, browser):
+def test_jobs_show_only_the_providers_own_offers(jobs_world, make_provider, auth):
     other = make_provider()
-    page = dom(browser(other).get("/jobs?tab=closed"))
+    page = dom(auth.sign_in(other).get("/jobs?tab=closed"))
     assert page.find("h2", cls="job-title") is None
 
 
@@ -716,12 +590,11 @@ def bars(page: Node) -> dict[int, tuple[int, float]]:
             for r in svg.find_all("rect", cls="h-bar")}
 
 
-def test_profile_is_public_and_shows_reputation(make_user, make_provider, make_need,
-                                                make_offer, client):
+def test_profile_is_public_and_shows_reputation(make_user, make_provider, client, make_job):
     pro = make_provider(make_user(name="Pat"), handle="pat-cooks", categories=("catering",
                                                                              "events"))
     for stars in (5, 5, 4, 1):
-        completed_job(make_need, make_offer, make_user, pro, stars, quality=4, punctuality=5)
+        make_job(pro=pro, stars=stars, quality=4, punctuality=5)
     r = client.get("/p/pat-cooks")
     assert r.status_code == 200
     page = dom(r)
@@ -742,11 +615,10 @@ def test_profile_is_public_and_shows_reputation(make_user, make_provider, make_n
     assert f"{pro.provider.base_lat:.4f}" not in r.get_data(as_text=True)
 
 
-def test_profile_histogram_svg_reflects_the_counts(make_user, make_provider, make_need,
-                                                   make_offer, client):
+def test_profile_histogram_svg_reflects_the_counts(make_provider, client, make_job):
     pro = make_provider(handle="histo")
     for stars in (5, 5, 4, 1):
-        completed_job(make_need, make_offer, make_user, pro, stars)
+        make_job(pro=pro, stars=stars)
     page = dom(client.get("/p/histo"))
     assert bars(page) == {5: (2, 220.0), 4: (1, 110.0), 3: (0, 0.0), 2: (0, 0.0), 1: (1, 110.0)}
     svg = page.by_id("histogram")
@@ -779,18 +651,17 @@ def test_profile_handle_is_case_insensitive_and_unknown_is_404(make_provider, cl
 
 
 def test_reply_form_only_for_the_owner_and_only_without_a_reply(make_user, make_provider,
-                                                               make_need, make_offer, browser,
-                                                               client):
+                                                               auth, client, make_job):
     pro = make_provider(handle="owner")
-    _n, _o, first = completed_job(make_need, make_offer, make_user, pro, 5)
-    _n, _o, second = completed_job(make_need, make_offer, make_user, pro, 3)
+    first = make_job(pro=pro, stars=5).rating
+    second = make_job(pro=pro, stars=3).rating
     ratings.reply(pro.user, first.id, "Thank you!")
     action = f"/p/owner/ratings/{second.id}/reply"
-    for web in (client, browser(make_user())):
+    for web in (client, auth.sign_in(make_user())):
         page = dom(web.get("/p/owner"))
         assert page.find("form", cls="reply-form") is None
         assert "Thank you!" in page.by_id(f"rating-{first.id}").text()
-    page = dom(browser(pro).get("/p/owner"))
+    page = dom(auth.sign_in(pro).get("/p/owner"))
     forms = page.find_all("form", cls="reply-form")
     assert [f.attrs["action"] for f in forms] == [action]
     assert page.by_id(f"rating-{second.id}").find("form") is not None
@@ -799,11 +670,10 @@ def test_reply_form_only_for_the_owner_and_only_without_a_reply(make_user, make_
     assert forms[0].find("label", for_=textarea.attrs["id"]) is not None
 
 
-def test_reply_posts_and_shows_on_the_profile(make_user, make_provider, make_need, make_offer,
-                                              browser):
+def test_reply_posts_and_shows_on_the_profile(make_provider, auth, make_job):
     pro = make_provider(handle="replier")
-    _n, _o, rating = completed_job(make_need, make_offer, make_user, pro, 4)
-    web = browser(pro)
+    rating = make_job(pro=pro, stars=4).rating
+    web = auth.sign_in(pro)
     r = web.post(f"/p/replier/ratings/{rating.id}/reply", data={"body": "  Glad you liked it  "})
     assert r.status_code == 302
     assert r.headers["Location"] == f"/p/replier#rating-{rating.id}"
@@ -815,10 +685,10 @@ def test_reply_posts_and_shows_on_the_profile(make_user, make_provider, make_nee
     assert "Glad you liked it" in item.text() and item.find("form") is None
 
 
-def test_reply_errors_are_shown(make_user, make_provider, make_need, make_offer, browser):
+def test_reply_errors_are_shown(make_provider, auth, make_job):
     pro = make_provider(handle="strict")
-    _n, _o, rating = completed_job(make_need, make_offer, make_user, pro, 2)
-    web = browser(pro)
+    rating = make_job(pro=pro, stars=2).rating
+    web = auth.sign_in(pro)
     r = web.post(f"/p/strict/ratings/{rating.id}/reply", data={"body": "   "})
     assert r.status_code == 200
     item = dom(r).by_id(f"rating-{rating.id}")
@@ -833,32 +703,30 @@ def test_reply_errors_are_shown(make_user, make_provider, make_need, make_offer,
     assert alert.text() == "You already replied to this rating."
 
 
-def test_reply_by_someone_else_is_refused(make_user, make_provider, make_need, make_offer,
-                                          browser, client):
+def test_reply_by_someone_else_is_refused(make_provider, auth, client, make_job):
     pro = make_provider(handle="mine")
     other = make_provider(handle="theirs")
-    _n, _o, rating = completed_job(make_need, make_offer, make_user, pro, 5)
+    rating = make_job(pro=pro, stars=5).rating
     r = client.post(f"/p/mine/ratings/{rating.id}/reply", data={"body": "hi"})
     assert r.status_code == 302 and r.headers["Location"].startswith("/signin")
-    r = browser(other).post(f"/p/mine/ratings/{rating.id}/reply", data={"body": "hi"})
+    r = auth.sign_in(other).post(f"/p/mine/ratings/{rating.id}/reply", data={"body": "hi"})
     assert r.status_code == 403
     # A rating of another provider, addressed through your own handle, is simply not there.
-    r = browser(other).post(f"/p/theirs/ratings/{rating.id}/reply", data={"body": "hi"})
+    r = auth.sign_in(other).post(f"/p/theirs/ratings/{rating.id}/reply", data={"body": "hi"})
     assert r.status_code == 404
-    assert browser(pro).post("/p/mine/ratings/999999/reply", data={"body": "hi"}).status_code \
+    assert auth.sign_in(pro).post("/p/mine/ratings/999999/reply", data={"body": "hi"}).status_code \
         == 404
     db.session.expire_all()
     assert db.session.get(Rating, rating.id).reply is None
 
 
-def test_ratings_list_pages_with_a_cursor(make_user, make_provider, make_need, make_offer,
-                                          client, monkeypatch):
+def test_ratings_list_pages_with_a_cursor(make_provider, client, monkeypatch, make_job):
     from marketplace.web import providers as views
 
     monkeypatch.setattr(views, "RATINGS_PER_PAGE", 2)
     pro = make_provider(handle="pager")
     for stars in (1, 2, 3):
-        completed_job(make_need, make_offer, make_user, pro, stars)
+        make_job(pro=pro, stars=stars)
     page = dom(client.get("/p/pager"))
     assert len(page.by_id("ratings").find_all("li")) == 2
     more = next(a.attrs["href"] for a in page.find_all("a") if "cursor=" in a.attrs["href"])
