@@ -6,6 +6,7 @@ from flask import g
 from marshmallow import fields
 
 from marketplace.accounts import services
+from marketplace.accounts.models import User
 from marketplace.accounts.schemas import (
     CredentialsSchema,
     MeUpdateSchema,
@@ -17,7 +18,19 @@ from marketplace.accounts.schemas import (
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
 from marketplace.api.idempotency import idempotent
+from marketplace.providers import services as providers
 from marketplace.providers.schemas import ProviderOutSchema
+
+
+class Me:
+    """An account as /me shows it: the user and, if they have one, their provider profile
+    (accounts know nothing of providers, so the two meet here)."""
+
+    def __init__(self, user: User) -> None:
+        self.user, self.provider = user, providers.provider_of(user)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.user, name)
 
 
 class MeSchema(UserSchema):
@@ -72,7 +85,7 @@ def revoke_token(token_id: int) -> None:
 @blp.response(200, MeSchema)
 def me() -> Any:
     """The signed-in account, with its provider profile if it has one."""
-    return g.user
+    return Me(g.user)
 
 
 @blp.route("/me", methods=["PATCH"])
@@ -82,7 +95,7 @@ def me() -> Any:
 def update_me(data: dict[str, Any]) -> Any:
     """Change your name or phone."""
     services.update_profile(g.user, data)
-    return g.user
+    return Me(g.user)
 
 
 def _with_value(token: Any, raw: str) -> dict[str, Any]:

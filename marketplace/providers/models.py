@@ -59,7 +59,7 @@ class Provider(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
-    user: Mapped[User] = relationship(back_populates="provider")
+    user: Mapped[User] = relationship()
     categories: Mapped[list[Category]] = relationship(
         secondary=provider_categories, order_by=Category.slug
     )
