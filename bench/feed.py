@@ -22,16 +22,14 @@ import argparse
 import math
 import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from bench.scratch import scratch_database
 from marketplace import access
 from marketplace.pagination import encode_offset_cursor, offset_page
 
@@ -182,6 +180,12 @@ def walk(client: Any, headers: dict[str, str], limit: int = 100) -> list[int]:
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> bool:
+    out(f"\n=== {backend} " + "=" * (70 - len(backend)))
+    with scratch_database(backend, args.pg_admin_url, "bench-feed") as (url, _where):
+        return _measure(args, url)
+
+
+def _measure(args: argparse.Namespace, url: str) -> bool:
     import flask_migrate
 
     from marketplace import create_app
@@ -190,19 +194,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> bool:
     from marketplace.extensions import db
     from marketplace.providers import services as providers
 
-    tmpdir = pg_name = admin = app = None
-    if backend == "sqlite":
-        tmpdir = tempfile.mkdtemp(prefix="bench-feed-")
-        url = f"sqlite:///{tmpdir}/bench.sqlite3"
-    else:
-        import psycopg
-
-        pg_name = f"mkt_bench_{uuid.uuid4().hex[:10]}"
-        admin = psycopg.connect(args.pg_admin_url, autocommit=True, connect_timeout=5)
-        admin.execute(f'CREATE DATABASE "{pg_name}"')
-        url = f"{args.pg_admin_url.rpartition('/')[0]}/{pg_name}"
-    out(f"\n=== {backend} " + "=" * (70 - len(backend)))
     ok = True
+    app = None
     try:
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True,
                           "SECRET_KEY": "bench-secret", "PASSWORD_HASH_FAST": True})
@@ -275,11 +268,6 @@ def run_backend(backend: str, args: argparse.Namespace) -> bool:
             with app.app_context():
                 db.session.remove()
                 db.engine.dispose()
-        if tmpdir is not None:
-            shutil.rmtree(tmpdir, ignore_errors=True)
-        if admin is not None:
-            admin.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-            admin.close()
     return ok
 
 

@@ -32,18 +32,17 @@ import gc
 import math
 import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, text
+
+from bench.scratch import scratch_database
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -472,27 +471,19 @@ def make_app(url: str) -> Any:
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    out(f"\n=== {backend} " + "=" * (70 - len(backend)))
+    with scratch_database(backend, args.pg_admin_url, "bench-matching") as (url, where):
+        return _load_and_measure(backend, args, url, where)
+
+
+def _load_and_measure(backend: str, args: argparse.Namespace, url: str,
+                      where: str) -> dict[str, Any]:
     import flask_migrate
 
     from marketplace.extensions import db
 
-    tmpdir = None
-    pg_name = None
-    admin = None
+    raw_url = url if backend == "postgresql" else ""
     app = None
-    if backend == "sqlite":
-        tmpdir = tempfile.mkdtemp(prefix="bench-matching-")
-        url = f"sqlite:///{tmpdir}/bench.sqlite3"
-        raw_url = ""
-    else:
-        import psycopg
-
-        pg_name = f"mkt_bench_{uuid.uuid4().hex[:10]}"
-        admin = psycopg.connect(args.pg_admin_url, autocommit=True, connect_timeout=5)
-        admin.execute(f'CREATE DATABASE "{pg_name}"')
-        raw_url = f"{args.pg_admin_url.rpartition('/')[0]}/{pg_name}"
-        url = raw_url
-    out(f"\n=== {backend} " + "=" * (70 - len(backend)))
     try:
         app = make_app(url)
         with app.app_context():
@@ -501,7 +492,6 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 text("SELECT id FROM categories ORDER BY id"))]
             db.session.remove()
             area = AREAS[args.area]
-            where = f"temporary file {tmpdir}" if backend == "sqlite" else f"database {pg_name}"
             out(f"{where}; schema by the migrations; {len(category_ids)} seeded categories")
             t0 = time.perf_counter()
             if backend == "sqlite":
@@ -518,11 +508,6 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             with app.app_context():
                 db.session.remove()
                 db.engine.dispose()
-        if tmpdir is not None:
-            shutil.rmtree(tmpdir, ignore_errors=True)
-        if admin is not None:
-            admin.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-            admin.close()
 
 
 def show_plan(backend: str, need: Need) -> None:

@@ -1,4 +1,5 @@
-"""Bare extension instances; ``create_app`` binds them to an app."""
+"""Bare extension instances; ``create_app`` binds them to an app. Plus ``add_once``, the one
+way a write that a unique constraint may refuse is made."""
 
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -7,8 +8,10 @@ from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 
+from marketplace.errors import Conflict
 from marketplace.schemas import ErrorSchema
 
 # Stable constraint names so Alembic can alter them on every backend.
@@ -37,3 +40,15 @@ class MarketplaceApi(Api):
 
 openapi = MarketplaceApi()  # flask-smorest: registers the JSON blueprints, builds the document
 socketio = SocketIO()
+
+
+def add_once(row: object, conflict: str) -> None:
+    """Add ``row`` in the current transaction and flush it; when a unique constraint refuses
+    it (a second offer, a second rating — perhaps from a racing request) roll back and raise
+    Conflict(``conflict``)."""
+    db.session.add(row)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(conflict) from None

@@ -23,7 +23,7 @@ from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
 from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
-from marketplace.extensions import db
+from marketplace.extensions import add_once, db
 from marketplace.money import format_money
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
@@ -308,12 +308,7 @@ def rate(user: User, need_id: int, data: dict[str, Any]) -> Rating:
         stars=data["stars"], comment=data.get("comment", ""),
         **{name: scores.get(name) for name in SUB_SCORES},
     )
-    db.session.add(rating)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict("You already rated this job.") from None
+    add_once(rating, "You already rated this job.")
     notify([accepted.provider.user_id], NotificationType.RATING_RECEIVED, {
         "rating_id": rating.id, "need_id": need.id, "title": need.title, "stars": rating.stars,
         "comment": rating.comment})

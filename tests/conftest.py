@@ -21,7 +21,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from pages import csrf_token
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from marketplace import create_app, lifecycle
 from marketplace.accounts import services as accounts
@@ -310,6 +310,23 @@ def committed_state() -> dict[str, list[tuple[Any, ...]]]:
     return state
 
 
+def committed_rows(model: Any, **equal: Any) -> list[Any]:
+    """The committed rows of ``model``'s table (read through a separate connection), in id
+    order, optionally only those whose columns equal ``equal`` (None: no condition)."""
+    table = model.__table__
+    stmt = select(table).order_by(*table.primary_key.columns)
+    for name, value in equal.items():
+        if value is not None:
+            stmt = stmt.where(table.c[name] == value)
+    with db.engine.connect() as conn:
+        return list(conn.execute(stmt).mappings())
+
+
+def committed_count(model: Any) -> int:
+    with db.engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(model.__table__)) or 0
+
+
 def error_of(response: Any) -> dict[str, Any]:
     """The error object of an API response, checked to have the one error shape."""
     body = response.get_json()
@@ -352,17 +369,29 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
+def migrated(url: str) -> Flask:
+    """The database at ``url`` with its schema built by the migrations, and an app on it (its
+    connections closed, so a server process can take the database over)."""
+    app = make_test_app(url)
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    return app
+
+
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory, name: str) -> tuple[str, Flask]:
+    """A new, migrated SQLite file and an app on it (``migrated``)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp(name) / f'{name}.sqlite3'}"
+    return url, migrated(url)
+
+
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real server process (``python -m marketplace.serve``) on a migrated SQLite file, one
     per test module."""
     from live import server
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.sqlite3'}"
-    app = make_test_app(url)
-    with app.app_context():
-        flask_migrate.upgrade()
-        db.engine.dispose()
+    url, _app = migrated_sqlite(tmp_path_factory, "e2e")
     with server(url, EXPIRY_INTERVAL_SECONDS="3600") as base:
         yield base
 

@@ -481,6 +481,26 @@ def _has_choices(f: mf.Field) -> bool:
 SECRETS = frozenset({"password"})
 
 
+def _text_variants(name: str, f: mf.Field) -> list[tuple[str, Any]]:
+    """What is wrong with a text value whatever carries it (JSON or a form): NUL (except in a
+    secret, which is never echoed), too short, empty or blank, not a choice, not an email."""
+    out: list[tuple[str, Any]] = []
+    if name not in SECRETS:
+        out.append(("nul", "Hello \x00 there"))
+    for length in _lengths(f):
+        if length.min and length.min > 1:
+            out.append(("too-short", "a" * (length.min - 1)))
+        if length.min:
+            out.append(("empty", ""))
+            if isinstance(f, TrimmedString):
+                out.append(("blank", "   \t "))
+    if _has_choices(f):
+        out.append(("not-a-choice", "bogus"))
+    if isinstance(f, mf.Email):
+        out.append(("not-an-email", "not-an-email"))
+    return out
+
+
 def bad_values(name: str, f: mf.Field, sample: Any) -> list[tuple[str, Any]]:
     """Wrong-typed, out-of-range and otherwise invalid JSON values for one field."""
     out: list[tuple[str, Any]] = []
@@ -518,19 +538,7 @@ def bad_values(name: str, f: mf.Field, sample: Any) -> list[tuple[str, Any]]:
     elif isinstance(f, mf.String):
         out += [("number", 12345), ("list", ["text"]), ("object", {"t": "x"}),
                 ("huge", HUGE), ("lone-surrogate", "Hello \ud800 there")]
-        if name not in SECRETS:
-            out.append(("nul", "Hello \x00 there"))
-        for length in _lengths(f):
-            if length.min and length.min > 1:
-                out.append(("too-short", "a" * (length.min - 1)))
-            if length.min:
-                out.append(("empty", ""))
-                if isinstance(f, TrimmedString):
-                    out.append(("blank", "   \t "))
-        if _has_choices(f):
-            out.append(("not-a-choice", "bogus"))
-        if isinstance(f, mf.Email):
-            out.append(("not-an-email", "not-an-email"))
+        out += _text_variants(name, f)
     return out
 
 
@@ -1193,19 +1201,7 @@ def form_bad_values(name: str, f: mf.Field, sample: Any) -> list[tuple[str, str 
     elif isinstance(f, mf.String):
         maxima = [length.max for length in _lengths(f) if length.max is not None]
         out.append(("too-long", "x" * (maxima[0] + 1)) if maxima else ("huge", HUGE))
-        if name not in SECRETS:
-            out.append(("nul", "Hello \x00 there"))
-        for length in _lengths(f):
-            if length.min and length.min > 1:
-                out.append(("too-short", "a" * (length.min - 1)))
-            if length.min:
-                out.append(("empty", ""))
-                if isinstance(f, TrimmedString):
-                    out.append(("blank", "   \t "))
-        if _has_choices(f):
-            out.append(("not-a-choice", "bogus"))
-        if isinstance(f, mf.Email):
-            out.append(("not-an-email", "not-an-email"))
+        out += _text_variants(name, f)
     return out
 
 

@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
-import flask_migrate
 import pytest
 from browser import ARTIFACTS, Person, expect, make_provider
-from conftest import AUSTIN, make_test_app
+from conftest import AUSTIN, migrated
 from flask import Flask
 from live import Api, free_port, server
 
@@ -114,10 +113,7 @@ def restartable(tmp_path: Any) -> Iterator[tuple[str, int, Flask]]:
     """A migrated SQLite file, a fixed port to start servers on, and an app on the same file
     (what another process, such as a CLI command, would write with)."""
     url = f"sqlite:///{tmp_path / 'restart.sqlite3'}"
-    app = make_test_app(url)
-    with app.app_context():
-        flask_migrate.upgrade()
-        db.engine.dispose()
+    app = migrated(url)
     yield url, free_port(), app
     with app.app_context():
         db.engine.dispose()

@@ -7,29 +7,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import error_of
-from sqlalchemy import func, select
+from conftest import committed_count, committed_rows, error_of
 
 from marketplace import lifecycle
 from marketplace.errors import Conflict, NotFound
-from marketplace.extensions import db
 from marketplace.messages import services as messages
 from marketplace.messages.models import Message
 from marketplace.offers import services as offers
 
 
 def message_rows(offer_id: int | None = None) -> list[Any]:
-    table = Message.__table__
-    stmt = select(table).order_by(table.c.id)
-    if offer_id is not None:
-        stmt = stmt.where(table.c.offer_id == offer_id)
-    with db.engine.connect() as conn:
-        return list(conn.execute(stmt).mappings())
+    return committed_rows(Message, offer_id=offer_id)
 
 
 def count_messages() -> int:
-    with db.engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(Message)) or 0
+    return committed_count(Message)
 
 
 def url(offer: Any) -> str:

@@ -11,10 +11,10 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from conftest import error_of
+from conftest import committed_count, committed_rows, error_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from marketplace import lifecycle
@@ -29,17 +29,11 @@ from marketplace.ratings.models import Rating
 
 
 def rating_rows(need_id: int | None = None) -> list[Any]:
-    table = Rating.__table__
-    stmt = select(table).order_by(table.c.id)
-    if need_id is not None:
-        stmt = stmt.where(table.c.need_id == need_id)
-    with db.engine.connect() as conn:
-        return list(conn.execute(stmt).mappings())
+    return committed_rows(Rating, need_id=need_id)
 
 
 def count_ratings() -> int:
-    with db.engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(Rating)) or 0
+    return committed_count(Rating)
 
 
 def rate_url(need: Any) -> str:

@@ -6,28 +6,17 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import flask_migrate
 import pytest
 import socketio
-from conftest import AUSTIN, make_test_app, throwaway_pg_database
+from conftest import AUSTIN, migrated, migrated_sqlite, throwaway_pg_database
 from live import Api, Listener, server
 
 FAR = (32.7767, -96.7970)  # Dallas: ~300 km from Austin
 
 
-def _migrate(url: str) -> None:
-    app = make_test_app(url)
-    with app.app_context():
-        flask_migrate.upgrade()
-        from marketplace.extensions import db
-
-        db.engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'live.sqlite3'}"
-    _migrate(url)
+    url, _app = migrated_sqlite(tmp_path_factory, "live")
     with server(url, EXPIRY_INTERVAL_SECONDS="3600") as base:
         yield base
 
@@ -191,7 +180,7 @@ def test_web_session_cookie_authenticates_the_socket(live_url: str) -> None:
 @pytest.fixture(scope="module")
 def shared_pg_url() -> Iterator[str]:
     with throwaway_pg_database("mkt_live") as url:
-        _migrate(url)
+        migrated(url)
         yield url
 
 

@@ -8,10 +8,9 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import flask_migrate
 import pytest
 import socketio
-from conftest import AUSTIN, make_test_app
+from conftest import AUSTIN, migrated_sqlite
 from flask import Flask
 from live import Api, server
 from sqlalchemy import select
@@ -27,11 +26,7 @@ HISTORY = 2 * REPLAY_PAGE + 50
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Flask]]:
     """A server process, and an app on the same database to write history straight into it."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('replay') / 'replay.sqlite3'}"
-    app = make_test_app(url)
-    with app.app_context():
-        flask_migrate.upgrade()
-        db.engine.dispose()
+    url, app = migrated_sqlite(tmp_path_factory, "replay")
     with server(url, EXPIRY_INTERVAL_SECONDS="3600") as base:
         yield base, app
     with app.app_context():

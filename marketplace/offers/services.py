@@ -7,13 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
 from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
-from marketplace.extensions import db
+from marketplace.extensions import add_once, db
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.outbox import notify
@@ -85,12 +84,7 @@ def make(user: User, need_id: int, data: dict[str, Any]) -> Offer:
         available_at=data.get("available_at"), status=OfferStatus.PENDING,
         created_at=now, updated_at=now,
     )
-    db.session.add(offer)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict("You already made an offer on this need; revise it instead.") from None
+    add_once(offer, "You already made an offer on this need; revise it instead.")
     notify([need.customer_id], NotificationType.OFFER_RECEIVED, presenters.event(offer))
     db.session.commit()
     return offer
