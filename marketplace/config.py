@@ -53,7 +53,12 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "RATING_PRIOR_WEIGHT": float(env.get("RATING_PRIOR_WEIGHT", "5")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "0") == "1",
+        # Served over HTTPS (directly or behind a TLS-terminating proxy that sets
+        # X-Forwarded-Proto): plain HTTP is redirected, HSTS is sent, cookies are Secure.
+        "HTTPS": env.get("HTTPS", "0") == "1",
+        "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", env.get("HTTPS", "0")) == "1",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
         "MAX_CONTENT_LENGTH": 256 * 1024,
         # flask-smorest / OpenAPI
         "API_TITLE": "Marketplace API",
@@ -67,5 +72,6 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "JSON_SORT_KEYS": False,
     }
     config.update(overrides)
+    config.setdefault("REMEMBER_COOKIE_SECURE", config["SESSION_COOKIE_SECURE"])
     config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     return config
