@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,14 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "HTTPS": env.get("HTTPS", "0") == "1",
         "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", env.get("HTTPS", "0")) == "1",
         "REMEMBER_COOKIE_HTTPONLY": True,
+        # How long a web sign-in lasts on the server: without "remember me" a day, with it 30
+        # days (its cookie as long); signing out ends it sooner (accounts.sessions).
+        "WEB_SESSION_LIFETIME": timedelta(hours=float(env.get("WEB_SESSION_HOURS", "24"))),
+        "REMEMBER_COOKIE_DURATION": timedelta(days=float(env.get("REMEMBER_DAYS", "30"))),
+        # Live connections: at most this many Socket.IO connections per user at once; each
+        # server process vouches for its own every LIVE_HEARTBEAT_SECONDS.
+        "LIVE_CONNECTIONS_PER_USER": int(env.get("LIVE_CONNECTIONS_PER_USER", "10")),
+        "LIVE_HEARTBEAT_SECONDS": float(env.get("LIVE_HEARTBEAT_SECONDS", "60")),
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "MAX_CONTENT_LENGTH": 256 * 1024,
         # flask-smorest / OpenAPI
