@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, request
 from sqlalchemy import event
 from werkzeug.routing import IntegerConverter
 
 from marketplace import cli, errors, realtime
 from marketplace.config import ROOT, from_env
-from marketplace.extensions import csrf, db, login_manager, migrate, openapi
+from marketplace.extensions import csrf, db, login_manager, migrate, openapi, talisman
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -52,9 +52,50 @@ def register_extensions(app: Flask) -> None:
     })
     openapi.init_app(app)
     realtime.init_app(app)
+    security_headers(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
+
+
+# Scripts only from our origin or carrying this request's nonce (the one inline script is the API
+# explorer's configuration); no inline styles or handlers anywhere; nothing may frame a page.
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "connect-src": "'self'",  # the API, and Socket.IO's WebSocket on the same origin
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+
+
+def security_headers(app: Flask) -> None:
+    """Talisman sets the CSP (with a nonce per request), X-Frame-Options DENY, nosniff,
+    Referrer-Policy, and -- when ``HTTPS`` is configured -- HSTS and the redirect from plain
+    HTTP. Nothing the app sends is meant for a shared cache: every response except static
+    files is ``Cache-Control: no-store`` (pages are per person; some carry a new token)."""
+    https = bool(app.config["HTTPS"])
+    talisman.init_app(
+        app,
+        force_https=https,
+        strict_transport_security=https,
+        session_cookie_secure=bool(app.config["SESSION_COOKIE_SECURE"]),
+        session_cookie_samesite=app.config["SESSION_COOKIE_SAMESITE"],
+        frame_options="DENY",
+        content_security_policy=CONTENT_SECURITY_POLICY,
+        content_security_policy_nonce_in=["script-src"],
+        referrer_policy="strict-origin-when-cross-origin",
+    )
+
+    @app.after_request
+    def no_store(response: Response) -> Response:
+        if request.endpoint != "static" and "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

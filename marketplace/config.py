@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,20 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "RATING_PRIOR_WEIGHT": float(env.get("RATING_PRIOR_WEIGHT", "5")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "0") == "1",
+        # Served over HTTPS (directly or behind a TLS-terminating proxy that sets
+        # X-Forwarded-Proto): plain HTTP is redirected, HSTS is sent, cookies are Secure.
+        "HTTPS": env.get("HTTPS", "0") == "1",
+        "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", env.get("HTTPS", "0")) == "1",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        # How long a web sign-in lasts on the server: without "remember me" a day, with it 30
+        # days (its cookie as long); signing out ends it sooner (accounts.sessions).
+        "WEB_SESSION_LIFETIME": timedelta(hours=float(env.get("WEB_SESSION_HOURS", "24"))),
+        "REMEMBER_COOKIE_DURATION": timedelta(days=float(env.get("REMEMBER_DAYS", "30"))),
+        # Live connections: at most this many Socket.IO connections per user at once; each
+        # server process vouches for its own every LIVE_HEARTBEAT_SECONDS.
+        "LIVE_CONNECTIONS_PER_USER": int(env.get("LIVE_CONNECTIONS_PER_USER", "10")),
+        "LIVE_HEARTBEAT_SECONDS": float(env.get("LIVE_HEARTBEAT_SECONDS", "60")),
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
         "MAX_CONTENT_LENGTH": 256 * 1024,
         # flask-smorest / OpenAPI
         "API_TITLE": "Marketplace API",
@@ -67,5 +81,6 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "JSON_SORT_KEYS": False,
     }
     config.update(overrides)
+    config.setdefault("REMEMBER_COOKIE_SECURE", config["SESSION_COOKIE_SECURE"])
     config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     return config

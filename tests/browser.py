@@ -51,7 +51,7 @@ class Person:
     def live(self) -> None:
         """Wait until the page's Socket.IO connection is up (an event, not a sleep)."""
         self.page.wait_for_function(
-            "window.Nearby && window.Nearby.socket && window.Nearby.socket.connected")
+            "() => window.Nearby && window.Nearby.socket && window.Nearby.socket.connected")
 
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -1148,6 +1148,10 @@ FORMS: tuple[Form, ...] = (
                  FormExtra("not-a-number", "expires_in", "abc"),
                  FormExtra("nul", "expires_in", "4\x008"))),
     Form("/signout", "customer", "/signout", None, None),
+    # Ending a session takes no input; somebody else's session id is simply not theirs.
+    Form("/account/sessions/<int:session_id>/end", "customer", "/account/sessions/999999/end",
+         None, None),
+    Form("/account/sessions/end-all", "customer", "/account/sessions/end-all", None, None),
 )
 FORMS_BY_KEY = {form.key: form for form in FORMS}
 
@@ -1331,6 +1335,7 @@ def test_bad_form_input_is_refused_next_to_its_field_and_changes_nothing(world: 
                                                                         key: str) -> None:
     form = FORMS_BY_KEY[key]
     failures = []
+    world.web(form.caller)  # signed in before the snapshot: a sign-in is a session row
     state = snapshot()
     for variant in FORM_VARIANTS[key]:
         problem, state = judge_form(world, form, variant, state)

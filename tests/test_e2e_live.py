@@ -133,7 +133,7 @@ def test_the_need_page_and_my_needs_catch_up_after_the_server_restarts(
         need_page.goto(f"/needs/{need['id']}")
         customer.live()
         my_needs.goto("/needs")
-        my_needs.wait_for_function("window.Nearby.socket && window.Nearby.socket.connected")
+        my_needs.wait_for_function("() => window.Nearby.socket && window.Nearby.socket.connected")
         count = my_needs.locator(f'[data-offer-count="{need["id"]}"]')
         expect(count).to_have_text("0")
         for page in (need_page, my_needs):

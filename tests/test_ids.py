@@ -12,6 +12,7 @@ from conftest import _clean, need_data
 from sqlalchemy import Table, delete, func, insert, select
 
 from marketplace import lifecycle
+from marketplace.accounts import sessions
 from marketplace.api.idempotency import HEADER
 from marketplace.db_types import utcnow
 from marketplace.extensions import db
@@ -42,6 +43,7 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
     lifecycle.accept(customer.user, offer.id)
     lifecycle.complete(customer.user, need.id)
     lifecycle.rate(customer.user, need.id, {"stars": 5})
+    sessions.start(customer.user, remember=False)  # a web sign-in
     response = customer.post("/api/v1/needs", json=need_data(title="Second need"),
                              headers={HEADER: "world-need"})
     assert response.status_code == 201, response.get_json()

@@ -301,8 +301,10 @@ def test_upgrading_a_database_with_rows_keeps_every_row(scratch_url: str, backen
     with scratch.app_context():
         try:
             flask_migrate.upgrade(revision="971615d74d14")
+            with db.engine.connect() as conn:
+                existing = set(inspect(conn).get_table_names())  # tables of that revision
             surrogate = [t.name for t in db.metadata.sorted_tables
-                         if t.autoincrement_column is not None]
+                         if t.autoincrement_column is not None and t.name in existing]
             meta = MetaData()
             with db.engine.begin() as conn:
                 for name, rows in OLD_ROWS.items():

@@ -21,8 +21,17 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def user_for_token(token: str) -> User | None:
+def token_for(token: str) -> ApiToken | None:
+    """The token row of a presented token, if it exists and its account may sign in."""
     row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is None or getattr(row.user, "erased_at", None) is not None \
+            or getattr(row.user, "suspended_at", None) is not None:
+        return None
+    return row
+
+
+def user_for_token(token: str) -> User | None:
+    row = token_for(token)
     if row is None:
         return None
     now = utcnow()

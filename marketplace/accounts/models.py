@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.db_types import IDS_NEVER_REUSED, UTCDateTime, utcnow
@@ -27,6 +27,16 @@ class User(UserMixin, db.Model):
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
 
+    # The web session this object was loaded for (accounts.sessions): Flask-Login keeps
+    # ``get_id()`` in the cookie session and in the remember-me cookie, so what it keeps is the
+    # session's random key, never the user id -- a cookie is worth what its session row is.
+    login_key = None  # type: str | None  (not a column)
+
+    def get_id(self) -> str:
+        if self.login_key is None:
+            raise RuntimeError("sign in through accounts.sessions.start, which sets login_key")
+        return self.login_key
+
     @property
     def first_name(self) -> str:
         """What people who are not (yet) the customer's chosen provider may call them."""
@@ -49,3 +59,39 @@ class ApiToken(db.Model):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class WebSession(db.Model):
+    """One sign-in on the web: the cookie session (and its remember-me cookie, if asked for)
+    carry a random key whose SHA-256 is kept here. Signing out revokes the row, so a replayed
+    cookie is worth nothing; a remember-me sign-in rotates the key each time it is used."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = IDS_NEVER_REUSED
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    remember: Mapped[bool] = mapped_column(Boolean, default=False)
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LiveConnection(db.Model):
+    """An open Socket.IO connection and what authenticated it (a web session or an API token),
+    so that ending either cuts the connection at once, on whichever process holds it, and so
+    that a user's concurrent connections can be counted."""
+
+    __tablename__ = "live_connections"
+    __table_args__ = (Index("ix_live_connections_user_id", "user_id"),)
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    web_session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("web_sessions.id", ondelete="CASCADE"), index=True)
+    api_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True)
+    connected_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from marketplace.accounts import sessions
 from marketplace.accounts.auth import TOKEN_PREFIX, hash_token
 from marketplace.accounts.models import ApiToken, User
 from marketplace.errors import Conflict, NotFound, Unauthorized
@@ -107,6 +108,8 @@ def list_tokens(user: User) -> list[ApiToken]:
 
 
 def revoke_token(user: User, token_id: int) -> None:
+    """Delete the token; live connections it authenticated are cut at once."""
+    sids = sessions.cut_token(token_id) if db.session.get(ApiToken, token_id) else []
     result = db.session.execute(
         delete(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
     )
@@ -114,3 +117,4 @@ def revoke_token(user: User, token_id: int) -> None:
         db.session.rollback()
         raise NotFound("You have no token with that id.")
     db.session.commit()
+    sessions.cut(sids)

@@ -47,3 +47,20 @@ def start_expiry_task(app: Flask) -> None:
                 log.exception("expiring needs failed")
 
     socketio.start_background_task(loop)
+
+
+def start_heartbeat_task(app: Flask) -> None:
+    """Vouch for this process's live connections every LIVE_HEARTBEAT_SECONDS, so rows of a
+    process that died stop counting against their users' connection cap."""
+    from marketplace.accounts import sessions
+
+    def loop() -> None:
+        while True:
+            socketio.sleep(app.config["LIVE_HEARTBEAT_SECONDS"])
+            try:
+                with app.app_context():
+                    sessions.heartbeat(set(events.LOCAL))
+            except Exception:  # keep the loop alive; the next round retries
+                log.exception("the live-connection heartbeat failed")
+
+    socketio.start_background_task(loop)

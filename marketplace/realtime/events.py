@@ -14,7 +14,9 @@ from flask import current_app, request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, SocketIO
 
-from marketplace.accounts.auth import user_for_token
+from marketplace.accounts import sessions
+from marketplace.accounts.auth import token_for
+from marketplace.errors import DomainError
 from marketplace.extensions import db, socketio
 from marketplace.notifications import services
 from marketplace.notifications.schemas import MAX_ID
@@ -23,12 +25,21 @@ from marketplace.realtime.emit import room_for
 REPLAY_PAGE = 100
 
 
-def _user_from(auth: Any) -> Any:
+# The connections this process holds (for the heartbeat that keeps their rows fresh).
+LOCAL: set[str] = set()
+
+
+def _authenticate(auth: Any) -> tuple[Any, dict[str, int | None]]:
+    """Who connects, and with what: an API token, or the web session of the cookie."""
     if isinstance(auth, dict) and isinstance(auth.get("token"), str):
-        return user_for_token(auth["token"])
+        token = token_for(auth["token"])
+        if token is None:
+            return None, {}
+        return token.user, {"api_token_id": token.id}
     if current_user.is_authenticated:
-        return current_user._get_current_object()
-    return None
+        web = sessions.current()
+        return current_user._get_current_object(), {"web_session_id": web.id if web else None}
+    return None, {}
 
 
 def _position(value: Any) -> int | None:
@@ -39,16 +50,23 @@ def _position(value: Any) -> int | None:
 
 
 def connect(auth: Any = None) -> None:
-    user = _user_from(auth)
+    user, by = _authenticate(auth)
     if user is None:
         raise ConnectionRefusedError("unauthorized: pass auth={'token': ...} or sign in")
+    last_id = None
+    if isinstance(auth, dict) and auth.get("last_id") is not None:
+        last_id = _position(auth["last_id"])
+        if last_id is None:
+            raise ConnectionRefusedError(f"last_id must be an integer from 0 to {MAX_ID}")
+    try:
+        sessions.connected(request.sid, user, **by)
+    except DomainError as exc:
+        raise ConnectionRefusedError(exc.message) from None
+    LOCAL.add(request.sid)
     socketio.server.save_session(request.sid, {"user_id": user.id})
-    if not isinstance(auth, dict) or auth.get("last_id") is None:
+    if last_id is None:
         socketio.server.enter_room(request.sid, room_for(user.id), namespace="/")
         return
-    last_id = _position(auth["last_id"])
-    if last_id is None:
-        raise ConnectionRefusedError(f"last_id must be an integer from 0 to {MAX_ID}")
     socketio.start_background_task(_replay_in_context, current_app._get_current_object(),
                                    request.sid, user.id, last_id)
 
@@ -60,9 +78,24 @@ def replay(data: Any = None) -> dict[str, Any] | None:
         message = f"Give after: the last notification id you received (0 to {MAX_ID})."
         return {"error": {"status": 400, "code": "bad_request", "message": message,
                           "fields": {"after": [message]}}}
+    if not sessions.still_connected(request.sid):  # its session or token ended meanwhile
+        socketio.server.disconnect(request.sid, namespace="/")
+        return None
     user_id = socketio.server.get_session(request.sid)["user_id"]
     _replay_page(request.sid, user_id, after)
     return None
+
+
+def disconnect(reason: Any = None) -> None:
+    LOCAL.discard(request.sid)
+    sessions.disconnected(request.sid)
+
+
+def cut(sids: list[str]) -> None:
+    """Disconnect connections whose session or token ended (through Redis, on whichever
+    process holds each)."""
+    for sid in sids:
+        socketio.server.disconnect(sid, namespace="/")
 
 
 def _replay_in_context(app: Any, sid: str, user_id: int, last_id: int) -> None:
@@ -93,4 +126,6 @@ def _replay_page(sid: str, user_id: int, after_id: int) -> None:
 def register(server: SocketIO) -> None:
     """Register the handlers (explicitly, once, from ``realtime.init_app``)."""
     server.on_event("connect", connect)
+    server.on_event("disconnect", disconnect)
     server.on_event("replay", replay)
+    sessions.on_cut(cut)

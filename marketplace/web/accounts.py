@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user, user_loaded_from_cookie
 
-from marketplace.accounts import services
+from marketplace.accounts import services, sessions
 from marketplace.accounts.models import User
 from marketplace.accounts.schemas import CredentialsSchema, RegisterSchema
 from marketplace.errors import DomainError
-from marketplace.extensions import db, login_manager
+from marketplace.extensions import login_manager
 from marketplace.web import forms
 from marketplace.web.forms import FormErrors, FormInvalid, safe_next
 
@@ -25,11 +25,38 @@ def _forget_cached_user() -> None:
     """Flask-Login caches the user in ``g``; a request that runs inside an already pushed app
     context (tests, scripts) would otherwise see the previous request's user."""
     g.pop("_login_user", None)
+    g.pop("web_session", None)
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def load_user(key: str) -> User | None:
+    """Flask-Login's id is the session's key (accounts.sessions): a cookie whose session was
+    ended signs nobody in."""
+    return sessions.load(key)
+
+
+def sign_in(user: User, *, remember: bool) -> None:
+    """A new server-side session (a new key: the session id rotates at every sign-in) and a
+    cookie session holding nothing from before; a session this browser had ends."""
+    previous = sessions.current() if current_user.is_authenticated else None
+    if previous is not None:
+        sessions.end(previous)
+    session.clear()
+    # Flask-WTF keeps this request's CSRF token in g; it belonged to the cleared session.
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+    sessions.start(user, remember=remember, user_agent=request.user_agent.string)
+    login_user(user, remember=remember)
+
+
+@user_loaded_from_cookie.connect
+def _rotate_remember_cookie(app: Any, user: User) -> None:
+    """A remember-me cookie was used: it is replaced by a new one (Flask-Login sets it when
+    ``_remember`` is "set"), and the used one is revoked."""
+    key = sessions.rotate(user)
+    if key is None:
+        return
+    session["_user_id"] = key
+    session["_remember"] = "set"
 
 
 @bp.route("/")
@@ -51,7 +78,7 @@ def signup() -> Any:
         except DomainError as exc:
             errors = exc.fields or {"email": [exc.message]}
         else:
-            login_user(user)
+            sign_in(user, remember=False)
             flash("Welcome! Your account is ready.")
             return redirect(safe_next(url_for("accounts.home")))
     return render_template("auth/signup.html", errors=errors, form=form)
@@ -70,13 +97,18 @@ def login() -> Any:
         except DomainError as exc:
             errors = {"_form": [exc.message]}
         else:
-            login_user(user, remember=bool(request.form.get("remember")))
+            sign_in(user, remember=bool(request.form.get("remember")))
             return redirect(safe_next(url_for("accounts.home")))
     return render_template("auth/signin.html", errors=errors, form=request.form)
 
 
 @bp.route("/signout", methods=["POST"])
 def logout() -> Any:
+    """Ends this session on the server (a replayed cookie signs nobody in) and its live
+    connections; the cookies go too."""
+    current = sessions.current() if current_user.is_authenticated else None
+    if current is not None:
+        sessions.end(current)
     logout_user()
     flash("You are signed out.")
     return redirect(url_for("accounts.home"))
@@ -110,3 +142,36 @@ def revoke(token_id: int) -> Any:
     else:
         flash("Token revoked.")
     return redirect(url_for("accounts.tokens"))
+
+
+@bp.route("/account/sessions")
+@login_required
+def web_sessions() -> Any:
+    """Where you are signed in: each session's device and when it was last used."""
+    return render_template("account/sessions.html", sessions=sessions.active(current_user),
+                           current=sessions.current())
+
+
+@bp.route("/account/sessions/<int:session_id>/end", methods=["POST"])
+@login_required
+def end_session(session_id: int) -> Any:
+    current = sessions.current()
+    if not sessions.end_one(current_user, session_id):
+        flash("That session has ended already.")
+    elif current is not None and current.id == session_id:
+        logout_user()
+        flash("You are signed out.")
+        return redirect(url_for("accounts.home"))
+    else:
+        flash("Signed out on that device.")
+    return redirect(url_for("accounts.web_sessions"))
+
+
+@bp.route("/account/sessions/end-all", methods=["POST"])
+@login_required
+def end_all_sessions() -> Any:
+    """Sign out everywhere, this browser included; every live connection of them is cut."""
+    sessions.end_all(current_user)
+    logout_user()
+    flash("You are signed out everywhere.")
+    return redirect(url_for("accounts.home"))
