@@ -31,11 +31,14 @@ _WORD_AT, _WORD_DOT = r"\s+at\s+", r"\s+dot\s+"
 _LOCAL, _LABEL = r"[\w.+%-]{1,64}", r"[\w-]{1,63}"
 _ANY_DOT = rf"(?:\.|{_BRACKET_DOT}|{_WORD_DOT})"
 _SPELT_DOT = rf"(?:{_BRACKET_DOT}|{_WORD_DOT})"
-# (the "at", a dot between labels, the last dot): plain; "(at)" with any dots; "@" or " at "
-# with at least one spelt-out last dot — " at " with plain dots is every "at noon. Then".
-_EMAILS = [re.compile(rf"{_LOCAL}{at}{_LABEL}(?:{dot}{_LABEL})*{last}[a-z]{{2,24}}\b", re.IGNORECASE)
-           for at, dot, last in (("@", r"\.", r"\."), (_BRACKET_AT, _ANY_DOT, _ANY_DOT),
-                                 (rf"(?:@|{_WORD_AT})", _ANY_DOT, _SPELT_DOT))]
+_MORE = rf"(?:{_ANY_DOT}{_LABEL})*"
+# Plain; "(at)" with any dots; "@" or " at " with at least one spelt-out dot — " at " with
+# plain dots alone is every "at noon. Then".
+_EMAILS = [re.compile(pattern, re.IGNORECASE) for pattern in (
+    rf"{_LOCAL}@{_LABEL}(?:\.{_LABEL})*\.[a-z]{{2,24}}\b",
+    rf"{_LOCAL}{_BRACKET_AT}{_LABEL}(?:{_ANY_DOT}{_LABEL})+",
+    rf"{_LOCAL}(?:@|{_WORD_AT}){_LABEL}{_MORE}{_SPELT_DOT}{_LABEL}{_MORE}",
+)]
 
 
 @dataclass(frozen=True)
