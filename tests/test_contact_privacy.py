@@ -260,3 +260,19 @@ def test_masking_takes_linear_time_on_hostile_text():
         started = time.perf_counter()
         contact.mask(hostile)
         assert time.perf_counter() - started < 1.0
+
+
+def test_a_cancel_reason_reaches_the_offering_providers_masked(world):
+    customer, need = world["customer"], world["need"]
+    lifecycle.cancel(customer.user, need.id, "Found someone; call me on 512-555-0147 anyway")
+    db.session.expire_all()
+    for name in ("alice", "bob"):
+        got = everything(world, name)
+        assert_clean(got)
+        assert json.loads(got["GET need"])["cancel_reason"] == (
+            "Found someone; call me on [phone hidden until you accept] anyway")
+        [note] = [n for n in notifications.after(world["pros"][name].user.id, 0, 500)
+                  if n.type == "need.cancelled"]
+        assert "[phone hidden until you accept]" in note.data["reason"] and note.text.endswith("anyway”")
+    assert customer.get(f"/api/v1/needs/{need.id}").get_json()["cancel_reason"] == (
+        "Found someone; call me on 512-555-0147 anyway")

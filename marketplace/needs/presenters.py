@@ -91,8 +91,16 @@ class NeedView:
 
     @property
     def cancel_reason(self) -> str | None:
-        return self.need.cancel_reason if self.role in EXACT_ROLES | {"offering_provider"} \
-            else None
+        if self.role == "offering_provider":
+            return self.cancel_reason_masked
+        return self.need.cancel_reason if self.exact else None
+
+    @property
+    def cancel_reason_masked(self) -> str | None:
+        """The reason as a provider who was not chosen reads it (a customer's words)."""
+        reason = self.need.cancel_reason
+        return None if reason is None else contact.for_providers(reason, self.need.customer,
+                                                                 self.need.address)
 
     @property
     def cancelled_by(self) -> str | None:
