@@ -14,6 +14,7 @@ still a way to reach someone, and a masked long number in a need costs less than
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ _WORD_AT, _WORD_DOT = r"\s+at\s+", r"\s+dot\s+"
 _LOCAL, _LABEL = r"[\w.+%-]{1,64}", r"[\w-]{1,63}"
 _ANY_DOT = rf"(?:\.|{_BRACKET_DOT}|{_WORD_DOT})"
 _SPELT_DOT = rf"(?:{_BRACKET_DOT}|{_WORD_DOT})"
+_BRACKET_AT_ALONE = re.compile(_BRACKET_AT, re.IGNORECASE)
 _MORE = rf"(?:{_ANY_DOT}{_LABEL})*"
 # Plain; "(at)" with any dots; "@" or " at " with at least one spelt-out dot — " at " with
 # plain dots alone is every "at noon. Then".
@@ -52,14 +54,40 @@ class Known:
     email: str | None = None
 
 
+# No number written internationally has fewer digits than this, country code included (the
+# shortest: Iran's 4-digit numbers after +98); tests pin it against the metadata.
+MIN_PHONE_DIGITS = 6
+_DIGIT = re.compile(r"\d")
+
+
+@functools.lru_cache(maxsize=32)
+def min_digits(regions: tuple[str, ...]) -> int:
+    """The fewest digits a phone number ``PhoneNumberMatcher`` could find in these regions has:
+    text with fewer skips the matcher, the costly part."""
+    lengths = [MIN_PHONE_DIGITS]
+    for region in regions:
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        if meta is not None:
+            desc = meta.general_desc
+            lengths += [n for n in (*desc.possible_length,
+                                    *(desc.possible_length_local_only or ())) if n > 0]
+    return min(lengths)
+
+
 def _spans(text: str, regions: Sequence[str]) -> list[tuple[int, int, str]]:
     spans: list[tuple[int, int, str]] = []
+    if _DIGIT.subn("", text)[1] < min_digits(tuple(regions)):
+        regions = ()
     for region in regions:
         for match in phonenumbers.PhoneNumberMatcher(
                 text, region, leniency=phonenumbers.Leniency.POSSIBLE, max_tries=1000):
             spans.append((match.start, match.end, PHONE_HIDDEN))
-    for pattern in _EMAILS:
-        spans.extend((m.start(), m.end(), EMAIL_HIDDEN) for m in pattern.finditer(text))
+    lowered = text.lower()
+    # Each pattern only where its telltale is (a pattern tried at every position costs).
+    for pattern, telltale in zip(_EMAILS, ("@" in text, _BRACKET_AT_ALONE.search(text),
+                                           "dot" in lowered), strict=True):
+        if telltale:
+            spans.extend((m.start(), m.end(), EMAIL_HIDDEN) for m in pattern.finditer(text))
     return spans
 
 

@@ -175,7 +175,7 @@ def test_messages_after_acceptance_reach_the_accepted_provider_unmasked_only(wor
 
 US_FORMATS = (phonenumbers.PhoneNumberFormat.E164, phonenumbers.PhoneNumberFormat.INTERNATIONAL,
               phonenumbers.PhoneNumberFormat.NATIONAL)
-REGIONS = ("US", "GB", "DE", "FR", "IN", "BR", "AU", "JP", "MX", "NG")
+REGIONS = ("US", "GB", "DE", "FR", "IN", "BR", "AU", "JP", "MX", "NG", "IR", "TK")
 def words(text: str) -> list[str]:
     """The filler's words, outside the masks' own."""
     for hidden in (contact.PHONE_HIDDEN, contact.EMAIL_HIDDEN):
@@ -242,6 +242,19 @@ def test_an_email_address_is_masked(before, after, email):
 @given(text=st.text(st.sampled_from("abcdefghijklmnop ,.;!?\n"), max_size=200))
 def test_text_with_no_contact_detail_is_left_as_it_is(text):
     assert contact.mask(text) == text
+
+
+def test_the_matchers_digit_cut_off_is_below_every_number_it_could_find():
+    """Text with fewer digits than ``min_digits`` skips the matcher: true only while no number
+    in libphonenumber's metadata, written internationally, is shorter than MIN_PHONE_DIGITS,
+    and national formats of the configured regions count their own shortest."""
+    metas = [phonenumbers.PhoneMetadata.metadata_for_region(r)
+             for r in phonenumbers.SUPPORTED_REGIONS]
+    assert min(min(n for n in m.general_desc.possible_length if n > 0) + len(str(m.country_code))
+               for m in metas) >= contact.MIN_PHONE_DIGITS
+    assert contact.min_digits(("AL",)) == 5  # Albania's local-only numbers
+    assert contact.mask("Ring 12 345", ("AL",)) == "Ring [phone hidden until you accept]"
+    assert contact.min_digits(("US",)) == contact.MIN_PHONE_DIGITS
 
 
 @pytest.mark.parametrize("text", [
