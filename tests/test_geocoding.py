@@ -337,6 +337,7 @@ class FakeNominatim:
     def __init__(self) -> None:
         self.hits: list[Hit] = []
         self.places: dict[str, list[dict[str, Any]]] = {}
+        self.reverse_answer: dict[str, Any] = {"error": "Unable to geocode"}  # GET /reverse
         self.fail_with: int | None = None
         self._lock = threading.Lock()
         outer = self
@@ -349,9 +350,12 @@ class FakeNominatim:
                 with outer._lock:
                     outer.hits.append(Hit(arrived, url.path, params,
                                           self.headers.get("User-Agent")))
-                    status = outer.fail_with or (200 if url.path == "/search" else 404)
+                    status = outer.fail_with or (
+                        200 if url.path in ("/search", "/reverse") else 404)
                     q = (params.get("q") or [""])[0].casefold()
                     body: Any = outer.places.get(q, []) if status == 200 else {"error": "boom"}
+                    if url.path == "/reverse" and status == 200:
+                        body = outer.reverse_answer
                 raw = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -600,3 +604,29 @@ def test_geocoder_nominatim_configuration_end_to_end(nominatim, tmp_path):
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_nominatim_reverse_asks_for_a_town_and_labels_the_cell_with_it(app, make_user, nominatim):
+    """A need's place label from Nominatim is its zoom-10 (town) name of the cell's centre —
+    never a street — and no name there is a 422 naming place."""
+    from marketplace.geo import grid_cell_centre
+
+    app.extensions["geocoder"] = make_nominatim(nominatim)
+    try:
+        point = (30.2712345, -97.7398765)
+        nominatim.reverse_answer = nominatim_place("Austin, Travis County, Texas, United States",
+                                                   30.2711286, -97.7436995)
+        r = make_user().post("/api/v1/needs", json=need_data(
+            location={"lat": point[0], "lon": point[1]}, place="742 Evergreen Terrace"))
+        assert r.status_code == 201, r.get_json()
+        assert r.get_json()["place"] == "Austin, Travis County, Texas, United States"
+        [hit] = [h for h in nominatim.hits if h.path == "/reverse"]
+        cell = grid_cell_centre(*point)
+        assert (float(hit.params["lat"][0]), float(hit.params["lon"][0])) == (cell.lat, cell.lon)
+        assert hit.params["zoom"] == ["10"]
+        nominatim.reverse_answer = {"error": "Unable to geocode"}
+        r = make_user().post("/api/v1/needs", json=need_data(location={"lat": 0.5, "lon": -140.5},
+                                                             place="My boat"))
+        assert r.status_code == 422 and set(error_of(r)["fields"]) == {"place"}
+    finally:
+        app.extensions.pop("geocoder")
