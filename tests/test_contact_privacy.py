@@ -289,3 +289,28 @@ def test_a_cancel_reason_reaches_the_offering_providers_masked(world):
         assert "[phone hidden until you accept]" in note.data["reason"] and note.text.endswith("anyway”")
     assert customer.get(f"/api/v1/needs/{need.id}").get_json()["cancel_reason"] == (
         "Found someone; call me on 512-555-0147 anyway")
+
+
+def test_the_accepted_provider_gets_the_contact_for_that_need_only(world, make_need, make_offer,
+                                                                   live_frames):
+    """Accepted on one need, alice is still an unchosen provider on the customer's next one:
+    everything she gets about it is as clean as before."""
+    customer, alice = world["customer"], world["pros"]["alice"]
+    lifecycle.accept(customer.user, world["offers"]["alice"].id)
+    second = make_need(customer, title=TITLE, description=DESCRIPTION,
+                       location={"lat": POINT[0], "lon": POINT[1]}, address=ADDRESS)
+    offer = make_offer(second, alice)
+    messages.send(customer.user, offer.id, MESSAGE)
+    live_frames.clear()  # what she was sent about the first need is hers to read
+    db.session.expire_all()
+    got = everything({**world, "need": second, "offers": {"alice": offer}}, "alice")
+    # the first need's rows are in her notifications and on her jobs page; leave those out
+    about_second = {label: text for label, text in got.items()
+                    if label not in ("notifications", "notifications page", "socket, replayed",
+                                     "jobs page", "my offers")}
+    assert_clean(about_second)
+    notes = [n.as_event() for n in notifications.after(alice.user.id, 0, 500)
+             if (n.data.get("need") or {}).get("id") == second.id
+             or n.data.get("need_id") == second.id]
+    assert notes and leaks(json.dumps(notes)) == []
+    assert "[phone hidden until you accept]" in got["messages"]
