@@ -88,7 +88,8 @@ def _feed_views(provider: Provider, slots: Sequence[feeds.Slot]) -> list[NeedVie
     if not ids:
         return []
     by_id = {n.id: n for n in db.session.scalars(
-        select(Need).options(selectinload(Need.category)).where(Need.id.in_(ids)))}
+        select(Need).options(selectinload(Need.category), selectinload(Need.customer))
+        .where(Need.id.in_(ids)))}
     # Every need here is open and matches, so the role is settled by one query for the
     # provider's offers among them instead of a role lookup per need.
     offered = set(db.session.scalars(select(Offer.need_id).where(

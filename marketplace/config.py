@@ -51,6 +51,9 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "EXPIRY_INTERVAL_SECONDS": float(env.get("EXPIRY_INTERVAL_SECONDS", "30")),
         "SECRET_KEY": overrides.pop("SECRET_KEY", None) or _secret_key(),
         "NEED_DEFAULT_TTL_HOURS": int(env.get("NEED_DEFAULT_TTL_HOURS", "48")),
+        # Regions whose national phone formats are hidden from providers before acceptance
+        # (marketplace/contact.py); numbers written with +country code are found in any case.
+        "PHONE_REGIONS": env.get("PHONE_REGIONS", "US"),
         "RATING_PRIOR_WEIGHT": float(env.get("RATING_PRIOR_WEIGHT", "5")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

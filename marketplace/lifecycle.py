@@ -27,7 +27,7 @@ from marketplace.extensions import add_once, db
 from marketplace.money import format_money
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
-from marketplace.needs.presenters import summary
+from marketplace.needs.presenters import NeedView, summary
 from marketplace.notifications.outbox import notify, signal
 from marketplace.notifications.types import NotificationType
 from marketplace.offers import services as offers
@@ -137,9 +137,16 @@ def cancel(user: User, need_id: int, reason: str | None) -> Need:
     transition(need, NeedStatus.CANCELLED, actor, cancelled_at=utcnow(),
                cancelled_by_id=user.id, cancel_reason=reason or None)
     _decline_pending(need)
-    recipients = [uid for uid in [need.customer_id, *offering.values()] if uid != user.id]
-    notify(recipients, NotificationType.NEED_CANCELLED,
-           {"need": summary(need), "cancelled_by": actor, "reason": need.cancel_reason})
+    published = summary(need)
+    # The customer's reason reaches a provider they did not choose with contact masked.
+    masked = NeedView(need, None).cancel_reason_masked
+    for offer_id, uid in [(None, need.customer_id), *offering.items()]:
+        if uid is None or uid == user.id:
+            continue
+        exact = offer_id is None or offer_id == need.accepted_offer_id
+        notify([uid], NotificationType.NEED_CANCELLED,
+               {"need": published, "cancelled_by": actor,
+                "reason": need.cancel_reason if exact else masked})
     db.session.commit()
     return need
 

@@ -205,13 +205,50 @@ def test_need_posted_by_place_name_gets_its_coordinates_and_label(make_user, mak
     assert [n.data["need"]["id"] for n in told] == [need.id]
 
 
-def test_explicit_place_label_wins_over_the_geocoder_label(make_user):
-    r = make_user().post("/api/v1/needs", json=need_data(location={"query": "Austin, MN"},
-                                                         place="Downtown"))
+@pytest.mark.parametrize("location", [{"query": "Austin, MN"}, {"lat": 43.6712, "lon": -92.9801}])
+def test_a_typed_place_label_is_never_stored_the_geocoders_name_of_the_cell_is(make_user,
+                                                                                 location):
+    """Every matched provider reads ``place``: typed, it could carry a street address."""
+    r = make_user().post("/api/v1/needs", json=need_data(location=location,
+                                                         place="742 Evergreen Terrace"))
     assert r.status_code == 201, r.get_json()
     body = r.get_json()
-    assert body["place"] == "Downtown"
+    assert body["place"] == "Austin, MN, US"
+    assert db.session.get(Need, body["id"]).place == "Austin, MN, US"
     assert near(body["location"], AUSTIN_MN)
+
+
+def test_a_place_asked_for_where_the_geocoder_names_nothing_is_422_naming_place(make_user):
+    before = need_count()
+    r = make_user().post("/api/v1/needs", json=need_data(location={"lat": 0.0, "lon": -140.0},
+                                                         place="My boat"))
+    assert r.status_code == 422
+    assert set(error_of(r)["fields"]) == {"place"}
+    assert need_count() == before
+
+
+def test_the_cell_label_is_asked_of_the_cell_centre_not_the_point(app):
+    """Two points in one grid cell get the same label: it says no more than the cell."""
+    from marketplace.geo import grid_cell_centre
+
+    asked: list[tuple[float, float]] = []
+    real = shared_gazetteer()
+
+    class Recording:
+        def search(self, query: str, limit: int = 5) -> list[Place]:
+            return real.search(query, limit)
+
+        def reverse(self, lat: float, lon: float) -> Place | None:
+            asked.append((lat, lon))
+            return real.reverse(lat, lon)
+
+    app.extensions["geocoder"] = Recording()
+    try:
+        point = (30.2712345, -97.7398765)
+        assert geocoding.label_of_cell(*point) == "Austin, TX, US"
+        assert asked == [tuple(grid_cell_centre(*point))]
+    finally:
+        app.extensions.pop("geocoder")
 
 
 def test_need_with_unknown_place_is_422_on_location_query_and_nothing_is_created(make_user):
@@ -300,6 +337,7 @@ class FakeNominatim:
     def __init__(self) -> None:
         self.hits: list[Hit] = []
         self.places: dict[str, list[dict[str, Any]]] = {}
+        self.reverse_answer: dict[str, Any] = {"error": "Unable to geocode"}  # GET /reverse
         self.fail_with: int | None = None
         self._lock = threading.Lock()
         outer = self
@@ -312,9 +350,12 @@ class FakeNominatim:
                 with outer._lock:
                     outer.hits.append(Hit(arrived, url.path, params,
                                           self.headers.get("User-Agent")))
-                    status = outer.fail_with or (200 if url.path == "/search" else 404)
+                    status = outer.fail_with or (
+                        200 if url.path in ("/search", "/reverse") else 404)
                     q = (params.get("q") or [""])[0].casefold()
                     body: Any = outer.places.get(q, []) if status == 200 else {"error": "boom"}
+                    if url.path == "/reverse" and status == 200:
+                        body = outer.reverse_answer
                 raw = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -563,3 +604,29 @@ def test_geocoder_nominatim_configuration_end_to_end(nominatim, tmp_path):
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_nominatim_reverse_asks_for_a_town_and_labels_the_cell_with_it(app, make_user, nominatim):
+    """A need's place label from Nominatim is its zoom-10 (town) name of the cell's centre —
+    never a street — and no name there is a 422 naming place."""
+    from marketplace.geo import grid_cell_centre
+
+    app.extensions["geocoder"] = make_nominatim(nominatim)
+    try:
+        point = (30.2712345, -97.7398765)
+        nominatim.reverse_answer = nominatim_place("Austin, Travis County, Texas, United States",
+                                                   30.2711286, -97.7436995)
+        r = make_user().post("/api/v1/needs", json=need_data(
+            location={"lat": point[0], "lon": point[1]}, place="742 Evergreen Terrace"))
+        assert r.status_code == 201, r.get_json()
+        assert r.get_json()["place"] == "Austin, Travis County, Texas, United States"
+        [hit] = [h for h in nominatim.hits if h.path == "/reverse"]
+        cell = grid_cell_centre(*point)
+        assert (float(hit.params["lat"][0]), float(hit.params["lon"][0])) == (cell.lat, cell.lon)
+        assert hit.params["zoom"] == ["10"]
+        nominatim.reverse_answer = {"error": "Unable to geocode"}
+        r = make_user().post("/api/v1/needs", json=need_data(location={"lat": 0.5, "lon": -140.5},
+                                                             place="My boat"))
+        assert r.status_code == 422 and set(error_of(r)["fields"]) == {"place"}
+    finally:
+        app.extensions.pop("geocoder")

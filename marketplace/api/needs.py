@@ -28,7 +28,14 @@ blp = Blueprint("needs_api", __name__, url_prefix="/api/v1", description="Needs"
 @blp.arguments(NeedInSchema)
 @blp.response(201, NeedOutSchema)
 def create(data: dict[str, Any]) -> Any:
-    """Post a need. Matching providers are told at once."""
+    """Post a need. Matching providers are told at once.
+
+    Contact details are hidden from providers until you accept an offer: `address`, your
+    e-mail, phone and full name (providers see your first name), and phone numbers or e-mail
+    addresses typed into `title` and `description` (shown to providers as
+    "[phone hidden until you accept]"; you see your text as written). Only the provider
+    whose offer you accept then sees them, for this need. `place` is stored as the
+    geocoder's name for the need's ~1 km grid cell, never as typed."""
     need = services.create(g.user, data)
     return access.need_view(g.user, need, "customer")
 

@@ -22,3 +22,8 @@ class Geocoder(Protocol):
     def search(self, query: str, limit: int = 5) -> list[Place]:
         """Candidates for ``query``, best first; empty when nothing matches."""
         ...
+
+    def reverse(self, lat: float, lon: float) -> Place | None:
+        """The town or city around (lat, lon), labelled as ``search`` labels it; None when
+        there is none near enough to name the point by."""
+        ...

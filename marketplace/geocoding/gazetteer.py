@@ -9,12 +9,16 @@ name is read with its last words as the qualifier, so "Austin TX" works too.
 
 from __future__ import annotations
 
+import math
 import threading
 import unicodedata
 from collections import defaultdict
 from typing import Any
 
+from marketplace.geo import haversine_km
 from marketplace.geocoding.base import Place
+
+REVERSE_KM = 100.0  # a point farther than this from every listed city has no name here
 
 
 def _fold(text: str) -> str:
@@ -31,6 +35,8 @@ class Gazetteer:
         self._by_alt: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._names: list[str] = []
         self._qualifiers: dict[str, set[str]] = {}
+        # (floor(lat), floor(lon)) -> the cities in that one-degree square, for ``reverse``
+        self._squares: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
 
     def _load(self) -> None:
         with self._lock:
@@ -42,6 +48,8 @@ class Gazetteer:
             countries = cache.get_countries()
             states = cache.get_us_states()
             for city in cache.get_cities().values():
+                self._squares[(math.floor(float(city["latitude"])),
+                               math.floor(float(city["longitude"])))].append(city)
                 self._by_name[_fold(city["name"])].append(city)
                 for alt in set(city.get("alternatenames") or ()):
                     folded = _fold(alt)
@@ -111,6 +119,22 @@ class Gazetteer:
                     consider(self._by_name[candidate], 2)
         best = sorted(ranked.values(), key=lambda item: item[:2])[:limit]
         return [self._place(city) for _tier, _pop, city in best]
+
+    def reverse(self, lat: float, lon: float) -> Place | None:
+        """The nearest listed city within ``REVERSE_KM``: a degree of latitude is 111 km, so
+        the squares one row around cover it; a degree of longitude shrinks with cos(lat)."""
+        self._load()
+        row, col = math.floor(lat), math.floor(lon)
+        cos_lat = math.cos(math.radians(min(abs(lat) + 1, 90)))
+        span = 180 if cos_lat < 0.01 else min(180, math.ceil(1 / cos_lat))
+        best: tuple[float, dict[str, Any]] | None = None
+        for r in range(row - 1, row + 2):
+            for c in range(col - span, col + span + 1):
+                for city in self._squares.get((r, (c + 180) % 360 - 180), ()):
+                    km = haversine_km(lat, lon, float(city["latitude"]), float(city["longitude"]))
+                    if km <= REVERSE_KM and (best is None or km < best[0]):
+                        best = (km, city)
+        return None if best is None else self._place(best[1])
 
     @staticmethod
     def _place(city: dict[str, Any]) -> Place:

@@ -52,13 +52,43 @@ class NominatimGeocoder:
         self._geocode = RateLimiter(self._gated, min_delay_seconds=MIN_DELAY_SECONDS,
                                     max_retries=1, error_wait_seconds=2.0,
                                     swallow_exceptions=False)
+        self._reverse = RateLimiter(self._gated_reverse, min_delay_seconds=MIN_DELAY_SECONDS,
+                                    max_retries=1, error_wait_seconds=2.0,
+                                    swallow_exceptions=False)
         self._cache: OrderedDict[tuple[str, int], list[Place]] = OrderedDict()
+        self._reversed: OrderedDict[tuple[float, float], Place | None] = OrderedDict()
         self._lock = threading.Lock()
 
     def _gated(self, *args: Any, **kwargs: Any) -> Any:
         if self._gate is not None:
             self._gate.wait()
         return self._client.geocode(*args, **kwargs)
+
+    def _gated_reverse(self, *args: Any, **kwargs: Any) -> Any:
+        if self._gate is not None:
+            self._gate.wait()
+        return self._client.reverse(*args, **kwargs)
+
+    def reverse(self, lat: float, lon: float) -> Place | None:
+        """Nominatim's town-level name (zoom 10) for the point: never a street."""
+        key = (round(lat, 6), round(lon, 6))
+        with self._lock:
+            if key in self._reversed:
+                self._reversed.move_to_end(key)
+                return self._reversed[key]
+        try:
+            loc = self._reverse((lat, lon), exactly_one=True, zoom=10, addressdetails=True)
+        except GeopyError as exc:
+            raise GeocoderUnavailable(str(exc)) from exc
+        place = None if loc is None else Place(
+            label=loc.address, lat=float(loc.latitude), lon=float(loc.longitude),
+            country_code=(loc.raw.get("address", {}).get("country_code") or "").upper() or None,
+            source="nominatim")
+        with self._lock:
+            self._reversed[key] = place
+            while len(self._reversed) > CACHE_SIZE:
+                self._reversed.popitem(last=False)
+        return place
 
     def search(self, query: str, limit: int = 5) -> list[Place]:
         key = (" ".join(query.casefold().split()), limit)

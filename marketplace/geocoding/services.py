@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from marketplace.errors import DomainError, Invalid
+from marketplace.geo import grid_cell_centre
 from marketplace.geocoding import GeocoderUnavailable, Place, geocoder
 
 
@@ -27,5 +28,20 @@ def _nest(path: str, messages: list[str]) -> dict[str, object]:
     return {head: _nest(rest, messages) if rest else messages}
 
 
-def resolve(query: str) -> Place:
-    return search(query, 1, field="location.query")[0]
+def resolve(query: str, field: str = "location.query") -> Place:
+    return search(query, 1, field=field)[0]
+
+
+def label_of_cell(lat: float, lon: float, field: str = "place") -> str:
+    """The geocoder's name for the grid cell around (lat, lon) — asked of the cell's centre,
+    so the label says no more than the cell does — or a 422 naming ``field``."""
+    cell = grid_cell_centre(lat, lon)
+    try:
+        found = geocoder().reverse(cell.lat, cell.lon)
+    except GeocoderUnavailable:
+        raise ServiceUnavailable("The geocoding service is unavailable; leave out the place "
+                                 "or try again later.") from None
+    if found is None:
+        message = "No named place is near these coordinates; leave out the place."
+        raise Invalid(message, _nest(field, [message]))
+    return found.label

@@ -11,6 +11,7 @@ from marketplace.blocks import services as blocks
 from marketplace.errors import Conflict
 from marketplace.extensions import db
 from marketplace.messages.models import Message
+from marketplace.messages.presenters import MessageView, body_for_provider
 from marketplace.notifications.outbox import notify
 from marketplace.notifications.types import NotificationType
 from marketplace.offers import services as offers
@@ -38,21 +39,24 @@ def send(user: User, offer_id: int, body: str) -> Message:
     db.session.add(message)
     db.session.flush()
     other = offer.provider.user_id if role == "customer" else offer.need.customer_id
+    # The recipient's copy: a provider reads the customer's words masked until acceptance.
+    shown = body_for_provider(message) if role == "customer" else body
     notify([other], NotificationType.MESSAGE_RECEIVED, {
         "offer_id": offer.id, "need_id": offer.need_id, "message_id": message.id,
-        "from": role, "sender_name": message.sender_name, "body": body, "created_at": message.created_at,
+        "from": role, "sender_name": message.sender_name, "body": shown,
+        "created_at": message.created_at,
     })
     db.session.commit()
     return message
 
 
-def threads_of(offer_ids: Sequence[int]) -> dict[int, list[Message]]:
-    """Every message of each offer's thread, oldest first (for a page that shows the threads
-    of offers its reader may already see)."""
-    threads: dict[int, list[Message]] = {i: [] for i in offer_ids}
+def threads_of(offer_ids: Sequence[int], reader_id: int) -> dict[int, list[MessageView]]:
+    """Every message of each offer's thread, oldest first, as ``reader_id`` reads it (for a
+    page that shows the threads of offers its reader may already see)."""
+    threads: dict[int, list[MessageView]] = {i: [] for i in offer_ids}
     if offer_ids:
         for message in db.session.scalars(
             select(Message).where(Message.offer_id.in_(list(offer_ids))).order_by(Message.id)
         ):
-            threads[message.offer_id].append(message)
+            threads[message.offer_id].append(MessageView(message, reader_id))
     return threads

@@ -1,12 +1,14 @@
 """What one viewer may see of a need: the one place that decides which fields each role gets.
 The exact point, the address and the customer's contact go to the customer and the accepted
-provider only; everyone else sees the grid cell and a distance band from cell to cell.
+provider only; everyone else sees the grid cell and a distance band from cell to cell, and the
+title and description with contact details masked (``contact.for_providers``).
 ``NeedOutSchema`` dumps a ``NeedView``; pages render it as it is."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from marketplace import contact
 from marketplace.geo import cell_distance_km, distance_band, grid_cell_centre
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.needs.schemas import SUMMARY_FIELDS, NeedOutSchema
@@ -38,6 +40,19 @@ class NeedView:
     @property
     def exact(self) -> bool:
         return self.role in EXACT_ROLES
+
+    def _text(self, text: str) -> str:
+        """Free text of the customer's, masked for anyone they have not chosen."""
+        return text if self.exact else contact.for_providers(text, self.need.customer,
+                                                             self.need.address)
+
+    @property
+    def title(self) -> str:
+        return self._text(self.need.title)
+
+    @property
+    def description(self) -> str:
+        return self._text(self.need.description)
 
     @property
     def viewer_role(self) -> str | None:
@@ -76,8 +91,16 @@ class NeedView:
 
     @property
     def cancel_reason(self) -> str | None:
-        return self.need.cancel_reason if self.role in EXACT_ROLES | {"offering_provider"} \
-            else None
+        if self.role == "offering_provider":
+            return self.cancel_reason_masked
+        return self.need.cancel_reason if self.exact else None
+
+    @property
+    def cancel_reason_masked(self) -> str | None:
+        """The reason as a provider who was not chosen reads it (a customer's words)."""
+        reason = self.need.cancel_reason
+        return None if reason is None else contact.for_providers(reason, self.need.customer,
+                                                                 self.need.address)
 
     @property
     def cancelled_by(self) -> str | None:

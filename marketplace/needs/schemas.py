@@ -16,12 +16,19 @@ STATUSES = [s.value for s in NeedStatus]
 
 
 class NeedInSchema(Schema):
+    """Contact details typed into `title` or `description` (phone numbers, e-mail addresses,
+    your address or full name) are stored as written but hidden from providers until you
+    accept one of their offers; only that provider then sees them, with `address`."""
+
     title = text(120, min_len=3, required=True)
     description = text(5000, load_default="")
     category = SafeString(required=True, validate=validate.Length(min=1, max=40))
     location = fields.Nested(LocationInSchema, required=True)
-    place = text(200, load_default=None, allow_none=True,
-                 metadata={"description": "A public place label, e.g. a neighbourhood."})
+    place = text(200, load_default=None, allow_none=True, metadata={"description": (
+        "Ask for a public place label. It is never stored as typed (every matched provider "
+        "reads it): the geocoder's name for the ~1 km grid cell of the need's point is stored "
+        "instead, whatever the text. 422 naming `place` when the geocoder has no name for it. "
+        "Without `place`, a `location.query` need is labelled with the query's answer.")})
     address = text(300, load_default=None, allow_none=True,
                    metadata={"description": "Exact address; shown only to the accepted provider."})
     radius_km = fields.Float(required=True, allow_nan=False,

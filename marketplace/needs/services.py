@@ -49,12 +49,7 @@ def create(user: User, data: dict[str, Any]) -> Need:
     needed_by = data.get("needed_by")
     if needed_by is not None and needed_by <= now:
         raise Invalid("needed_by must be in the future.", {"needed_by": ["Must be in the future."]})
-    location = data["location"]
-    place = data.get("place") or None
-    if "query" in location:
-        found = geocoding.resolve(location["query"])
-        location = {"lat": found.lat, "lon": found.lon}
-        place = place or found.label
+    location, place = _located(data["location"], data.get("place") or None)
     need = Need(
         customer_id=user.id,
         category_id=category.id,
@@ -79,6 +74,21 @@ def create(user: User, data: dict[str, Any]) -> Need:
     _notify_matched(need)
     db.session.commit()
     return need
+
+
+def _located(location: dict[str, Any], asked: str | None) -> tuple[dict[str, float], str | None]:
+    """The point and the public label of a new need. A label is never stored as typed (it is
+    shown to every matched provider, and an address could be typed there): asking for one
+    (``asked``) gets the geocoder's name for the point's grid cell; a location query without
+    it gets the label of the query's answer."""
+    if "query" in location:
+        found = geocoding.resolve(location["query"])
+        point, label = {"lat": found.lat, "lon": found.lon}, found.label
+    else:
+        point, label = {"lat": location["lat"], "lon": location["lon"]}, None
+    if asked:
+        label = geocoding.label_of_cell(point["lat"], point["lon"])
+    return point, label
 
 
 def reach(category_id: int, lat: float, lon: float, radius_km: float,

@@ -33,7 +33,7 @@ from marketplace.messages import services as messages
 from marketplace.money import CURRENCIES, major_text, parse_major
 from marketplace.needs import services
 from marketplace.needs.models import NeedStatus
-from marketplace.needs.presenters import summary
+from marketplace.needs.presenters import NeedView, summary
 from marketplace.needs.schemas import CancelSchema, NeedInSchema
 from marketplace.offers.presenters import ordered, present
 from marketplace.offers.schemas import DEFAULT_SORT, SORTS
@@ -171,7 +171,7 @@ def _render_show(need_id: int, errors: FormErrors | None = None,
     return render_template(
         "needs/show.html", need=access.need_view(current_user, need, role), role=role,
         offers=views, sort=sort, sorts=SORTS,
-        threads=messages.threads_of([v.id for v in views]),
+        threads=messages.threads_of([v.id for v in views], current_user.id),
         rating=rating, can_offer=can_offer, errors=errors or {}, form_name=form_name,
         form=request.form, share_url=url_for("needs.shared", token=need.share_token,
                                              _external=True),
@@ -229,6 +229,8 @@ def shared(token: str) -> Any:
     need = services.by_share_token(token)
     cell = grid_cell_centre(need.lat, need.lon)
     role = access.viewer_role(current_user if current_user.is_authenticated else None, need)
+    # Published to anyone with the link: contact details in the text are masked even for the
+    # customer, who sees on this page what the people they share it with will see.
     return render_template("needs/shared.html", need=summary(need), cell=cell,
-                           description=need.description, role=role,
+                           description=NeedView(need, None).description, role=role,
                            open=need.status == NeedStatus.OPEN)

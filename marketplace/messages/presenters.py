@@ -1,0 +1,51 @@
+"""A message as one party of the thread reads it. The customer's words reach the provider with
+contact details masked (``contact.for_providers``) until that provider's offer is accepted;
+each party reads their own words as written. ``MessageOutSchema`` dumps a ``MessageView``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from marketplace import contact
+from marketplace.messages.models import Message
+from marketplace.offers.models import OfferStatus
+
+
+def masked_for_provider(message: Message) -> bool:
+    """Whether the provider of the thread reads ``message`` masked: it is the customer's, and
+    this offer is not (or no longer) the accepted one."""
+    offer = message.offer
+    return message.sender_id == offer.need.customer_id and offer.status != OfferStatus.ACCEPTED
+
+
+def body_for_provider(message: Message) -> str:
+    """``message``'s body as the provider of its thread reads it."""
+    if not masked_for_provider(message):
+        return message.body
+    need = message.offer.need
+    return contact.for_providers(message.body, need.customer, need.address)
+
+
+class MessageView:
+    """``message`` as ``reader_id`` (a party of its thread) reads it."""
+
+    __slots__ = ("message", "reader_id")
+
+    def __init__(self, message: Message, reader_id: int | None) -> None:
+        self.message, self.reader_id = message, reader_id
+
+    def __getattr__(self, name: str) -> Any:
+        """Columns both parties see as stored (ids, sender, times)."""
+        return getattr(self.message, name)
+
+    @property
+    def body(self) -> str:
+        message = self.message
+        if self.reader_id == message.offer.need.customer_id:
+            return message.body
+        return body_for_provider(message)
+
+
+def present(messages: Sequence[Message], reader_id: int | None) -> list[MessageView]:
+    return [MessageView(m, reader_id) for m in messages]
