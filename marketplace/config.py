@@ -55,6 +55,9 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         # (marketplace/contact.py); numbers written with +country code are found in any case.
         "PHONE_REGIONS": env.get("PHONE_REGIONS", "US"),
         "RATING_PRIOR_WEIGHT": float(env.get("RATING_PRIOR_WEIGHT", "5")),
+        # argon2 runs in gevent's thread pool under the server; 1 keeps it on the event loop
+        # (only bench/signin.py's baseline wants that).
+        "PASSWORD_HASH_INLINE": env.get("PASSWORD_HASH_INLINE", "0") == "1",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         # Served over HTTPS (directly or behind a TLS-terminating proxy that sets

@@ -504,3 +504,27 @@ def test_web_cannot_revoke_someone_elses_token(web, make_user):
     assert r.status_code == 302
     assert "You have no token with that id." in web.get("/account/tokens").get_data(as_text=True)
     assert victim.get("/api/v1/me").status_code == 200
+
+
+def test_argon2_runs_off_the_event_loop_under_gevent(app: Any) -> None:
+    """Under the gevent server a password hash runs in the hub's thread pool (argon2-cffi
+    releases the GIL), so the loop keeps serving; elsewhere, and for the benchmark's baseline,
+    inline. bench/signin.py measures what it is worth."""
+    import threading
+
+    from marketplace.accounts.services import off_the_loop
+
+    def where() -> int:
+        return threading.get_ident()
+
+    here = threading.get_ident()
+    assert off_the_loop(where) == here  # tests run in threading mode
+    mode = app.config["SOCKETIO_ASYNC_MODE"]
+    app.config["SOCKETIO_ASYNC_MODE"] = "gevent"
+    try:
+        assert off_the_loop(where) != here
+        app.config["PASSWORD_HASH_INLINE"] = True
+        assert off_the_loop(where) == here
+    finally:
+        app.config["SOCKETIO_ASYNC_MODE"] = mode
+        app.config["PASSWORD_HASH_INLINE"] = False

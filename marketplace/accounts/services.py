@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,6 +19,7 @@ from marketplace.errors import Conflict, NotFound, Unauthorized
 from marketplace.extensions import db
 
 MAX_TOKENS_PER_USER = 50
+T = TypeVar("T")
 _DUMMY_HASH: str | None = None
 
 
@@ -28,8 +30,29 @@ def _hasher() -> PasswordHasher:
     return PasswordHasher()
 
 
+def off_the_loop(work: Callable[..., T], *args: Any) -> T:
+    """Run CPU-bound ``work`` (argon2) where it cannot stall the server: under gevent, in the
+    hub's thread pool -- argon2-cffi releases the GIL while it hashes, so other greenlets keep
+    serving -- and inline everywhere else (tests, CLI, threading mode). PASSWORD_HASH_INLINE
+    keeps it on the loop (the baseline of bench/signin.py)."""
+    if (current_app.config.get("SOCKETIO_ASYNC_MODE") == "gevent"
+            and not current_app.config.get("PASSWORD_HASH_INLINE")):
+        import gevent
+
+        return gevent.get_hub().threadpool.apply(work, args)
+    return work(*args)
+
+
 def hash_password(password: str) -> str:
-    return _hasher().hash(password)
+    return off_the_loop(_hasher().hash, password)
+
+
+def _verifies(hasher: PasswordHasher, stored: str, password: str) -> bool:
+    try:
+        hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return True
 
 
 def verify_password(user: User | None, password: str) -> bool:
@@ -38,16 +61,13 @@ def verify_password(user: User | None, password: str) -> bool:
     hasher = _hasher()
     if user is None:
         if _DUMMY_HASH is None:
-            _DUMMY_HASH = hasher.hash(secrets.token_hex(8))
-        with contextlib.suppress(VerificationError, InvalidHashError):
-            hasher.verify(_DUMMY_HASH, password)
+            _DUMMY_HASH = hash_password(secrets.token_hex(8))
+        off_the_loop(_verifies, hasher, _DUMMY_HASH, password)
         return False
-    try:
-        hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
+    if not off_the_loop(_verifies, hasher, user.password_hash, password):
         return False
     if hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hasher.hash(password)
+        user.password_hash = hash_password(password)
         db.session.commit()
     return True
 
