@@ -63,6 +63,7 @@ from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
 from marketplace.accounts.schemas import CredentialsSchema, MeUpdateSchema, RegisterSchema
 from marketplace.api.geocoding import GeocodeArgs
+from marketplace.contacts.schemas import MyProviderInSchema, MyProviderListArgs
 from marketplace.extensions import db
 from marketplace.messages.schemas import MessageInSchema
 from marketplace.needs import services as needs
@@ -379,7 +380,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                            expect=("location", "query")),
                      Extra("zero", ("radius_km",), 0),
                      Extra("thousand", ("radius_km",), 1000),
+                     Extra("unknown", ("audience",), "everyone"),
+                     Extra("upper-case", ("audience",), "Favourites"),
+                     Extra("without-favourites", ("audience",), "favourites"),
                      *_under("budget", MONEY_EXTRAS))),
+    Endpoint("GET", f"{API}/me/providers", "customer", f"{API}/me/providers",
+             MyProviderListArgs, query={"favourites": "true", **OFFSET_PAGE}),
+    Endpoint("PUT", f"{API}/me/providers/<string:handle>", "customer",
+             f"{API}/me/providers/{{handle}}", MyProviderInSchema,
+             bodies=({"note": "Great cook, a bit late", "would_hire_again": True,
+                      "favourite": True},)),
     Endpoint("PUT", f"{API}/me/blocks/<string:handle>", "customer",
              f"{API}/me/blocks/{{block_handle}}", EmptySchema, bodies=({},)),
     Endpoint("POST", f"{API}/users", "anon", f"{API}/users", RegisterSchema, idempotent=True,
