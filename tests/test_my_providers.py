@@ -4,9 +4,11 @@ sent to favourites only. Written the way a nosy provider would try to read it.""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from conftest import AUSTIN, error_of
+from pages import csrf_token, dom, field_error, field_errors, links
 from sqlalchemy import select
 
 from marketplace import lifecycle
@@ -135,18 +137,20 @@ def test_the_note_never_reaches_the_provider(make_user: Any, make_provider: Any,
     make_need(alice, audience="favourites")
     browser = auth.sign_in(pro)
     h = pro.provider.handle
-    urls = ["/api/v1/me", "/api/v1/feed", f"/api/v1/needs/{need.id}",
-            f"/api/v1/needs/{need.id}/offers", f"/api/v1/offers/{offer.id}",
-            "/api/v1/notifications", f"/api/v1/providers/{h}", f"/api/v1/providers/{h}/ratings",
-            "/api/v1/me/providers", "/api/v1/me/offers", f"/api/v1/me/providers/{h}"]
-    pages = ["/", "/feed", "/jobs", f"/needs/{need.id}", f"/p/{h}", "/notifications",
-             "/me/providers", f"/needs/{need.id}/thread/{offer.id}"]
-    for url in urls:
-        text = pro.get(url).get_data(as_text=True)
-        assert MARK not in text and "would_hire_again" not in text, url
-    for url in pages:
-        text = browser.get(url).get_data(as_text=True)
-        assert MARK not in text, url
+    values = {"need_id": need.id, "offer_id": offer.id, "handle": h,
+              "token": need.share_token, "filename": "app.css"}
+    rules = [r.rule for r in app.url_map.iter_rules() if "GET" in r.methods]
+    assert "/api/v1/me/providers/<string:handle>" in rules
+    for rule in rules:
+        url = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), rule)
+        for response in (pro.get(url), browser.get(url)):
+            text = response.get_data(as_text=True)
+            response.close()
+            assert MARK not in text, url
+            if not rule.startswith(("/api/v1/openapi", "/api/v1/docs")):  # the field's docs
+                assert "would_hire_again" not in text, url
+    for n in db.session.scalars(select(Notification).where(Notification.user_id == pro.user.id)):
+        assert MARK not in json.dumps(n.data)
     # The customer does see it.
     assert alice.get(f"/api/v1/me/providers/{h}").get_json()["note"] == SECRET
 
@@ -228,3 +232,113 @@ def test_nearby_needs_say_they_were_not_sent_directly(make_user: Any, make_provi
     need = make_need(make_user())
     assert pro.get(f"/api/v1/needs/{need.id}").get_json()["direct"] is False
     assert [n["need"]["direct"] for n in told(pro)] == [False]
+
+
+# --- the web page ------------------------------------------------------------------------------
+
+
+def _post(app: Any, browser: Any, url: str, form: dict[str, str]) -> Any:
+    if app.config["WTF_CSRF_ENABLED"]:
+        form = {**form, "csrf_token": csrf_token(browser.get("/me/providers"))}
+    return browser.post(url, data=form)
+
+
+def test_the_page_lists_saves_and_blocks(app: Any, auth: Any, make_user: Any,
+                                         make_provider: Any, make_need: Any,
+                                         make_offer: Any) -> None:
+    alice = make_user()
+    pro, other = make_provider(), make_provider()
+    make_offer(make_need(alice), pro)
+    browser = auth.sign_in(alice)
+    home = browser.get("/")
+    assert "/me/providers" in links(home)
+    page = browser.get("/me/providers")
+    assert page.status_code == 200
+    names = [n.text() for n in dom(page).find_all("h2")]
+    assert len(names) == 1 and pro.provider.display_name in names[0]
+    assert other.provider.display_name not in page.get_data(as_text=True)
+    h = pro.provider.handle
+    r = _post(app, browser, f"/me/providers/{h}",
+              {"note": "  Lovely paella  ", "would_hire_again": "yes", "favourite": "1"})
+    assert r.status_code == 302
+    record = alice.get(f"/api/v1/me/providers/{h}").get_json()
+    assert (record["note"], record["would_hire_again"], record["favourite"]) == \
+        ("Lovely paella", True, True)
+    page = browser.get("/me/providers")
+    assert dom(page).by_id(f"f-note-{h}").text() == "Lovely paella"
+    # A bad note: the page again, the message next to the field, nothing changed.
+    r = _post(app, browser, f"/me/providers/{h}", {"note": "x" * 2001, "would_hire_again": "no"})
+    assert r.status_code == 200
+    assert field_error(r, "note") == "At most 2000 characters."
+    r = _post(app, browser, f"/me/providers/{h}", {"note": "ok", "would_hire_again": "maybe"})
+    assert field_error(r, "would_hire_again")
+    assert alice.get(f"/api/v1/me/providers/{h}").get_json()["note"] == "Lovely paella"
+    # A provider she never dealt with has no record to write.
+    assert _post(app, browser, f"/me/providers/{other.provider.handle}",
+                 {"note": "x"}).status_code == 404
+    assert _post(app, browser, f"/me/providers/{other.provider.handle}/block",
+                 {}).status_code == 404
+    # Block, then unblock, from the page.
+    assert _post(app, browser, f"/me/providers/{h}/block", {}).status_code == 302
+    record = alice.get(f"/api/v1/me/providers/{h}").get_json()
+    assert (record["blocked"], record["favourite"]) == (True, False)
+    assert _post(app, browser, f"/me/providers/{h}/unblock", {}).status_code == 302
+    assert alice.get(f"/api/v1/me/providers/{h}").get_json()["blocked"] is False
+
+
+def test_posting_to_favourites_from_the_form(app: Any, auth: Any, make_user: Any,
+                                             make_provider: Any, make_need: Any,
+                                             make_offer: Any) -> None:
+    alice = make_user()
+    fav, nearby = make_provider(), make_provider()
+    make_offer(make_need(alice), fav)
+    browser = auth.sign_in(alice)
+    assert dom(browser.get("/needs/new")).by_id("f-audience") is None  # no favourites yet
+    alice.put(f"/api/v1/me/providers/{fav.provider.handle}", json={"favourite": True})
+    make_provider(fav, base=FAR)
+    assert dom(browser.get("/needs/new")).by_id("f-audience") is not None
+    form = {"title": "Paella for 12", "category": "catering", "budget": "350",
+            "lat": str(AUSTIN[0]), "lon": str(AUSTIN[1]), "radius_km": "20",
+            "expires_in": "48", "audience": "favourites"}
+    if app.config["WTF_CSRF_ENABLED"]:
+        form["csrf_token"] = csrf_token(browser.get("/needs/new"))
+    before = len(told(nearby))
+    r = browser.post("/needs/new", data=form)
+    assert r.status_code == 302, field_errors(r)
+    need_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    assert fav.get(f"/api/v1/needs/{need_id}").status_code == 200
+    assert nearby.get(f"/api/v1/needs/{need_id}").status_code == 404
+    assert len(told(nearby)) == before
+
+
+def test_the_feed_pages_direct_and_nearby_needs_as_one_list(make_user: Any, make_provider: Any,
+                                                            make_need: Any,
+                                                            make_offer: Any) -> None:
+    pro = make_provider(radius_km=100)
+    direct, nearby = [], []
+    for i in range(4):
+        customer = make_user()
+        dealt = make_need(customer)
+        make_offer(dealt, pro)
+        nearby.append(dealt.id)
+        customer.put(f"/api/v1/me/providers/{pro.provider.handle}", json={"favourite": True})
+        # Sent directly from farther and farther away (bands 0..), and nearby ones between.
+        far = (AUSTIN[0] + 0.4 * i, AUSTIN[1])
+        direct.append(make_need(customer, audience="favourites",
+                                location={"lat": far[0], "lon": far[1]}).id)
+        nearby.append(make_need(make_user(), location={"lat": AUSTIN[0] + 0.2 * i,
+                                                       "lon": AUSTIN[1]}, radius_km=100).id)
+    everything = [n["id"] for n in pro.get("/api/v1/feed?limit=100").get_json()["items"]]
+    assert sorted(everything) == sorted(direct + nearby)
+    bands = [n["distance_band"] for n in pro.get("/api/v1/feed?limit=100").get_json()["items"]]
+    assert len(set(bands)) > 1  # the two sources interleave across bands
+    for limit in (1, 2, 3, 5):
+        seen, cursor = [], None
+        for _page in range(len(everything) + 1):  # a cursor that never ends fails, not hangs
+            url = f"/api/v1/feed?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+            body = pro.get(url).get_json()
+            seen += [n["id"] for n in body["items"]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert (seen, cursor) == (everything, None), limit

@@ -39,7 +39,7 @@ def show(handle: str) -> Any:
 
 @blp.route("/me/providers/<string:handle>", methods=["PUT"])
 @auth_required
-@blp.arguments(MyProviderInSchema)
+@blp.arguments(MyProviderInSchema, required=False)
 @blp.response(200, MyProviderOutSchema)
 def update(data: dict[str, Any], handle: str) -> Any:
     """Set your private note, "would hire again" and favourite for a provider you dealt with.
