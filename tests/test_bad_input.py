@@ -63,6 +63,7 @@ from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
 from marketplace.accounts.schemas import CredentialsSchema, MeUpdateSchema, RegisterSchema
 from marketplace.api.geocoding import GeocodeArgs
+from marketplace.contacts.schemas import MyProviderInSchema, MyProviderListArgs
 from marketplace.extensions import db
 from marketplace.messages.schemas import MessageInSchema
 from marketplace.needs import services as needs
@@ -379,7 +380,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                            expect=("location", "query")),
                      Extra("zero", ("radius_km",), 0),
                      Extra("thousand", ("radius_km",), 1000),
+                     Extra("unknown", ("audience",), "everyone"),
+                     Extra("upper-case", ("audience",), "Favourites"),
+                     Extra("without-favourites", ("audience",), "favourites"),
                      *_under("budget", MONEY_EXTRAS))),
+    Endpoint("GET", f"{API}/me/providers", "customer", f"{API}/me/providers",
+             MyProviderListArgs, query={"favourites": "true", **OFFSET_PAGE}),
+    Endpoint("PUT", f"{API}/me/providers/<string:handle>", "customer",
+             f"{API}/me/providers/{{handle}}", MyProviderInSchema,
+             bodies=({"note": "Great cook, a bit late", "would_hire_again": True,
+                      "favourite": True},)),
     Endpoint("PUT", f"{API}/me/blocks/<string:handle>", "customer",
              f"{API}/me/blocks/{{block_handle}}", EmptySchema, bodies=({},)),
     Endpoint("POST", f"{API}/users", "anon", f"{API}/users", RegisterSchema, idempotent=True,
@@ -1135,8 +1145,9 @@ FORMS: tuple[Form, ...] = (
                  "budget": "budget", "currency": "budget.currency", "lat": "location.lat",
                  "lon": "location.lon", "place_query": "location.query",
                  "radius_km": "radius_km", "address": "address", "needed_by": "needed_by",
-                 "max_offers": "max_offers"},
-         optional=frozenset({"currency", "lat", "lon", "place_query"}), zone_of="needed_by",
+                 "max_offers": "max_offers", "audience": "audience"},
+         optional=frozenset({"currency", "lat", "lon", "place_query", "audience"}),
+         zone_of="needed_by",
          extras=(FormExtra("no-location", "place_query", None),
                  FormExtra("missing", "lat", None), FormExtra("missing", "lon", None),
                  FormExtra("unknown", "category", "no-such-category"),
@@ -1146,7 +1157,20 @@ FORMS: tuple[Form, ...] = (
                  FormExtra("past", "needed_by", "2001-01-01T00:00"),
                  FormExtra("not-a-choice", "expires_in", "9"),
                  FormExtra("not-a-number", "expires_in", "abc"),
-                 FormExtra("nul", "expires_in", "4\x008"))),
+                 FormExtra("nul", "expires_in", "4\x008"),
+                 FormExtra("without-favourites", "audience", "favourites"),
+                 FormExtra("unknown", "audience", "everyone"))),
+    Form("/me/providers/<handle>", "customer", "/me/providers/{handle}",
+         f"PUT {API}/me/providers/<string:handle>", MyProviderInSchema,
+         baselines=({"note": "Great cook", "would_hire_again": "yes", "favourite": "1"},),
+         inputs={"note": "note", "would_hire_again": "would_hire_again"},
+         optional=frozenset({"note", "would_hire_again"}), errors="e-{input}-{handle}",
+         extras=(FormExtra("not-a-choice", "would_hire_again", "maybe"),
+                 FormExtra("nul", "would_hire_again", "y\x00es"))),
+    Form("/me/providers/<handle>/block", "customer", "/me/providers/{handle}/block",
+         f"PUT {API}/me/blocks/<string:handle>", None),
+    Form("/me/providers/<handle>/unblock", "customer", "/me/providers/{handle}/unblock",
+         f"DELETE {API}/me/blocks/<string:handle>", None),
     Form("/signout", "customer", "/signout", None, None),
     # Ending a session takes no input; somebody else's session id is simply not theirs.
     Form("/account/sessions/<int:session_id>/end", "customer", "/account/sessions/999999/end",

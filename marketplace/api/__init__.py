@@ -9,6 +9,7 @@ from flask import Flask
 from marketplace.api import (
     accounts,
     blocks,
+    contacts,
     geocoding,
     messages,
     needs,
@@ -20,7 +21,7 @@ from marketplace.api import (
 from marketplace.extensions import csrf, openapi
 
 BLUEPRINTS = (accounts.blp, providers.blp, needs.blp, offers.blp, messages.blp, ratings.blp,
-              notifications.blp, geocoding.blp, blocks.blp)
+              notifications.blp, geocoding.blp, blocks.blp, contacts.blp)
 
 
 def register(app: Flask) -> None:

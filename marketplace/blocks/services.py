@@ -1,13 +1,15 @@
-"""Block and unblock providers; the matching and access rules read ``blocked_*``."""
+"""Block and unblock providers; the matching and access rules read ``blocked_*``. A
+customer's favourites (``Contact.favourite``) are read here too, for posting a need to them:
+a blocked provider is never a favourite."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from marketplace.accounts.models import User
-from marketplace.blocks.models import Block
+from marketplace.blocks.models import Block, Contact
 from marketplace.extensions import db
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
@@ -19,6 +21,9 @@ def add(user: User, provider: Provider) -> bool:
     if db.session.get(Block, (user.id, provider.id)) is not None:
         return False
     db.session.add(Block(customer_id=user.id, provider_id=provider.id))
+    db.session.execute(update(Contact).where(Contact.customer_id == user.id,
+                                             Contact.provider_id == provider.id)
+                       .values(favourite=False))
     db.session.flush()
     return True
 
@@ -51,3 +56,16 @@ def blocked_provider_ids(customer_id: int) -> set[int]:
 def customers_blocking(provider_id: int) -> set[int]:
     return set(db.session.scalars(select(Block.customer_id)
                                   .where(Block.provider_id == provider_id)))
+
+
+def favourite_providers(customer_id: int) -> Sequence[Provider]:
+    """The customer's favourite providers who take work now (active), minus any they
+    blocked: whom a need sent to favourites goes to."""
+    return db.session.scalars(
+        select(Provider).join(Contact, Contact.provider_id == Provider.id)
+        .where(Contact.customer_id == customer_id, Contact.favourite.is_(True),
+               Provider.active.is_(True), Provider.user_id != customer_id,
+               Provider.id.not_in(select(Block.provider_id)
+                                  .where(Block.customer_id == customer_id)))
+        .order_by(Provider.id)
+    ).all()

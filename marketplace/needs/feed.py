@@ -12,6 +12,10 @@ serves; each radius by dot product; the band's ring of cell-centre distances, wi
 sphere's error margin) newest first with LIMIT; Python keeps those whose exact band it is.
 Every prefilter is a superset of the rule by a margin, so the result is exactly the old
 "build every matching need and sort" — see tests/test_feed_paging.py.
+
+Needs sent to the provider directly (a customer's favourites, ``need_recipients``) are not
+found by place: they are read by the recipient rows (few per provider), given their band the
+same way, and merged into the same order, so one cursor pages both.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from marketplace.geo import (
     search_box,
     unit_vector,
 )
-from marketplace.needs.models import Need, NeedStatus
+from marketplace.needs.models import Audience, Need, NeedRecipient, NeedStatus
 from marketplace.providers.models import Provider
 
 # Far above the rounding of a dot product of unit vectors (~1e-16), far below what a metre
@@ -89,6 +93,7 @@ def _statement(shapes: tuple[Shape, ...], blocking: bool, among: bool) -> Any:
     for band, ranges, low, high, below in shapes:
         where = [
             Need.status == NeedStatus.OPEN,
+            Need.audience == Audience.NEARBY,
             Need.category_id.in_(bindparam("categories", expanding=True)),
             Need.lat_row.in_(bindparam(f"rows{band}", expanding=True)),
             or_(*(Need.lon.between(bindparam(f"lo{band}_{i}"), bindparam(f"hi{band}_{i}"))
@@ -184,8 +189,38 @@ class Feed:
             return band_index(cell_distance_km(p.base_lat, p.base_lon, lat, lon))
         return None
 
+    def direct(self, among: Sequence[int] | None = None) -> list[Slot]:
+        """The open needs sent to this provider directly, in feed order (whatever their
+        distance and category: the customer chose the provider)."""
+        p = self.provider
+        if not p.active:
+            return []
+        stmt = (select(Need.id, Need.lat, Need.lon)
+                .join(NeedRecipient, NeedRecipient.need_id == Need.id)
+                .where(NeedRecipient.provider_id == p.id, Need.status == NeedStatus.OPEN,
+                       Need.audience == Audience.FAVOURITES, Need.expires_at > self.params["now"],
+                       Need.customer_id != p.user_id))
+        if self.blocking:
+            stmt = stmt.where(Need.customer_id.not_in(self.blocking))
+        if among is not None:
+            stmt = stmt.where(Need.id.in_(list(among)))
+        slots = [Slot(band_index(cell_distance_km(p.base_lat, p.base_lon, row.lat, row.lon)),
+                      row.id) for row in db.session.execute(stmt)]
+        return sorted(slots, key=_order)
+
     def page(self, after: Slot | None, limit: int) -> tuple[list[Slot], Slot | None]:
-        """Up to ``limit`` slots after ``after``, and the last one if more follow."""
+        """Up to ``limit`` slots after ``after``, and the last one if more follow: the nearby
+        page and the direct needs after ``after``, merged (both in the same order, disjoint)."""
+        nearby, more = self._nearby_page(after, limit)
+        direct = [s for s in self.direct() if after is None or _order(s) > _order(after)]
+        if not direct:
+            return nearby, more
+        merged = sorted(nearby + direct, key=_order)
+        if more is not None or len(merged) > limit:
+            return merged[:limit], merged[limit - 1]
+        return merged, None
+
+    def _nearby_page(self, after: Slot | None, limit: int) -> tuple[list[Slot], Slot | None]:
         if self.empty:
             return [], None
         found: list[Slot] = []
@@ -214,9 +249,16 @@ class Feed:
 
     def among(self, need_ids: Sequence[int]) -> list[Slot]:
         """Which of ``need_ids`` are in the feed now (in feed order)."""
-        if self.empty or not need_ids:
+        if not need_ids:
             return []
-        rows = self._rows(range(1), None, among=need_ids)
-        slots = [Slot(band, row.id) for row in rows[0]
-                 if (band := self._band_of(row.lat, row.lon, row.radius_km)) is not None]
-        return sorted(slots, key=lambda s: (s.band, -s.need_id))
+        slots = self.direct(among=need_ids)
+        if not self.empty:
+            rows = self._rows(range(1), None, among=need_ids)
+            slots += [Slot(band, row.id) for row in rows[0]
+                      if (band := self._band_of(row.lat, row.lon, row.radius_km)) is not None]
+        return sorted(slots, key=_order)
+
+
+def _order(slot: Slot) -> tuple[int, int]:
+    """Feed order: nearest band first, then newest."""
+    return slot.band, -slot.need_id

@@ -25,6 +25,14 @@ from marketplace.geo import grid_cell_centre, km_cos, unit_vector
 from marketplace.providers.models import Category
 
 
+class Audience(enum.StrEnum):
+    """Who a need is posted to: the providers in reach (matching), or the customer's
+    favourite providers only, wherever they are (the rows of ``need_recipients``)."""
+
+    NEARBY = "nearby"
+    FAVOURITES = "favourites"
+
+
 class NeedStatus(enum.StrEnum):
     OPEN = "open"
     ASSIGNED = "assigned"
@@ -109,6 +117,11 @@ class Need(db.Model):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
+    audience: Mapped[Audience] = mapped_column(
+        Enum(Audience, native_enum=False, length=12, values_callable=lambda e: [m.value for m in e],
+             validate_strings=True),
+        default=Audience.NEARBY, server_default=Audience.NEARBY.value,
+    )
     # The unguessable part of the public share link (/s/<token>): sharing is the customer's act.
     share_token: Mapped[str] = mapped_column(String(24), unique=True,
                                              default=lambda: secrets.token_urlsafe(12))
@@ -116,3 +129,17 @@ class Need(db.Model):
 
     customer: Mapped[User | None] = relationship(foreign_keys=[customer_id])
     category: Mapped[Category] = relationship()
+
+
+class NeedRecipient(db.Model):
+    """A provider a need was sent to directly (``Audience.FAVOURITES``), written when it is
+    posted: visibility and the feed read these rows, so "sent to you" is decided in the
+    database. Nobody but the customer can list a need's recipients."""
+
+    __tablename__ = "need_recipients"
+
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    provider_id: Mapped[int] = mapped_column(
+        ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -10,7 +10,7 @@ from typing import Any
 
 from marketplace import contact
 from marketplace.geo import cell_distance_km, distance_band, grid_cell_centre
-from marketplace.needs.models import Need, NeedStatus
+from marketplace.needs.models import Audience, Need, NeedStatus
 from marketplace.needs.schemas import SUMMARY_FIELDS, NeedOutSchema
 from marketplace.providers.models import Provider
 
@@ -108,6 +108,16 @@ class NeedView:
         if need.cancelled_by_id is None:
             return "system" if need.status == NeedStatus.EXPIRED else None
         return "customer" if need.cancelled_by_id == need.customer_id else "provider"
+
+    @property
+    def audience(self) -> str | None:
+        return self.need.audience.value if self.role == "customer" else None
+
+    @property
+    def direct(self) -> bool:
+        """Sent directly: only a recipient (or the customer) can see such a need at all, so
+        for them this is the whole truth; what is published (role None) never says it."""
+        return self.role is not None and self.need.audience == Audience.FAVOURITES
 
     @property
     def accepted_offer_id(self) -> int | None:

@@ -1,6 +1,6 @@
 from marshmallow import Schema, fields, validate
 
-from marketplace.needs.models import NeedStatus
+from marketplace.needs.models import Audience, NeedStatus
 from marketplace.pagination import PageArgs
 from marketplace.providers.models import MAX_RADIUS_KM, MIN_RADIUS_KM
 from marketplace.schemas import (
@@ -13,6 +13,7 @@ from marketplace.schemas import (
 )
 
 STATUSES = [s.value for s in NeedStatus]
+AUDIENCES = [a.value for a in Audience]
 
 
 class NeedInSchema(Schema):
@@ -41,6 +42,13 @@ class NeedInSchema(Schema):
                                 metadata={"description": "Default: 48 hours from now."})
     max_offers = fields.Integer(strict=True, load_default=None, allow_none=True,
                                 validate=validate.Range(min=1, max=100))
+    audience = SafeString(load_default=Audience.NEARBY.value,
+                          validate=validate.OneOf(AUDIENCES),
+                          metadata={"enum": AUDIENCES, "description": (
+                              "nearby (default): every matching provider in reach. "
+                              "favourites: only your favourite providers (GET /api/v1/me/"
+                              "providers), wherever they are and whatever they serve; no one "
+                              "else sees it, and no favourite learns who the others are.")})
 
 
 class CustomerContactSchema(Schema):
@@ -76,6 +84,11 @@ class NeedOutSchema(Schema):
                              metadata={"description": "Only for the customer and, after "
                                        "acceptance, the accepted provider."})
     viewer_role = fields.String()
+    audience = fields.String(allow_none=True, metadata={
+        "enum": AUDIENCES, "description": "Who you sent it to; only for the customer."})
+    direct = fields.Boolean(metadata={
+        "description": "The customer sent this need to you (or to chosen providers) directly "
+                       "rather than to every provider nearby."})
 
 
 # What a notification carries about a need (``needs.presenters.summary``).

@@ -24,7 +24,7 @@ from marketplace.geo import (
     lat_row,
 )
 from marketplace.geocoding import services as geocoding
-from marketplace.needs.models import Need, NeedStatus
+from marketplace.needs.models import Audience, Need, NeedRecipient, NeedStatus
 from marketplace.needs.presenters import summary
 from marketplace.notifications.outbox import notify_each
 from marketplace.notifications.types import NotificationType
@@ -49,6 +49,14 @@ def create(user: User, data: dict[str, Any]) -> Need:
     needed_by = data.get("needed_by")
     if needed_by is not None and needed_by <= now:
         raise Invalid("needed_by must be in the future.", {"needed_by": ["Must be in the future."]})
+    audience = Audience(data.get("audience") or Audience.NEARBY)
+    recipients: Sequence[Provider] = ()
+    if audience == Audience.FAVOURITES:
+        recipients = blocks.favourite_providers(user.id)
+        if not recipients:
+            raise Invalid("None of your favourite providers can take it now.",
+                          {"audience": ["You have no favourite providers taking work now; "
+                                        "send it to providers nearby."]})
     location, place = _located(data["location"], data.get("place") or None)
     need = Need(
         customer_id=user.id,
@@ -68,10 +76,16 @@ def create(user: User, data: dict[str, Any]) -> Need:
         max_offers=data.get("max_offers"),
         status=NeedStatus.OPEN,
         offer_count=0,
+        audience=audience,
     )
     db.session.add(need)
     db.session.flush()
-    _notify_matched(need)
+    if audience == Audience.FAVOURITES:
+        db.session.add_all(NeedRecipient(need_id=need.id, provider_id=p.id) for p in recipients)
+        db.session.flush()
+        _notify_recipients(need, recipients)
+    else:
+        _notify_matched(need)
     db.session.commit()
     return need
 
@@ -107,10 +121,26 @@ def _notify_matched(need: Need) -> None:
     cell = grid_cell_centre(need.lat, need.lon)
     notify_each(NotificationType.NEED_MATCHED, (
         (match.user_id, {"need": {**shared, "distance_band": distance_band(
-            display_km(grid_cell_centre(match.lat, match.lon), cell))}})
+            display_km(grid_cell_centre(match.lat, match.lon), cell)), "direct": False}})
         for match in reach(need.category_id, need.lat, need.lon, need.radius_km,
                            need.customer_id)
     ))
+
+
+def _notify_recipients(need: Need, recipients: Sequence[Provider]) -> None:
+    """A need sent to favourites: each is told in the same commit, as with matching, and
+    each payload says only that it was sent to them directly (never who else it went to)."""
+    shared = summary(need)
+    cell = grid_cell_centre(need.lat, need.lon)
+    notify_each(NotificationType.NEED_MATCHED, (
+        (p.user_id, {"need": {**shared, "distance_band": distance_band(
+            display_km(grid_cell_centre(p.base_lat, p.base_lon), cell)), "direct": True}})
+        for p in recipients
+    ))
+
+
+def is_recipient(provider: Provider, need: Need) -> bool:
+    return db.session.get(NeedRecipient, (need.id, provider.id)) is not None
 
 
 def get(need_id: int) -> Need:
@@ -121,7 +151,12 @@ def get(need_id: int) -> Need:
 
 
 def matches(provider: Provider, need: Need) -> bool:
-    """Whether ``need`` was posted to ``provider``: intent is permission."""
+    """Whether ``need`` was posted to ``provider``: intent is permission. A need sent to
+    favourites was posted to its recipients only, whatever their distance and categories."""
+    if need.audience == Audience.FAVOURITES:
+        return (provider.active and provider.user_id != need.customer_id
+                and is_recipient(provider, need)
+                and not blocks.is_blocked(need.customer_id, provider.id))
     return (
         provider.active
         and provider.user_id != need.customer_id

@@ -8,6 +8,7 @@ from flask import Flask
 
 from marketplace.web import (
     accounts,
+    contacts,
     feed,
     filters,
     jobs,
@@ -21,7 +22,7 @@ from marketplace.web import (
 )
 
 BLUEPRINTS = (accounts.bp, notifications.bp, needs.bp, offers.bp, messages.bp, ratings.bp,
-              providers.bp, feed.bp, jobs.bp)
+              providers.bp, feed.bp, jobs.bp, contacts.bp)
 
 
 def register(app: Flask) -> None:

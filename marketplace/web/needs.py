@@ -25,6 +25,7 @@ from flask import (
 from flask_login import current_user, login_required
 
 from marketplace import access, lifecycle
+from marketplace.contacts import services as contacts
 from marketplace.db_types import utcnow
 from marketplace.errors import DomainError
 from marketplace.geo import grid_cell_centre
@@ -63,6 +64,7 @@ def _need_form(form: Any) -> dict[str, Any]:
         "radius_km": form.get("radius_km", ""),
         "address": form.get("address") or None,
         "max_offers": form.get("max_offers", ""),
+        "audience": form.get("audience") or "nearby",
     }
     if not data["category"]:
         refused["category"] = ["Choose a category."]
@@ -116,12 +118,15 @@ def new() -> Any:
         except DomainError as exc:
             errors = flatten(exc.fields or {"_form": [exc.message]}, NEED_ALIASES)
         else:
-            flash("Your need is live. Providers nearby have been told.")
+            flash("Your need is live. Your favourite providers have been told."
+                  if need.audience == "favourites" else
+                  "Your need is live. Providers nearby have been told.")
             return redirect(url_for("needs.show", need_id=need.id))
     return render_template(
         "needs/new.html", form=request.form, errors=errors,
         categories=providers.all_categories(), currencies=COMMON_CURRENCIES,
         all_currencies=sorted(CURRENCIES), expiry_choices=EXPIRY_CHOICES,
+        has_favourites=contacts.has_favourites(current_user),
     )
 
 

@@ -14,6 +14,7 @@ from marketplace.providers.services import provider_of
 NAV = (
     ("needs.new", "Post a need", False),
     ("needs.mine", "My needs", False),
+    ("contacts.index", "My providers", False),
     ("feed.index", "Feed", True),
     ("jobs.index", "My jobs", True),
 )

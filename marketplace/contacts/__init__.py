@@ -1,0 +1,1 @@
+"""My providers: the customer's own record of every provider they dealt with."""
