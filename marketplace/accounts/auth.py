@@ -23,7 +23,7 @@ def hash_token(token: str) -> str:
 
 def user_for_token(token: str) -> User | None:
     row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    if row is None:
+    if row is None or row.user.erased_at is not None:
         return None
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:

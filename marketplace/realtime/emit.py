@@ -9,6 +9,7 @@ from typing import Any
 from socketio import PubSubManager, packet
 
 from marketplace.extensions import socketio
+from marketplace.privacy import ACCOUNT_ERASED
 
 
 def room_for(user_id: int) -> str:
@@ -50,3 +51,16 @@ def emit_signals(signals: list[tuple[int, str, dict[str, Any]]]) -> None:
     """Deliver committed live-only hints (docs/events.md, "Live-only signals")."""
     for user_id, name, data in signals:
         socketio.emit(name, data, to=room_for(user_id))
+        if name == ACCOUNT_ERASED:
+            disconnect_user(user_id)
+
+
+def disconnect_user(user_id: int) -> None:
+    """Close every connection of ``user_id`` (an erased account) and its room. This process's
+    connections are disconnected here; ``close_room`` goes through Redis to the others, so
+    none of them delivers anything more to the room."""
+    room = room_for(user_id)
+    manager = socketio.server.manager
+    for sid, _eio_sid in list(manager.get_participants("/", room)):
+        socketio.server.disconnect(sid, namespace="/")
+    socketio.close_room(room, namespace="/")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
+from marketplace import privacy
 from marketplace.accounts import services
 from marketplace.accounts.models import User
-from marketplace.accounts.schemas import CredentialsSchema, RegisterSchema
+from marketplace.accounts.schemas import CredentialsSchema, PasswordSchema, RegisterSchema
 from marketplace.errors import DomainError
 from marketplace.extensions import db, login_manager
 from marketplace.web import forms
@@ -29,7 +31,8 @@ def _forget_cached_user() -> None:
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return None if user is None or user.erased_at is not None else user
 
 
 @bp.route("/")
@@ -110,3 +113,31 @@ def revoke(token_id: int) -> Any:
     else:
         flash("Token revoked.")
     return redirect(url_for("accounts.tokens"))
+
+
+@bp.route("/account/export")
+@login_required
+def export() -> Any:
+    """The same document as GET /api/v1/me/export, as a file to keep."""
+    body = json.dumps(privacy.export(current_user), indent=2, ensure_ascii=False)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": "attachment; filename=nearby-export.json"})
+
+
+@bp.route("/account/delete", methods=["GET", "POST"])
+@login_required
+def delete() -> Any:
+    errors: FormErrors = {}
+    if request.method == "POST":
+        try:
+            data = forms.load(PasswordSchema(), {"password": request.form.get("password", "")})
+            privacy.erase(current_user, data["password"])
+        except FormInvalid as exc:
+            errors = exc.errors
+        except DomainError as exc:
+            errors = exc.fields or {"password": [exc.message]}
+        else:
+            logout_user()
+            flash("Your account is deleted.")
+            return redirect(url_for("accounts.home"))
+    return render_template("account/delete.html", errors=errors)
