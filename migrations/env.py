@@ -2,9 +2,10 @@ import logging
 from contextlib import contextmanager, nullcontext
 from logging.config import fileConfig
 
-from alembic import context
 from flask import current_app
 from sqlalchemy import Table, event
+
+from alembic import context
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.

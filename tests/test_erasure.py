@@ -122,7 +122,8 @@ def leftovers(words: set[str], floats: set[float]) -> list[str]:
                     else:
                         continue
                     for v in values:
-                        if isinstance(v, str) and any(w in v.lower() for w in lowered) or isinstance(v, float) and v in floats:
+                        if (isinstance(v, str) and any(w in v.lower() for w in lowered)
+                                or isinstance(v, float) and v in floats):
                             found.append(f"{table.name}.{column.name} = {v!r}")
     return found
 

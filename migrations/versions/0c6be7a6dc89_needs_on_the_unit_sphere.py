@@ -13,8 +13,8 @@ change when the code does).
 """
 import math
 
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0c6be7a6dc89'

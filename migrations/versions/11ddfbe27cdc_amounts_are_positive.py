@@ -9,8 +9,8 @@ it at 0.00". Rows that already hold a 0 (or less) cannot be given an amount by a
 nobody said what they would pay — so the upgrade refuses, names them and changes nothing; set
 their amounts and run it again.
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '11ddfbe27cdc'

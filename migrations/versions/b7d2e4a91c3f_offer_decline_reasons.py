@@ -6,8 +6,9 @@ Revises: 0c6be7a6dc89
 Create Date: 2026-12-01 22:10:00.000000
 
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 # revision identifiers, used by Alembic.
 revision = 'b7d2e4a91c3f'

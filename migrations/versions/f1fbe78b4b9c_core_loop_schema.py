@@ -5,10 +5,11 @@ Revises:
 Create Date: 2026-11-22 21:04:14.568116
 
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
 
 import marketplace.db_types
+
 
 # revision identifiers, used by Alembic.
 revision = 'f1fbe78b4b9c'
