@@ -151,8 +151,10 @@ def test_erasure_leaves_nothing_that_identifies_the_person(world: World, who: st
     assert leftovers(words, floats) == []
 
 
-def test_erasing_a_customer_keeps_everyone_elses_world(world: World, client: Any) -> None:
+def test_erasing_a_customer_keeps_everyone_elses_world(world: World, client: Any,
+                                                      auth: Any) -> None:
     cara, pat, quinn, dan = world["cara"], world["pat"], world["quinn"], world["dan"]
+    pages = auth.sign_in(pat)
     before = pat.get(f"/api/v1/providers/{HANDLE}").get_json()["reputation"]
     ids = {k: world[k].id for k in ("rated_need", "open_offer", "dan_need")}
     assert cara.delete("/api/v1/me", json=_password(cara)).status_code == 204
@@ -163,7 +165,7 @@ def test_erasing_a_customer_keeps_everyone_elses_world(world: World, client: Any
     assert [r["author"] for r in listed["items"]].count("Former customer") == 1
     # The open need was cancelled through the lifecycle; the offers on it closed with it.
     need = pat.get(f"/api/v1/needs/{ids['rated_need']}").get_json()
-    assert need["title"] == privacy.ERASED
+    assert need["title"] == privacy.ERASED and need["customer"] is None
     offer = quinn.get(f"/api/v1/offers/{ids['open_offer']}").get_json()
     assert offer["status"] == "declined"
     thread = quinn.get(f"/api/v1/offers/{ids['open_offer']}/messages").get_json()
@@ -173,6 +175,11 @@ def test_erasing_a_customer_keeps_everyone_elses_world(world: World, client: Any
         assert person.get("/api/v1/me/export").status_code == 200
     assert pat.get("/api/v1/feed").status_code == 200
     assert dan.get(f"/api/v1/needs/{ids['dan_need']}").status_code == 200
+    # Their pages too: the job page, the jobs list, the feed, the public profile.
+    for path in (f"/needs/{ids['rated_need']}", "/jobs", "/feed", f"/p/{HANDLE}"):
+        page = pages.get(path)
+        assert page.status_code == 200, path
+        assert "Corvina" not in page.get_data(as_text=True), path
     # The address can sign up again.
     again = client.post("/api/v1/users", json={"email": "corvina.z@example.com",
                                                "password": "another long one", "name": "C"})
