@@ -37,7 +37,7 @@ from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.outbox import signal
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
-from marketplace.providers.models import Provider
+from marketplace.providers.models import ErasedHandle, Provider
 
 FORMAT = "nearby-export/1"
 ERASED = "[erased]"
@@ -107,10 +107,11 @@ def _erase_user(t: Table, who: Who) -> None:
 def _erase_provider(t: Table, who: Who) -> None:
     for provider in db.session.scalars(select(Provider).where(Provider.user_id == who.user_id)):
         lat, lon = grid_cell_centre(provider.base_lat, provider.base_lon)
-        # The handle stays, reserved: nobody may take it to pass as the erased provider.
+        # The handle is reserved by its hash: nobody may take it to pass as the erased provider.
+        db.session.add(ErasedHandle(digest=ErasedHandle.of(provider.handle)))
         db.session.execute(update(t).where(t.c.id == provider.id).values(
-            display_name=FORMER_PROVIDER, bio="", base_lat=lat, base_lon=lon, active=False,
-            erased_at=utcnow()))
+            handle=f"erased-{provider.id}", display_name=FORMER_PROVIDER, bio="", base_lat=lat,
+            base_lon=lon, active=False, erased_at=utcnow()))
 
 
 def _erase_needs(t: Table, who: Who) -> None:
@@ -252,7 +253,8 @@ def _scrub_others_notifications(user: User, who: Who) -> None:
         centre = grid_cell_centre(need.lat, need.lon)
         points[need.lat], points[need.lon] = centre
     for provider in db.session.scalars(select(Provider).where(Provider.user_id == user.id)):
-        needles += [s for s in (provider.display_name, provider.bio) if s and len(s) >= 3]
+        needles += [s for s in (provider.handle, provider.display_name, provider.bio)
+                    if s and len(s) >= 3]
         centre = grid_cell_centre(provider.base_lat, provider.base_lon)
         points[provider.base_lat], points[provider.base_lon] = centre
     needles += [b for b in db.session.scalars(select(Message.body).where(

@@ -22,7 +22,7 @@ from marketplace.ratings.models import Rating
 # An exact place nobody else uses (central Austin, to the 8th decimal).
 HOME = (30.26712345, -97.74312345)
 BASE = (30.28123457, -97.73198765)
-HANDLE = "pq-kitchen"
+HANDLE = "pallas-kitchen"
 
 
 class World(dict[str, Any]):
@@ -86,7 +86,7 @@ def secrets_of(person: Person, w: World) -> tuple[set[str], set[float]]:
         words |= {"Secret Lane", "Zelinsky birthday buffet street 7", "call 555 0147",
                   "Near my house", "garden party"}
         floats |= set(HOME)
-    if person.provider is not None:
+    if person is w["pat"]:
         words |= {"Quenby Street", "secret menu", person.provider.display_name}
         floats |= set(BASE)
     return {s for s in words if s}, floats
@@ -191,6 +191,7 @@ def test_erasing_a_provider_removes_the_profile_and_reserves_the_handle(
     pat, cara = world["pat"], world["cara"]
     handle = HANDLE
     ids = {k: world[k].id for k in ("rated_need", "pat_open_offer")}
+    pat_provider_id = pat.provider.id
     assert pat.delete("/api/v1/me", json=_password(pat)).status_code == 204
     db.session.remove()
     assert client.get(f"/api/v1/providers/{handle}").status_code == 404
@@ -200,6 +201,12 @@ def test_erasing_a_provider_removes_the_profile_and_reserves_the_handle(
         "handle": handle, "display_name": "Pallas Cooks", "categories": ["catering"],
         "base": {"lat": BASE[0], "lon": BASE[1]}, "radius_km": 10})
     assert r.status_code == 422 and "handle" in error_of(r)["fields"], r.get_json()
+    # Nor by the name the tombstone row now carries, nor in another case.
+    for other in (f"erased-{pat_provider_id}", handle.upper()):
+        r = impostor.put("/api/v1/me/provider", json={
+            "handle": other, "display_name": "Pallas Cooks", "categories": ["catering"],
+            "base": {"lat": BASE[0], "lon": BASE[1]}, "radius_km": 10})
+        assert r.status_code == 422 and "handle" in error_of(r)["fields"], (other, r.get_json())
     # Pending offers were withdrawn: the open need's customer sees it.
     offer = cara.get(f"/api/v1/offers/{ids['pat_open_offer']}").get_json()
     assert offer["status"] == "withdrawn"
@@ -259,3 +266,23 @@ def test_the_web_page_deletes_with_the_password(world: World, auth: Any) -> None
     db.session.remove()
     assert db.session.get(User, uid).erased_at is not None  # type: ignore[union-attr]
     assert browser.get("/account/tokens").status_code == 302
+
+
+def test_erasing_someone_who_is_both_customer_and_provider(world: World, make_provider: Any,
+                                                           make_need: Any, make_offer: Any) -> None:
+    """One account, both sides: Cara also cooks, from an exact base of her own, and offers on
+    Dan's need; erasing her clears both sides and withdraws that offer."""
+    cara, dan = world["cara"], world["dan"]
+    make_provider(cara, base=(30.29876543, -97.71234567), handle="corvina-cakes")
+    cara.provider.bio = "Corvina Zelinsky bakes on Elm Row"
+    db.session.commit()
+    offer = make_offer(make_need(dan, title="Dan's cake"), cara, message="Corvina's cake offer")
+    offer_id = offer.id
+    words, floats = secrets_of(cara, world)
+    words |= {"Elm Row", "cake offer"}
+    floats |= {30.29876543, -97.71234567}
+    assert cara.delete("/api/v1/me", json=_password(cara)).status_code == 204
+    db.session.remove()
+    assert leftovers(words, floats) == []
+    assert dan.get(f"/api/v1/offers/{offer_id}").get_json()["status"] == "withdrawn"
+    assert dan.get("/api/v1/providers/corvina-cakes").status_code == 404

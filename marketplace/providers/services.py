@@ -12,7 +12,7 @@ from marketplace.accounts.models import User
 from marketplace.errors import Conflict, Invalid, NotFound
 from marketplace.extensions import db
 from marketplace.providers.matching import sync_coverage
-from marketplace.providers.models import HANDLE, Category, Provider
+from marketplace.providers.models import HANDLE, Category, ErasedHandle, Provider
 
 
 def all_categories() -> Sequence[Category]:
@@ -58,7 +58,7 @@ def save_profile(user: User, data: dict[str, Any]) -> Provider:
     # Check everything before touching the profile, so a refusal leaves nothing half-changed.
     categories = categories_by_slugs(data["categories"])
     taken = db.session.scalar(select(Provider.id).where(Provider.handle == handle))
-    if taken is not None and db.session.get(Provider, taken).erased_at is not None:  # type: ignore[union-attr]
+    if handle.startswith("erased-") or db.session.get(ErasedHandle, ErasedHandle.of(handle)):
         raise Invalid("That handle belonged to a deleted account and cannot be used again.",
                       {"handle": ["That handle belonged to a deleted account and cannot be "
                                   "used again."]})
