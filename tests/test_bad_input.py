@@ -61,7 +61,12 @@ from werkzeug.test import TestResponse
 from marketplace import lifecycle
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
-from marketplace.accounts.schemas import CredentialsSchema, MeUpdateSchema, RegisterSchema
+from marketplace.accounts.schemas import (
+    CredentialsSchema,
+    MeUpdateSchema,
+    PasswordSchema,
+    RegisterSchema,
+)
 from marketplace.api.geocoding import GeocodeArgs
 from marketplace.contacts.schemas import MyProviderInSchema, MyProviderListArgs
 from marketplace.extensions import db
@@ -128,8 +133,10 @@ class World:
 def build_world(client: FlaskClient) -> World:
     tokens: dict[str, str] = {}
     users = {}
-    emails = {"customer": CUSTOMER_EMAIL, "pro": "pat@example.com", "pro2": "quinn@example.com"}
-    for who, name in (("customer", "Cara Customer"), ("pro", "Pat Pro"), ("pro2", "Quinn Pro")):
+    emails = {"customer": CUSTOMER_EMAIL, "pro": "pat@example.com", "pro2": "quinn@example.com",
+              "leaver": "lee@example.com"}
+    for who, name in (("customer", "Cara Customer"), ("pro", "Pat Pro"), ("pro2", "Quinn Pro"),
+                      ("leaver", "Lee Leaving")):
         users[who] = accounts.register(emails[who], PASSWORD, name, None)
         tokens[who] = accounts.create_token(users[who], "tests")[1]
     for who, handle in (("pro", "pro-one"), ("pro2", "pro-two")):
@@ -257,7 +264,7 @@ class Extra:
 class Endpoint:
     method: str
     rule: str  # exactly as in app.url_map
-    caller: str  # "anon" | "customer" | "pro" | "pro2"
+    caller: str  # "anon" | "customer" | "pro" | "pro2" | "leaver"
     path: str  # a concrete path, formatted with World.ids
     schema: type[Schema]
     bodies: tuple[dict[str, Any], ...] = ()  # valid baselines (alternatives) for a JSON body
@@ -349,6 +356,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              MarkReadSchema, bodies=({"ids": [1, 2]}, {"up_to": 3}),
              extras=(Extra("with-ids", ("up_to",), 3, expect=("ids",), alt=0),
                      Extra("zero", ("ids",), [0]))),
+    # Deleting an account: its own person ("leaver"), so the baseline erases nobody else.
+    Endpoint("DELETE", f"{API}/me", "leaver", f"{API}/me", PasswordSchema,
+             bodies=({"password": PASSWORD},),
+             extras=(Extra("wrong", ("password",), "not the password", status=403),
+                     Extra("empty", ("password",), "", status=403))),
     Endpoint("PATCH", f"{API}/me", "customer", f"{API}/me", MeUpdateSchema,
              bodies=({"name": "Cara Renamed", "phone": "+1 512 555 0199"},)),
     Endpoint("PUT", f"{API}/me/provider", "customer", f"{API}/me/provider", ProviderInSchema,
@@ -816,7 +828,7 @@ def test_table_covers_every_endpoint(backend_app: Flask) -> None:
     needing = {}
     for key, endpoint in api_operations(app).items():
         args = _arguments(app, endpoint)
-        if key.split()[0] in BODY_METHODS or any(a["in"] == "query" for a in args):
+        if key.split()[0] in BODY_METHODS or any(a["in"] in ("query", "json") for a in args):
             needing[key] = endpoint
     assert set(needing) == set(BY_KEY), (
         f"missing from ENDPOINTS: {sorted(set(needing) - set(BY_KEY))}; "
@@ -1020,7 +1032,7 @@ class FormExtra:
 @dataclass(frozen=True)
 class Form:
     rule: str  # exactly as in app.url_map
-    caller: str  # "anon" | "customer" | "pro" | "pro2"
+    caller: str  # "anon" | "customer" | "pro" | "pro2" | "leaver"
     path: str  # a concrete path, formatted with World.ids
     twin: str | None  # the API operation doing the same ("METHOD /api/v1/rule"), if any
     schema: type[Schema] | None  # the schema the form loads (None: it takes no input)
@@ -1069,6 +1081,9 @@ FORMS: tuple[Form, ...] = (
     Form("/account/tokens", "customer", "/account/tokens", f"POST {API}/tokens",
          CredentialsSchema, baselines=({"name": "laptop"},), inputs={"name": "name"},
          success=200),
+    Form("/account/delete", "leaver", "/account/delete", f"DELETE {API}/me", PasswordSchema,
+         baselines=({"password": PASSWORD},), inputs={"password": "password"},
+         extras=(FormExtra("wrong", "password", "not the password"),)),
     Form("/account/tokens/<int:token_id>/revoke", "customer",
          "/account/tokens/{spare_token}/revoke", f"DELETE {API}/tokens/<int:token_id>", None),
     Form("/offers/<int:offer_id>/messages", "customer", "/offers/{offer}/messages",

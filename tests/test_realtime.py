@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -196,4 +197,26 @@ def test_event_crosses_processes_through_redis(redis_url: str, shared_pg_url: st
             event = listener.until(matched(need["id"]))[-1]
             assert event["data"]["need"]["title"] == "Live need"
         finally:
+            listener.close()
+
+
+def test_a_live_connection_of_the_erased_user_is_closed(live_url: str) -> None:
+    person = Api(live_url, "leaver-live@example.com")
+    stays = Api(live_url, "stays-live@example.com")
+    gone: queue.Queue[bool] = queue.Queue()
+    listener = Listener(live_url, auth={"token": person.token})
+    other = Listener(live_url, auth={"token": stays.token})
+    listener.client.on("disconnect", lambda *a: gone.put(True))
+    try:
+        r = person.call("DELETE", "/me", json={"password": person.password})
+        assert r.status_code == 204, r.text
+        assert gone.get(timeout=10) is True
+        assert not listener.client.connected
+        assert other.client.connected
+        # And it cannot come back with the old token.
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            Listener(live_url, auth={"token": person.token})
+    finally:
+        other.close()
+        if listener.client.connected:
             listener.close()

@@ -22,6 +22,9 @@ class User(UserMixin, db.Model):
     phone: Mapped[str | None] = mapped_column(String(40))
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set when the person erased their account (privacy.erase): the row stays so what others
+    # hold (ratings, threads, jobs) keeps its shape, with every personal field overwritten.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -40,6 +43,8 @@ class User(UserMixin, db.Model):
     @property
     def first_name(self) -> str:
         """What people who are not (yet) the customer's chosen provider may call them."""
+        if self.erased_at is not None:
+            return self.name
         words = self.name.split()
         return words[0] if words else "Customer"
 

@@ -41,3 +41,10 @@ class UserSchema(Schema):
 class MeUpdateSchema(Schema):
     name = text(100, min_len=1)
     phone = text(40, allow_none=True)
+
+
+class PasswordSchema(Schema):
+    """Confirming something irreversible (deleting the account) with the password."""
+
+    password = SafeString(required=True, validate=validate.Length(max=200), load_only=True,
+                          metadata={"description": "Your password, to confirm."})

@@ -208,14 +208,13 @@ def cut(sids: list[str]) -> None:
     _cut(sids)
 
 
-def cut_user(user_id: int) -> None:
-    """End every session and connection of an account (erasure, suspension)."""
+def end_user(user_id: int) -> list[str]:
+    """End every session and connection of an account (erasure, suspension) in the caller's
+    transaction; the sids, for ``cut`` once the caller has committed."""
     db.session.execute(update(WebSession).where(WebSession.user_id == user_id,
                                                 WebSession.revoked_at.is_(None))
                        .values(revoked_at=utcnow()))
-    sids = _drop_connections(LiveConnection.user_id == user_id)
-    db.session.commit()
-    _cut(sids)
+    return _drop_connections(LiveConnection.user_id == user_id)
 
 
 def _drop_connections(condition: object) -> list[str]:

@@ -3,14 +3,16 @@
 from typing import Any
 
 from flask import g
-from marshmallow import fields
+from marshmallow import Schema, fields
 
+from marketplace import privacy
 from marketplace.accounts import services
 from marketplace.accounts.models import User
 from marketplace.accounts.schemas import (
     CredentialsSchema,
     MeUpdateSchema,
     NewTokenSchema,
+    PasswordSchema,
     RegisterSchema,
     TokenSchema,
     UserSchema,
@@ -37,6 +39,19 @@ class MeSchema(UserSchema):
     """The signed-in account with its provider profile (the one shape that spans both)."""
 
     provider = fields.Nested(ProviderOutSchema, allow_none=True)
+
+
+class ExportSchema(Schema):
+    """Everything the platform holds about you (docs/api.md, "Your data")."""
+
+    format = fields.String(metadata={"description": f"Always {privacy.FORMAT!r}."})
+    exported_at = fields.String(metadata={"description": "When (ISO 8601, UTC)."})
+    user_id = fields.Integer()
+    tables = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.Dict()),
+        metadata={"description": "Table name -> its rows about you, each row a column -> value "
+                                 "object. Tables: " + "; ".join(
+                                     f"{t}: {d}" for t, d in privacy.export_shape())})
 
 
 blp = Blueprint("accounts_api", __name__, url_prefix="/api/v1", description="Accounts and tokens")
@@ -96,6 +111,24 @@ def update_me(data: dict[str, Any]) -> Any:
     """Change your name or phone."""
     services.update_profile(g.user, data)
     return Me(g.user)
+
+
+@blp.route("/me/export", methods=["GET"])
+@auth_required
+@blp.response(200, ExportSchema)
+def export_me() -> Any:
+    """Everything the platform holds about you, as one JSON document."""
+    return privacy.export(g.user)
+
+
+@blp.route("/me", methods=["DELETE"])
+@auth_required
+@blp.arguments(PasswordSchema)
+@blp.response(204)
+def erase_me(data: dict[str, Any]) -> None:
+    """Delete your account: your personal data is erased, your tokens and sessions stop
+    working, open needs are cancelled and pending offers withdrawn. Confirm with your password."""
+    privacy.erase(g.user, data["password"])
 
 
 def _with_value(token: Any, raw: str) -> dict[str, Any]:

@@ -85,8 +85,8 @@ class NeedView:
     @property
     def customer(self) -> dict[str, Any] | None:
         person = self.need.customer
-        if not self.exact or person is None:
-            return None
+        if not self.exact or person is None or person.erased_at is not None:
+            return None  # an erased customer has no contact left to give
         return {"name": person.name, "email": person.email, "phone": person.phone}
 
     @property

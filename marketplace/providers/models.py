@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 
@@ -58,11 +59,28 @@ class Provider(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # Erased providers keep their row (ratings and offers point at it), handle "erased-<id>";
+    # the old handle is reserved in ErasedHandle.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship()
     categories: Mapped[list[Category]] = relationship(
         secondary=provider_categories, order_by=Category.slug
     )
+
+
+class ErasedHandle(db.Model):
+    """The handle of an erased provider, kept only as its SHA-256: nobody may take it again to
+    pass as them, and the handle itself (often a name) is not kept."""
+
+    __tablename__ = "erased_handles"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @staticmethod
+    def of(handle: str) -> str:
+        return hashlib.sha256(handle.lower().encode()).hexdigest()
 
 
 class ProviderCoverage(db.Model):

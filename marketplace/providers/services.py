@@ -12,7 +12,7 @@ from marketplace.accounts.models import User
 from marketplace.errors import Conflict, Invalid, NotFound
 from marketplace.extensions import db
 from marketplace.providers.matching import sync_coverage
-from marketplace.providers.models import HANDLE, Category, Provider
+from marketplace.providers.models import HANDLE, Category, ErasedHandle, Provider
 
 
 def all_categories() -> Sequence[Category]:
@@ -46,7 +46,7 @@ def by_handle(handle: str) -> Provider:
     if not HANDLE.fullmatch(handle.lower()):
         raise NotFound(f"No provider with handle {handle!r}.")
     provider = db.session.scalar(select(Provider).where(Provider.handle == handle.lower()))
-    if provider is None:
+    if provider is None or provider.erased_at is not None:
         raise NotFound(f"No provider with handle {handle!r}.")
     return provider
 
@@ -58,6 +58,10 @@ def save_profile(user: User, data: dict[str, Any]) -> Provider:
     # Check everything before touching the profile, so a refusal leaves nothing half-changed.
     categories = categories_by_slugs(data["categories"])
     taken = db.session.scalar(select(Provider.id).where(Provider.handle == handle))
+    if handle.startswith("erased-") or db.session.get(ErasedHandle, ErasedHandle.of(handle)):
+        raise Invalid("That handle belonged to a deleted account and cannot be used again.",
+                      {"handle": ["That handle belonged to a deleted account and cannot be "
+                                  "used again."]})
     if taken is not None and (provider is None or taken != provider.id):
         raise Conflict("That handle is taken.", {"handle": ["That handle is taken."]})
     if provider is None:

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user, user_loaded_from_cookie
 
+from marketplace import privacy
 from marketplace.accounts import services, sessions
 from marketplace.accounts.models import User
-from marketplace.accounts.schemas import CredentialsSchema, RegisterSchema
+from marketplace.accounts.schemas import CredentialsSchema, PasswordSchema, RegisterSchema
 from marketplace.errors import DomainError
 from marketplace.extensions import login_manager
 from marketplace.web import forms
@@ -175,3 +188,31 @@ def end_all_sessions() -> Any:
     logout_user()
     flash("You are signed out everywhere.")
     return redirect(url_for("accounts.home"))
+
+
+@bp.route("/account/export")
+@login_required
+def export() -> Any:
+    """The same document as GET /api/v1/me/export, as a file to keep."""
+    body = json.dumps(privacy.export(current_user), indent=2, ensure_ascii=False)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": "attachment; filename=nearby-export.json"})
+
+
+@bp.route("/account/delete", methods=["GET", "POST"])
+@login_required
+def delete() -> Any:
+    errors: FormErrors = {}
+    if request.method == "POST":
+        try:
+            data = forms.load(PasswordSchema(), {"password": request.form.get("password", "")})
+            privacy.erase(current_user, data["password"])
+        except FormInvalid as exc:
+            errors = exc.errors
+        except DomainError as exc:
+            errors = exc.fields or {"password": [exc.message]}
+        else:
+            logout_user()
+            flash("Your account is deleted.")
+            return redirect(url_for("accounts.home"))
+    return render_template("account/delete.html", errors=errors)
