@@ -26,6 +26,7 @@ from typing import Any
 from conftest import AUSTIN, need_data
 from test_matching import destination
 
+from marketplace.extensions import db
 from marketplace.geo import EARTH_RADIUS_KM, grid_cell_centre, haversine_km
 from marketplace.providers import services as providers
 
@@ -187,8 +188,6 @@ def test_the_rate_limit_stops_a_sweep_of_bases(make_user: Any, auth: Any,
     page = browser.post("/provider", data={**form, "lat": str(AUSTIN[0] + 0.05)})
     assert page.status_code == 429 and page.mimetype == "text/html"
     assert "Too many requests" in page.get_data(as_text=True)
-    from marketplace.extensions import db
-
     db.session.expire_all()
     kept = providers.provider_of(person.user)
     assert (kept.base_lat, kept.base_lon, kept.radius_km) == before
