@@ -23,12 +23,15 @@ import math
 import random
 from typing import Any
 
-from conftest import AUSTIN, need_data
+from conftest import AUSTIN, _clean, need_data
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from test_matching import destination
 
 from marketplace.extensions import db
 from marketplace.geo import EARTH_RADIUS_KM, grid_cell_centre, haversine_km
 from marketplace.providers import services as providers
+from marketplace.providers.matching import providers_for
 
 CELL = grid_cell_centre(*AUSTIN)
 LAT_STEP = 1.0 / 111.195
@@ -216,3 +219,46 @@ def test_location_reads_and_reach_previews_are_limited_per_account(
     assert customer.get("/needs/reach", query_string=args, headers=json).status_code == 200
     r = customer.get("/needs/reach", query_string=args, headers=json)
     assert r.status_code == 429 and r.get_json()["error"]["code"] == "too_many_requests"
+
+
+# --- the same rule, anywhere on the globe ----------------------------------------------------
+
+
+def _cell_point(lat: float, lon: float, fy: float, fx: float) -> tuple[float, float]:
+    """A point of the cell holding (lat, lon), at fractions (fy, fx) in -0.45..0.45 of its
+    height and width from the centre."""
+    centre = grid_cell_centre(lat, lon)
+    columns = max(1, math.floor(2 * math.pi * EARTH_RADIUS_KM * math.cos(math.radians(centre.lat))))
+    lon_point = centre.lon + fx * 360.0 / columns
+    return centre.lat + fy * LAT_STEP, (lon_point + 540.0) % 360.0 - 180.0
+
+
+@settings(max_examples=30, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(cell=st.tuples(st.floats(-80, 80), st.floats(-180, 180)),
+       corners=st.lists(st.floats(-0.45, 0.45), min_size=4, max_size=4),
+       bases=st.lists(st.tuples(st.floats(0, 360), st.floats(2, 60), st.floats(-1.5, 1.5)),
+                      min_size=1, max_size=6),
+       need_radius=st.floats(1, 100))
+def test_every_point_of_a_cell_reaches_the_same_providers(
+        app: Any, make_user: Any, cell: tuple[float, float], corners: list[float],
+        bases: list[tuple[float, float, float]], need_radius: float) -> None:
+    """Anywhere (the antimeridian included), two points of one cell are matched to exactly the
+    same providers — what notifications, visibility and the reach count are made of. Each
+    provider's radius lies within 1.5 km of its distance to one of the points: where a rule on
+    true distances tells the two apart."""
+    try:
+        a = _cell_point(*cell, corners[0], corners[1])
+        b = _cell_point(*cell, corners[2], corners[3])
+        assume(grid_cell_centre(*a) == grid_cell_centre(*b))
+        for bearing, km, edge in bases:
+            person = make_user()
+            providers.save_profile(person.user, _profile(
+                f"h{person.user.id}", destination(*a, bearing, km), min(100.0, km + edge)))
+        catering = providers.category_by_slug("catering").id
+        found = [{m.provider_id: m.cell for m in providers_for(catering, *p, need_radius)}
+                 for p in (a, b)]
+        assert found[0] == found[1]
+    finally:
+        db.session.remove()
+        _clean(app)
