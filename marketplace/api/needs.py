@@ -9,7 +9,6 @@ from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
 from marketplace.api.idempotency import idempotent
 from marketplace.errors import Invalid
-from marketplace.extensions import limited
 from marketplace.needs import services
 from marketplace.needs.schemas import (
     CancelSchema,
@@ -49,7 +48,7 @@ def list_mine(args: dict[str, Any]) -> Any:
 
 @blp.route("/feed", methods=["GET"])
 @auth_required
-@limited("RATE_LIMIT_LOCATION_READS")
+@blp.limited("RATE_LIMIT_LOCATION_READS")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_of(NeedOutSchema))
 def feed(args: dict[str, Any]) -> Any:
@@ -59,7 +58,7 @@ def feed(args: dict[str, Any]) -> Any:
 
 @blp.route("/needs/<int:need_id>", methods=["GET"])
 @auth_required
-@limited("RATE_LIMIT_LOCATION_READS")
+@blp.limited("RATE_LIMIT_LOCATION_READS")
 @blp.response(200, NeedOutSchema)
 def show(need_id: int) -> Any:
     """One need, as much of it as you may see."""

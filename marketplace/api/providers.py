@@ -6,7 +6,6 @@ from flask import g
 
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
-from marketplace.extensions import limited
 from marketplace.geo import grid_cell_centre
 from marketplace.offers import reputation
 from marketplace.pagination import PageArgs, page, page_of
@@ -33,7 +32,7 @@ def categories() -> Any:
 
 @blp.route("/me/provider", methods=["PUT"])
 @auth_required
-@limited("RATE_LIMIT_PLACE_CHANGES")
+@blp.limited("RATE_LIMIT_PLACE_CHANGES")
 @blp.arguments(ProviderInSchema)
 @blp.response(200, ProviderOutSchema)
 def save_provider(data: dict[str, Any]) -> Any:
