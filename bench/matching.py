@@ -113,17 +113,18 @@ def random_needs(count: int, seed: int, area: tuple[float, float, float, float],
 
 def rows_for(batch: list[tuple[int, float, float, float, list[int]]], ts: Any,
              active: Any) -> tuple[list[tuple], list[tuple], list[tuple], list[tuple]]:
-    from marketplace.geo import lat_row
+    from marketplace.geo import grid_cell_centre, lat_row
 
     users, providers, links, coverage = [], [], [], []
     for pid, lat, lon, radius, cats in batch:
         users.append((pid, f"p{pid}@bench.invalid", f"Provider {pid}", None, "!", ts))
         providers.append((pid, pid, f"p{pid}", f"Provider {pid}", "", lat, lon, radius, active,
                           ts, ts))
-        row = lat_row(lat)
+        cell = grid_cell_centre(lat, lon)  # the index holds the base's cell, as sync_coverage
+        row = lat_row(cell.lat)
         for cid in cats:
             links.append((pid, cid))
-            coverage.append((pid, cid, pid, row, lat, lon, radius))
+            coverage.append((pid, cid, pid, row, cell.lat, cell.lon, radius))
     return users, providers, links, coverage
 
 
@@ -205,15 +206,22 @@ def box_statement(need: Need) -> Any:
     from marketplace.providers.matching import box_filter
     from marketplace.providers.models import ProviderCoverage as PC
 
-    box = search_box(need.lat, need.lon, need.radius_km)
+    box = search_box(*_cell(need), need.radius_km)
     return select(PC.provider_id, PC.user_id, PC.lat, PC.lon, PC.radius_km).where(
         PC.category_id == need.category_id, box_filter(box, PC.lat_row, PC.lon))
 
 
+def _cell(need: Need) -> tuple[float, float]:
+    from marketplace.geo import grid_cell_centre
+
+    return tuple(grid_cell_centre(need.lat, need.lon))  # type: ignore[return-value]
+
+
 def scan_sql(dialect: str) -> str:
-    """All providers serving the category, great-circle check in SQL, no spatial index. The
-    SQL test is widened by 1 m; the same Python check as ``providers_for`` then decides, so
-    float differences between SQL and Python maths cannot cause false mismatches."""
+    """All providers serving the category, great-circle check in SQL on the true bases, no
+    spatial index. The SQL test is widened by both cells' slack and 1 m; the same Python check
+    as ``providers_for`` (cell to cell) then decides, so neither the cells nor float
+    differences between SQL and Python maths can cause false mismatches."""
     least = "LEAST" if dialect == "postgresql" else "min"
     h = ("power(sin(radians(:lat - p.base_lat) / 2), 2) + cos(radians(p.base_lat)) "
          "* cos(radians(:lat)) * power(sin(radians(:lon - p.base_lon) / 2), 2)")
@@ -221,18 +229,19 @@ def scan_sql(dialect: str) -> str:
         "SELECT p.id, p.user_id, p.base_lat, p.base_lon, p.radius_km "
         "FROM providers p JOIN provider_categories pc ON pc.provider_id = p.id "
         f"WHERE pc.category_id = :cat AND p.active "
-        f"AND 2 * {6371.0088} * asin({least}(1.0, sqrt({h}))) <= {least}(p.radius_km, :r) + 0.001"
+        f"AND 2 * {6371.0088} * asin({least}(1.0, sqrt({h}))) <= {least}(p.radius_km, :r) + 3.001"
     )
 
 
 def scan_match(session: Any, sql: Any, need: Need) -> list[int]:
-    from marketplace.geo import haversine_km
+    from marketplace.geo import grid_cell_centre, haversine_km
 
     out = []
     rows = session.execute(sql, {"cat": need.category_id, "lat": need.lat, "lon": need.lon,
                                  "r": need.radius_km})
+    clat, clon = _cell(need)
     for pid, _uid, plat, plon, pradius in rows:
-        km = haversine_km(plat, plon, need.lat, need.lon)
+        km = haversine_km(*grid_cell_centre(plat, plon), clat, clon)
         if km <= pradius and km <= need.radius_km:
             out.append(pid)
     return out
@@ -243,11 +252,11 @@ def scan_match(session: Any, sql: Any, need: Need) -> list[int]:
 
 
 def exact_check(rows: Any, need: Need) -> list[tuple]:
-    """The same great-circle rule as ``providers_for``."""
+    """The same great-circle rule as ``providers_for`` (rows hold base cells)."""
     from marketplace.geo import haversine_km
 
     out = []
-    lat, lon, radius_km = need.lat, need.lon, need.radius_km
+    (lat, lon), radius_km = _cell(need), need.radius_km
     for pid, uid, plat, plon, pradius in rows:
         km = haversine_km(plat, plon, lat, lon)
         if km <= pradius and km <= radius_km:
@@ -264,7 +273,7 @@ def variant_core(need: Need) -> list[tuple]:
     from marketplace.providers.models import ProviderCoverage
 
     t = ProviderCoverage.__table__.c
-    box = search_box(need.lat, need.lon, need.radius_km)
+    box = search_box(*_cell(need), need.radius_km)
     stmt = select(t.provider_id, t.user_id, t.lat, t.lon, t.radius_km).where(
         t.category_id == need.category_id, box_filter(box, t.lat_row, t.lon))
     return exact_check(db.session.connection().execute(stmt), need)
@@ -298,7 +307,7 @@ class PrebuiltVariant:
         from marketplace.extensions import db
         from marketplace.geo import search_box
 
-        box = search_box(need.lat, need.lon, need.radius_km)
+        box = search_box(*_cell(need), need.radius_km)
         params: dict[str, Any] = {"cat": need.category_id, "rows": list(box.rows)}
         for i, (lo, hi) in enumerate(box.lon_ranges):
             params[f"lo{i}"] = lo
@@ -322,7 +331,7 @@ class DriverSqlVariant:
         from marketplace.extensions import db
         from marketplace.geo import search_box
 
-        box = search_box(need.lat, need.lon, need.radius_km)
+        box = search_box(*_cell(need), need.radius_km)
         params: list[Any] = [need.category_id, *box.rows]
         for lo, hi in box.lon_ranges:
             params += (lo, hi)
@@ -358,7 +367,7 @@ class RawVariant:
         from marketplace.extensions import db
         from marketplace.geo import search_box
 
-        box = search_box(need.lat, need.lon, need.radius_km)
+        box = search_box(*_cell(need), need.radius_km)
         params: list[Any] = [need.category_id, *box.rows]
         for lo, hi in box.lon_ranges:
             params += (lo, hi)
@@ -655,24 +664,25 @@ def compare_variants(backend: str, real: Callable[[Need], Any], needs: Sequence[
 def breakdown(backend: str, needs: Sequence[Need]) -> None:
     """Mean cost of each step of providers_for, timed separately."""
     from marketplace.extensions import db
-    from marketplace.geo import haversine_km, search_box
+    from marketplace.geo import grid_cell_centre, haversine_km, search_box
     from marketplace.providers.matching import _box_rows
 
     perf = time.perf_counter_ns
-    steps = {"search_box": 0, "box query + fetch": 0, "exact check": 0}
+    steps = {"cell + search_box": 0, "box query + fetch": 0, "exact check": 0}
     for n in needs:
         t0 = perf()
-        box = search_box(n.lat, n.lon, n.radius_km)
+        clat, clon = grid_cell_centre(n.lat, n.lon)
+        box = search_box(clat, clon, n.radius_km)
         t1 = perf()
         rows = _box_rows(n.category_id, box)
         t2 = perf()
         m = []
         for pid, uid, plat, plon, pradius in rows:
-            km = haversine_km(plat, plon, n.lat, n.lon)
+            km = haversine_km(plat, plon, clat, clon)
             if km <= pradius and km <= n.radius_km:
                 m.append((pid, uid, plat, plon))
         t3 = perf()
-        steps["search_box"] += t1 - t0
+        steps["cell + search_box"] += t1 - t0
         steps["box query + fetch"] += t2 - t1
         steps["exact check"] += t3 - t2
     db.session.rollback()

@@ -10,7 +10,7 @@ from werkzeug.routing import IntegerConverter
 
 from marketplace import cli, errors, realtime
 from marketplace.config import ROOT, from_env
-from marketplace.extensions import csrf, db, login_manager, migrate, openapi, talisman
+from marketplace.extensions import csrf, db, limiter, login_manager, migrate, openapi, talisman
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -44,6 +44,7 @@ def register_extensions(app: Flask) -> None:
                      compare_type=True)
     login_manager.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
     app.config.setdefault("API_SPEC_OPTIONS", {
         "info": {"description": "Customers post needs; nearby providers answer with offers. "
                  "Authenticate with `Authorization: Bearer <token>` from POST /api/v1/tokens."},

@@ -85,6 +85,22 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "OPENAPI_SWAGGER_UI_URL": "/static/vendor/swagger-ui/",
         "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},  # never call validator.swagger.io
         "JSON_SORT_KEYS": False,
+        # Rate limits (Flask-Limiter; extensions.limited): storage memory:// for one process, a
+        # Redis URI (redis://host:6379/1) so several processes share counts. Limits are
+        # "N per minute|hour|day", several joined by ";", counted per account (IP if anonymous).
+        "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "1") == "1",
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "marketplace"),
+        "RATELIMIT_HEADERS_ENABLED": True,  # X-RateLimit-* on limited routes, Retry-After on 429
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,  # Redis down: count per process, not 500
+        # Moving one's base or radius (PUT /api/v1/me/provider, the provider form): every save.
+        "RATE_LIMIT_PLACE_CHANGES": env.get("RATE_LIMIT_PLACE_CHANGES", "10 per hour;30 per day"),
+        # Reading needs by place: the feed (API and page), a need by id.
+        "RATE_LIMIT_LOCATION_READS": env.get("RATE_LIMIT_LOCATION_READS",
+                                             "120 per minute;1200 per hour"),
+        # The post-need form's reach preview (a count of providers near any point).
+        "RATE_LIMIT_REACH_PREVIEWS": env.get("RATE_LIMIT_REACH_PREVIEWS",
+                                             "30 per minute;200 per hour"),
     }
     config.update(overrides)
     config.setdefault("REMEMBER_COOKIE_SECURE", config["SESSION_COOKIE_SECURE"])

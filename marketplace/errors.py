@@ -141,6 +141,8 @@ def handle_http_exception(exc: HTTPException) -> Any:
         message = data["message"]
     if status == 400 and "JSON" in message:
         message = "The request body is not valid JSON."
+    if status == 429:  # a rate limit (extensions.limited); Retry-After is added by the limiter
+        message = f"Too many requests: the limit here is {exc.description}. Try again later."
     headers = None
     if status == 405 and exc.get_response().headers.get("Allow"):
         headers = {"Allow": exc.get_response().headers["Allow"]}

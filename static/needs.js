@@ -34,6 +34,7 @@
         fetch("/needs/reach?" + params.toString(), { headers: { Accept: "application/json" } })
           .then(function (r) { return r.json(); })
           .then(function (body) {
+            if (body.error) { reach.textContent = body.error.message; return; }  // e.g. a 429
             if (body.count === null) { reach.textContent = body.message; return; }
             const where = body.place ? " near " + body.place : "";
             reach.textContent = body.count === 1

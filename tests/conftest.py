@@ -26,7 +26,7 @@ from sqlalchemy import func, select, text
 from marketplace import create_app, lifecycle
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
-from marketplace.extensions import db
+from marketplace.extensions import db, limiter
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need
 from marketplace.offers import services as offers
@@ -83,8 +83,30 @@ def make_test_app(url: str, **extra: Any) -> Flask:
         "SECRET_KEY": "test-secret",
         "PASSWORD_HASH_FAST": True,
         "WTF_CSRF_ENABLED": False,
+        # The limiter runs in every test, with limits no ordinary test reaches; tests of the
+        # limits set their own (``rate_limits``). Counts are reset after each test.
+        "RATELIMIT_STORAGE_URI": "memory://",
+        **dict.fromkeys(RATE_LIMITS, "100000 per hour"),
         **extra,
     })
+
+
+#: Every rate limit the app configures (config.py), by setting name.
+RATE_LIMITS = ("RATE_LIMIT_PLACE_CHANGES", "RATE_LIMIT_LOCATION_READS",
+               "RATE_LIMIT_REACH_PREVIEWS")
+
+
+@pytest.fixture
+def rate_limits(app: Flask) -> Iterator[Any]:
+    """Set limits for one test: ``rate_limits(RATE_LIMIT_PLACE_CHANGES="3 per hour")``."""
+    saved = {name: app.config[name] for name in RATE_LIMITS}
+
+    def set_limits(**limits: str) -> None:
+        assert set(limits) <= set(RATE_LIMITS), limits
+        app.config.update(limits)
+
+    yield set_limits
+    app.config.update(saved)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -120,6 +142,7 @@ def app(backend_app: Flask) -> Iterator[Flask]:
         yield backend_app
         db.session.remove()
         _clean(backend_app)
+        limiter.reset()
 
 
 @pytest.fixture

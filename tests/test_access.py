@@ -225,10 +225,16 @@ def test_providers_the_need_was_not_posted_to_get_404(make_user, make_provider, 
 
 
 def test_provider_on_the_edge_of_both_radii_is_matched(make_provider, make_need):
-    need = make_need(location={"lat": TRUE_POINT[0], "lon": TRUE_POINT[1]}, radius_km=3)
-    inside = make_provider(base=north_of(TRUE_POINT, 2.9), radius_km=3)
-    outside = make_provider(base=north_of(TRUE_POINT, 3.1), radius_km=50)
+    """The radii are measured between the two grid cells (the published places): a provider
+    whose radius reaches exactly the need's cell sees it, one a metre short does not."""
+    base = north_of(TRUE_POINT, 2.9)
+    km = haversine_km(*grid_cell_centre(*base), *grid_cell_centre(*TRUE_POINT))
+    need = make_need(location={"lat": TRUE_POINT[0], "lon": TRUE_POINT[1]}, radius_km=km)
+    inside = make_provider(base=base, radius_km=km)
+    short = make_provider(base=base, radius_km=km - 0.001)
+    outside = make_provider(base=north_of(base, km), radius_km=50)  # beyond the need's radius
     assert inside.get(f"/api/v1/needs/{need.id}").status_code == 200
+    assert short.get(f"/api/v1/needs/{need.id}").status_code == 404
     assert outside.get(f"/api/v1/needs/{need.id}").status_code == 404
 
 

@@ -1,6 +1,7 @@
 """The provider feed pages in SQL: a page costs what its size costs, not what the number of open
 needs costs, and every page is exactly the slice of the whole feed it should be — the feed
 being, by definition, every open need posted to the provider now (each radius covers the other,
+measured between the grid cells of the base and of the need,
 the category served, not expired, not the provider's own, not from a customer who blocked
 them), nearest distance band first (bands from grid-cell centres), then newest. The definition
 is written out below as a brute-force check of every need, and compared with the paged feed
@@ -26,7 +27,14 @@ from marketplace.accounts.models import User
 from marketplace.blocks.models import Block
 from marketplace.db_types import utcnow
 from marketplace.extensions import db
-from marketplace.geo import DISTANCE_BANDS, band_index, cell_distance_km, haversine_km, lat_row
+from marketplace.geo import (
+    DISTANCE_BANDS,
+    band_index,
+    cell_distance_km,
+    grid_cell_centre,
+    haversine_km,
+    lat_row,
+)
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
@@ -93,7 +101,8 @@ def reference_feed(provider: Provider) -> list[int]:
         Block.provider_id == provider.id)))
     ranked = []
     for need in db.session.scalars(select(Need)):
-        km = haversine_km(provider.base_lat, provider.base_lon, need.lat, need.lon)
+        km = haversine_km(*grid_cell_centre(provider.base_lat, provider.base_lon),
+                          *grid_cell_centre(need.lat, need.lon))  # cell to cell, like bands
         if (need.status == NeedStatus.OPEN and need.category_id in served
                 and need.expires_at > now and need.customer_id is not None
                 and need.customer_id != provider.user_id and need.customer_id not in blocking

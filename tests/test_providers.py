@@ -329,10 +329,10 @@ def test_service_reaches_needs_both_radii(app, make_provider):
     pro = make_provider(radius_km=10).provider
     north_5km = AUSTIN[0] + 5 / 111.195
     north_15km = AUSTIN[0] + 15 / 111.195
-    base = (pro.base_lat, pro.base_lon, pro.radius_km)
-    assert in_reach(*base, north_5km, AUSTIN[1], 20)
-    assert not in_reach(*base, north_5km, AUSTIN[1], 4)
-    assert not in_reach(*base, north_15km, AUSTIN[1], 20)
+    base = (grid_cell_centre(pro.base_lat, pro.base_lon), pro.radius_km)
+    assert in_reach(*base, grid_cell_centre(north_5km, AUSTIN[1]), 20)
+    assert not in_reach(*base, grid_cell_centre(north_5km, AUSTIN[1]), 4)
+    assert not in_reach(*base, grid_cell_centre(north_15km, AUSTIN[1]), 20)
 
 
 # --- the public profile ---------------------------------------------------------------------

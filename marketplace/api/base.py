@@ -11,6 +11,7 @@ import flask_smorest
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from marketplace.errors import UnsupportedMediaType
+from marketplace.extensions import limited
 
 JSON = "application/json"
 
@@ -45,5 +46,13 @@ class Blueprint(flask_smorest.Blueprint):
             view = decorate(func)
             view._apidoc["arguments"]["responses"][415] = "UNSUPPORTED_MEDIA_TYPE"
             return view
+
+        return decorator
+
+    def limited(self, setting: str) -> Any:
+        """``extensions.limited`` for a JSON route, with its 429 in the OpenAPI document."""
+
+        def decorator(func: Any) -> Any:
+            return self.alt_response(429, response="TOO_MANY_REQUESTS")(limited(setting)(func))
 
         return decorator

@@ -55,6 +55,7 @@ def list_mine(args: dict[str, Any]) -> Any:
 
 @blp.route("/feed", methods=["GET"])
 @auth_required
+@blp.limited("RATE_LIMIT_LOCATION_READS")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_of(NeedOutSchema))
 def feed(args: dict[str, Any]) -> Any:
@@ -64,6 +65,7 @@ def feed(args: dict[str, Any]) -> Any:
 
 @blp.route("/needs/<int:need_id>", methods=["GET"])
 @auth_required
+@blp.limited("RATE_LIMIT_LOCATION_READS")
 @blp.response(200, NeedOutSchema)
 def show(need_id: int) -> Any:
     """One need, as much of it as you may see."""

@@ -32,6 +32,7 @@ def categories() -> Any:
 
 @blp.route("/me/provider", methods=["PUT"])
 @auth_required
+@blp.limited("RATE_LIMIT_PLACE_CHANGES")
 @blp.arguments(ProviderInSchema)
 @blp.response(200, ProviderOutSchema)
 def save_provider(data: dict[str, Any]) -> Any:

@@ -9,6 +9,10 @@ lies that close to a band's edge; everywhere else both give the same band.
 Privacy rule: before acceptance nobody sees a need's true point. They see the centre of a
 fixed grid cell (deterministic, so repeated looks reveal nothing new) and a distance band
 computed from that centre, never from the true point (so trilateration has nothing to use).
+The same holds for every decision an outsider can watch -- whether a need matches, is
+visible, is in a feed, how many providers a need would reach: ``in_reach`` decides on the
+cells of both sides, so sweeping one's own base and radius finds a cell, never a point.
+Matching is thereby off from the true distance by at most each cell's half-diagonal.
 """
 
 from __future__ import annotations
@@ -38,12 +42,22 @@ def haversine_km(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> floa
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
-def in_reach(provider_lat: float, provider_lon: float, provider_radius_km: float,
-             need_lat: float, need_lon: float, need_radius_km: float) -> bool:
+def in_reach(provider_cell: Point, provider_radius_km: float,
+             need_cell: Point, need_radius_km: float) -> bool:
     """The matching rule's distance part, the one definition every matching decision uses
-    (the spatial query, a need's visibility, the feed): each radius covers the other — the
-    need lies within the provider's radius of their base, and the base within the need's."""
-    km = haversine_km(provider_lat, provider_lon, need_lat, need_lon)
+    (the spatial query and so notifications and the reach preview, a need's visibility, the
+    feed): each radius covers the other, measured between the *grid-cell centres* of the
+    provider's base and of the need (``grid_cell_centre`` of each; pass cells, never true
+    points).
+
+    Deciding on the cells is what makes the decision safe to show: an outsider who moves
+    their own base and radius (in any number of requests and accounts) and watches whether a
+    need is visible learns where its cell is and nothing finer, and a customer probing the
+    reach preview learns providers' cells, not their bases. The price is that matching is off
+    from the true distance by at most the two cells' half-diagonals (``CELL_SLACK_KM`` each,
+    under ~0.9 km in practice): a need just outside a radius may match, one just inside may not.
+    """
+    km = haversine_km(provider_cell.lat, provider_cell.lon, need_cell.lat, need_cell.lon)
     return km <= provider_radius_km and km <= need_radius_km
 
 

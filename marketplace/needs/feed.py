@@ -2,14 +2,16 @@
 first, then newest — with a keyset cursor (band, id) and LIMIT, so a page costs what its size
 costs, not what the number of open needs costs.
 
-Bands are computed from grid-cell centres (the privacy rule in ``geo.core``), and the exact
-rule (``haversine``, each radius covering the other; the band by ``display_km``) stays in
-Python. SQL narrows it down without trigonometry, from each need's unit vectors
-(``Need.ux``...): the dot product of two unit vectors is the cosine of the angle between them.
-For one band at a time, outward from the cursor's, one query takes the candidates that could
-be in that band (the latitude-row/longitude box of the band's outer edge, which the feed index
-serves; each radius by dot product; the band's ring of cell-centre distances, widened by the
-sphere's error margin) newest first with LIMIT; Python keeps those whose exact band it is.
+Whether a need is in the feed and its band are both decided on grid-cell centres — the need's
+cell and the provider's base cell (the privacy rule in ``geo.core``) — and the exact rule
+(``geo.in_reach``, each radius covering the other; the band by ``display_km``) stays in
+Python. SQL narrows it down without trigonometry, from each need's cell unit vector
+(``Need.cell_ux``...): the dot product of two unit vectors is the cosine of the angle between
+them. For one band at a time, outward from the cursor's, one query takes the candidates that
+could be in that band (the latitude-row/longitude box of the band's outer edge widened by a
+cell, which the feed index serves on the needs' true points; each radius by dot product of
+cells; the band's ring of cell-centre distances, widened by the sphere's error margin) newest
+first with LIMIT; Python keeps those whose exact band it is.
 Every prefilter is a superset of the rule by a margin, so the result is exactly the old
 "build every matching need and sort" — see tests/test_feed_paging.py.
 
@@ -35,8 +37,10 @@ from marketplace.geo import (
     CELL_SLACK_KM,
     DISTANCE_BANDS,
     SPHERE_MARGIN,
+    Point,
     band_index,
     cell_distance_km,
+    display_km,
     grid_cell_centre,
     in_reach,
     km_cos,
@@ -87,7 +91,6 @@ def _statement(shapes: tuple[Shape, ...], blocking: bool, among: bool) -> Any:
     """The page query for these band shapes, built once per shape (building it per call cost
     more than running it): per band, the newest candidates of that band's superset with
     LIMIT, each in a subquery, glued with UNION ALL — one round trip per page."""
-    true_dot = _dot((Need.ux, Need.uy, Need.uz), "b")
     cell_dot = _dot((Need.cell_ux, Need.cell_uy, Need.cell_uz), "c")
     members = []
     for band, ranges, low, high, below in shapes:
@@ -100,8 +103,8 @@ def _statement(shapes: tuple[Shape, ...], blocking: bool, among: bool) -> Any:
                   for i in range(ranges))),
             Need.expires_at > bindparam("now", type_=Need.expires_at.type),
             Need.customer_id != bindparam("user_id"),
-            true_dot >= bindparam("reach_cos", type_=Float),
-            true_dot >= Need.reach_cos - DOT_EPSILON,
+            cell_dot >= bindparam("reach_cos", type_=Float),
+            cell_dot >= Need.reach_cos - DOT_EPSILON,
         ]
         if high:
             where.append(cell_dot > bindparam(f"high{band}", type_=Float))
@@ -128,16 +131,15 @@ class Feed:
         self.provider = provider
         self.blocking = sorted(blocks.customers_blocking(provider.id))
         p = provider
-        cell = grid_cell_centre(p.base_lat, p.base_lon)
+        self.cell: Point = grid_cell_centre(p.base_lat, p.base_lon)
         self.params: dict[str, Any] = {
             "categories": [c.id for c in p.categories], "now": utcnow(), "user_id": p.user_id,
-            "reach_cos": km_cos(p.radius_km) - DOT_EPSILON,
-            **_vector_params("b", p.base_lat, p.base_lon), **_vector_params("c", *cell),
+            "reach_cos": km_cos(p.radius_km) - DOT_EPSILON, **_vector_params("c", *self.cell),
         }
         if self.blocking:
             self.params["blocking"] = self.blocking
-        # The farthest band any need the provider reaches can be in.
-        reach = p.radius_km + 2 * CELL_SLACK_KM
+        # The farthest band any need the provider reaches can be in (cell to cell, like the rule).
+        reach = p.radius_km
         self.last_band = max(b for b in range(BANDS) if _edges(b)[0] * (1 - SPHERE_MARGIN) <= reach)
 
     @property
@@ -145,13 +147,14 @@ class Feed:
         return not self.provider.active or not self.params["categories"]
 
     def _band_params(self, band: int, whole: bool = False) -> tuple[Shape, dict[str, Any]]:
-        """Band ``band``'s box (its outer edge in true-point distance, at most the provider's
-        radius) and cell-centre ring, both widened by every margin of the exact rule; with
-        ``whole``, the provider's whole box and no ring."""
+        """Band ``band``'s box around the provider's cell (its outer edge in cell distance, at
+        most the provider's radius, plus a cell: the index holds the needs' true points) and
+        cell-centre ring, both widened by every margin of the exact rule; with ``whole``, the
+        provider's whole box and no ring."""
         p = self.provider
         low, high = (0.0, math.inf) if whole else _edges(band)
-        outer = min(p.radius_km, high * (1 + SPHERE_MARGIN) + 2 * CELL_SLACK_KM)
-        box = search_box(p.base_lat, p.base_lon, outer)
+        outer = min(p.radius_km, high * (1 + SPHERE_MARGIN)) + CELL_SLACK_KM
+        box = search_box(self.cell.lat, self.cell.lon, outer)
         params: dict[str, Any] = {f"rows{band}": list(box.rows)}
         for i, (lo, hi) in enumerate(box.lon_ranges):
             params[f"lo{band}_{i}"], params[f"hi{band}_{i}"] = lo, hi
@@ -184,9 +187,9 @@ class Feed:
 
     def _band_of(self, lat: float, lon: float, radius_km: float) -> int | None:
         """The need's exact band, or None if the matching rule does not post it here."""
-        p = self.provider
-        if in_reach(p.base_lat, p.base_lon, p.radius_km, lat, lon, radius_km):
-            return band_index(cell_distance_km(p.base_lat, p.base_lon, lat, lon))
+        cell = grid_cell_centre(lat, lon)
+        if in_reach(self.cell, self.provider.radius_km, cell, radius_km):
+            return band_index(display_km(self.cell, cell))
         return None
 
     def direct(self, among: Sequence[int] | None = None) -> list[Slot]:

@@ -85,8 +85,9 @@ class Need(db.Model):
     lon: Mapped[float] = mapped_column(Float)
     lat_row: Mapped[int] = mapped_column(Integer)  # geo.lat_row(lat), for the feed's index
     # The place as SQL can compare it without trigonometry (geo.unit_vector): the true point,
-    # its grid cell's centre (bands), and the cosine of its reach — so the feed filters and
-    # ranks by band in SQL and pages with LIMIT. Needs never move; set once, on insert.
+    # its grid cell's centre (what the feed's rule and bands use: decisions are on cells), and
+    # the cosine of its reach — so the feed filters and ranks by band in SQL and pages with
+    # LIMIT. Needs never move; set once, on insert.
     ux: Mapped[float] = mapped_column(Float, default=_from_place("x"))
     uy: Mapped[float] = mapped_column(Float, default=_from_place("y"))
     uz: Mapped[float] = mapped_column(Float, default=_from_place("z"))

@@ -121,7 +121,7 @@ def _notify_matched(need: Need) -> None:
     cell = grid_cell_centre(need.lat, need.lon)
     notify_each(NotificationType.NEED_MATCHED, (
         (match.user_id, {"need": {**shared, "distance_band": distance_band(
-            display_km(grid_cell_centre(match.lat, match.lon), cell)), "direct": False}})
+            display_km(match.cell, cell)), "direct": False}})
         for match in reach(need.category_id, need.lat, need.lon, need.radius_km,
                            need.customer_id)
     ))
@@ -161,8 +161,8 @@ def matches(provider: Provider, need: Need) -> bool:
         provider.active
         and provider.user_id != need.customer_id
         and providers.serves(provider, need.category_id)
-        and in_reach(provider.base_lat, provider.base_lon, provider.radius_km,
-                     need.lat, need.lon, need.radius_km)
+        and in_reach(grid_cell_centre(provider.base_lat, provider.base_lon), provider.radius_km,
+                     grid_cell_centre(need.lat, need.lon), need.radius_km)
         and not blocks.is_blocked(need.customer_id, provider.id)
     )
 

@@ -1,6 +1,10 @@
-"""The spatial matching query: which providers a need is posted to, and which open needs a
-provider can see. Both read an index-backed box (``geo.search_box``) and then apply the exact
-great-circle rule, so results equal a brute-force check of every provider."""
+"""The spatial matching query: which providers a need is posted to (and so the reach preview's
+count). It reads an index-backed box (``geo.search_box``) and then applies the exact rule
+(``geo.in_reach``), so results equal a brute-force check of every provider.
+
+Both sides are grid-cell centres: the index stores each provider's base *cell* and the box is
+drawn around the need's cell, so who is matched -- which a customer can count before posting
+and a provider can watch -- depends on nothing finer than the cells."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, or_, select
 
 from marketplace.extensions import db
-from marketplace.geo import SearchBox, in_reach, lat_row, search_box
+from marketplace.geo import Point, SearchBox, grid_cell_centre, in_reach, lat_row, search_box
 from marketplace.providers.models import Provider, ProviderCoverage
 
 
@@ -21,10 +25,12 @@ def box_filter(box: SearchBox, row_col: Any, lon_col: Any) -> Any:
 
 @dataclass(frozen=True)
 class Match:
+    """A matched provider; ``cell`` is the centre of their base's grid cell (all the index
+    holds, and all a distance band may be computed from)."""
+
     provider_id: int
     user_id: int
-    lat: float
-    lon: float
+    cell: Point
 
 
 _COVERAGE = ProviderCoverage.__table__.c
@@ -75,27 +81,31 @@ def _box_rows(category_id: int, box: Any) -> list[Any]:
 def providers_for(category_id: int, lat: float, lon: float, radius_km: float,
                   exclude_user_id: int | None = None,
                   exclude_provider_ids: frozenset[int] | set[int] = frozenset()) -> list[Match]:
-    """Active providers serving the category whose own radius covers the point and whose base
-    lies within ``radius_km`` of it. The need's radius bounds the search box."""
+    """Active providers serving the category whose own radius covers the point's cell and whose
+    base cell lies within ``radius_km`` of it. The need's radius bounds the search box."""
+    cell = grid_cell_centre(lat, lon)
     matched = []
     for pid, uid, plat, plon, pradius in _box_rows(category_id,
-                                                   search_box(lat, lon, radius_km)):
+                                                   search_box(cell.lat, cell.lon, radius_km)):
         if uid == exclude_user_id or pid in exclude_provider_ids:
             continue
-        if in_reach(plat, plon, pradius, lat, lon, radius_km):
-            matched.append(Match(pid, uid, plat, plon))
+        base_cell = Point(plat, plon)
+        if in_reach(base_cell, pradius, cell, radius_km):
+            matched.append(Match(pid, uid, base_cell))
     return matched
 
 
 def sync_coverage(provider: Provider) -> None:
-    """Rewrite the provider's index rows from the profile (in the caller's transaction)."""
+    """Rewrite the provider's index rows from the profile (in the caller's transaction): the
+    base's grid-cell centre, never the base itself."""
     db.session.execute(
         ProviderCoverage.__table__.delete().where(ProviderCoverage.provider_id == provider.id)
     )
     if provider.active:
+        cell = grid_cell_centre(provider.base_lat, provider.base_lon)
         db.session.add_all(
             ProviderCoverage(provider_id=provider.id, user_id=provider.user_id, category_id=c.id,
-                             lat_row=lat_row(provider.base_lat), lat=provider.base_lat,
-                             lon=provider.base_lon, radius_km=provider.radius_km)
+                             lat_row=lat_row(cell.lat), lat=cell.lat, lon=cell.lon,
+                             radius_km=provider.radius_km)
             for c in provider.categories
         )

@@ -86,7 +86,9 @@ class ErasedHandle(db.Model):
 class ProviderCoverage(db.Model):
     """Where an active provider works, one row per category they serve: the spatial index.
 
-    Derived from ``Provider`` and rewritten whenever the profile is saved. Rows exist only for
+    Derived from ``Provider`` and rewritten whenever the profile is saved. ``lat``/``lon`` (and
+    ``lat_row``) are the centre of the base's grid cell (``geo.grid_cell_centre``), not the base:
+    matching decides on cells (``geo.in_reach``). Rows exist only for
     active providers, and the composite index (category, latitude row, longitude, ...) covers
     the matching query, so finding the providers near a need reads a few short index ranges
     instead of scanning providers. Works the same on SQLite and PostgreSQL, no extensions.

@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 
 from marketplace import access
 from marketplace.errors import Invalid
+from marketplace.extensions import limited
 from marketplace.offers import services as offers
 from marketplace.providers import services as providers
 from marketplace.web.providers import major, require_provider
@@ -21,6 +22,7 @@ FEED_PAGE = 25  # needs per feed page; the rest are a "More needs" link away
 
 @bp.route("/feed")
 @login_required
+@limited("RATE_LIMIT_LOCATION_READS")
 def index() -> Any:
     provider = require_provider()
     if provider is None:

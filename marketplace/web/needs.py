@@ -28,6 +28,7 @@ from marketplace import access, lifecycle
 from marketplace.contacts import services as contacts
 from marketplace.db_types import utcnow
 from marketplace.errors import DomainError
+from marketplace.extensions import limited
 from marketplace.geo import grid_cell_centre
 from marketplace.geocoding import services as geocoding
 from marketplace.messages import services as messages
@@ -132,6 +133,7 @@ def new() -> Any:
 
 @bp.route("/needs/reach")
 @login_required
+@limited("RATE_LIMIT_REACH_PREVIEWS")
 def reach() -> Any:
     """How many providers a need would reach, before posting (for the form's preview)."""
     args = request.args
@@ -187,6 +189,7 @@ def _render_show(need_id: int, errors: FormErrors | None = None,
 
 @bp.route("/needs/<int:need_id>")
 @login_required
+@limited("RATE_LIMIT_LOCATION_READS")
 def show(need_id: int) -> Any:
     return _render_show(need_id)
 

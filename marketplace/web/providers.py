@@ -15,7 +15,7 @@ from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
 from marketplace.errors import DomainError
-from marketplace.extensions import db
+from marketplace.extensions import db, limited
 from marketplace.geo import grid_cell_centre
 from marketplace.geocoding import services as geocoding
 from marketplace.money import major_text
@@ -110,6 +110,7 @@ def _setup_values(provider: Provider | None) -> dict[str, Any]:
 
 @bp.route("/provider", methods=["GET", "POST"])
 @login_required
+@limited("RATE_LIMIT_PLACE_CHANGES", methods=["POST"])
 def setup() -> Any:
     provider = services.provider_of(current_user)
     errors: FormErrors = {}
