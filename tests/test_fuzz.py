@@ -1,0 +1,141 @@
+"""schemathesis against the live OpenAPI document: a real server process, an authenticated
+client (a customer who is also a provider, with needs, offers and a thread), every operation
+fuzzed with inputs generated from the document itself. A run fails on any 5xx, on a response
+whose body does not match its documented schema, on an undocumented status code, and on a
+content type the document does not declare.
+
+Operations that end the fuzzer's own access (revoking a token, erasing the account, signing
+out of sessions) run in their own test with an account of their own, so the fuzzer does not
+cut the branch it sits on. Limits are lifted for the run (they would answer most of it 429,
+which is what they are for, but not what this tests). The run's size: ``FUZZ_EXAMPLES`` per
+operation and generation mode (default 20): schemathesis' positive mode (valid inputs) and
+negative mode (inputs that break the document's schema, which must get a documented 4xx)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis  # noqa: E402  (a dev dependency: CI always has it)
+from conftest import AUSTIN, migrated_sqlite
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis.errors import Unsatisfiable  # noqa: E402
+from live import Api, server
+from schemathesis import GenerationMode  # noqa: E402
+from schemathesis.checks import (  # noqa: E402
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
+# Valid inputs (they must be answered as documented) and invalid ones (a documented 4xx).
+MODES = [GenerationMode(m) for m in os.environ.get("FUZZ_MODES", "positive,negative").split(",")]
+CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance,
+          content_type_conformance]
+# What ends the caller's own access: fuzzed apart, with an account each.
+SELF_ENDING = {("DELETE", "/api/v1/tokens/{token_id}"), ("DELETE", "/api/v1/me")}
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url, _app = migrated_sqlite(tmp_path_factory, "fuzz")
+    with server(url, EXPIRY_INTERVAL_SECONDS="3600", RATELIMIT_ENABLED="0",
+                LIVE_CONNECTIONS_PER_USER="1000") as base:
+        yield base
+
+
+def _world(base: str) -> Api:
+    """A person with something behind every kind of id: a provider profile, a need of their
+    own with an offer from another provider and a message, and an offer on someone's need."""
+    me = Api(base, f"fuzz-{uuid.uuid4().hex[:8]}@example.com", name="Fuzz Person")
+    other = Api(base, f"other-{uuid.uuid4().hex[:8]}@example.com", name="Other Person")
+    for who in (me, other):
+        r = who.call("PUT", "/me/provider", json={
+            "handle": "f" + uuid.uuid4().hex[:10], "display_name": "Fuzz Pro",
+            "categories": ["catering"], "base": {"lat": AUSTIN[0], "lon": AUSTIN[1]},
+            "radius_km": 30, "active": True})
+        assert r.status_code == 200, r.text
+    need = {"title": "Fuzz need", "category": "catering",
+            "location": {"lat": AUSTIN[0], "lon": AUSTIN[1]}, "radius_km": 30,
+            "budget": {"amount": 10000, "currency": "USD"}}
+    mine = me.call("POST", "/needs", json=need).json()
+    theirs = other.call("POST", "/needs", json=need).json()
+    offer = other.call("POST", f"/needs/{mine['id']}/offers",
+                       json={"price": {"amount": 9000, "currency": "USD"}}).json()
+    me.call("POST", f"/offers/{offer['id']}/messages", json={"body": "Hello"})
+    me.call("POST", f"/needs/{theirs['id']}/offers",
+            json={"price": {"amount": 9500, "currency": "USD"}})
+    return me
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzz_server: str) -> Any:
+    return schemathesis.openapi.from_url(f"{fuzz_server}/api/v1/openapi.json")
+
+
+@pytest.fixture(scope="module")
+def person(fuzz_server: str) -> Api:
+    return _world(fuzz_server)
+
+
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
+                suppress_health_check=list(HealthCheck), derandomize=True)
+
+
+def _cases(operation: Any, mode: Any, label: str, base: str, token_for: Any,
+           counts: dict[str, int], failures: list[str]) -> Any:
+    @FUZZ
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def run(case: Any) -> None:
+        counts["cases"] += 1
+        try:
+            case.call_and_validate(base_url=base, checks=CHECKS,
+                                   headers={"Authorization": f"Bearer {token_for()}"})
+        except (Exception, BaseExceptionGroup) as exc:
+            failures.append(f"{label}: {type(exc).__name__}: {str(exc)[:600]}")
+            raise
+
+    return run
+
+
+def fuzz(api_schema: Any, base: str, token_for: Any, only: Any) -> None:
+    """Every operation ``only`` admits, ``EXAMPLES`` generated cases each; every failure is
+    collected (operation, check, case) and the run fails at the end with all of them."""
+    failures: list[str] = []
+    counts = {"operations": 0, "cases": 0}
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        if not only((operation.method.upper(), operation.path)):
+            continue
+        counts["operations"] += 1
+
+        for mode in MODES:
+            label = f"{operation.method.upper()} {operation.path} ({mode.value})"
+            try:
+                _cases(operation, mode, label, base, token_for, counts, failures)()
+            except Unsatisfiable:  # no input breaks this operation's schema (no parameters)
+                continue
+            except (Exception, BaseExceptionGroup) as exc:  # recorded; hypothesis re-raises
+                if not any(f.startswith(label) for f in failures):
+                    failures.append(f"{label}: {type(exc).__name__}: {str(exc)[:600]}")
+    print(f"fuzzed {counts['operations']} operations, {counts['cases']} cases")
+    unique = sorted(set(failures))
+    assert not unique, f"{len(unique)} failures:\n" + "\n\n".join(unique[:20])
+
+
+def test_every_operation_answers_as_documented(api_schema: Any, fuzz_server: str,
+                                               person: Api) -> None:
+    fuzz(api_schema, fuzz_server, lambda: person.token, lambda key: key not in SELF_ENDING)
+
+
+def test_operations_that_end_access_answer_as_documented(api_schema: Any,
+                                                         fuzz_server: str) -> None:
+    def fresh() -> str:
+        return Api(fuzz_server, f"ender-{uuid.uuid4().hex[:8]}@example.com", name="Ender").token
+
+    fuzz(api_schema, fuzz_server, fresh, lambda key: key in SELF_ENDING)
