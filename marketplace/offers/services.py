@@ -45,6 +45,8 @@ def make(user: User, need_id: int, data: dict[str, Any]) -> Offer:
     need = needs.get(need_id)
     if need.customer_id == user.id:
         raise Forbidden("You cannot make an offer on your own need.")
+    if blocks.is_blocked(need.customer_id, provider.id):  # before anything that reveals it
+        raise NotFound("No such need.")
     existing = _existing(provider, need)
     if existing is not None:
         if existing.status == OfferStatus.WITHDRAWN:
