@@ -14,10 +14,13 @@ import pytest
 import requests
 from conftest import committed_count, committed_rows, error_of, migrated_sqlite, need_data
 from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_concurrency import race
 
 from marketplace.accounts.models import ApiToken, User
 from marketplace.app import trust_proxies
-from marketplace.extensions import db
+from marketplace.extensions import db, tried_email_key
 from marketplace.messages.models import Message
 from marketplace.needs.models import Need
 
@@ -81,6 +84,43 @@ def test_right_passwords_do_not_spend_the_failure_budget(
         assert token_attempt(client, person.user.email, person.password).status_code == 201
     assert token_attempt(client, person.user.email, "wrong").status_code == 401  # the fifth
     assert_refused(token_attempt(client, person.user.email, person.password))
+
+
+def test_parallel_wrong_guesses_cannot_overshoot_the_budget(
+        app: Flask, make_user: Any, rate_limits: Any) -> None:
+    """Twenty wrong passwords released together: each is counted as it arrives, so exactly
+    five are judged (a count taken after the answer would let all twenty through)."""
+    rate_limits(RATE_LIMIT_SIGNIN="5 per minute", RATE_LIMIT_SIGNIN_PER_IP="1000 per hour")
+    email = make_user().user.email
+
+    def guesser(i: int) -> Any:
+        def prepare() -> Any:
+            client = app.test_client()
+            return lambda: token_attempt(client, email, f"guess-{i}",
+                                         ip=f"198.51.100.{i}").status_code
+        return prepare
+
+    outcomes = race(app, [guesser(i) for i in range(20)])
+    codes = sorted(o.value for o in outcomes if o.ok)
+    assert len(codes) == 20, [o.error for o in outcomes if not o.ok]
+    assert codes == [401] * 5 + [429] * 15
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.emails(), st.lists(st.booleans(), min_size=1), st.sampled_from(["", " ", "\t", "  "]))
+def test_every_spelling_of_an_email_is_one_account(app: Flask, email: str, upper: list[bool],
+                                                   pad: str) -> None:
+    """The per-account key is the email as accounts store it: case and surrounding space do
+    not make a new budget (else ``Victim@x`` and ``victim@x `` would each get their own)."""
+    spelled = pad + "".join(c.upper() if upper[i % len(upper)] else c.lower()
+                            for i, c in enumerate(email)) + pad
+    keys = set()
+    for body in ({"email": email}, {"email": spelled}):
+        with app.test_request_context("/api/v1/tokens", method="POST", json=body):
+            keys.add(tried_email_key())
+    with app.test_request_context("/signin", method="POST", data={"email": spelled}):
+        keys.add(tried_email_key())
+    assert len(keys) == 1 and email.lower() not in next(iter(keys))
 
 
 def test_the_web_form_and_the_api_share_the_budget_and_the_page_is_styled(
