@@ -4,6 +4,7 @@ takes a rate limit."""
 
 import hashlib
 import hmac
+import ipaddress
 import time
 from collections.abc import Callable
 from typing import Any
@@ -85,7 +86,7 @@ def rate_limit_key() -> str:
     user = g.get("user")
     if user is None and current_user and current_user.is_authenticated:
         user = current_user
-    return f"user:{user.id}" if user is not None else f"ip:{get_remote_address()}"
+    return f"user:{user.id}" if user is not None else client_address_key()
 
 
 # Storage, headers and the switch come from the app's config (RATELIMIT_*, config.py): memory://
@@ -95,8 +96,18 @@ limiter = Limiter(key_func=rate_limit_key)
 
 def client_address_key() -> str:
     """The client's address (behind a proxy, the one ProxyFix took from X-Forwarded-For when
-    PROXY_HOPS says so; docs/deploy.md)."""
-    return f"ip:{get_remote_address()}"
+    PROXY_HOPS says so; docs/deploy.md). An IPv6 address counts as its /64: one subscriber
+    usually holds a whole /64, and would otherwise have 2^64 budgets."""
+    address = get_remote_address()
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return f"ip:{address}"
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:  # ::ffff:198.51.100.1 is that IPv4 client
+            return f"ip:{parsed.ipv4_mapped}"
+        return f"ip:{ipaddress.ip_network(f'{parsed}/64', strict=False)}"
+    return f"ip:{parsed}"
 
 
 def tried_email_key() -> str:

@@ -181,6 +181,16 @@ def test_rotating_emails_from_one_address_hits_the_address_limit(
     assert r.status_code == 201
 
 
+def test_an_ipv6_subscriber_cannot_rotate_addresses_within_its_64(
+        client: Any, rate_limits: Any) -> None:
+    """Each of 2^64 addresses of one /64 is the same client; the next /64 is another."""
+    rate_limits(RATE_LIMIT_SIGNIN="1000 per hour", RATE_LIMIT_SIGNIN_PER_IP="3 per hour")
+    codes = [token_attempt(client, f"v{i}@example.com", "x", ip=f"2001:db8:1:2::{i:x}").status_code
+             for i in range(1, 5)]
+    assert codes == [401, 401, 401, 429]
+    assert token_attempt(client, "v@example.com", "x", ip="2001:db8:1:3::1").status_code == 401
+
+
 # --- registration -----------------------------------------------------------------------------
 
 
@@ -350,7 +360,8 @@ def two_servers(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Ite
 
 def test_two_processes_count_together_through_redis(two_servers: list[str]) -> None:
     """Three wrong passwords spread over two processes spend one budget of three: the fourth
-    is refused by either (with memory:// each process would allow three of its own)."""
+    is refused by either (with memory:// each process would allow three of its own). The
+    right password spends nothing there either."""
     first, second = two_servers
     email = f"shared-{uuid.uuid4().hex[:8]}@example.com"
     r = requests.post(f"{first}/api/v1/users", timeout=10,
@@ -361,6 +372,8 @@ def test_two_processes_count_together_through_redis(two_servers: list[str]) -> N
         return requests.post(f"{base}/api/v1/tokens", timeout=10,
                              json={"email": email, "password": password})
 
+    # Right passwords give their count back in Redis too: they leave the three for failures.
+    assert [attempt(b, "right-password-1").status_code for b in (first, second)] == [201, 201]
     assert [attempt(b).status_code for b in (first, second, first)] == [401, 401, 401]
     refused = attempt(second, "right-password-1")
     assert refused.status_code == 429, refused.text
