@@ -121,7 +121,7 @@ def tried_email_key() -> str:
         body = None
     email = body.get("email") if isinstance(body, dict) else request.form.get("email")
     if not isinstance(email, str) or not email.strip():
-        return f"no-email:{get_remote_address()}"
+        return f"no-email:{client_address_key()}"
     secret = str(current_app.config["SECRET_KEY"]).encode()
     tried = email.strip().lower().encode("utf-8", "surrogatepass")
     digest = hmac.new(secret, tried, hashlib.sha256).hexdigest()
