@@ -6,11 +6,21 @@ from typing import Any
 
 from flask import Flask, Response, request
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from marketplace import cli, errors, realtime
 from marketplace.config import ROOT, from_env
-from marketplace.extensions import csrf, db, limiter, login_manager, migrate, openapi, talisman
+from marketplace.extensions import (
+    csrf,
+    db,
+    limiter,
+    login_manager,
+    migrate,
+    openapi,
+    rate_limit_headers,
+    talisman,
+)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -26,7 +36,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
+    trust_proxies(app)
     return app
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind ``PROXY_HOPS`` reverse proxies, the client's address, scheme and host are the
+    ones the proxies forwarded (werkzeug's ProxyFix, trusting that many X-Forwarded-* hops and
+    no more): per-IP rate limits then count the client, not the proxy. Off (0) by default, as
+    a client reaching the app directly could otherwise forge X-Forwarded-For."""
+    hops = int(app.config.get("PROXY_HOPS") or 0)
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
 class DatabaseId(IntegerConverter):
@@ -45,6 +66,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    rate_limit_headers(app)
     app.config.setdefault("API_SPEC_OPTIONS", {
         "info": {"description": "Customers post needs; nearby providers answer with offers. "
                  "Authenticate with `Authorization: Bearer <token>` from POST /api/v1/tokens."},

@@ -101,6 +101,29 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         # The post-need form's reach preview (a count of providers near any point).
         "RATE_LIMIT_REACH_PREVIEWS": env.get("RATE_LIMIT_REACH_PREVIEWS",
                                              "30 per minute;200 per hour"),
+        # Guessing (extensions.attempts_limited; docs/api.md, "Rate limits"): each per account
+        # tried (the email, hashed) and per client address (_PER_IP), every window at once.
+        # Sign-in (POST /signin, POST /api/v1/tokens): per account only FAILED attempts count.
+        "RATE_LIMIT_SIGNIN": env.get("RATE_LIMIT_SIGNIN", "5 per minute;20 per hour;50 per day"),
+        "RATE_LIMIT_SIGNIN_PER_IP": env.get("RATE_LIMIT_SIGNIN_PER_IP",
+                                            "20 per minute;100 per hour;500 per day"),
+        # Registration (POST /signup, POST /api/v1/users): every attempt counts.
+        "RATE_LIMIT_SIGNUP": env.get("RATE_LIMIT_SIGNUP", "3 per hour;10 per day"),
+        "RATE_LIMIT_SIGNUP_PER_IP": env.get("RATE_LIMIT_SIGNUP_PER_IP", "10 per hour;50 per day"),
+        # Password reset requests (/forgot, POST /api/v1/password-reset): every attempt counts.
+        "RATE_LIMIT_PASSWORD_RESET": env.get("RATE_LIMIT_PASSWORD_RESET", "3 per hour;10 per day"),
+        "RATE_LIMIT_PASSWORD_RESET_PER_IP": env.get("RATE_LIMIT_PASSWORD_RESET_PER_IP",
+                                                    "10 per hour;50 per day"),
+        # Posting, per account, the API and the form one budget: needs; offers made or revised;
+        # messages.
+        "RATE_LIMIT_NEEDS": env.get("RATE_LIMIT_NEEDS", "10 per hour;50 per day"),
+        "RATE_LIMIT_OFFERS": env.get("RATE_LIMIT_OFFERS", "30 per hour;200 per day"),
+        "RATE_LIMIT_MESSAGES": env.get("RATE_LIMIT_MESSAGES", "20 per minute;300 per hour"),
+        # Socket.IO events per connection: replay (catching up) page requests.
+        "RATE_LIMIT_REPLAYS": env.get("RATE_LIMIT_REPLAYS", "30 per minute"),
+        # Behind N reverse proxies that set X-Forwarded-For/-Proto/-Host (docs/deploy.md):
+        # werkzeug's ProxyFix trusts that many hops, so per-IP limits see the client. 0: off.
+        "PROXY_HOPS": int(env.get("PROXY_HOPS", "0")),
     }
     config.update(overrides)
     config.setdefault("REMEMBER_COOKIE_SECURE", config["SESSION_COOKIE_SECURE"])

@@ -2,10 +2,14 @@
 way a write that a unique constraint may refuse is made, and ``limited``, the one way a route
 takes a rate limit."""
 
+import hashlib
+import hmac
+import ipaddress
+import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, g
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
@@ -15,6 +19,7 @@ from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from flask_talisman import Talisman
 from flask_wtf import CSRFProtect
+from limits import parse_many
 from sqlalchemy import MetaData
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
@@ -46,6 +51,29 @@ class MarketplaceApi(Api):
 
     ERROR_SCHEMA = ErrorSchema
 
+    def _register_responses(self) -> None:
+        """flask-smorest's responses; the 429 also documents the rate-limit headers."""
+        super()._register_responses()  # type: ignore[misc]
+        refused = self.spec.components.responses_lazy["TOO_MANY_REQUESTS"]
+        refused["headers"] = {name: {"description": text, "schema": {"type": kind}}
+                              for name, kind, text in RATE_LIMIT_HEADERS}
+
+
+#: The headers of a limited route's responses (docs/api.md, "Rate limits"), as the OpenAPI
+#: document describes them on the 429.
+RATE_LIMIT_HEADERS = (
+    ("Retry-After", "integer", "Seconds until a request here may succeed again."),
+    ("RateLimit-Limit", "integer", "Requests allowed in the nearest window (the first to run "
+     "out; on a 429, the one that did)."),
+    ("RateLimit-Remaining", "integer", "Requests left in that window (0 on a 429)."),
+    ("RateLimit-Reset", "integer", "Seconds until that window resets."),
+    ("RateLimit-Policy", "string", "Every window of the limits here, as `amount;w=seconds`, "
+     "comma-separated (IETF draft-ietf-httpapi-ratelimit-headers)."),
+    ("X-RateLimit-Limit", "integer", "As RateLimit-Limit (Flask-Limiter's name)."),
+    ("X-RateLimit-Remaining", "integer", "As RateLimit-Remaining."),
+    ("X-RateLimit-Reset", "integer", "When that window resets, as a Unix time."),
+)
+
 
 openapi = MarketplaceApi()  # flask-smorest: registers the JSON blueprints, builds the document
 socketio = SocketIO()
@@ -58,7 +86,7 @@ def rate_limit_key() -> str:
     user = g.get("user")
     if user is None and current_user and current_user.is_authenticated:
         user = current_user
-    return f"user:{user.id}" if user is not None else f"ip:{get_remote_address()}"
+    return f"user:{user.id}" if user is not None else client_address_key()
 
 
 # Storage, headers and the switch come from the app's config (RATELIMIT_*, config.py): memory://
@@ -66,14 +94,115 @@ def rate_limit_key() -> str:
 limiter = Limiter(key_func=rate_limit_key)
 
 
-def limited(setting: str, methods: list[str] | None = None) -> Callable[[Any], Any]:
+def client_address_key() -> str:
+    """The client's address (behind a proxy, the one ProxyFix took from X-Forwarded-For when
+    PROXY_HOPS says so; docs/deploy.md). An IPv6 address counts as its /64: one subscriber
+    usually holds a whole /64, and would otherwise have 2^64 budgets."""
+    address = get_remote_address()
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return f"ip:{address}"
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:  # ::ffff:198.51.100.1 is that IPv4 client
+            return f"ip:{parsed.ipv4_mapped}"
+        return f"ip:{ipaddress.ip_network(f'{parsed}/64', strict=False)}"
+    return f"ip:{parsed}"
+
+
+def tried_email_key() -> str:
+    """The account a sign-in, sign-up or reset is trying: the ``email`` of the JSON body or the
+    form, normalised as accounts store it (trimmed, lower-case), as an HMAC under the app's
+    secret so the limiter storage holds no address. A request naming no email counts per
+    address instead (it cannot share one bucket with everyone else's)."""
+    try:  # the body is judged later (the view's 400/415/422); here it is only read
+        body = request.get_json(silent=True) if request.is_json else None
+    except RecursionError:
+        body = None
+    email = body.get("email") if isinstance(body, dict) else request.form.get("email")
+    if not isinstance(email, str) or not email.strip():
+        return f"no-email:{client_address_key()}"
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    tried = email.strip().lower().encode("utf-8", "surrogatepass")
+    digest = hmac.new(secret, tried, hashlib.sha256).hexdigest()
+    return f"email:{digest[:32]}"
+
+
+def limited(setting: str, methods: list[str] | None = None,
+            key: Callable[[], str] | None = None) -> Callable[[Any], Any]:
     """Rate-limit a route by the limit named ``setting`` in the app's config (read on every
-    request, so tests and deployments may change it), counted per ``rate_limit_key`` and shared
-    by every route that names the same setting — a form and its API twin spend one budget.
-    Apply it below the route's authentication, so the caller is known. A request over the
-    limit is refused with 429 (errors.py) before the view runs, so it changes nothing."""
+    request, so tests and deployments may change it), counted per ``key`` (default
+    ``rate_limit_key``) and shared by every route that names the same setting — a form and its
+    API twin spend one budget. Apply it below the route's authentication, so the caller is
+    known. A request over the limit is refused with 429 (errors.py) before the view runs, so it
+    changes nothing. Every request counts, atomically, before the view: a burst of parallel
+    requests cannot overshoot the limit."""
     return limiter.shared_limit(lambda: current_app.config[setting], scope=setting,
-                                methods=methods)
+                                methods=methods, key_func=key)
+
+
+def attempts_limited(setting: str, methods: list[str] | None = None) -> Callable[[Any], Any]:
+    """The guessing limits of sign-in, sign-up and password reset: ``setting`` per account
+    tried (``tried_email_key``) and ``setting + "_PER_IP"`` per client address, both counting
+    every attempt. A view whose attempt succeeded calls ``forgive(setting)``: the per-account
+    count then holds only failures (docs/api.md, "Rate limits")."""
+
+    def decorator(func: Any) -> Any:
+        per_account = limited(setting, methods, key=tried_email_key)(func)
+        return limited(f"{setting}_PER_IP", methods, key=client_address_key)(per_account)
+
+    return decorator
+
+
+def forgive(setting: str) -> None:
+    """Give back what this request spent of ``setting`` (every window of it): the attempt was
+    not a guess (the right password). Counted before the view and given back after, rather than
+    counted after a failure, so parallel wrong guesses cannot all pass before any is counted."""
+    storage = limiter.limiter.storage
+    for spent in limiter.current_limits:
+        if spent.request_args and spent.request_args[-1] == setting and storage.get(spent.key):
+            storage.incr(spent.key, spent.limit.get_expiry(), amount=-1)
+
+
+def spend(setting: str, *identity: str) -> bool:
+    """Count one event outside a route (a Socket.IO event) against the limit named ``setting``,
+    for ``identity``; False when it is over the limit (nothing was counted then)."""
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return True
+    strategy = limiter.limiter
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX", "")
+    items = sorted(parse_many(current_app.config[setting]))
+    for item in items:
+        if not strategy.test(item, prefix, setting, *identity):
+            return False
+    return all([strategy.hit(item, prefix, setting, *identity) for item in items])
+
+
+def rate_limit_headers(app: Flask) -> None:
+    """The IETF draft's headers (draft-ietf-httpapi-ratelimit-headers) next to Flask-Limiter's
+    X-RateLimit-*, on every limited route: ``RateLimit-Limit`` / ``-Remaining`` of the nearest
+    limit, ``RateLimit-Reset`` in seconds from now, and ``RateLimit-Policy`` listing every
+    window (``5;w=60, 20;w=3600``)."""
+
+    @app.after_request
+    def add(response: Response) -> Response:
+        if not limiter.enabled:
+            return response
+        nearest = limiter.current_limit
+        if nearest is None:
+            return response
+        try:
+            reset = max(0, int(nearest.reset_at - time.time()))
+            response.headers["RateLimit-Limit"] = str(nearest.limit.amount)
+            response.headers["RateLimit-Remaining"] = str(max(0, nearest.remaining))
+            response.headers["RateLimit-Reset"] = str(reset)
+            response.headers["RateLimit-Policy"] = ", ".join(dict.fromkeys(
+                f"{item.amount};w={item.get_expiry()}"
+                for setting in dict.fromkeys(s.request_args[-1] for s in limiter.current_limits)
+                for item in sorted(parse_many(current_app.config[setting]))))
+        except Exception:  # storage unreachable: the limiter logs it; the response stands
+            return response
+        return response
 
 
 def add_once(row: object, conflict: str) -> None:

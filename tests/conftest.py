@@ -93,7 +93,10 @@ def make_test_app(url: str, **extra: Any) -> Flask:
 
 #: Every rate limit the app configures (config.py), by setting name.
 RATE_LIMITS = ("RATE_LIMIT_PLACE_CHANGES", "RATE_LIMIT_LOCATION_READS",
-               "RATE_LIMIT_REACH_PREVIEWS")
+               "RATE_LIMIT_REACH_PREVIEWS", "RATE_LIMIT_SIGNIN", "RATE_LIMIT_SIGNIN_PER_IP",
+               "RATE_LIMIT_SIGNUP", "RATE_LIMIT_SIGNUP_PER_IP", "RATE_LIMIT_PASSWORD_RESET",
+               "RATE_LIMIT_PASSWORD_RESET_PER_IP", "RATE_LIMIT_NEEDS", "RATE_LIMIT_OFFERS",
+               "RATE_LIMIT_MESSAGES", "RATE_LIMIT_REPLAYS")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 import socketio
+from conftest import RATE_LIMITS
 from pages import csrf_token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +38,10 @@ def server(database_url: str, port: int | None = None, command: tuple[str, ...] 
     ``port`` to start one again where a stopped one was (clients reconnect to it)."""
     port = port or free_port()
     environment = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port),
-                   "HOST": "127.0.0.1", "SECRET_KEY": "live-test-secret", **env}
+                   "HOST": "127.0.0.1", "SECRET_KEY": "live-test-secret",
+                   # limits no ordinary test reaches (every client is 127.0.0.1); a test of a
+                   # limit passes its own in ``env``
+                   **dict.fromkeys(RATE_LIMITS, "100000 per hour"), **env}
     log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in finally)
     proc = subprocess.Popen(list(command), cwd=ROOT,
                             env=environment, stdout=log, stderr=subprocess.STDOUT, text=True)

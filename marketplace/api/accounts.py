@@ -20,6 +20,7 @@ from marketplace.accounts.schemas import (
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
 from marketplace.api.idempotency import idempotent
+from marketplace.extensions import forgive
 from marketplace.providers import services as providers
 from marketplace.providers.schemas import ProviderOutSchema
 
@@ -59,6 +60,7 @@ blp = Blueprint("accounts_api", __name__, url_prefix="/api/v1", description="Acc
 
 @blp.route("/users", methods=["POST"])
 @blp.doc(security=[])
+@blp.attempts_limited("RATE_LIMIT_SIGNUP")
 @idempotent
 @blp.arguments(RegisterSchema)
 @blp.response(201, UserSchema)
@@ -69,12 +71,14 @@ def register(data: dict[str, Any]) -> Any:
 
 @blp.route("/tokens", methods=["POST"])
 @blp.doc(security=[])
+@blp.attempts_limited("RATE_LIMIT_SIGNIN")
 @idempotent
 @blp.arguments(CredentialsSchema)
 @blp.response(201, NewTokenSchema)
 def create_token_with_password(data: dict[str, Any]) -> Any:
     """Exchange email and password for a personal API token (shown once)."""
     user = services.authenticate(data["email"], data["password"])
+    forgive("RATE_LIMIT_SIGNIN")  # the right password is not a guess: only failures count
     token, raw = services.create_token(user, data["name"])
     return _with_value(token, raw)
 

@@ -11,7 +11,7 @@ import flask_smorest
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from marketplace.errors import UnsupportedMediaType
-from marketplace.extensions import limited
+from marketplace.extensions import attempts_limited, limited
 
 JSON = "application/json"
 
@@ -54,5 +54,14 @@ class Blueprint(flask_smorest.Blueprint):
 
         def decorator(func: Any) -> Any:
             return self.alt_response(429, response="TOO_MANY_REQUESTS")(limited(setting)(func))
+
+        return decorator
+
+    def attempts_limited(self, setting: str) -> Any:
+        """``extensions.attempts_limited`` (per account tried and per IP) for a JSON route."""
+
+        def decorator(func: Any) -> Any:
+            return self.alt_response(429, response="TOO_MANY_REQUESTS")(
+                attempts_limited(setting)(func))
 
         return decorator

@@ -29,6 +29,7 @@ def thread(args: dict[str, Any], offer_id: int) -> Any:
 
 @blp.route("/offers/<int:offer_id>/messages", methods=["POST"])
 @auth_required
+@blp.limited("RATE_LIMIT_MESSAGES")
 @idempotent
 @blp.arguments(MessageInSchema)
 @blp.response(201, MessageOutSchema)

@@ -24,6 +24,7 @@ blp = Blueprint("needs_api", __name__, url_prefix="/api/v1", description="Needs"
 
 @blp.route("/needs", methods=["POST"])
 @auth_required
+@blp.limited("RATE_LIMIT_NEEDS")
 @idempotent
 @blp.arguments(NeedInSchema)
 @blp.response(201, NeedOutSchema)

@@ -28,6 +28,7 @@ blp = Blueprint("offers_api", __name__, url_prefix="/api/v1", description="Offer
 
 @blp.route("/needs/<int:need_id>/offers", methods=["POST"])
 @auth_required
+@blp.limited("RATE_LIMIT_OFFERS")
 @idempotent
 @blp.arguments(OfferInSchema, required=False)
 @blp.response(201, OfferOutSchema)
@@ -70,6 +71,7 @@ def show(offer_id: int) -> Any:
 
 @blp.route("/offers/<int:offer_id>", methods=["PATCH"])
 @auth_required
+@blp.limited("RATE_LIMIT_OFFERS")
 @blp.arguments(OfferPatchSchema, required=False)
 @blp.response(200, OfferOutSchema)
 def revise(data: dict[str, Any], offer_id: int) -> Any:

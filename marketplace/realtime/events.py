@@ -17,7 +17,7 @@ from flask_socketio import ConnectionRefusedError, SocketIO
 from marketplace.accounts import sessions
 from marketplace.accounts.auth import token_for
 from marketplace.errors import DomainError
-from marketplace.extensions import db, socketio
+from marketplace.extensions import db, socketio, spend
 from marketplace.notifications import services
 from marketplace.notifications.schemas import MAX_ID
 from marketplace.realtime.emit import room_for
@@ -81,6 +81,11 @@ def replay(data: Any = None) -> dict[str, Any] | None:
     if not sessions.still_connected(request.sid):  # its session or token ended meanwhile
         socketio.server.disconnect(request.sid, namespace="/")
         return None
+    if not spend("RATE_LIMIT_REPLAYS", request.sid):  # per connection; nothing is sent
+        limit = current_app.config["RATE_LIMIT_REPLAYS"]
+        return {"error": {"status": 429, "code": "too_many_requests",
+                          "message": f"Too many replay requests: the limit is {limit} per "
+                                     "connection. Wait, then ask again."}}
     user_id = socketio.server.get_session(request.sid)["user_id"]
     _replay_page(request.sid, user_id, after)
     return None

@@ -24,7 +24,7 @@ from marketplace.accounts import services, sessions
 from marketplace.accounts.models import User
 from marketplace.accounts.schemas import CredentialsSchema, PasswordSchema, RegisterSchema
 from marketplace.errors import DomainError
-from marketplace.extensions import login_manager
+from marketplace.extensions import attempts_limited, forgive, login_manager
 from marketplace.web import forms
 from marketplace.web.forms import FormErrors, FormInvalid, safe_next
 
@@ -78,6 +78,7 @@ def home() -> Any:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
+@attempts_limited("RATE_LIMIT_SIGNUP", methods=["POST"])
 def signup() -> Any:
     errors: FormErrors = {}
     form = request.form
@@ -98,6 +99,7 @@ def signup() -> Any:
 
 
 @bp.route("/signin", methods=["GET", "POST"])
+@attempts_limited("RATE_LIMIT_SIGNIN", methods=["POST"])
 def login() -> Any:
     errors: FormErrors = {}
     if request.method == "POST":
@@ -110,6 +112,7 @@ def login() -> Any:
         except DomainError as exc:
             errors = {"_form": [exc.message]}
         else:
+            forgive("RATE_LIMIT_SIGNIN")  # the right password is not a guess: failures count
             sign_in(user, remember=bool(request.form.get("remember")))
             return redirect(safe_next(url_for("accounts.home")))
     return render_template("auth/signin.html", errors=errors, form=request.form)

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, request
 from flask_login import current_user, login_required
 
+from marketplace.extensions import limited
 from marketplace.messages import services as messages
 from marketplace.messages.schemas import MessageInSchema
 from marketplace.web import forms
@@ -18,6 +19,7 @@ bp = Blueprint("messages", __name__)
 
 @bp.route("/offers/<int:offer_id>/messages", methods=["POST"])
 @login_required
+@limited("RATE_LIMIT_MESSAGES")
 def send(offer_id: int) -> Any:
     offer = own_offer(offer_id)
     aliases = {"body": f"body-{offer_id}"}

@@ -109,6 +109,7 @@ def _need_aliases(lat: str, lon: str) -> dict[str, str]:
 
 @bp.route("/needs/new", methods=["GET", "POST"])
 @login_required
+@limited("RATE_LIMIT_NEEDS", methods=["POST"])
 def new() -> Any:
     errors: FormErrors = {}
     if request.method == "POST":

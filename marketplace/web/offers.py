@@ -12,6 +12,7 @@ from marshmallow import Schema
 
 from marketplace import lifecycle
 from marketplace.errors import Conflict, DomainError
+from marketplace.extensions import limited
 from marketplace.money import parse_major
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need
@@ -60,6 +61,7 @@ def own_offer(offer_id: int) -> Offer:
 
 @bp.route("/needs/<int:need_id>/offers", methods=["POST"])
 @login_required
+@limited("RATE_LIMIT_OFFERS")
 def make(need_id: int) -> Any:
     need = needs.get(need_id)
 
@@ -74,6 +76,7 @@ def make(need_id: int) -> Any:
 
 @bp.route("/offers/<int:offer_id>/revise", methods=["POST"])
 @login_required
+@limited("RATE_LIMIT_OFFERS")
 def revise(offer_id: int) -> Any:
     offer = own_offer(offer_id)
 
