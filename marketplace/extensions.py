@@ -158,6 +158,8 @@ def forgive(setting: str) -> None:
     """Give back what this request spent of ``setting`` (every window of it): the attempt was
     not a guess (the right password). Counted before the view and given back after, rather than
     counted after a failure, so parallel wrong guesses cannot all pass before any is counted."""
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return  # nothing was counted
     storage = limiter.limiter.storage
     for spent in limiter.current_limits:
         if spent.request_args and spent.request_args[-1] == setting and storage.get(spent.key):

@@ -407,3 +407,17 @@ def test_replay_requests_are_limited_per_connection(two_servers: list[str]) -> N
         assert again.client.call("replay", {"after": 2**62}, timeout=10) is None
     finally:
         again.close()
+
+
+def test_with_limits_switched_off_a_right_password_still_signs_in(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """RATELIMIT_ENABLED=0 (bench, fuzzing): nothing is counted, so nothing is given back."""
+    from conftest import make_test_app, migrated_sqlite
+
+    url, _ = migrated_sqlite(tmp_path_factory, "limits-off")
+    client = make_test_app(url, RATELIMIT_ENABLED=False).test_client()
+    assert client.post("/api/v1/users", json={"email": "off@example.com", "name": "Off",
+                                              "password": "long enough pw"}).status_code < 300
+    r = client.post("/api/v1/tokens", json={"email": "off@example.com",
+                                            "password": "long enough pw"})
+    assert r.status_code == 201, r.get_data(as_text=True)
