@@ -96,6 +96,7 @@ def _statement(shapes: tuple[Shape, ...], blocking: bool, among: bool) -> Any:
     for band, ranges, low, high, below in shapes:
         where = [
             Need.status == NeedStatus.OPEN,
+            Need.hidden_at.is_(None),
             Need.audience == Audience.NEARBY,
             Need.category_id.in_(bindparam("categories", expanding=True)),
             Need.lat_row.in_(bindparam(f"rows{band}", expanding=True)),
@@ -144,7 +145,7 @@ class Feed:
 
     @property
     def empty(self) -> bool:
-        return not self.provider.active or not self.params["categories"]
+        return not self.provider.takes_work or not self.params["categories"]
 
     def _band_params(self, band: int, whole: bool = False) -> tuple[Shape, dict[str, Any]]:
         """Band ``band``'s box around the provider's cell (its outer edge in cell distance, at
@@ -196,11 +197,12 @@ class Feed:
         """The open needs sent to this provider directly, in feed order (whatever their
         distance and category: the customer chose the provider)."""
         p = self.provider
-        if not p.active:
+        if not p.takes_work:
             return []
         stmt = (select(Need.id, Need.lat, Need.lon)
                 .join(NeedRecipient, NeedRecipient.need_id == Need.id)
                 .where(NeedRecipient.provider_id == p.id, Need.status == NeedStatus.OPEN,
+                       Need.hidden_at.is_(None),
                        Need.audience == Audience.FAVOURITES, Need.expires_at > self.params["now"],
                        Need.customer_id != p.user_id))
         if self.blocking:
