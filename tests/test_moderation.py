@@ -199,8 +199,12 @@ def test_suspending_ends_sessions_tokens_and_matching(make_user: Any, make_provi
     assert r.status_code == 200, r.get_json()
     assert browser.get("/account/sessions").status_code == 302  # the old cookie signs nobody in
     assert pro.get("/api/v1/me").status_code == 401
-    assert auth.client().post("/signin", data={"email": pro.user.email,
-                                                "password": pro.password}).status_code != 302
+    signin = auth.client().post("/signin", data={"email": pro.user.email,
+                                                  "password": pro.password})
+    assert signin.status_code == 200 and "suspended" in signin.get_data(as_text=True)
+    minted = pro.client.post("/api/v1/tokens", json={"email": pro.user.email,
+                                                      "password": pro.password})
+    assert minted.status_code == 403
     customer = make_user()
     posted = customer.post("/api/v1/needs", json=need_data())
     assert posted.status_code == 201, posted.get_json()
