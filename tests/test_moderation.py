@@ -123,7 +123,8 @@ def test_a_hidden_need_is_gone_for_everyone_and_stays_in_the_database(
     customer = make_user()
     pro = make_provider()
     need = make_need(customer, title=f"Cheap {MARK} deals", description=f"{MARK} call me")
-    urls = [f"/api/v1/needs/{need.id}", "/api/v1/feed", "/feed", f"/needs/{need.id}"]
+    urls = [f"/api/v1/needs/{need.id}", "/api/v1/feed", "/feed", f"/needs/{need.id}",
+            "/api/v1/notifications", "/notifications"]
     assert _scan(pro, auth, urls) == urls
     assert report(pro, target_type="need", target_id=need.id).status_code == 201
     queue = admin.get("/api/v1/admin/reports").get_json()
@@ -164,8 +165,11 @@ def test_hidden_offers_messages_ratings_and_profiles_are_gone(
     handle = pro.provider.handle
     profile_urls = [f"/api/v1/providers/{handle}/ratings", f"/p/{handle}"]
     assert _scan(customer, auth, profile_urls) == profile_urls
+    assert customer.get(f"/api/v1/providers/{handle}").get_json()["reputation"]["count"] == 1
     assert act(admin, "hide", "rating", rating.id).status_code == 200
     assert _scan(customer, auth, profile_urls) == []
+    # A hidden (fake, abusive) rating no longer counts in the reputation either.
+    assert customer.get(f"/api/v1/providers/{handle}").get_json()["reputation"]["count"] == 0
     assert customer.get(f"/api/v1/providers/{handle}/ratings").get_json()["items"] == []
     if sent.status_code == 201:  # the thread of a completed job may be closed
         assert act(admin, "hide", "message", sent.get_json()["id"]).status_code == 200

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Text, cast, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from marketplace import access
@@ -35,6 +35,7 @@ from marketplace.moderation.models import (
     TargetType,
 )
 from marketplace.needs.models import Need
+from marketplace.notifications.models import Notification
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer
 from marketplace.providers import services as providers
@@ -152,6 +153,46 @@ def target_content(target_type: TargetType, target_id: int) -> dict[str, Any]:
             "suspended": row.suspended_at is not None, "link": ""}
 
 
+HIDDEN = "[hidden by moderation]"
+
+
+def _texts(target_type: TargetType, row: Any) -> list[str]:
+    """The free text of a row that notifications may quote."""
+    texts = {TargetType.NEED: lambda: [row.title, row.description, row.cancel_reason],
+             TargetType.OFFER: lambda: [row.message],
+             TargetType.MESSAGE: lambda: [row.body],
+             TargetType.RATING: lambda: [row.comment, row.reply],
+             TargetType.PROFILE: lambda: [row.display_name, row.bio]}[target_type]()
+    return [t for t in texts if t and len(t) >= 3]
+
+
+def _scrub(value: Any, needles: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _scrub(v, needles) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, needles) for v in value]
+    if isinstance(value, str) and any(n in value for n in needles):
+        return HIDDEN
+    return value
+
+
+def _scrub_notifications(needles: list[str]) -> None:
+    """Notifications that quote hidden content (a need's title in ``need.matched``, a message
+    body) read the hidden marker instead, for every recipient: the bell and its replay are a
+    way in too. Unhiding does not restore them; the content itself is back on its pages."""
+    if not needles:
+        return
+    text = cast(Notification.data, Text)
+    rows = db.session.execute(select(Notification.id, Notification.data).where(
+        or_(*(text.contains(n, autoescape=True) for n in needles))))
+    for note_id, data in rows.all():
+        scrubbed = _scrub(data, needles)
+        if scrubbed != data:
+            db.session.execute(update(Notification).where(Notification.id == note_id)
+                               .values(data=scrubbed).execution_options(
+                                   synchronize_session=False))
+
+
 def _author(target_type: TargetType, row: Any) -> int | None:
     return {TargetType.NEED: lambda: row.customer_id,
             TargetType.OFFER: lambda: row.provider.user_id,
@@ -196,6 +237,7 @@ def act(admin: User, data: dict[str, Any]) -> dict[str, Any]:
             raise Conflict(f"This {target_type.value} is hidden already.")
         row.hidden_at, row.hidden_by = now, admin.id
         resolved = _resolve(admin, target_type, row.id)
+        _scrub_notifications(_texts(target_type, row))
     elif action == Action.UNHIDE:
         if row.hidden_at is None:
             raise Conflict(f"This {target_type.value} is not hidden.")
