@@ -278,3 +278,17 @@ def test_the_pages_carry_report_forms_and_the_queue_acts(
     assert as_pro.get(f"/needs/{need.id}").status_code == 404
     assert "spam" in as_admin.get("/admin/reports").get_data(as_text=True)
     assert [e.action for e in committed_rows(ModerationLog)] == ["hide"]
+
+
+def test_a_suspended_customers_needs_are_posted_to_nobody(
+        make_user: Any, make_provider: Any, make_need: Any, admin: Any) -> None:
+    customer, pro = make_user(), make_provider()
+    need = make_need(customer, title=f"{MARK} wire me a deposit")
+    assert [n["id"] for n in pro.get("/api/v1/feed").get_json()["items"]] == [need.id]
+    assert act(admin, "suspend", "user", customer.user.id).status_code == 200
+    assert pro.get("/api/v1/feed").get_json()["items"] == []
+    assert pro.get(f"/api/v1/needs/{need.id}").status_code == 404
+    offered = pro.post(f"/api/v1/needs/{need.id}/offers", json={"message": "hi"})
+    assert offered.status_code == 404
+    assert act(admin, "unsuspend", "user", customer.user.id).status_code == 200
+    assert [n["id"] for n in pro.get("/api/v1/feed").get_json()["items"]] == [need.id]

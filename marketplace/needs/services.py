@@ -153,6 +153,8 @@ def get(need_id: int) -> Need:
 def matches(provider: Provider, need: Need) -> bool:
     """Whether ``need`` was posted to ``provider``: intent is permission. A need sent to
     favourites was posted to its recipients only, whatever their distance and categories."""
+    if need.customer is not None and need.customer.suspended_at is not None:
+        return False  # a suspended customer's needs are posted to nobody meanwhile
     if need.audience == Audience.FAVOURITES:
         return (provider.takes_work and need.hidden_at is None
                 and provider.user_id != need.customer_id
