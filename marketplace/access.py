@@ -126,7 +126,7 @@ def offers_on(user: User, need_id: int) -> tuple[Need, str, list[Offer]]:
 
 def visible_offers(user: User, need: Need, role: str) -> list[Offer]:
     """The offers on ``need`` that ``user``, already known to have ``role`` there, may see."""
-    stmt = select(Offer).where(Offer.need_id == need.id)
+    stmt = select(Offer).where(Offer.need_id == need.id, Offer.hidden_at.is_(None))
     if role != "customer":
         provider = providers.provider_of(user)
         assert provider is not None

@@ -10,6 +10,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(expire_needs)
     app.cli.add_command(create_user)
+    app.cli.add_command(grant_admin)
+    app.cli.add_command(revoke_admin)
 
 
 @click.command("seed-demo")
@@ -57,3 +59,28 @@ def create_user(email: str, name: str, password: str) -> None:
         raise click.ClickException(exc.message) from None
     click.echo(f"Created user {user.id} <{user.email}>.")
 
+
+
+def _set_admin(email: str, value: bool) -> None:
+    from marketplace.errors import DomainError
+    from marketplace.moderation import services
+
+    try:
+        user = services.set_admin(email, value)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{user.email} is {'now' if value else 'no longer'} an admin.")
+
+
+@click.command("grant-admin")
+@click.argument("email")
+def grant_admin(email: str) -> None:
+    """Make an account an admin (the report queue at /admin/reports)."""
+    _set_admin(email, True)
+
+
+@click.command("revoke-admin")
+@click.argument("email")
+def revoke_admin(email: str) -> None:
+    """Take the admin role away from an account."""
+    _set_admin(email, False)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Integer
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: ``__table_args__`` of every table whose integer id the database assigns: on SQLite the table is
@@ -39,3 +40,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+class Hideable:
+    """Content an admin can hide (moderation): a hidden row stays in the database for audit,
+    but every reader outside the admin queue gets 404 for it, as for what they cannot see.
+    ``hidden_by`` is the admin's user id (who did it is also in ``moderation_log``)."""
+
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    hidden_by: Mapped[int | None] = mapped_column(Integer)
+
+    @property
+    def hidden(self) -> bool:
+        return self.hidden_at is not None

@@ -34,6 +34,7 @@ from marketplace.errors import DomainError, Forbidden
 from marketplace.extensions import db
 from marketplace.geo import grid_cell_centre, lat_row, unit_vector
 from marketplace.messages.models import Message
+from marketplace.moderation.models import Report
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.outbox import signal
 from marketplace.offers import services as offers
@@ -190,6 +191,20 @@ SECTIONS: list[Section] = [
             doc="the favourites your needs went to, and the needs sent to you directly"),
     Section("notifications", lambda t, w: t.c.user_id == w.user_id,
             lambda t, w: _delete(t, t.c.user_id == w.user_id), doc="your notifications"),
+    Section("reports", lambda t, w: (t.c.reporter_id == w.user_id)
+            | (t.c.target_user_id == w.user_id) | (t.c.resolved_by == w.user_id),
+            lambda t, w: _delete(t, t.c.reporter_id == w.user_id),
+            withheld=lambda t, w: t.c.reporter_id != w.user_id,
+            doc="the reports you filed (not reports about you: who reported you stays "
+                "theirs)"),
+    Section("moderation_log", lambda t, w: (t.c.subject_user_id == w.user_id)
+            | (t.c.admin_id == w.user_id) | t.c.report_id.in_(
+                select(Report.id).where(Report.reporter_id == w.user_id)),
+            _keep, withheld=lambda t, w: (t.c.subject_user_id != w.user_id)
+            | t.c.subject_user_id.is_(None),
+            only=("id", "action", "target_type", "target_id", "subject_user_id", "reason", "at"),
+            doc="moderation actions on your content and account (not which admin acted, nor "
+                "actions you took as an admin on others: the audit log stays whole)"),
     Section("idempotency_keys", lambda t, w: t.c.user_id == w.user_id,
             lambda t, w: _delete(t, t.c.user_id == w.user_id),
             only=("id", "user_id", "scope", "status_code", "created_at"),

@@ -71,6 +71,8 @@ from marketplace.api.geocoding import GeocodeArgs
 from marketplace.contacts.schemas import MyProviderInSchema, MyProviderListArgs
 from marketplace.extensions import db
 from marketplace.messages.schemas import MessageInSchema
+from marketplace.moderation import services as moderation
+from marketplace.moderation.schemas import ActionInSchema, DismissInSchema, ReportInSchema
 from marketplace.needs import services as needs
 from marketplace.needs.schemas import CancelSchema, NeedInSchema, NeedListArgs
 from marketplace.notifications.schemas import MarkReadSchema, NotificationArgs
@@ -134,9 +136,9 @@ def build_world(client: FlaskClient) -> World:
     tokens: dict[str, str] = {}
     users = {}
     emails = {"customer": CUSTOMER_EMAIL, "pro": "pat@example.com", "pro2": "quinn@example.com",
-              "leaver": "lee@example.com"}
+              "leaver": "lee@example.com", "admin": "ada@example.com"}
     for who, name in (("customer", "Cara Customer"), ("pro", "Pat Pro"), ("pro2", "Quinn Pro"),
-                      ("leaver", "Lee Leaving")):
+                      ("leaver", "Lee Leaving"), ("admin", "Ada Admin")):
         users[who] = accounts.register(emails[who], PASSWORD, name, None)
         tokens[who] = accounts.create_token(users[who], "tests")[1]
     for who, handle in (("pro", "pro-one"), ("pro2", "pro-two")):
@@ -165,6 +167,15 @@ def build_world(client: FlaskClient) -> World:
             lifecycle.complete(customer, ids[key])
     ids["rating"] = lifecycle.rate(customer, ids["rated_need"], {"stars": 4, "comment": "Good"}).id
     ids["spare_token"] = accounts.create_token(customer, "spare")[0].id
+    moderation.set_admin(emails["admin"], True)
+    ids["hide_need"] = need("Need to hide")
+    ids["report"] = moderation.report(customer, {"target_type": "profile", "handle": "pro-one",
+                                                 "reason": "spam"}).id
+    ids["form_report"] = moderation.report(users["admin"], {
+        "target_type": "profile", "handle": "pro-one", "reason": "spam"}).id
+    ids["form_hide_need"] = need("Need to hide from the page")
+    IDS.clear()
+    IDS.update(ids)
     db.session.remove()
     return World(client=client, tokens=tokens, ids=ids, emails=emails)
 
@@ -240,6 +251,8 @@ def world(shared: Shared) -> Iterator[World]:
 # --------------------------------------------------------------------------------------------
 # The table of endpoints
 # --------------------------------------------------------------------------------------------
+
+IDS: dict[str, Any] = {}  # the world's ids, for "@id:name" markers in bodies and forms
 
 # Baseline times relative to "now", resolved when sent: a need may be open for 30 days at most.
 SOON, LATER = "@soon", "@later"
@@ -415,6 +428,22 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              extras=(Extra("wrong", ("password",), "not the password",
                            status=401),
                      Extra("unknown", ("email",), "nobody@example.com", status=401))),
+)
+ENDPOINTS += (
+    Endpoint("POST", f"{API}/reports", "pro2", f"{API}/reports", ReportInSchema,
+             bodies=({"target_type": "profile", "handle": "pro-one", "reason": "scam",
+                      "details": "Asks for payment up front"},),
+             extras=(Extra("unseen-need", ("target_type",), "need", expect=("target_id",)),
+                     Extra("no-such-handle", ("handle",), "no-such-pro", status=404),
+                     Extra("upper-case", ("reason",), "Spam"))),
+    Endpoint("POST", f"{API}/admin/reports/<int:report_id>/dismiss", "admin",
+             f"{API}/admin/reports/{{report}}/dismiss", DismissInSchema,
+             bodies=({"reason": "Not spam"},)),
+    Endpoint("POST", f"{API}/admin/actions", "admin", f"{API}/admin/actions", ActionInSchema,
+             bodies=({"action": "hide", "target_type": "need", "target_id": "@id:hide_need",
+                      "reason": "Spam"},),
+             extras=(Extra("suspend-a-need", ("action",), "suspend", expect=("target_type",)),
+                     Extra("no-such-need", ("target_id",), 2**31 - 1, status=404))),
 )
 BY_KEY = {ep.key: ep for ep in ENDPOINTS}
 PUBLIC = frozenset({
@@ -718,7 +747,10 @@ VARIANTS: dict[str, list[Variant]] = {ep.key: variants_of(ep) for ep in ENDPOINT
 
 
 def resolve_text(raw: str) -> str:
-    """Replace the ``@soon``/``@later`` markers in JSON text with real future timestamps."""
+    """Replace the ``@soon``/``@later`` markers in JSON text with real future timestamps, and
+    ``@id:name`` with the world's id of that name."""
+    # (1 where no world was built: the OpenAPI tests only check bodies against schemas.)
+    raw = re.sub(r'"@id:(\w+)"', lambda m: str(IDS.get(m.group(1), 1)), raw)
     now = datetime.now(UTC)
     for mark, days in ((SOON, 2), (LATER, 3)):
         raw = raw.replace(f'"{mark}"', json.dumps((now + timedelta(days=days)).isoformat()))
@@ -1191,6 +1223,23 @@ FORMS: tuple[Form, ...] = (
     Form("/account/sessions/<int:session_id>/end", "customer", "/account/sessions/999999/end",
          None, None),
     Form("/account/sessions/end-all", "customer", "/account/sessions/end-all", None, None),
+    Form("/report", "pro2", "/report", f"POST {API}/reports", ReportInSchema,
+         baselines=({"target_type": "rating", "target_id": "@id:rating", "reason": "abuse",
+                     "details": "Insults"},),
+         inputs={"target_type": "target_type", "target_id": "target_id", "handle": "handle",
+                 "reason": "reason", "details": "details"},
+         optional=frozenset({"handle", "details"})),
+    Form("/admin/actions", "admin", "/admin/actions", f"POST {API}/admin/actions",
+         ActionInSchema,
+         baselines=({"action": "hide", "target_type": "need", "target_id": "@id:form_hide_need",
+                     "reason": "Spam"},),
+         inputs={"action": "action", "target_type": "target_type", "target_id": "target_id",
+                 "reason": "reason", "report_id": "report_id"},
+         optional=frozenset({"reason", "report_id"})),
+    Form("/admin/reports/<int:report_id>/dismiss", "admin", "/admin/reports/{form_report}/dismiss",
+         f"POST {API}/admin/reports/<int:report_id>/dismiss", DismissInSchema,
+         baselines=({"reason": "Fine"},), inputs={"reason": "reason"}, errors="e-{input}",
+         optional=frozenset({"reason"})),
 )
 FORMS_BY_KEY = {form.key: form for form in FORMS}
 
@@ -1303,6 +1352,8 @@ def _local(data: dict[str, str | list[str]]) -> MultiDict[str, str]:
     out: MultiDict[str, str] = MultiDict()
     for key, value in data.items():
         for item in value if isinstance(value, list) else [value]:
+            if item.startswith("@id:") and item[4:] in IDS:
+                item = str(IDS[item[4:]])
             out.add(key, soon if item == SOON_LOCAL else item)
     return out
 

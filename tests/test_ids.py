@@ -17,6 +17,7 @@ from marketplace.api.idempotency import HEADER
 from marketplace.db_types import utcnow
 from marketplace.extensions import db
 from marketplace.messages import services as messages
+from marketplace.moderation import services as moderation
 from marketplace.notifications.models import Notification
 from marketplace.notifications.outbox import notify
 
@@ -44,6 +45,11 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
     lifecycle.complete(customer.user, need.id)
     lifecycle.rate(customer.user, need.id, {"stars": 5})
     sessions.start(customer.user, remember=False)  # a web sign-in
+    admin = make_user()
+    moderation.set_admin(admin.user.email, True)
+    report = moderation.report(customer.user, {"target_type": "profile",
+                                               "handle": pro.provider.handle, "reason": "spam"})
+    moderation.dismiss(admin.user, report.id, "")  # a moderation_log row
     response = customer.post("/api/v1/needs", json=need_data(title="Second need"),
                              headers={HEADER: "world-need"})
     assert response.status_code == 201, response.get_json()

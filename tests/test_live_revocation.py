@@ -122,3 +122,43 @@ def test_a_token_revoked_on_one_process_cuts_its_socket_on_another(
             assert listener.gone.wait(10), "process A kept the socket of a revoked token"
         finally:
             listener.close()
+
+
+@pytest.fixture(scope="module")
+def moderated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    url, app = migrated_sqlite(tmp_path_factory, "moderated")
+    with server(url, EXPIRY_INTERVAL_SECONDS="3600") as base:
+        yield base, app
+
+
+def test_suspending_an_account_cuts_its_sockets_cookie_and_token(
+        moderated: tuple[str, Any]) -> None:
+    from marketplace.extensions import db
+    from marketplace.moderation import services as moderation
+
+    base, app = moderated
+    admin, person = Api(base, unique("admin")), Api(base, unique("suspect"))
+    with app.app_context():  # as `flask grant-admin EMAIL` does
+        moderation.set_admin(admin.user["email"], True)
+        db.engine.dispose()
+    browser = person.sign_in_to_pages()
+    cookie = "; ".join(f"{c.name}={c.value}" for c in browser.cookies)
+    by_cookie = Watched(base, headers={"Cookie": cookie})
+    by_token = Watched(base, auth={"token": person.token})
+    try:
+        r = admin.call("POST", "/admin/actions", json={
+            "action": "suspend", "target_type": "user", "target_id": person.user["id"],
+            "reason": "fraud"})
+        assert r.status_code == 200, r.text
+        assert by_cookie.gone.wait(10), "the web socket of a suspended account was not cut"
+        assert by_token.gone.wait(10), "the token socket of a suspended account was not cut"
+        assert person.call("GET", "/me").status_code == 401
+        page = browser.get(base + "/account/sessions", timeout=10, allow_redirects=False)
+        assert page.status_code == 302  # the old cookie signs nobody in
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            Listener(base, auth={"token": person.token})
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            Listener(base, headers={"Cookie": cookie})
+    finally:
+        by_cookie.close()
+        by_token.close()

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.db_types import IDS_NEVER_REUSED, UTCDateTime, utcnow
@@ -25,6 +25,10 @@ class User(UserMixin, db.Model):
     # Set when the person erased their account (privacy.erase): the row stays so what others
     # hold (ratings, threads, jobs) keeps its shape, with every personal field overwritten.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Moderation: an admin works the report queue (granted from the CLI, grant-admin); a
+    # suspended account signs nobody in and is never matched (moderation/services.py).
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

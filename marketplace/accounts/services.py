@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from marketplace.accounts import sessions
 from marketplace.accounts.auth import TOKEN_PREFIX, hash_token
 from marketplace.accounts.models import ApiToken, User
-from marketplace.errors import Conflict, NotFound, Unauthorized
+from marketplace.errors import Conflict, Forbidden, NotFound, Unauthorized
 from marketplace.extensions import db
 
 MAX_TOKENS_PER_USER = 50
@@ -97,6 +97,8 @@ def authenticate(email: str, password: str) -> User:
     if not verify_password(user, password):
         raise Unauthorized("Email or password is wrong.")
     assert user is not None
+    if user.suspended_at is not None:  # told only to whoever knows the password
+        raise Forbidden("This account is suspended.")
     return user
 
 

@@ -12,6 +12,7 @@ from marketplace.api import (
     contacts,
     geocoding,
     messages,
+    moderation,
     needs,
     notifications,
     offers,
@@ -21,7 +22,8 @@ from marketplace.api import (
 from marketplace.extensions import csrf, openapi
 
 BLUEPRINTS = (accounts.blp, providers.blp, needs.blp, offers.blp, messages.blp, ratings.blp,
-              notifications.blp, geocoding.blp, blocks.blp, contacts.blp)
+              notifications.blp, geocoding.blp, blocks.blp, contacts.blp,
+              moderation.blp)
 
 
 def register(app: Flask) -> None:

@@ -65,6 +65,8 @@ def favourite_providers(customer_id: int) -> Sequence[Provider]:
         select(Provider).join(Contact, Contact.provider_id == Provider.id)
         .where(Contact.customer_id == customer_id, Contact.favourite.is_(True),
                Provider.active.is_(True), Provider.user_id != customer_id,
+               Provider.hidden_at.is_(None),
+               Provider.user_id.not_in(select(User.id).where(User.suspended_at.is_not(None))),
                Provider.id.not_in(select(Block.provider_id)
                                   .where(Block.customer_id == customer_id)))
         .order_by(Provider.id)

@@ -6,12 +6,12 @@ from sqlalchemy import ForeignKey, Index, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
-from marketplace.db_types import IDS_NEVER_REUSED, UTCDateTime, utcnow
+from marketplace.db_types import IDS_NEVER_REUSED, Hideable, UTCDateTime, utcnow
 from marketplace.extensions import db
 from marketplace.offers.models import Offer, OfferStatus
 
 
-class Message(db.Model):
+class Message(Hideable, db.Model):
     """One line of the private thread between a need's customer and one offering provider."""
 
     __tablename__ = "messages"

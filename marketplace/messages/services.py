@@ -24,7 +24,8 @@ OPEN_THREAD = (OfferStatus.PENDING, OfferStatus.ACCEPTED)
 def thread(user: User, offer_id: int, cursor: str | None,
            limit: int) -> tuple[Offer, Sequence[Message], str | None]:
     offer, _role = offers.offer_with_role(user, offer_id)
-    items, next_cursor = paginate(select(Message).where(Message.offer_id == offer.id),
+    items, next_cursor = paginate(select(Message).where(Message.offer_id == offer.id,
+                                                        Message.hidden_at.is_(None)),
                                   Message.id, cursor, limit)
     return offer, items, next_cursor
 
@@ -56,7 +57,8 @@ def threads_of(offer_ids: Sequence[int], reader_id: int) -> dict[int, list[Messa
     threads: dict[int, list[MessageView]] = {i: [] for i in offer_ids}
     if offer_ids:
         for message in db.session.scalars(
-            select(Message).where(Message.offer_id.in_(list(offer_ids))).order_by(Message.id)
+            select(Message).where(Message.offer_id.in_(list(offer_ids)),
+                                  Message.hidden_at.is_(None)).order_by(Message.id)
         ):
             threads[message.offer_id].append(MessageView(message, reader_id))
     return threads

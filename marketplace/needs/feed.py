@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Float, bindparam, literal, or_, select, union_all
 
+from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
 from marketplace.db_types import utcnow
 from marketplace.extensions import db
@@ -86,6 +87,10 @@ def _vector_params(prefix: str, lat: float, lon: float) -> dict[str, float]:
 Shape = tuple[int, int, bool, bool, bool]
 
 
+# The accounts suspended by moderation: their open needs are posted to nobody meanwhile.
+SUSPENDED = select(User.id).where(User.suspended_at.is_not(None))
+
+
 @lru_cache(maxsize=512)
 def _statement(shapes: tuple[Shape, ...], blocking: bool, among: bool) -> Any:
     """The page query for these band shapes, built once per shape (building it per call cost
@@ -96,6 +101,7 @@ def _statement(shapes: tuple[Shape, ...], blocking: bool, among: bool) -> Any:
     for band, ranges, low, high, below in shapes:
         where = [
             Need.status == NeedStatus.OPEN,
+            Need.hidden_at.is_(None),
             Need.audience == Audience.NEARBY,
             Need.category_id.in_(bindparam("categories", expanding=True)),
             Need.lat_row.in_(bindparam(f"rows{band}", expanding=True)),
@@ -103,6 +109,7 @@ def _statement(shapes: tuple[Shape, ...], blocking: bool, among: bool) -> Any:
                   for i in range(ranges))),
             Need.expires_at > bindparam("now", type_=Need.expires_at.type),
             Need.customer_id != bindparam("user_id"),
+            Need.customer_id.not_in(SUSPENDED),
             cell_dot >= bindparam("reach_cos", type_=Float),
             cell_dot >= Need.reach_cos - DOT_EPSILON,
         ]
@@ -144,7 +151,7 @@ class Feed:
 
     @property
     def empty(self) -> bool:
-        return not self.provider.active or not self.params["categories"]
+        return not self.provider.takes_work or not self.params["categories"]
 
     def _band_params(self, band: int, whole: bool = False) -> tuple[Shape, dict[str, Any]]:
         """Band ``band``'s box around the provider's cell (its outer edge in cell distance, at
@@ -196,11 +203,12 @@ class Feed:
         """The open needs sent to this provider directly, in feed order (whatever their
         distance and category: the customer chose the provider)."""
         p = self.provider
-        if not p.active:
+        if not p.takes_work:
             return []
         stmt = (select(Need.id, Need.lat, Need.lon)
                 .join(NeedRecipient, NeedRecipient.need_id == Need.id)
                 .where(NeedRecipient.provider_id == p.id, Need.status == NeedStatus.OPEN,
+                       Need.hidden_at.is_(None), Need.customer_id.not_in(SUSPENDED),
                        Need.audience == Audience.FAVOURITES, Need.expires_at > self.params["now"],
                        Need.customer_id != p.user_id))
         if self.blocking:

@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
-from marketplace.db_types import IDS_NEVER_REUSED, UTCDateTime, utcnow
+from marketplace.db_types import IDS_NEVER_REUSED, Hideable, UTCDateTime, utcnow
 from marketplace.extensions import db
 from marketplace.geo import grid_cell_centre, km_cos, unit_vector
 from marketplace.providers.models import Category
@@ -58,7 +58,7 @@ def _reach_cos(context: Any) -> float:
     return km_cos(context.get_current_parameters()["radius_km"])
 
 
-class Need(db.Model):
+class Need(Hideable, db.Model):
     """What a customer asked for, where, for how much. Its status changes only in services."""
 
     __tablename__ = "needs"

@@ -145,7 +145,7 @@ def is_recipient(provider: Provider, need: Need) -> bool:
 
 def get(need_id: int) -> Need:
     need = db.session.get(Need, need_id)
-    if need is None:
+    if need is None or need.hidden_at is not None:
         raise NotFound("No such need.")
     return need
 
@@ -153,12 +153,16 @@ def get(need_id: int) -> Need:
 def matches(provider: Provider, need: Need) -> bool:
     """Whether ``need`` was posted to ``provider``: intent is permission. A need sent to
     favourites was posted to its recipients only, whatever their distance and categories."""
+    if need.customer is not None and need.customer.suspended_at is not None:
+        return False  # a suspended customer's needs are posted to nobody meanwhile
     if need.audience == Audience.FAVOURITES:
-        return (provider.active and provider.user_id != need.customer_id
+        return (provider.takes_work and need.hidden_at is None
+                and provider.user_id != need.customer_id
                 and is_recipient(provider, need)
                 and not blocks.is_blocked(need.customer_id, provider.id))
     return (
-        provider.active
+        provider.takes_work
+        and need.hidden_at is None
         and provider.user_id != need.customer_id
         and providers.serves(provider, need.category_id)
         and in_reach(grid_cell_centre(provider.base_lat, provider.base_lon), provider.radius_km,
@@ -169,7 +173,7 @@ def matches(provider: Provider, need: Need) -> bool:
 
 def list_mine(user: User, status: str | None, cursor: str | None,
               limit: int) -> tuple[Sequence[Need], str | None]:
-    stmt = select(Need).where(Need.customer_id == user.id)
+    stmt = select(Need).where(Need.customer_id == user.id, Need.hidden_at.is_(None))
     if status:
         stmt = stmt.where(Need.status == NeedStatus(status))
     return paginate(stmt, Need.id, cursor, limit)
@@ -178,6 +182,6 @@ def list_mine(user: User, status: str | None, cursor: str | None,
 def by_share_token(token: str) -> Need:
     """The need behind a public share link (the token is its only key)."""
     need = db.session.scalar(select(Need).where(Need.share_token == token))
-    if need is None:
+    if need is None or need.hidden_at is not None:
         raise NotFound("No such need.")
     return need

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db_types import IDS_NEVER_REUSED, UTCDateTime, utcnow
+from marketplace.db_types import IDS_NEVER_REUSED, Hideable, UTCDateTime, utcnow
 from marketplace.extensions import db
 from marketplace.needs.models import Need
 from marketplace.providers.models import Provider
@@ -37,7 +37,7 @@ class DeclineReason(enum.StrEnum):
     BLOCKED = "blocked"  # the customer blocked the provider
 
 
-class Offer(db.Model):
+class Offer(Hideable, db.Model):
     """A provider's answer to a need. One per provider per need, by constraint."""
 
     __tablename__ = "offers"

@@ -27,7 +27,7 @@ NEW_BELOW = 3  # providers with fewer ratings are labelled "new"
 
 
 def platform_mean() -> float:
-    mean = db.session.scalar(select(func.avg(Rating.stars)))
+    mean = db.session.scalar(select(func.avg(Rating.stars)).where(Rating.hidden_at.is_(None)))
     return float(mean) if mean is not None else DEFAULT_PLATFORM_MEAN
 
 
@@ -46,13 +46,15 @@ def for_providers(provider_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     hist: dict[int, dict[str, int]] = {i: {str(s): 0 for s in range(1, 6)} for i in ids}
     for pid, stars, n in db.session.execute(
         select(Rating.provider_id, Rating.stars, func.count())
-        .where(Rating.provider_id.in_(ids)).group_by(Rating.provider_id, Rating.stars)
+        .where(Rating.provider_id.in_(ids), Rating.hidden_at.is_(None))
+        .group_by(Rating.provider_id, Rating.stars)
     ):
         hist[pid][str(stars)] = n
     subs: dict[int, dict[str, float | None]] = {}
     for row in db.session.execute(
         select(Rating.provider_id, *(func.avg(getattr(Rating, n)) for n in SUB_SCORES))
-        .where(Rating.provider_id.in_(ids)).group_by(Rating.provider_id)
+        .where(Rating.provider_id.in_(ids), Rating.hidden_at.is_(None))
+        .group_by(Rating.provider_id)
     ):
         subs[row[0]] = {n: (round(float(v), 2) if v is not None else None)
                         for n, v in zip(SUB_SCORES, row[1:], strict=True)}

@@ -30,6 +30,9 @@ def _require_provider(user: User) -> Provider:
     provider = providers.provider_of(user)
     if provider is None:
         raise Forbidden("Set up a provider profile (PUT /api/v1/me/provider) before making offers.")
+    if not provider.takes_work and (provider.hidden_at is not None
+                                    or user.suspended_at is not None):
+        raise Forbidden("Your provider profile was hidden by moderation; you cannot make offers.")
     return provider
 
 
@@ -100,7 +103,7 @@ def _existing(provider: Provider, need: Need) -> Offer | None:
 
 def get(offer_id: int) -> Offer:
     offer = db.session.get(Offer, offer_id)
-    if offer is None:
+    if offer is None or offer.hidden_at is not None or offer.need.hidden_at is not None:
         raise NotFound("No such offer.")
     return offer
 
@@ -204,7 +207,7 @@ def withdraw(user: User, offer_id: int) -> Offer:
 
 def mine(user: User, status: str | None, cursor: str | None, limit: int) -> Any:
     provider = _require_provider(user)
-    stmt = select(Offer).where(Offer.provider_id == provider.id)
+    stmt = select(Offer).where(Offer.provider_id == provider.id, Offer.hidden_at.is_(None))
     if status:
         stmt = stmt.where(Offer.status == OfferStatus(status))
     return paginate(stmt, Offer.id, cursor, limit)

@@ -101,7 +101,7 @@ def sync_coverage(provider: Provider) -> None:
     db.session.execute(
         ProviderCoverage.__table__.delete().where(ProviderCoverage.provider_id == provider.id)
     )
-    if provider.active:
+    if provider.takes_work:
         cell = grid_cell_centre(provider.base_lat, provider.base_lon)
         db.session.add_all(
             ProviderCoverage(provider_id=provider.id, user_id=provider.user_id, category_id=c.id,

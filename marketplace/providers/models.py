@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, CheckConstraint, Column, Float, ForeignKey, Inde
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
-from marketplace.db_types import IDS_NEVER_REUSED, UTCDateTime, utcnow
+from marketplace.db_types import IDS_NEVER_REUSED, Hideable, UTCDateTime, utcnow
 from marketplace.extensions import db
 
 HANDLE = re.compile(r"[a-z0-9](?:[a-z0-9-]{1,28}[a-z0-9])")  # use with fullmatch
@@ -36,7 +36,7 @@ class Category(db.Model):
     name: Mapped[str] = mapped_column(String(80))
 
 
-class Provider(db.Model):
+class Provider(Hideable, db.Model):
     """A user's provider side: where they work from, how far they go, what they do."""
 
     __tablename__ = "providers"
@@ -67,6 +67,13 @@ class Provider(db.Model):
     categories: Mapped[list[Category]] = relationship(
         secondary=provider_categories, order_by=Category.slug
     )
+
+    @property
+    def takes_work(self) -> bool:
+        """Whether needs are posted to this provider at all: active, the profile not hidden
+        and the account not suspended by moderation."""
+        return (self.active and self.hidden_at is None
+                and getattr(self.user, "suspended_at", None) is None)
 
 
 class ErasedHandle(db.Model):

@@ -46,7 +46,7 @@ def by_handle(handle: str) -> Provider:
     if not HANDLE.fullmatch(handle.lower()):
         raise NotFound(f"No provider with handle {handle!r}.")
     provider = db.session.scalar(select(Provider).where(Provider.handle == handle.lower()))
-    if provider is None or provider.erased_at is not None:
+    if provider is None or provider.erased_at is not None or provider.hidden_at is not None:
         raise NotFound(f"No provider with handle {handle!r}.")
     return provider
 

@@ -6,7 +6,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
-from marketplace.db_types import IDS_NEVER_REUSED, UTCDateTime, utcnow
+from marketplace.db_types import IDS_NEVER_REUSED, Hideable, UTCDateTime, utcnow
 from marketplace.extensions import db
 from marketplace.needs.models import Need
 from marketplace.providers.models import Provider
@@ -14,7 +14,7 @@ from marketplace.providers.models import Provider
 SUB_SCORES = ("quality", "punctuality", "communication")
 
 
-class Rating(db.Model):
+class Rating(Hideable, db.Model):
     """A customer's verdict on a completed job. One per need; the customer may later be erased."""
 
     __tablename__ = "ratings"

@@ -39,13 +39,14 @@ def reply(user: User, rating_id: int, body: str) -> Rating:
 
 def for_provider(provider_id: int, cursor: str | None,
                  limit: int) -> tuple[Sequence[Rating], str | None]:
-    return paginate(select(Rating).where(Rating.provider_id == provider_id), Rating.id,
+    return paginate(select(Rating).where(Rating.provider_id == provider_id,
+                                       Rating.hidden_at.is_(None)), Rating.id,
                     cursor, limit)
 
 
 def get(rating_id: int) -> Rating:
     rating = db.session.get(Rating, rating_id)
-    if rating is None:
+    if rating is None or rating.hidden_at is not None:
         raise NotFound("No such rating.")
     return rating
 
@@ -55,4 +56,4 @@ def of_needs(need_ids: Sequence[int]) -> dict[int, Rating]:
     if not need_ids:
         return {}
     return {r.need_id: r for r in db.session.scalars(
-        select(Rating).where(Rating.need_id.in_(list(need_ids))))}
+        select(Rating).where(Rating.need_id.in_(list(need_ids)), Rating.hidden_at.is_(None)))}

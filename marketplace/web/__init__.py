@@ -13,6 +13,7 @@ from marketplace.web import (
     filters,
     jobs,
     messages,
+    moderation,
     needs,
     notifications,
     offers,
@@ -22,7 +23,7 @@ from marketplace.web import (
 )
 
 BLUEPRINTS = (accounts.bp, notifications.bp, needs.bp, offers.bp, messages.bp, ratings.bp,
-              providers.bp, feed.bp, jobs.bp, contacts.bp)
+              providers.bp, feed.bp, jobs.bp, contacts.bp, moderation.bp)
 
 
 def register(app: Flask) -> None:
