@@ -8,7 +8,7 @@ from flask import Flask, Response, request
 from sqlalchemy import event
 from werkzeug.routing import IntegerConverter
 
-from marketplace import cli, errors, realtime
+from marketplace import cli, errors, mail, realtime
 from marketplace.config import ROOT, from_env
 from marketplace.extensions import csrf, db, limiter, login_manager, migrate, openapi, talisman
 
@@ -45,6 +45,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    mail.init_app(app)
     app.config.setdefault("API_SPEC_OPTIONS", {
         "info": {"description": "Customers post needs; nearby providers answer with offers. "
                  "Authenticate with `Authorization: Bearer <token>` from POST /api/v1/tokens."},

@@ -44,6 +44,8 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
     lifecycle.complete(customer.user, need.id)
     lifecycle.rate(customer.user, need.id, {"stars": 5})
     sessions.start(customer.user, remember=False)  # a web sign-in
+    assert customer.post("/api/v1/password-reset", json={"email": customer.user.email}) \
+        .status_code == 202  # a mailed link (account_tokens)
     response = customer.post("/api/v1/needs", json=need_data(title="Second need"),
                              headers={HEADER: "world-need"})
     assert response.status_code == 201, response.get_json()
