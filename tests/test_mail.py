@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from conftest import PUBLIC_URL, error_of
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pages import messages_shown
 from sqlalchemy import func, select, update
 
@@ -318,3 +320,32 @@ def test_a_mail_server_that_is_down_changes_no_answer(app, client, mailbox, monk
     assert client.post("/api/v1/password-reset", json={"email": "kit@example.com"}).status_code == 202
     assert mailbox.mails == [], [m.to for m in mailbox.mails]
     assert "could not send the 'verify' mail" in caplog.text
+
+
+@settings(max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(guess=st.text(min_size=1, max_size=100).filter(lambda t: "\x00" not in t),
+       kind=st.sampled_from(["verification", "password-reset/confirm", "email-change/confirm"]))
+def test_no_guessed_token_is_taken_for_any_link(client, make_user, mailbox, guess, kind):
+    """Whatever is sent as a token that was not mailed -- near misses of a real one, another
+    kind's, anything -- is a 422 naming ``token`` and changes nothing."""
+    kit = accounts.find_by_email("kit@example.com") or make_user(email="kit@example.com",
+                                                                 verified=False).user
+    kit.verified_at = None
+    db.session.commit()
+    real = {}
+    for path, name in (("verify", "verification"), ("password-reset", "password-reset/confirm")):
+        if path == "verify":
+            accounts.send_verification(kit)
+        else:
+            accounts.request_password_reset(kit.email)
+        real[name] = mailbox.last(kit.email).link().rsplit("/", 1)[1]
+    assert guess not in real.values()
+    body = {"token": guess, **({"password": NEW_PASSWORD} if "password" in kind else {})}
+    r = client.post(f"/api/v1/{kind}", json=body)
+    assert r.status_code == 422 and "token" in error_of(r)["fields"], r.get_json()
+    for other in [real[k] for k in real if k != kind]:  # another kind's real token
+        r = client.post(f"/api/v1/{kind}", json={**body, "token": other})
+        assert r.status_code == 422 and "token" in error_of(r)["fields"]
+    fresh = user("kit@example.com")
+    assert fresh.verified_at is None and accounts.verify_password(fresh, PASSWORD)
