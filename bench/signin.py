@@ -129,7 +129,7 @@ def main() -> int:
                 email = f"victim-{label.split()[0]}@example.com"
                 r = requests.post(server.base + "/api/v1/users", timeout=30, json={
                     "email": email, "password": "the-right-password", "name": "Vic Tim"})
-                assert r.status_code == 201, r.text
+                assert r.status_code == 202, r.text
                 quiet = latencies(server.base, args.requests)
                 started = time.perf_counter()
                 loaded, guesses = under_attack(server.base, email, args.attackers, args.requests)

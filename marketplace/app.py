@@ -9,7 +9,7 @@ from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from marketplace import cli, errors, realtime
+from marketplace import cli, errors, mail, realtime
 from marketplace.config import ROOT, from_env
 from marketplace.extensions import (
     csrf,
@@ -67,6 +67,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     rate_limit_headers(app)
+    mail.init_app(app)
     app.config.setdefault("API_SPEC_OPTIONS", {
         "info": {"description": "Customers post needs; nearby providers answer with offers. "
                  "Authenticate with `Authorization: Bearer <token>` from POST /api/v1/tokens."},

@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
@@ -30,6 +31,31 @@ def _secret_key() -> str:
     if not path.exists():
         path.write_text(secrets.token_hex(32))
     return path.read_text().strip()
+
+
+def mail_settings(url: str | None) -> dict[str, Any]:
+    """Flask-Mailman's MAIL_* settings from one ``MAIL_URL``:
+    ``smtp://user:password@host:587?tls=1`` (STARTTLS), ``smtps://user:password@host:465``
+    (TLS from the start), ``smtp://localhost:25`` (no authentication). Without a URL, mail is
+    written to the server's output (Flask-Mailman's console backend), which is what the demo
+    uses: the links it would send are printed where ``make run`` runs."""
+    if not url:
+        return {"MAIL_BACKEND": "console"}
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError(f"MAIL_URL must start with smtp:// or smtps://, not {parts.scheme}://")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    ssl = parts.scheme == "smtps"
+    return {
+        "MAIL_BACKEND": "smtp",
+        "MAIL_SERVER": parts.hostname or "localhost",
+        "MAIL_PORT": parts.port or (465 if ssl else 25),
+        "MAIL_USERNAME": unquote(parts.username) if parts.username else None,
+        "MAIL_PASSWORD": unquote(parts.password) if parts.password else None,
+        "MAIL_USE_SSL": ssl,
+        "MAIL_USE_TLS": not ssl and query.get("tls", "0") == "1",
+        "MAIL_TIMEOUT": float(query.get("timeout", "10")),
+    }
 
 
 def from_env(**overrides: Any) -> dict[str, Any]:
@@ -85,6 +111,14 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "OPENAPI_SWAGGER_UI_URL": "/static/vendor/swagger-ui/",
         "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},  # never call validator.swagger.io
         "JSON_SORT_KEYS": False,
+        # Account mail (marketplace/mail.py): MAIL_URL picks the SMTP server (mail_settings);
+        # PUBLIC_URL is where the links in mail point -- never the request's Host header, which
+        # whoever asks for a password reset could set to their own site.
+        "MAIL_URL": env.get("MAIL_URL") or None,
+        "MAIL_DEFAULT_SENDER": env.get("MAIL_FROM", "Nearby <no-reply@nearby.invalid>"),
+        "PUBLIC_URL": env.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "VERIFY_EMAIL_HOURS": float(env.get("VERIFY_EMAIL_HOURS", "48")),
+        "PASSWORD_RESET_MINUTES": float(env.get("PASSWORD_RESET_MINUTES", "60")),
         # Rate limits (Flask-Limiter; extensions.limited): storage memory:// for one process, a
         # Redis URI (redis://host:6379/1) so several processes share counts. Limits are
         # "N per minute|hour|day", several joined by ";", counted per account (IP if anonymous).
@@ -126,6 +160,7 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "PROXY_HOPS": int(env.get("PROXY_HOPS", "0")),
     }
     config.update(overrides)
+    config.update(mail_settings(config["MAIL_URL"]))
     config.setdefault("REMEMBER_COOKIE_SECURE", config["SESSION_COOKIE_SECURE"])
     config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     return config

@@ -150,6 +150,10 @@ SECTIONS: list[Section] = [
     Section("api_tokens", lambda t, w: t.c.user_id == w.user_id,
             lambda t, w: _delete(t, t.c.user_id == w.user_id), omit=("token_hash",),
             doc="your API tokens (never their values or hashes)"),
+    Section("account_tokens", lambda t, w: t.c.user_id == w.user_id,
+            lambda t, w: _delete(t, t.c.user_id == w.user_id), omit=("token_hash",),
+            doc="links mailed to you (to confirm an address, reset your password), never "
+                "their tokens or hashes"),
     Section("web_sessions", lambda t, w: t.c.user_id == w.user_id,
             lambda t, w: _delete(t, t.c.user_id == w.user_id), omit=("key_hash",),
             doc="where you are signed in on the web (never the session keys)"),

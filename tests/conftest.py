@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -41,6 +46,7 @@ IN_CI = bool(os.environ.get("CI"))
 KEEP = ("categories", "alembic_version", "notification_counter")
 
 AUSTIN = (30.2672, -97.7431)
+PUBLIC_URL = "https://nearby.test"  # where links in mail point (config PUBLIC_URL)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -82,6 +88,7 @@ def make_test_app(url: str, **extra: Any) -> Flask:
         "TESTING": True,
         "SECRET_KEY": "test-secret",
         "PASSWORD_HASH_FAST": True,
+        "PUBLIC_URL": PUBLIC_URL,
         "WTF_CSRF_ENABLED": False,
         # The limiter runs in every test, with limits no ordinary test reaches; tests of the
         # limits set their own (``rate_limits``). Counts are reset after each test.
@@ -112,14 +119,84 @@ def rate_limits(app: Flask) -> Iterator[Any]:
     app.config.update(saved)
 
 
+@dataclass
+class Mail:
+    """One mail the test SMTP server took."""
+
+    to: list[str]
+    message: EmailMessage
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    @property
+    def text(self) -> str:
+        part = self.message.get_body(preferencelist=("plain",))
+        assert part is not None, "the mail has no text part"
+        return part.get_content()
+
+    def link(self, start: str = PUBLIC_URL) -> str:
+        """The one link in the text that begins with ``start``, as a path for the test client."""
+        found = sorted(set(re.findall(re.escape(start) + r"[^\s<>\"]*", self.text)))
+        assert len(found) == 1, (found, self.text)
+        return found[0].removeprefix(PUBLIC_URL)
+
+
+class Mailbox:
+    """What aiosmtpd (a real SMTP server on a free local port) received; the app sends to it
+    through MAIL_URL like to any server. smtplib returns only once the server answered DATA,
+    so a mail the app sent is here when the request returns."""
+
+    def __init__(self) -> None:
+        self.mails: list[Mail] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.original_content or envelope.content,
+                                     policy=email_policy.default)
+        self.mails.append(Mail(list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+        return "250 OK"
+
+    def to(self, address: str) -> list[Mail]:
+        return [m for m in self.mails if address in m.to]
+
+    def last(self, address: str) -> Mail:
+        mails = self.to(address)
+        assert mails, f"no mail to {address}; mail went to {[m.to for m in self.mails]}"
+        return mails[-1]
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[Mailbox, str]]:
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, f"smtp://127.0.0.1:{port}"
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(app: Flask, smtp_server: tuple[Mailbox, str]) -> Mailbox:
+    """The test SMTP server's mail, emptied for this test."""
+    box, _url = smtp_server
+    box.mails.clear()
+    return box
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
-def backend_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Flask:
+def backend_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                smtp_server: tuple[Mailbox, str]) -> Flask:
     """One app per backend, its schema built by the migrations (never ``create_all``)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
     else:
         url = request.getfixturevalue("pg_database")
-    app = make_test_app(url)
+    app = make_test_app(url, MAIL_URL=smtp_server[1])
     with app.app_context():
         flask_migrate.upgrade()
     yield app
@@ -195,10 +272,11 @@ _seq = itertools.count(1)
 @pytest.fixture
 def make_user(app: Flask, client: FlaskClient) -> Any:
     def make(name: str | None = None, email: str | None = None,
-             password: str = "correct horse battery", phone: str | None = None) -> Person:
+             password: str = "correct horse battery", phone: str | None = None,
+             verified: bool = True) -> Person:
         n = next(_seq)
         user = accounts.register(email or f"user{n}@example.com", password, name or f"User {n}",
-                                 phone)
+                                 phone, verified=verified)
         _token, raw = accounts.create_token(user, "tests")
         return Person(user=user, token=raw, client=client, password=password)
 

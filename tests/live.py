@@ -78,12 +78,12 @@ class Api:
         self.base, self.password = base, password
         r = requests.post(f"{base}/api/v1/users",
                           json={"email": email, "password": password, "name": name}, timeout=10)
-        assert r.status_code == 201, r.text
-        self.user = r.json()
+        assert r.status_code == 202, r.text
         r = requests.post(f"{base}/api/v1/tokens", json={"email": email, "password": password},
                           timeout=10)
         assert r.status_code == 201, r.text
         self.token = r.json()["token"]
+        self.user = self.call("GET", "/me").json()
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return requests.request(method, self.base + "/api/v1" + path, timeout=10,

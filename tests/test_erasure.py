@@ -189,7 +189,7 @@ def test_erasing_a_customer_keeps_everyone_elses_world(world: World, client: Any
     # The address can sign up again.
     again = client.post("/api/v1/users", json={"email": "corvina.z@example.com",
                                                "password": "another long one", "name": "C"})
-    assert again.status_code == 201, again.get_json()
+    assert again.status_code == 202, again.get_json()
 
 
 def test_erasing_a_provider_removes_the_profile_and_reserves_the_handle(

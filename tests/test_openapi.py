@@ -42,6 +42,8 @@ HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 OWN_ROUTES = {f"GET {SPEC_URL}", f"GET {DOCS_URL}"}  # the document and its page, not operations
 PUBLIC_OPERATIONS = {
     ("post", f"{API}/users"), ("post", f"{API}/tokens"), ("get", f"{API}/categories"),
+    ("post", f"{API}/verification"), ("post", f"{API}/password-reset"),
+    ("post", f"{API}/password-reset/confirm"), ("post", f"{API}/email-change/confirm"),
     ("get", f"{API}/providers/{{handle}}"), ("get", f"{API}/providers/{{handle}}/ratings"),
 }
 BODY_ENDPOINTS = [ep for ep in ENDPOINTS if ep.bodies]

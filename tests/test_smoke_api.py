@@ -1,11 +1,13 @@
 from conftest import error_of, need_data
 
 
-def test_whole_loop_over_the_api(client, make_user, make_provider):
+def test_whole_loop_over_the_api(client, make_user, make_provider, mailbox):
     r = client.post("/api/v1/users", json={"email": "Cat@Example.com", "password": "long enough pw",
                                           "name": "Cat"})
-    assert r.status_code == 201, r.get_json()
+    assert r.status_code == 202, r.get_json()
     assert r.get_json()["email"] == "cat@example.com"
+    # Following the link mailed to the address confirms it (a rating counts only then).
+    assert client.get(mailbox.last("cat@example.com").link()).status_code == 302
     r = client.post("/api/v1/tokens", json={"email": "cat@example.com", "password": "long enough pw"})
     assert r.status_code == 201
     token = r.get_json()["token"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -29,6 +30,9 @@ class User(UserMixin, db.Model):
     # suspended account signs nobody in and is never matched (moderation/services.py).
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the person followed the link mailed to their address (accounts.recovery). Until
+    # then the account works, but its ratings do not count toward anyone's reputation.
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -104,3 +108,26 @@ class LiveConnection(db.Model):
     api_token_id: Mapped[int | None] = mapped_column(
         ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True)
     connected_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TokenKind(enum.StrEnum):
+    VERIFY = "verify"              # prove the address given at sign-up
+    RESET = "reset"                # set a new password without the old one
+    CHANGE_EMAIL = "change_email"  # prove a new address before it replaces the old one
+
+
+class AccountToken(db.Model):
+    """A single-use link mailed to the person (accounts.recovery). Only the SHA-256 of the
+    random token is stored; the row says what it is for, until when, and when it was used."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = IDS_NEVER_REUSED
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    new_email: Mapped[str | None] = mapped_column(String(254))  # change_email only
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

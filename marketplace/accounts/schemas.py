@@ -36,6 +36,10 @@ class UserSchema(Schema):
     name = fields.String()
     phone = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
+    verified_at = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "When the address was confirmed by the link "
+                                   "mailed to it; until then your ratings do not count toward "
+                                   "reputation."})
 
 
 class MeUpdateSchema(Schema):
@@ -46,5 +50,49 @@ class MeUpdateSchema(Schema):
 class PasswordSchema(Schema):
     """Confirming something irreversible (deleting the account) with the password."""
 
+    password = SafeString(required=True, validate=validate.Length(max=200), load_only=True,
+                          metadata={"description": "Your password, to confirm."})
+
+
+def _new_password(description: str = "The new password (at least 10 characters).") -> SafeString:
+    return SafeString(required=True, validate=validate.Length(min=10, max=200), load_only=True,
+                      metadata={"description": description})
+
+
+def _link_token() -> SafeString:
+    return SafeString(required=True, validate=validate.Length(min=1, max=100), load_only=True,
+                      metadata={"description": "The token from the link in the mail (the part "
+                                               "after the last /)."})
+
+
+class CheckMailSchema(Schema):
+    """The answer to what is done by mail; the same whether or not an account has the address."""
+
+    email = fields.String(metadata={"description": "The address the mail went to (if any)."})
+    message = fields.String()
+
+
+class LinkTokenSchema(Schema):
+    token = _link_token()
+
+
+class ResetRequestSchema(Schema):
+    email = SafeEmail(required=True, validate=validate.Length(max=254))
+
+
+class ResetConfirmSchema(Schema):
+    token = _link_token()
+    password = _new_password()
+
+
+class PasswordChangeSchema(Schema):
+    current_password = SafeString(required=True, validate=validate.Length(max=200),
+                                  load_only=True, metadata={"description": "Your password now."})
+    password = _new_password()
+
+
+class EmailChangeSchema(Schema):
+    email = SafeEmail(required=True, validate=validate.Length(max=254),
+                      metadata={"description": "The new address; a link to confirm it goes there."})
     password = SafeString(required=True, validate=validate.Length(max=200), load_only=True,
                           metadata={"description": "Your password, to confirm."})

@@ -1,4 +1,9 @@
-"""Accounts: sign-up, password checks, personal API tokens."""
+"""Accounts: sign-up, password checks, personal API tokens, and what is done by mail
+(verifying an address, resetting a password, changing password or address).
+
+Sign-up and password reset answer the same whether or not an account has the address: a
+sign-up with a taken address mails its owner instead, a reset for an unknown address mails
+nobody, and both hash a password (or not) alike, so neither the answer nor its time tells."""
 
 from __future__ import annotations
 
@@ -12,10 +17,12 @@ from flask import current_app
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from marketplace.accounts import sessions
+from marketplace import mail
+from marketplace.accounts import recovery, sessions
 from marketplace.accounts.auth import TOKEN_PREFIX, hash_token
-from marketplace.accounts.models import ApiToken, User
-from marketplace.errors import Conflict, Forbidden, NotFound, Unauthorized
+from marketplace.accounts.models import ApiToken, TokenKind, User, WebSession
+from marketplace.db_types import utcnow
+from marketplace.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from marketplace.extensions import db
 
 MAX_TOKENS_PER_USER = 50
@@ -76,12 +83,16 @@ def find_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
-def register(email: str, password: str, name: str, phone: str | None = None) -> User:
+def register(email: str, password: str, name: str, phone: str | None = None, *,
+             verified: bool = False) -> User:
+    """Create the account (no mail; ``sign_up`` is what people use). ``verified``: the address
+    is known good already (the demo's people, test fixtures)."""
     email = email.strip().lower()
     if find_by_email(email) is not None:
         raise Conflict("An account with that email already exists.",
                        {"email": ["An account with that email already exists."]})
-    user = User(email=email, name=name, phone=phone or None, password_hash=hash_password(password))
+    user = User(email=email, name=name, phone=phone or None, password_hash=hash_password(password),
+                verified_at=utcnow() if verified else None)
     db.session.add(user)
     try:
         db.session.commit()
@@ -140,3 +151,139 @@ def revoke_token(user: User, token_id: int) -> None:
         raise NotFound("You have no token with that id.")
     db.session.commit()
     sessions.cut(sids)
+
+
+# By mail ---------------------------------------------------------------------------------------
+
+
+def sign_up(email: str, password: str, name: str, phone: str | None = None) -> None:
+    """Sign-up as people use it: a new address gets an account and a verification link; a
+    taken one gets a note to its owner ("someone tried to sign up with your address") and no
+    account. The caller answers both alike ("check your mail")."""
+    email = email.strip().lower()
+    owner = find_by_email(email)
+    if owner is None:
+        try:
+            user = register(email, password, name, phone)
+        except Conflict:  # a racing sign-up took the address first
+            owner = find_by_email(email)
+        else:
+            send_verification(user)
+            return
+    else:
+        hash_password(password)  # the work a new account costs, so the time tells nothing
+    if owner is not None:
+        mail.send(owner.email, "signup_taken", user=owner,
+                  reset_url=mail.link("/password-reset"), signin_url=mail.link("/signin"))
+
+
+def send_verification(user: User) -> bool:
+    """Mail ``user`` a new link to verify their address (earlier links stop working); False
+    when the address is verified already."""
+    if user.verified_at is not None:
+        return False
+    raw = recovery.issue(user, TokenKind.VERIFY)
+    db.session.commit()
+    mail.send(user.email, "verify", user=user, url=mail.link(f"/verify/{raw}"),
+              hours=round(recovery.lifetime(TokenKind.VERIFY).total_seconds() / 3600))
+    return True
+
+
+def verify_email(raw: str) -> User:
+    """Follow a verification link: the address is verified (refused naming ``token``)."""
+    row = recovery.redeem(TokenKind.VERIFY, raw)
+    user = db.session.get(User, row.user_id)
+    assert user is not None
+    if user.verified_at is None:
+        user.verified_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def request_password_reset(email: str) -> None:
+    """Mail a reset link when an account that may sign in has the address; nothing otherwise.
+    The caller answers both alike."""
+    user = find_by_email(email)
+    if user is None or not sessions.can_sign_in(user):
+        return
+    raw = recovery.issue(user, TokenKind.RESET)
+    db.session.commit()
+    mail.send(user.email, "reset", user=user, url=mail.link(f"/password-reset/{raw}"),
+              minutes=round(recovery.lifetime(TokenKind.RESET).total_seconds() / 60))
+
+
+def reset_password(raw: str, password: str) -> User:
+    """Follow a reset link with a new password: it is set, every web session of the account
+    ends (and their live connections are cut), other links to reset or change the address
+    stop working, and the address counts as verified (the link came to it)."""
+    password_hash = hash_password(password)
+    row = recovery.redeem(TokenKind.RESET, raw)
+    user = db.session.get(User, row.user_id)
+    assert user is not None
+    user.password_hash = password_hash
+    user.verified_at = user.verified_at or utcnow()
+    recovery.retire(user.id, TokenKind.RESET, TokenKind.CHANGE_EMAIL)
+    sids = sessions.end_user(user.id)
+    db.session.commit()
+    sessions.cut(sids)
+    mail.send(user.email, "password_changed", user=user, reset_url=mail.link("/password-reset"))
+    return user
+
+
+def _confirm_password(user: User, password: str, field: str) -> None:
+    if not verify_password(user, password):
+        raise Forbidden("That is not your password.", {field: ["That is not your password."]})
+
+
+def change_password(user: User, current: str, new: str, *, keep: WebSession | None) -> int:
+    """Change the password, confirmed by the current one (403 naming ``current_password``);
+    every other web session ends (``keep``, this browser's, stays). How many ended."""
+    _confirm_password(user, current, "current_password")
+    user.password_hash = hash_password(new)
+    recovery.retire(user.id, TokenKind.RESET)
+    db.session.commit()
+    ended = sessions.end_all(user, keep=keep)
+    mail.send(user.email, "password_changed", user=user, reset_url=mail.link("/password-reset"))
+    return ended
+
+
+def change_email(user: User, password: str, new_email: str) -> None:
+    """Ask to move the account to ``new_email``, confirmed by the password (403 naming
+    ``password``): the new address gets a link that makes the change, the old one a note.
+    An address another account has gets no link, and the answer is the same."""
+    _confirm_password(user, password, "password")
+    new_email = new_email.strip().lower()
+    if new_email == user.email:
+        raise Invalid("That is your address already.", {"email": ["That is your address already."]})
+    if find_by_email(new_email) is not None:
+        return
+    raw = recovery.issue(user, TokenKind.CHANGE_EMAIL, new_email=new_email)
+    db.session.commit()
+    hours = round(recovery.lifetime(TokenKind.CHANGE_EMAIL).total_seconds() / 3600)
+    mail.send(new_email, "change_email", user=user, new_email=new_email,
+              url=mail.link(f"/email-change/{raw}"), hours=hours)
+    mail.send(user.email, "change_email_notice", user=user, new_email=new_email,
+              reset_url=mail.link("/password-reset"))
+
+
+def confirm_email_change(raw: str) -> User:
+    """Follow the link mailed to the new address: the account's address becomes it (and is
+    verified). Refused naming ``token`` when the link is bad or the address was taken since."""
+    row = recovery.redeem(TokenKind.CHANGE_EMAIL, raw)
+    user = db.session.get(User, row.user_id)
+    assert user is not None and row.new_email is not None
+    taken = Invalid("That address belongs to another account now.",
+                    {"token": ["That address belongs to another account now."]})
+    if find_by_email(row.new_email) is not None:
+        db.session.rollback()
+        raise taken
+    old = user.email
+    user.email, user.verified_at = row.new_email, utcnow()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise taken from None
+    mail.send(old, "email_changed", user=user, new_email=user.email,
+              reset_url=mail.link("/password-reset"))
+    return user

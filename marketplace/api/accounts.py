@@ -9,11 +9,17 @@ from marketplace import privacy
 from marketplace.accounts import services
 from marketplace.accounts.models import User
 from marketplace.accounts.schemas import (
+    CheckMailSchema,
     CredentialsSchema,
+    EmailChangeSchema,
+    LinkTokenSchema,
     MeUpdateSchema,
     NewTokenSchema,
+    PasswordChangeSchema,
     PasswordSchema,
     RegisterSchema,
+    ResetConfirmSchema,
+    ResetRequestSchema,
     TokenSchema,
     UserSchema,
 )
@@ -23,6 +29,7 @@ from marketplace.api.idempotency import idempotent
 from marketplace.extensions import forgive
 from marketplace.providers import services as providers
 from marketplace.providers.schemas import ProviderOutSchema
+from marketplace.schemas import EmptySchema
 
 
 class Me:
@@ -58,15 +65,105 @@ class ExportSchema(Schema):
 blp = Blueprint("accounts_api", __name__, url_prefix="/api/v1", description="Accounts and tokens")
 
 
+SIGNED_UP = ("If the address is new, your account is made and a link to confirm the address "
+             "is on its way; if it has an account already, its owner got a mail about this. "
+             "Check your mail.")
+RESET_ASKED = ("If an account has this address, a link to choose a new password is on its way. "
+               "Check your mail.")
+EMAIL_CHANGE_ASKED = ("A link to confirm the new address is on its way to it (unless another "
+                      "account uses it); your account keeps its address until the link is opened.")
+
+
 @blp.route("/users", methods=["POST"])
 @blp.doc(security=[])
 @blp.attempts_limited("RATE_LIMIT_SIGNUP")
 @idempotent
 @blp.arguments(RegisterSchema)
-@blp.response(201, UserSchema)
+@blp.response(202, CheckMailSchema)
 def register(data: dict[str, Any]) -> Any:
-    """Create an account."""
-    return services.register(data["email"], data["password"], data["name"], data.get("phone"))
+    """Create an account. The answer is the same whether or not the address has an account
+    (a new one gets a link to confirm it, a taken one a note to its owner), so it tells nobody
+    who has one. You may sign in at once (POST /tokens); ratings you give count toward
+    reputation once the address is confirmed."""
+    services.sign_up(data["email"], data["password"], data["name"], data.get("phone"))
+    return {"email": data["email"].strip().lower(), "message": SIGNED_UP}
+
+
+@blp.route("/verification", methods=["POST"])
+@blp.doc(security=[])
+@blp.arguments(LinkTokenSchema)
+@blp.response(200, UserSchema)
+def verify(data: dict[str, Any]) -> Any:
+    """Confirm an address with the token from the link mailed to it (works once, for 48 hours
+    by default; a bad, used or expired token is a 422 naming ``token``)."""
+    return services.verify_email(data["token"])
+
+
+@blp.route("/me/verification", methods=["POST"])
+@auth_required
+@blp.arguments(EmptySchema, required=False)
+@blp.response(202, CheckMailSchema)
+def resend_verification(_body: dict[str, Any]) -> Any:
+    """Mail a new link to confirm your address (earlier links stop working); nothing is sent
+    when it is confirmed already (see ``verified_at`` in GET /me)."""
+    sent = services.send_verification(g.user)
+    return {"email": g.user.email, "message": "A new link is on its way; check your mail."
+            if sent else "Your address is confirmed already."}
+
+
+@blp.route("/password-reset", methods=["POST"])
+@blp.doc(security=[])
+@blp.arguments(ResetRequestSchema)
+@blp.response(202, CheckMailSchema)
+def request_password_reset(data: dict[str, Any]) -> Any:
+    """Ask for a link to choose a new password. The answer is the same whether or not an
+    account has the address."""
+    services.request_password_reset(data["email"])
+    return {"email": data["email"].strip().lower(), "message": RESET_ASKED}
+
+
+@blp.route("/password-reset/confirm", methods=["POST"])
+@blp.doc(security=[])
+@blp.arguments(ResetConfirmSchema)
+@blp.response(204)
+def confirm_password_reset(data: dict[str, Any]) -> None:
+    """Set a new password with the token from the reset link (works once, for an hour; a bad,
+    used or expired token is a 422 naming ``token``). Every web session of the account ends;
+    API tokens keep working."""
+    services.reset_password(data["token"], data["password"])
+
+
+@blp.route("/me/password", methods=["POST"])
+@auth_required
+@blp.arguments(PasswordChangeSchema)
+@blp.response(204)
+def change_password(data: dict[str, Any]) -> None:
+    """Change your password, confirmed by the current one (403 naming ``current_password``).
+    Every web session of the account ends; API tokens keep working."""
+    services.change_password(g.user, data["current_password"], data["password"], keep=None)
+
+
+@blp.route("/me/email", methods=["POST"])
+@auth_required
+@blp.arguments(EmailChangeSchema)
+@blp.response(202, CheckMailSchema)
+def change_email(data: dict[str, Any]) -> Any:
+    """Move your account to a new address, confirmed by your password (403 naming
+    ``password``): a link goes to the new address and makes the change when opened (POST
+    /email-change/confirm); the old address is told."""
+    services.change_email(g.user, data["password"], data["email"])
+    return {"email": data["email"].strip().lower(), "message": EMAIL_CHANGE_ASKED}
+
+
+@blp.route("/email-change/confirm", methods=["POST"])
+@blp.doc(security=[])
+@blp.arguments(LinkTokenSchema)
+@blp.response(200, UserSchema)
+def confirm_email_change(data: dict[str, Any]) -> Any:
+    """Make the change of address with the token from the link mailed to the new address
+    (works once, for 48 hours; 422 naming ``token`` when bad, used, expired or the address was
+    taken since)."""
+    return services.confirm_email_change(data["token"])
 
 
 @blp.route("/tokens", methods=["POST"])

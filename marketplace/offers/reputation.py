@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 
+from marketplace.accounts.models import User
 from marketplace.extensions import db
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.offers.models import Offer
@@ -26,8 +27,17 @@ DEFAULT_PLATFORM_MEAN = 4.0  # used until the platform has any ratings at all
 NEW_BELOW = 3  # providers with fewer ratings are labelled "new"
 
 
+def counted() -> Any:
+    """The ratings that count: those whose customer confirmed their address (a rating whose
+    customer row is gone counts, as it did). Throwaway accounts made to praise a provider do
+    not move the score until someone confirms each of their addresses. A rating hidden by
+    moderation does not count either."""
+    return and_(Rating.hidden_at.is_(None), or_(Rating.customer_id.is_(None), Rating.customer_id.in_(
+        select(User.id).where(User.verified_at.is_not(None)))))
+
+
 def platform_mean() -> float:
-    mean = db.session.scalar(select(func.avg(Rating.stars)).where(Rating.hidden_at.is_(None)))
+    mean = db.session.scalar(select(func.avg(Rating.stars)).where(counted()))
     return float(mean) if mean is not None else DEFAULT_PLATFORM_MEAN
 
 
@@ -46,15 +56,14 @@ def for_providers(provider_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     hist: dict[int, dict[str, int]] = {i: {str(s): 0 for s in range(1, 6)} for i in ids}
     for pid, stars, n in db.session.execute(
         select(Rating.provider_id, Rating.stars, func.count())
-        .where(Rating.provider_id.in_(ids), Rating.hidden_at.is_(None))
+        .where(Rating.provider_id.in_(ids), counted())
         .group_by(Rating.provider_id, Rating.stars)
     ):
         hist[pid][str(stars)] = n
     subs: dict[int, dict[str, float | None]] = {}
     for row in db.session.execute(
         select(Rating.provider_id, *(func.avg(getattr(Rating, n)) for n in SUB_SCORES))
-        .where(Rating.provider_id.in_(ids), Rating.hidden_at.is_(None))
-        .group_by(Rating.provider_id)
+        .where(Rating.provider_id.in_(ids), counted()).group_by(Rating.provider_id)
     ):
         subs[row[0]] = {n: (round(float(v), 2) if v is not None else None)
                         for n, v in zip(SUB_SCORES, row[1:], strict=True)}

@@ -19,11 +19,13 @@ from marketplace.web import (
     offers,
     providers,
     ratings,
+    recovery,
     shell,
 )
 
 BLUEPRINTS = (accounts.bp, notifications.bp, needs.bp, offers.bp, messages.bp, ratings.bp,
-              providers.bp, feed.bp, jobs.bp, contacts.bp, moderation.bp)
+              providers.bp, feed.bp, jobs.bp, contacts.bp, moderation.bp,
+              recovery.bp)
 
 
 def register(app: Flask) -> None:

@@ -86,15 +86,16 @@ def signup() -> Any:
         try:
             data = forms.load(RegisterSchema(),
                               {k: form.get(k, "") for k in ("email", "password", "name")})
-            user = services.register(data["email"], data["password"], data["name"])
+            services.sign_up(data["email"], data["password"], data["name"])
         except FormInvalid as exc:
             errors = exc.errors
         except DomainError as exc:
             errors = exc.fields or {"email": [exc.message]}
         else:
-            sign_in(user, remember=False)
-            flash("Welcome! Your account is ready.")
-            return redirect(safe_next(url_for("accounts.home")))
+            # The same page whether or not the address had an account (nobody is signed in:
+            # that would tell), so sign-up tells nobody who has one.
+            return render_template("auth/check_mail.html", email=data["email"].strip().lower(),
+                                   what="signup")
     return render_template("auth/signup.html", errors=errors, form=form)
 
 
