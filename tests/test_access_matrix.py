@@ -8,7 +8,10 @@ blocked; a provider far away (unmatched); a customer with no dealings (other); n
 "Denied" is what the API answers for anything you may not reach: 401 without credentials, 404
 (or 403) with them — and a denied write changes nothing. "Allowed" is anything else: the rule
 let the caller through (a 409 or 422 from the state of things is still past the access rule).
-A new API operation without a row fails ``test_the_matrix_covers_every_operation``.
+A suspended provider (their token refused) and an admin (no powers outside ``/admin``) try
+everything too. A new API operation without a row fails
+``test_the_matrix_covers_every_operation``. Web pages and Socket.IO events are not in this
+table yet (their rules are the same services', tested in their own modules).
 """
 
 from __future__ import annotations
@@ -25,12 +28,16 @@ from marketplace import lifecycle
 from marketplace.accounts import services as accounts
 from marketplace.extensions import db
 from marketplace.messages import services as messages
+from marketplace.moderation import services as moderation
 from marketplace.ratings.models import Rating
 
 DALLAS = (32.7767, -96.7970)
-ROLES = ("anonymous", "other", "owner", "matched", "unmatched", "accepted", "blocked")
-SIGNED_IN = frozenset(ROLES) - {"anonymous"}
+ROLES = ("anonymous", "other", "owner", "matched", "unmatched", "accepted", "blocked",
+         "suspended", "admin")
+# A suspended account's token signs nobody in (401); an admin has no powers outside /admin.
+SIGNED_IN = frozenset(ROLES) - {"anonymous", "suspended"}
 EVERYONE = frozenset(ROLES)
+ADMIN = frozenset({"admin"})
 PROVIDERS = frozenset({"matched", "unmatched", "accepted", "blocked"})
 
 
@@ -69,7 +76,8 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/users", "/users", EVERYONE,
         lambda w, r: {"email": f"new-{r}@example.com", "password": "long enough pw",
                       "name": "New Person"}, why="sign-up"),
-    Row("POST", "/tokens", "/tokens", EVERYONE, credentials, why="sign-in with own password"),
+    Row("POST", "/tokens", "/tokens", EVERYONE - {"suspended"}, credentials,
+        why="sign-in with one's own password; a suspended account is refused (403)"),
     Row("GET", "/tokens", "/tokens", SIGNED_IN, why="one's own tokens"),
     Row("DELETE", "/tokens/<int:token_id>", "/tokens/{owner_token}", frozenset({"owner"})),
     Row("GET", "/me", "/me", SIGNED_IN),
@@ -127,6 +135,33 @@ MATRIX: tuple[Row, ...] = (
         EVERYONE),
     Row("POST", "/ratings/<int:rating_id>/reply", "/ratings/{rating}/reply",
         frozenset({"accepted"}), lambda w, r: {"body": "Thank you"}),
+    # Reports and moderation
+    Row("POST", "/reports", "/reports", frozenset({"owner", "matched", "accepted"}),
+        lambda w, r: {"target_type": "need", "target_id": w.ids["open"], "reason": "spam"},
+        why="only what one can see (the owner's own: 422, past the rule)"),
+    Row("GET", "/me/reports", "/me/reports", SIGNED_IN),
+    Row("GET", "/admin/reports", "/admin/reports", ADMIN, why="404 to everyone else"),
+    Row("GET", "/admin/log", "/admin/log", ADMIN),
+    Row("POST", "/admin/actions", "/admin/actions", ADMIN,
+        lambda w, r: {"action": "hide", "target_type": "need", "target_id": w.ids["open"],
+                      "reason": "matrix"}),
+    Row("POST", "/admin/reports/<int:report_id>/dismiss", "/admin/reports/{report}/dismiss",
+        ADMIN, lambda w, r: {"reason": "matrix"}),
+    # Mail: verification, reset, changes
+    Row("POST", "/verification", "/verification", EVERYONE, lambda w, r: {"token": "x" * 40},
+        why="the link's token is the credential (a wrong one: 422)"),
+    Row("POST", "/me/verification", "/me/verification", SIGNED_IN),
+    Row("POST", "/password-reset", "/password-reset", EVERYONE,
+        lambda w, r: {"email": "anyone@example.com"}, why="the same answer for every address"),
+    Row("POST", "/password-reset/confirm", "/password-reset/confirm", EVERYONE,
+        lambda w, r: {"token": "x" * 40, "password": "a new long password"}),
+    Row("POST", "/email-change/confirm", "/email-change/confirm", EVERYONE,
+        lambda w, r: {"token": "x" * 40}),
+    Row("POST", "/me/password", "/me/password", SIGNED_IN,
+        lambda w, r: {"current_password": own_password(w, r)["password"],
+                      "password": "a new long password"}),
+    Row("POST", "/me/email", "/me/email", SIGNED_IN,
+        lambda w, r: {"email": f"moved-{r}@example.com", **own_password(w, r)}),
 )
 BY_KEY = {(row.method, row.rule): row for row in MATRIX}
 
@@ -138,8 +173,12 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
     accepted = make_provider(make_user("Abe Accepted"))
     blocked = make_provider(make_user("Bo Blocked"))
     unmatched = make_provider(make_user("Uma Unmatched"), base=DALLAS)
+    suspended = make_provider(make_user("Sid Suspended"))
+    admin = make_user("Ada Admin")
+    moderation.set_admin(admin.user.email, True)
     w = World({"owner": owner, "other": other, "matched": matched, "accepted": accepted,
-               "blocked": blocked, "unmatched": unmatched})
+               "blocked": blocked, "unmatched": unmatched, "suspended": suspended,
+               "admin": admin})
     open_need = make_need(owner, title="Open need")
     pending = make_offer(open_need, matched)
     make_offer(open_need, blocked)
@@ -155,9 +194,14 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
     lifecycle.rate(owner.user, done.id, {"stars": 5})
     rating = db.session.query(Rating).filter_by(need_id=done.id).one()
     owner_token = accounts.list_tokens(owner.user)[0]
+    report = moderation.report(matched.user, {"target_type": "profile",
+                                              "handle": accepted.provider.handle,
+                                              "reason": "spam"})
+    moderation.act(admin.user, {"action": "suspend", "target_type": "user",
+                                "target_id": suspended.user.id, "reason": "matrix"})
     w.ids = {"open": open_need.id, "pending": pending.id, "job": job.id,
              "job_offer": job_offer.id, "done": done.id, "rating": rating.id,
-             "owner_token": owner_token.id, "matched_handle": matched.provider.handle,
+             "owner_token": owner_token.id, "report": report.id, "matched_handle": matched.provider.handle,
              "accepted_handle": accepted.provider.handle,
              "blocked_handle": blocked.provider.handle}
     db.session.commit()

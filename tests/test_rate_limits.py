@@ -200,7 +200,7 @@ def test_a_registration_flood_from_one_address_is_cut(client: Any, rate_limits: 
     answers = [client.post("/api/v1/users", json={
         "email": f"bot{i}-{uuid.uuid4().hex[:6]}@example.com", "password": "bot-password-1",
         "name": f"Bot {i}"}, **from_ip("203.0.113.50")) for i in range(30)]
-    assert [r.status_code for r in answers[:5]] == [201] * 5
+    assert [r.status_code for r in answers[:5]] == [202] * 5
     for r in answers[5:]:
         assert_refused(r)
     assert committed_count(User) == before + 5
@@ -219,7 +219,7 @@ def test_probing_one_email_for_sign_up_is_limited_per_account(client: Any, make_
     answers = [client.post("/api/v1/users", json={
         "email": person.user.email, "password": "whatever-123", "name": "Probe"},
         **from_ip(f"198.51.100.{i}")) for i in range(10)]
-    assert [r.status_code for r in answers[:3]] == [409] * 3
+    assert [r.status_code for r in answers[:3]] == [202] * 3
     for r in answers[3:]:
         assert_refused(r)
 
@@ -366,7 +366,7 @@ def test_two_processes_count_together_through_redis(two_servers: list[str]) -> N
     email = f"shared-{uuid.uuid4().hex[:8]}@example.com"
     r = requests.post(f"{first}/api/v1/users", timeout=10,
                       json={"email": email, "password": "right-password-1", "name": "Shared"})
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202, r.text
 
     def attempt(base: str, password: str = "wrong") -> requests.Response:
         return requests.post(f"{base}/api/v1/tokens", timeout=10,
@@ -421,3 +421,19 @@ def test_with_limits_switched_off_a_right_password_still_signs_in(
     r = client.post("/api/v1/tokens", json={"email": "off@example.com",
                                             "password": "long enough pw"})
     assert r.status_code == 201, r.get_data(as_text=True)
+
+
+def test_password_reset_requests_are_limited_per_account_and_page(client: Any, make_user: Any,
+                                                                   rate_limits: Any) -> None:
+    """Mail-bombing one address with reset links, or guessing reset tokens: the API and the
+    form share one budget per address asked about; a refusal mails nothing."""
+    rate_limits(RATE_LIMIT_PASSWORD_RESET="3 per hour",
+                RATE_LIMIT_PASSWORD_RESET_PER_IP="1000 per hour")
+    person = make_user()
+    answers = [client.post("/api/v1/password-reset", json={"email": person.user.email},
+                           **from_ip(f"198.51.100.{i}")) for i in range(3)]
+    assert [r.status_code for r in answers] == [202] * 3
+    assert_refused(client.post("/api/v1/password-reset", json={"email": person.user.email},
+                               **from_ip("198.51.100.99")))
+    page = client.post("/password-reset", data={"email": person.user.email})
+    assert page.status_code == 429 and page.mimetype == "text/html"

@@ -113,6 +113,7 @@ def resend_verification(_body: dict[str, Any]) -> Any:
 
 @blp.route("/password-reset", methods=["POST"])
 @blp.doc(security=[])
+@blp.attempts_limited("RATE_LIMIT_PASSWORD_RESET")
 @blp.arguments(ResetRequestSchema)
 @blp.response(202, CheckMailSchema)
 def request_password_reset(data: dict[str, Any]) -> Any:
@@ -124,6 +125,7 @@ def request_password_reset(data: dict[str, Any]) -> Any:
 
 @blp.route("/password-reset/confirm", methods=["POST"])
 @blp.doc(security=[])
+@blp.attempts_limited("RATE_LIMIT_PASSWORD_RESET")
 @blp.arguments(ResetConfirmSchema)
 @blp.response(204)
 def confirm_password_reset(data: dict[str, Any]) -> None:

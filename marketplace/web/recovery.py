@@ -17,6 +17,7 @@ from marketplace.accounts.schemas import (
     ResetRequestSchema,
 )
 from marketplace.errors import DomainError
+from marketplace.extensions import attempts_limited
 from marketplace.web import forms
 from marketplace.web.forms import FormErrors, FormInvalid
 
@@ -61,6 +62,7 @@ def resend_verification() -> Any:
 
 
 @bp.route("/password-reset", methods=["GET", "POST"])
+@attempts_limited("RATE_LIMIT_PASSWORD_RESET", methods=["POST"])
 def forgot() -> Any:
     errors: FormErrors = {}
     if request.method == "POST":
@@ -76,6 +78,7 @@ def forgot() -> Any:
 
 
 @bp.route("/password-reset/<token>", methods=["GET", "POST"])
+@attempts_limited("RATE_LIMIT_PASSWORD_RESET", methods=["POST"])
 def reset(token: str) -> Any:
     """The reset link: a form for the new password; the token is used when it is sent."""
     errors: FormErrors = {}
