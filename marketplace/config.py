@@ -153,6 +153,7 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "RATE_LIMIT_NEEDS": env.get("RATE_LIMIT_NEEDS", "10 per hour;50 per day"),
         "RATE_LIMIT_OFFERS": env.get("RATE_LIMIT_OFFERS", "30 per hour;200 per day"),
         "RATE_LIMIT_MESSAGES": env.get("RATE_LIMIT_MESSAGES", "20 per minute;300 per hour"),
+        "RATE_LIMIT_REPORTS": env.get("RATE_LIMIT_REPORTS", "10 per hour;50 per day"),
         # Socket.IO events per connection: replay (catching up) page requests.
         "RATE_LIMIT_REPLAYS": env.get("RATE_LIMIT_REPLAYS", "30 per minute"),
         # Behind N reverse proxies that set X-Forwarded-For/-Proto/-Host (docs/deploy.md):

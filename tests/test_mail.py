@@ -151,7 +151,7 @@ def test_asking_for_a_reset_answers_the_same_for_any_address(client, mailbox, ma
 
 def test_a_reset_link_sets_the_password_once_and_ends_every_web_session(client, mailbox, make_user,
                                                                         auth):
-    kit = make_user(email="kit@example.com", verified=False)
+    kit = make_user(email="kit@example.com")
     laptop, phone = auth.sign_in(kit), auth.sign_in(kit)
     assert signed_in(laptop) and signed_in(phone)
     client.post("/password-reset", data={"email": "kit@example.com"})
@@ -161,7 +161,6 @@ def test_a_reset_link_sets_the_password_once_and_ends_every_web_session(client, 
     assert r.status_code == 302 and r.headers["Location"] == "/signin"
     assert not signed_in(laptop) and not signed_in(phone)
     assert kit.get("/api/v1/me").status_code == 200  # API tokens are not revoked
-    assert user("kit@example.com").verified_at is not None  # the link came to the address
     assert "password was changed" in mailbox.last("kit@example.com").subject
     refused = client.post("/signin", data={"email": "kit@example.com", "password": PASSWORD})
     assert refused.status_code == 200
@@ -349,3 +348,19 @@ def test_no_guessed_token_is_taken_for_any_link(client, make_user, mailbox, gues
         assert r.status_code == 422 and "token" in error_of(r)["fields"]
     fresh = user("kit@example.com")
     assert fresh.verified_at is None and accounts.verify_password(fresh, PASSWORD)
+
+
+def test_taking_back_an_address_someone_registered_ends_their_tokens(client, mailbox,
+                                                                     make_user):
+    """An attacker registers the victim's address first (never confirmed) and keeps an API
+    token; the owner resets the password through the link mailed to them: the attacker's
+    token is dead, and the address now counts as confirmed."""
+    squatter = make_user(email="owner@example.com", verified=False)
+    assert squatter.get("/api/v1/me").status_code == 200
+    client.post("/api/v1/password-reset", json={"email": "owner@example.com"})
+    token = mailbox.last("owner@example.com").link(f"{PUBLIC_URL}/password-reset/").rsplit("/", 1)[1]
+    r = client.post("/api/v1/password-reset/confirm", json={"token": token,
+                                                            "password": NEW_PASSWORD})
+    assert r.status_code == 204, r.get_data(as_text=True)
+    assert squatter.get("/api/v1/me").status_code == 401
+    assert user("owner@example.com").verified_at is not None

@@ -437,3 +437,18 @@ def test_password_reset_requests_are_limited_per_account_and_page(client: Any, m
                                **from_ip("198.51.100.99")))
     page = client.post("/password-reset", data={"email": person.user.email})
     assert page.status_code == 429 and page.mimetype == "text/html"
+
+
+def test_reports_are_limited_per_account(make_user: Any, make_need: Any, make_provider: Any,
+                                         rate_limits: Any) -> None:
+    """Flooding the moderators' queue: reports past the budget are 429 and file nothing."""
+    from marketplace.moderation.models import Report
+
+    rate_limits(RATE_LIMIT_REPORTS="2 per hour")
+    reporter = make_user()
+    targets = [make_provider().provider.handle for _ in range(3)]
+    answers = [reporter.post("/api/v1/reports", json={"target_type": "profile", "handle": h,
+                                                      "reason": "spam"}) for h in targets]
+    assert [r.status_code for r in answers[:2]] == [201, 201]
+    assert_refused(answers[2])
+    assert committed_count(Report) == 2

@@ -215,11 +215,16 @@ def request_password_reset(email: str) -> None:
 def reset_password(raw: str, password: str) -> User:
     """Follow a reset link with a new password: it is set, every web session of the account
     ends (and their live connections are cut), other links to reset or change the address
-    stop working, and the address counts as verified (the link came to it)."""
+    stop working, and the address counts as verified (the link came to it). An account whose
+    address was never confirmed loses its API tokens too: someone else may have registered it."""
     password_hash = hash_password(password)
     row = recovery.redeem(TokenKind.RESET, raw)
     user = db.session.get(User, row.user_id)
     assert user is not None
+    if user.verified_at is None:
+        # Whoever registered the address before its owner confirmed it may hold API tokens:
+        # the owner taking the account over by this link ends them too.
+        db.session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
     user.password_hash = password_hash
     user.verified_at = user.verified_at or utcnow()
     recovery.retire(user.id, TokenKind.RESET, TokenKind.CHANGE_EMAIL)

@@ -23,6 +23,7 @@ blp = Blueprint("moderation_api", __name__, url_prefix="/api/v1",
 
 @blp.route("/reports", methods=["POST"])
 @auth_required
+@blp.limited("RATE_LIMIT_REPORTS")
 @blp.arguments(ReportInSchema)
 @blp.response(201, ReportOutSchema)
 @blp.alt_response(404, description="You cannot see what you report (or it does not exist).")

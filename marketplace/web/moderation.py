@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from marketplace.errors import DomainError
+from marketplace.extensions import limited
 from marketplace.moderation import services
 from marketplace.moderation.models import Reason
 from marketplace.moderation.schemas import ActionInSchema, DismissInSchema, ReportInSchema
@@ -29,6 +30,7 @@ def _report_page(errors: FormErrors | None = None) -> Any:
 
 @bp.route("/report", methods=["GET", "POST"])
 @login_required
+@limited("RATE_LIMIT_REPORTS", methods=["POST"])
 def report() -> Any:
     if request.method == "GET":
         return _report_page()
