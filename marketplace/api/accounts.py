@@ -131,7 +131,7 @@ def request_password_reset(data: dict[str, Any]) -> Any:
 def confirm_password_reset(data: dict[str, Any]) -> None:
     """Set a new password with the token from the reset link (works once, for an hour; a bad,
     used or expired token is a 422 naming ``token``). Every web session of the account ends;
-    API tokens keep working."""
+    API tokens keep working, unless the address was never confirmed."""
     services.reset_password(data["token"], data["password"])
 
 
