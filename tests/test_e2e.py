@@ -71,12 +71,12 @@ def test_the_whole_loop_live_in_two_browsers(chromium: Any, base_url: str) -> No
         # They talk.
         offer.locator("summary", has_text="Messages").click()
         offer.get_by_label("Write a message").fill("Can you bring a vegan pan too?")
-        offer.get_by_role("button", name="Send").click()
+        offer.get_by_role("button", name="Send", exact=True).click()
         expect(page.get_by_text("Can you bring a vegan pan too?")).to_be_visible()
         customer.live()
         expect(provider.page.get_by_text("Can you bring a vegan pan too?")).to_be_visible()
         provider.page.get_by_label("Write a message").fill("Yes, no extra charge.")
-        provider.page.get_by_role("button", name="Send").click()
+        provider.page.get_by_role("button", name="Send", exact=True).click()
         provider.live()
         expect(page.get_by_text("Yes, no extra charge.")).to_be_visible()
 

@@ -84,7 +84,7 @@ def test_the_feed_catches_up_on_a_need_posted_while_it_was_offline(chromium: Any
         keep_document(page)
         expect(live_status(page)).to_have_text("")
         provider.context.set_offline(True)
-        expect(live_status(page)).to_have_text(RECONNECTING)
+        expect(live_status(page)).to_have_text(RECONNECTING, timeout=15_000)
         expect(live_status(page)).to_be_visible()
         provider.shot("feed-reconnecting")
 
@@ -142,7 +142,7 @@ def test_the_need_page_and_my_needs_catch_up_after_the_server_restarts(
         first.close()  # the server process stops
         # The server process is gone: both pages say so.
         for page in (need_page, my_needs):
-            expect(live_status(page)).to_have_text(RECONNECTING)
+            expect(live_status(page)).to_have_text(RECONNECTING, timeout=15_000)
         # While it is down, another process commits an offer and a long thread on it: more
         # notifications than one replay page holds.
         with app.app_context():
@@ -253,7 +253,7 @@ def test_a_page_whose_session_ended_says_live_updates_stopped(chromium: Any,
         page.goto("/needs")
         person.live()
         person.context.set_offline(True)
-        expect(live_status(page)).to_have_text(RECONNECTING)
+        expect(live_status(page)).to_have_text(RECONNECTING, timeout=15_000)
         person.context.clear_cookies()  # signed out elsewhere: the server will refuse it
         person.context.set_offline(False)
         expect(live_status(page)).to_have_text(
