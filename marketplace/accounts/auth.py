@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from marketplace.accounts import sessions
 from marketplace.accounts.models import ApiToken, User
 from marketplace.db_types import utcnow
 from marketplace.extensions import db
@@ -24,8 +25,7 @@ def hash_token(token: str) -> str:
 def token_for(token: str) -> ApiToken | None:
     """The token row of a presented token, if it exists and its account may sign in."""
     row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    if row is None or getattr(row.user, "erased_at", None) is not None \
-            or getattr(row.user, "suspended_at", None) is not None:
+    if row is None or not sessions.can_sign_in(row.user):
         return None
     return row
 

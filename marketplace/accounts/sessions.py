@@ -91,7 +91,7 @@ def load(key: str) -> User | None:
 
 def can_sign_in(user: User) -> bool:
     """Whether the account may be used at all (an erased or suspended one may not)."""
-    return getattr(user, "erased_at", None) is None and getattr(user, "suspended_at", None) is None
+    return user.erased_at is None and user.suspended_at is None
 
 
 def current() -> WebSession | None:

@@ -73,7 +73,7 @@ class Provider(Hideable, db.Model):
         """Whether needs are posted to this provider at all: active, the profile not hidden
         and the account not suspended by moderation."""
         return (self.active and self.hidden_at is None
-                and getattr(self.user, "suspended_at", None) is None)
+                and self.user.suspended_at is None)
 
 
 class ErasedHandle(db.Model):
