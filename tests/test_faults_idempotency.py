@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from typing import Any
 
 import psycopg
@@ -31,10 +33,21 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def survivor(pg_url: str) -> Iterator[str]:
-    """The process the client retries on."""
-    with server(pg_url, IDEMPOTENCY_LEASE_SECONDS=str(LEASE)) as base:
-        yield base
+def servers(pg_url: str) -> Iterator[dict[str, str]]:
+    """The process the client retries on (``"survivor"``) and one per fault point, each to die
+    there; started together (each start is mostly waiting)."""
+    settings = {"survivor": {}, **{point: {"FAULT_INJECT": point} for point in FAULT_POINTS}}
+    with ExitStack() as stack, ThreadPoolExecutor(len(settings)) as pool:
+        def start(name: str) -> str:
+            return stack.enter_context(server(pg_url, IDEMPOTENCY_LEASE_SECONDS=str(LEASE),
+                                              **settings[name]))
+
+        yield dict(zip(settings, pool.map(start, settings), strict=True))
+
+
+@pytest.fixture(scope="module")
+def survivor(servers: dict[str, str]) -> str:
+    return servers["survivor"]
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +83,13 @@ def retry_until_answered(base: str, customer: Api, key: str,
 
 @pytest.mark.parametrize("point", FAULT_POINTS)
 def test_a_request_killed_at_any_point_is_retried_to_exactly_one_need(
-        pg_url: str, survivor: str, customer: Api, point: str) -> None:
+        pg_url: str, servers: dict[str, str], survivor: str, customer: Api, point: str) -> None:
     title = f"Killed at {point}"
-    body, key = need_data(title=title), f"key-{point}"
-    with server(pg_url, FAULT_INJECT=point, IDEMPOTENCY_LEASE_SECONDS=str(LEASE)) as doomed:
-        with pytest.raises(requests.ConnectionError):
-            post(doomed, customer, key, body)
-        with pytest.raises(requests.ConnectionError):  # the process is gone, not just the reply
-            requests.get(doomed + "/healthz", timeout=5)
+    body, key, doomed = need_data(title=title), f"key-{point}", servers[point]
+    with pytest.raises(requests.ConnectionError):
+        post(doomed, customer, key, body)
+    with pytest.raises(requests.ConnectionError):  # the process is gone, not just the reply
+        requests.get(doomed + "/healthz", timeout=5)
     stored = point == "idempotency.after_store"
     # nothing of the request is durable unless all of it is
     assert len(needs_titled(pg_url, title)) == (1 if stored else 0)

@@ -52,6 +52,11 @@ def titles(pg_url: str, customer: Api) -> list[str]:
             "SELECT title FROM needs WHERE customer_id = %s ORDER BY id", (customer.user["id"],))]
 
 
+def keyed_post(customer: Api, body: dict[str, Any], key: str) -> requests.Response:
+    return requests.post(customer.base + "/api/v1/needs", json=body, timeout=10, headers={
+        "Authorization": f"Bearer {customer.token}", "Idempotency-Key": key})
+
+
 def readiness(base: str) -> tuple[int, dict[str, Any]]:
     r = requests.get(base + "/readyz", timeout=10)
     return r.status_code, r.json()
@@ -75,6 +80,7 @@ def test_postgresql_away_is_503_with_retry_after_and_the_app_recovers(pg_url: st
 
         proxy.cut()
         assert_unavailable_json(customer.call("POST", "/needs", json=need_data(title="Cut")))
+        assert_unavailable_json(keyed_post(customer, need_data(title="After"), "while-away"))
         assert_unavailable_json(customer.call("GET", "/me"))
         page = pages.get(base + "/", timeout=10)  # a signed-in page reads the account
         assert page.status_code == 503
@@ -90,8 +96,9 @@ def test_postgresql_away_is_503_with_retry_after_and_the_app_recovers(pg_url: st
         assert (health.status_code, health.json()) == (200, {"status": "ok"})
 
         proxy.restore()  # "PostgreSQL is back": the same app process, no restart
-        after = customer.call("POST", "/needs", json=need_data(title="After"))
-        assert after.status_code == 201, after.text
+        after = keyed_post(customer, need_data(title="After"), "while-away")
+        assert after.status_code == 201, after.text  # its key was not left held
+        assert "Idempotent-Replayed" not in after.headers
         assert customer.call("GET", "/me").status_code == 200
         assert pages.get(base + "/", timeout=10).status_code == 200
         assert readiness(base)[0] == 200
