@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, request
-from sqlalchemy import event
+import redis
+from flask import Flask, Response, current_app, jsonify, request
+from sqlalchemy import event, text
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
@@ -32,8 +33,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(from_env(**(config or {})))
     app.url_map.converters["int"] = DatabaseId
+    errors.keep_own_retry_after(app)  # before the limiter's headers (it must run after them)
     register_extensions(app)
     register_blueprints(app)
+    register_health_checks(app)
     register_errorhandlers(app)
     register_commands(app)
     trust_proxies(app)
@@ -136,6 +139,55 @@ def register_blueprints(app: Flask) -> None:
 
     api.register(app)
     web.register(app)
+
+
+def register_health_checks(app: Flask) -> None:
+    """For a load balancer (docs/deploy.md): ``/healthz`` -- the process answers, nothing else
+    is asked; ``/readyz`` -- it can serve: the database answers ``SELECT 1`` and, when
+    REDIS_URL is set, Redis answers PING (200, or 503 naming what failed). Plain routes: not in
+    the API's OpenAPI document, no rate limit, no session or cookie, and over plain HTTP even
+    when HTTPS is configured (a balancer probes the instance directly)."""
+
+    def healthz() -> Response:
+        return jsonify(status="ok")
+
+    def readyz() -> Response:
+        checks = {"database": _check(_ping_database)}
+        if app.config.get("REDIS_URL"):
+            checks["redis"] = _check(_ping_redis)
+        ready = all(check["ok"] for check in checks.values())
+        response = jsonify(status="ready" if ready else "unavailable", checks=checks)
+        response.status_code = 200 if ready else 503
+        if not ready:
+            response.headers["Retry-After"] = str(app.config.get("UNAVAILABLE_RETRY_AFTER", 5))
+        return response
+
+    for view in (healthz, readyz):
+        app.add_url_rule(f"/{view.__name__}", view.__name__, talisman(force_https=False)(view),
+                         methods=["GET"])
+        limiter.exempt(app.view_functions[view.__name__])
+
+
+def _check(probe: Any) -> dict[str, Any]:
+    try:
+        probe()
+    except Exception as exc:  # noqa: BLE001  (reported in the answer, never raised)
+        return {"ok": False, "error": exc.__class__.__name__}
+    return {"ok": True}
+
+
+def _ping_database() -> None:
+    with db.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def _ping_redis() -> None:
+    client = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=2,
+                                  socket_connect_timeout=2)
+    try:
+        client.ping()
+    finally:
+        client.close()
 
 
 def register_errorhandlers(app: Flask) -> None:

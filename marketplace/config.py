@@ -65,6 +65,19 @@ def from_env(**overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(env.get("DATABASE_URL", default_db)),
         "REDIS_URL": env.get("REDIS_URL") or None,
+        # The database unreachable: seconds to wait for a new connection (PostgreSQL), and the
+        # Retry-After of the 503 a request then gets (errors.py). Connections are tested before
+        # use (pool_pre_ping), so the app recovers by itself once the database is back.
+        "DATABASE_CONNECT_TIMEOUT": int(env.get("DATABASE_CONNECT_TIMEOUT", "5")),
+        "UNAVAILABLE_RETRY_AFTER": int(env.get("UNAVAILABLE_RETRY_AFTER", "5")),
+        # How long a request with an Idempotency-Key holds its key (api/idempotency.py): longer
+        # than any request may run (plus clock skew between servers). A retry within it is told
+        # to wait (409 + Retry-After); after it, if the first request's process died, the retry
+        # runs the request.
+        "IDEMPOTENCY_LEASE_SECONDS": float(env.get("IDEMPOTENCY_LEASE_SECONDS", "30")),
+        # Tests only (tests/test_faults_*.py): a named point where the process kills itself
+        # (api/idempotency.FAULT_POINTS). Never set it in production.
+        "FAULT_INJECT": env.get("FAULT_INJECT") or None,
         # Chosen on purpose, never auto-detected: the server entry point (marketplace.serve,
         # gunicorn.conf.py) sets "gevent"; tests and CLI commands only emit, in "threading".
         "SOCKETIO_ASYNC_MODE": env.get("SOCKETIO_ASYNC_MODE", "threading"),
@@ -164,4 +177,15 @@ def from_env(**overrides: Any) -> dict[str, Any]:
     config.update(mail_settings(config["MAIL_URL"]))
     config.setdefault("REMEMBER_COOKIE_SECURE", config["SESSION_COOKIE_SECURE"])
     config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(config))
     return config
+
+
+def engine_options(config: dict[str, Any]) -> dict[str, Any]:
+    """Every pooled connection is tested before a request uses it (a database restart leaves
+    the pool's connections dead; the next request then gets a new one, not an error), and a
+    new PostgreSQL connection gives up after DATABASE_CONNECT_TIMEOUT seconds."""
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        options["connect_args"] = {"connect_timeout": config["DATABASE_CONNECT_TIMEOUT"]}
+    return options

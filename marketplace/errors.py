@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, abort, current_app, jsonify, render_template, request
+from flask import Flask, Response, abort, current_app, g, jsonify, render_template, request
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -25,10 +26,12 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, fields: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, fields: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.fields = fields
+        self.headers = headers  # sent with the error (e.g. Retry-After)
 
 
 class Unauthorized(DomainError):
@@ -116,6 +119,8 @@ def wants_json() -> bool:
 
 def _respond(status: int, message: str, fields: dict[str, Any] | None = None,
              code: str | None = None, headers: Any = None) -> Response | tuple[Any, ...]:
+    if headers and "Retry-After" in headers:
+        g.retry_after = headers["Retry-After"]
     if wants_json():
         response = jsonify(error_body(status, message, fields, code))
         response.status_code = status
@@ -126,7 +131,7 @@ def _respond(status: int, message: str, fields: dict[str, Any] | None = None,
 
 
 def handle_domain_error(exc: DomainError) -> Any:
-    return _respond(exc.status, exc.message, exc.fields, exc.code)
+    return _respond(exc.status, exc.message, exc.fields, exc.code, headers=exc.headers)
 
 
 def handle_http_exception(exc: HTTPException) -> Any:
@@ -156,14 +161,59 @@ def handle_unexpected(exc: Exception) -> Any:
     return _respond(500, "Something went wrong on our side; it has been logged.")
 
 
+def unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the database cannot be reached (down, restarting, its
+    connection lost, the pool exhausted), so the request may succeed later: not a bug."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+    return False
+
+
+UNAVAILABLE = "The service is briefly unavailable; please try again in a moment."
+
+
+def handle_database_error(exc: Exception) -> Any:
+    """The database unreachable: 503 with Retry-After (JSON error, or a page that needs no
+    database: not the site's shell, whose nav reads the account). SQLAlchemy has invalidated the
+    dead connections; the pool's pre-ping gives the next request a fresh one."""
+    if not unavailable(exc):
+        return handle_unexpected(exc)
+    log.warning("database unavailable: %s", exc.__class__.__name__, exc_info=exc)
+    retry = {"Retry-After": str(current_app.config.get("UNAVAILABLE_RETRY_AFTER", 5))}
+    if wants_json():
+        return _respond(503, UNAVAILABLE, headers=retry)
+    g.retry_after = retry["Retry-After"]
+    page = current_app.jinja_env.get_template("unavailable.html").render(message=UNAVAILABLE)
+    return Response(page, status=503, mimetype="text/html", headers=retry)
+
+
 def _render_server_refusal() -> None:
     status = request.environ.get(SERVER_REFUSAL)
     if status:
         abort(status)
 
 
+def keep_own_retry_after(app: Flask) -> None:
+    """An error that says when to retry (a 503, a 409 for a key still held) keeps its own
+    Retry-After: Flask-Limiter sets the header on every response of a limited route to when
+    the route's window resets (for a 429 that is right). Registered before the limiter, so it
+    runs after it (Flask runs after_request functions last-registered first)."""
+
+    @app.after_request
+    def restore(response: Response) -> Response:
+        own = g.pop("retry_after", None)
+        if own is not None and response.status_code != 429:
+            response.headers["Retry-After"] = own
+        return response
+
+
 def init_app(app: Flask) -> None:
     app.before_request(_render_server_refusal)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(sa_exc.DBAPIError, handle_database_error)
+    app.register_error_handler(sa_exc.TimeoutError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)
