@@ -14,17 +14,22 @@ from marketplace.notifications import types
 class Notification(db.Model):
     """One event for one recipient, written in the transaction of the change it reports.
 
-    Ids only grow, so a client that saw id N can ask for everything after N.
+    Ids only grow, so a client that saw id N can ask for everything after N. ``seq`` counts
+    one recipient's notifications, 1, 2, 3, ... with no holes, in commit order: a client that
+    holds seq 5 and receives 7 knows it missed 6 (docs/events.md, "Delivery").
     """
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_id_id", "user_id", "id"),)
+    __table_args__ = (Index("ix_notifications_user_id_id", "user_id", "id"),
+                      Index("ix_notifications_user_id_seq", "user_id", "seq", unique=True))
 
     # Assigned from NotificationCounter at commit time, never by the database (see outbox.py).
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
     )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Assigned from NotificationSeq at commit time, with the id.
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     type: Mapped[str] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -37,7 +42,7 @@ class Notification(db.Model):
 
     def as_event(self) -> dict[str, Any]:
         """The wire form, the same over Socket.IO and the REST API."""
-        return {"id": self.id, "type": self.type, "created_at": self.created_at.isoformat(),
+        return {"id": self.id, "seq": self.seq, "type": self.type, "created_at": self.created_at.isoformat(),
                 "text": self.text, "data": self.data}
 
 
@@ -54,3 +59,16 @@ class NotificationCounter(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+
+
+class NotificationSeq(db.Model):
+    """Per recipient, the last ``seq`` handed out. Bumped right before commit, after the
+    ``NotificationCounter`` row is locked, so seqs follow commit order just as ids do, and
+    one statement serves every recipient of a batch (outbox.py). Never lowered: a seq is not
+    reused even when old notifications are deleted."""
+
+    __tablename__ = "notification_seqs"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
