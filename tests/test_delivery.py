@@ -301,11 +301,11 @@ def test_every_recipient_ends_with_every_notification_once_through_redis_and_pro
                     "location": {"lat": AUSTIN[0], "lon": AUSTIN[1]},
                     "budget": {"amount": 10000, "currency": "USD"}}
 
-            def post_to_both(seconds: float) -> None:
+            def post_to_both(seconds: float, servers: tuple[Server, ...] = (a, b)) -> None:
                 """Needs posted to A and B in turn, about five a second."""
                 end = time.monotonic() + seconds
                 while time.monotonic() < end:
-                    for server in (a, b):
+                    for server in servers:
                         try:
                             r = requests.post(f"{server.base}/api/v1/needs", json=need,
                                               headers={"Authorization":
@@ -318,14 +318,17 @@ def test_every_recipient_ends_with_every_notification_once_through_redis_and_pro
 
             started = time.monotonic()
             post_to_both(1.0)
-            queue.kill()  # Redis away: publishes fail, subscriptions break
-            post_to_both(2.0)
-            queue.start()  # back, empty: the processes reconnect and resubscribe
-            post_to_both(1.5)
             b.kill()  # SIGKILL: its clients' connections drop
             post_to_both(0.3)
             b.start()  # same port: its clients reconnect with their last seq
             post_to_both(1.0)
+            queue.kill()  # Redis away: publishes fail, subscriptions break
+            post_to_both(1.5)  # A's and B's clients each see gaps: the other's needs
+            # Then needs through B only: A's clients hear nothing more (their gap replays come
+            # and go before the last of these), and nothing is posted once Redis is back, so
+            # no later event reveals the loss: only resync recovers it.
+            post_to_both(1.0, (b,))
+            queue.start()  # back, empty: the processes resubscribe
             faults = time.monotonic() - started
 
             # Everyone converges on what is stored, following only the protocol.
