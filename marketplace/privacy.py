@@ -195,9 +195,6 @@ SECTIONS: list[Section] = [
             doc="the favourites your needs went to, and the needs sent to you directly"),
     Section("notifications", lambda t, w: t.c.user_id == w.user_id,
             lambda t, w: _delete(t, t.c.user_id == w.user_id), doc="your notifications"),
-    Section("notification_seqs", lambda t, w: t.c.user_id == w.user_id,
-            lambda t, w: _delete(t, t.c.user_id == w.user_id),
-            doc="how many notifications you have been sent (the last one's seq)"),
     Section("reports", lambda t, w: (t.c.reporter_id == w.user_id)
             | (t.c.target_user_id == w.user_id) | (t.c.resolved_by == w.user_id),
             lambda t, w: _delete(t, t.c.reporter_id == w.user_id),

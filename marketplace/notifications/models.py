@@ -28,7 +28,9 @@ class Notification(db.Model):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
     )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    # Assigned from NotificationSeq at commit time, with the id.
+    # Assigned at commit time with the id: the recipient's highest seq + 1 (outbox.py). So a
+    # recipient's seqs restart only if every one of its notifications is deleted, which only
+    # the erasure of its account does: never delete the newest of an account in use.
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     type: Mapped[str] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -42,15 +44,16 @@ class Notification(db.Model):
 
     def as_event(self) -> dict[str, Any]:
         """The wire form, the same over Socket.IO and the REST API."""
-        return {"id": self.id, "seq": self.seq, "type": self.type, "created_at": self.created_at.isoformat(),
-                "text": self.text, "data": self.data}
+        return {"id": self.id, "seq": self.seq, "type": self.type,
+                "created_at": self.created_at.isoformat(), "text": self.text, "data": self.data}
 
 
 class NotificationCounter(db.Model):
     """A single row holding the last notification id handed out.
 
     Taking ids by ``UPDATE ... RETURNING`` on this row right before commit makes ids follow
-    commit order: a second transaction waits on the row lock until the first commits. With a
+    commit order: a second transaction waits on the row lock until the first commits. The
+    same lock makes per-recipient seqs follow commit order (they are read under it). With a
     plain sequence, id 10 could commit after id 11 and a client resuming "after 11" would
     never see it.
     """
@@ -60,15 +63,3 @@ class NotificationCounter(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
 
-
-class NotificationSeq(db.Model):
-    """Per recipient, the last ``seq`` handed out. Bumped right before commit, after the
-    ``NotificationCounter`` row is locked, so seqs follow commit order just as ids do, and
-    one statement serves every recipient of a batch (outbox.py). Never lowered: a seq is not
-    reused even when old notifications are deleted."""
-
-    __tablename__ = "notification_seqs"
-
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
-                                         primary_key=True, autoincrement=False)
-    last_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))

@@ -2,10 +2,10 @@
 
 Services call ``notify(...)``; nothing is written yet. Right before the session commits, the
 queued notifications get ids (in commit order, from ``NotificationCounter``) and per-recipient
-seqs (from ``NotificationSeq``, while that counter row is locked, so also in commit order and
-without holes) and are inserted in the same transaction. Only after the commit has succeeded
-are they emitted live; a rollback drops them. So a notification is never emitted for a change
-that did not happen, and never lost for one that did.
+seqs (each recipient's highest stored seq + 1, read while that counter row is locked, so also
+in commit order and without holes) and are inserted in the same transaction. Only after the
+commit has succeeded are they emitted live; a rollback drops them. So a notification is never
+emitted for a change that did not happen, and never lost for one that did.
 
 ``signal(...)`` queues a live-only hint the same way (emitted after the commit, dropped on
 rollback) but stores nothing: for what a page can always re-read, such as "this need in your
@@ -15,7 +15,6 @@ feed has closed".
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from enum import Enum
@@ -38,23 +37,17 @@ _SIGNALS = "live_signals"
 # each payload is encoded once, and the same text goes into the row and onto the wire.
 _ROWS = table("notifications", column("id"), column("user_id"), column("seq"), column("type"),
               column("data"), column("created_at", Notification.__table__.c.created_at.type))
-# Every recipient's seq counter of a batch bumped by its count of notifications, in one
-# statement whatever the number of recipients (a need matched to 1,000 providers is one round
-# trip, not 1,000); rows are locked in user id order. The ids go in as one array (PostgreSQL)
-# or one JSON text (SQLite), so the statement text never changes and is prepared once.
-_BUMP_SEQS = {
+# Every recipient's last seq, read for the whole batch in one statement whatever the number of
+# recipients (a need matched to 1,000 providers is one round trip, not 1,000): one probe of
+# the (user_id, seq) index each. The ids go in as one array (PostgreSQL) or one JSON text
+# (SQLite), so the statement text never changes and is prepared once.
+_LAST_SEQS = {
     "postgresql": text(
-        "INSERT INTO notification_seqs (user_id, last_seq) "
-        "SELECT u, count(*) FROM unnest(CAST(:ids AS integer[])) AS t(u) GROUP BY u ORDER BY u "
-        "ON CONFLICT (user_id) DO UPDATE "
-        "SET last_seq = notification_seqs.last_seq + excluded.last_seq "
-        "RETURNING user_id, last_seq"),
-    "sqlite": text(  # "WHERE true": SQLite's documented way to let ON CONFLICT follow a SELECT
-        "INSERT INTO notification_seqs (user_id, last_seq) "
-        "SELECT value, count(*) FROM json_each(:ids) WHERE true GROUP BY value ORDER BY value "
-        "ON CONFLICT (user_id) DO UPDATE "
-        "SET last_seq = notification_seqs.last_seq + excluded.last_seq "
-        "RETURNING user_id, last_seq"),
+        "SELECT u, (SELECT max(seq) FROM notifications WHERE user_id = u) "
+        "FROM unnest(CAST(:ids AS integer[])) AS t(u)"),
+    "sqlite": text(
+        "SELECT value, (SELECT max(seq) FROM notifications WHERE user_id = value) "
+        "FROM json_each(:ids)"),
 }
 # From this many rows on (a need matched to many providers), PostgreSQL gets them through COPY:
 # one stream instead of a pipelined INSERT per row (docs/performance.md).
@@ -63,8 +56,7 @@ COPY_FROM_ROWS = 64
 
 class Event(dict[str, Any]):
     """A committed notification as emitted: ``{id, seq, type, created_at, text, data}``, plus
-    ``wire``,
-    the same as JSON text, encoded once when it was stored."""
+    ``wire``, the same as JSON text, encoded once when it was stored."""
 
     __slots__ = ("wire",)
 
@@ -138,7 +130,7 @@ def _before_commit(session: Session) -> None:
         .values(last_id=NotificationCounter.last_id + count)
         .returning(NotificationCounter.last_id)
     ).scalar_one()
-    seqs = _take_seqs(session, [uid for uid, _type, _data in pending])
+    seqs = _last_seqs(session, [uid for uid, _type, _data in pending])
     now = utcnow()
     created = now.isoformat()
     dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -157,15 +149,14 @@ def _before_commit(session: Session) -> None:
     _insert(session, rows)
 
 
-def _take_seqs(session: Session, user_ids: list[int]) -> dict[int, int]:
-    """Reserve each recipient's next seqs (as many as it has notifications in the batch);
-    returns, per recipient, the seq just before its first. Called with the counter row locked,
-    so concurrent commits take seqs one after the other, in commit order."""
-    counts = Counter(user_ids)
+def _last_seqs(session: Session, user_ids: list[int]) -> dict[int, int]:
+    """Each recipient's last seq (0 for a first notification). Read with the counter row
+    locked: every commit that stores notifications holds that lock until it has committed, so
+    nothing can commit a seq between this read and this commit (docs/events.md)."""
+    unique = list(dict.fromkeys(user_ids))
     dialect = session.get_bind().dialect.name
-    ids = user_ids if dialect == "postgresql" else json.dumps(user_ids)  # repeats are counted
-    rows = session.execute(_BUMP_SEQS[dialect], {"ids": ids}).all()
-    return {uid: int(last) - counts[uid] for uid, last in rows}
+    ids = unique if dialect == "postgresql" else json.dumps(unique)
+    return {uid: last or 0 for uid, last in session.execute(_LAST_SEQS[dialect], {"ids": ids})}
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
