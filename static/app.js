@@ -56,6 +56,7 @@
   let catchingUp = true; // until the replay that (re)connecting started is done
   let replaying = false; // a replay asked for while live is under way
   let replayAgain = false; // a gap or resync came during it: ask again when it is done
+  let resynced = false; // a resync's replay is under way: pages re-read when it is done
   let gapTimer = null;
   let retryTimer = null;
   let caughtUpBefore = false;
@@ -68,6 +69,7 @@
       catchingUp = true;
       replaying = false;
       replayAgain = false;
+      resynced = false; // the reconnection's catch-up ends with mkt:reconnected anyway
       clearTimeout(gapTimer);
       gapTimer = null;
       send({ last_seq: lastSeq });
@@ -127,7 +129,13 @@
   socket.on("replay.done", function () {
     if (replaying) {
       replaying = false;
-      if (replayAgain) { replayAgain = false; askReplay(); } else checkGap();
+      if (replayAgain) { replayAgain = false; askReplay(); return; }
+      checkGap();
+      // Live-only hints the server could not deliver are not replayed: pages re-read.
+      if (resynced) {
+        resynced = false;
+        document.dispatchEvent(new CustomEvent("mkt:reconnected"));
+      }
       return;
     }
     catchingUp = false;
@@ -144,6 +152,7 @@
   // The server could not deliver something live (its message queue was away): catch up.
   socket.on("resync", function () {
     if (catchingUp) return; // a replay from lastSeq is under way already
+    resynced = true;
     if (replaying) replayAgain = true;
     else askReplay();
   });
