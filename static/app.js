@@ -44,23 +44,73 @@
     if (status && status.textContent !== text) status.textContent = text;
   }
 
-  // Resume after the newest notification id the page was rendered with, then after the last
-  // one received: the auth callback runs on every (re)connection (docs/events.md). While a
-  // replay is under way only its own markers move the resume point, so a drop halfway
-  // resumes at a page boundary and nothing in between is skipped.
-  let lastId = parseInt(body.dataset.lastNotification, 10) || 0;
-  let catchingUp = true;
+  // The delivery protocol (docs/events.md, "Delivery without loss"): every notification of
+  // this user carries `seq`, 1, 2, 3, ... with no holes. The page keeps the last seq it holds
+  // without a gap (starting from the newest one it was rendered with) and resumes after it on
+  // every (re)connection: the auth callback runs each time. An event beyond the next seq is a
+  // gap: the page waits a moment for the missing ones (two server processes may deliver out
+  // of order), then asks for a replay from the last contiguous seq; so does a `resync` from
+  // the server. Ids de-duplicate (delivery is at-least-once).
+  let lastSeq = parseInt(body.dataset.lastSeq, 10) || 0;
+  const ahead = new Set(); // seqs received beyond lastSeq + 1
+  let catchingUp = true; // until the replay that (re)connecting started is done
+  let replaying = false; // a replay asked for while live is under way
+  let replayAgain = false; // a gap or resync came during it: ask again when it is done
+  let resynced = false; // a resync's replay is under way: pages re-read when it is done
+  let gapTimer = null;
+  let retryTimer = null;
   let caughtUpBefore = false;
   let missed = [];
+  const GAP_GRACE_MS = 1000;
   // Socket.IO's default transports: long-polling first, then the upgrade to WebSocket, so a
   // network or proxy that refuses WebSocket (in whatever way) still gets every live event.
   const socket = io({
-    auth: function (send) { catchingUp = true; send({ last_id: lastId }); },
+    auth: function (send) {
+      catchingUp = true;
+      replaying = false;
+      replayAgain = false;
+      resynced = false; // the reconnection's catch-up ends with mkt:reconnected anyway
+      clearTimeout(gapTimer);
+      gapTimer = null;
+      send({ last_seq: lastSeq });
+    },
   });
+  function advance(seq) {
+    if (seq <= lastSeq) return;
+    ahead.add(seq);
+    while (ahead.has(lastSeq + 1)) {
+      ahead.delete(lastSeq + 1);
+      lastSeq += 1;
+    }
+    body.dataset.lastSeq = String(lastSeq);
+  }
+  function askReplay() {
+    clearTimeout(gapTimer);
+    gapTimer = null;
+    if (!socket.connected || catchingUp) return; // (re)connecting replays anyway
+    if (replaying) { replayAgain = true; return; }
+    replaying = true;
+    socket.emit("replay", { after_seq: lastSeq }, function (answer) {
+      // Only a refusal is answered: too many replays (wait, then ask again).
+      if (!answer || !answer.error) return;
+      replaying = false;
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(askReplay, 5000);
+    });
+  }
+  function checkGap() {
+    if (ahead.size === 0 || catchingUp || replaying) return;
+    if (gapTimer === null) gapTimer = setTimeout(askReplay, GAP_GRACE_MS);
+  }
   socket.on("notification", function (event) {
-    if (!catchingUp && event.id > lastId) lastId = event.id;
+    if (typeof event.seq === "number") advance(event.seq);
+    if (ahead.size === 0) { clearTimeout(gapTimer); gapTimer = null; }
+    else checkGap();
     if (seen.has(event.id)) return;
     seen.add(event.id);
+    if (event.id > (parseInt(body.dataset.lastNotification, 10) || 0)) {
+      body.dataset.lastNotification = String(event.id);
+    }
     bump(1);
     const detail = Object.assign({}, event);
     const handled = !document.dispatchEvent(
@@ -71,13 +121,25 @@
     if (catchingUp) missed.push(event.text);
     else toast(event.text);
   });
-  socket.on("replay.more", function (data) {
-    lastId = Math.max(lastId, data.last_id);
-    socket.emit("replay", { after: lastId });
+  socket.on("replay.more", function () {
+    // The page's events came in order before this signal: the page holds them, so it goes
+    // on from its own last contiguous seq (data.last_seq, or more).
+    socket.emit("replay", { after_seq: lastSeq });
   });
-  socket.on("replay.done", function (data) {
-    lastId = Math.max(lastId, data.last_id);
+  socket.on("replay.done", function () {
+    if (replaying) {
+      replaying = false;
+      if (replayAgain) { replayAgain = false; askReplay(); return; }
+      checkGap();
+      // Live-only hints the server could not deliver are not replayed: pages re-read.
+      if (resynced) {
+        resynced = false;
+        document.dispatchEvent(new CustomEvent("mkt:reconnected"));
+      }
+      return;
+    }
     catchingUp = false;
+    checkGap();
     // What a catch-up brought is one toast, not one per notification.
     const bell = document.getElementById("bell");
     if (missed.length === 1) toast(missed[0]);
@@ -86,6 +148,13 @@
     // Live-only hints sent while the page was away are not replayed: pages re-read instead.
     if (caughtUpBefore) document.dispatchEvent(new CustomEvent("mkt:reconnected"));
     caughtUpBefore = true;
+  });
+  // The server could not deliver something live (its message queue was away): catch up.
+  socket.on("resync", function () {
+    if (catchingUp) return; // a replay from lastSeq is under way already
+    resynced = true;
+    if (replaying) replayAgain = true;
+    else askReplay();
   });
   // Live-only hint (not a notification): a need posted to this provider stopped taking offers.
   socket.on("need.closed", function (data) {

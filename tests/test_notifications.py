@@ -470,7 +470,7 @@ def test_every_event_is_emitted_after_commit_exactly_as_stored(cast, make_need, 
             note = db.session.get(Notification, ev["id"])
             assert note.user_id == user_id
             assert note.as_event() == ev
-            assert set(ev) == {"id", "type", "created_at", "text", "data"}
+            assert set(ev) == {"id", "seq", "type", "created_at", "text", "data"}
             assert ev["text"] == types.text(ev["type"], ev["data"]) and ev["text"]
             # the text encoded once for the row and the wire says exactly the same
             assert json.loads(ev.wire) == ev
@@ -828,7 +828,7 @@ def test_list_returns_only_my_notifications_oldest_first(cast, inboxes):
     assert body["last_id"] == ids[-1]
     assert body["unread_count"] == 4
     item = body["items"][0]
-    assert set(item) == {"id", "type", "created_at", "read_at", "text", "data"}
+    assert set(item) == {"id", "seq", "type", "created_at", "read_at", "text", "data"}
     assert item["type"] == "need.matched" and item["read_at"] is None
     note = db.session.get(Notification, item["id"])
     event_ = note.as_event()

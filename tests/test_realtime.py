@@ -60,7 +60,7 @@ def test_matching_provider_gets_need_live_others_do_not(live_url: str) -> None:
     try:
         need = post_need(customer)
         event = listeners["near"].until(matched(need["id"]))[-1]
-        assert set(event) == {"id", "type", "created_at", "text", "data"}
+        assert set(event) == {"id", "seq", "type", "created_at", "text", "data"}
         assert event["data"]["need"]["location"]["approximate"] is True
         assert "address" not in event["data"]["need"]
         # Sentinels that *do* reach the others; anything about the first need would come first.

@@ -138,18 +138,22 @@ def test_bad_replay_positions_are_refused_and_send_nothing(world: tuple[str, Fla
     base, app = world
     pro = provider(base)
     write_history(app, pro.user["id"], 2)
-    refused = socketio.Client(reconnection=False)
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        refused.connect(base, auth={"token": pro.token, "last_id": 2**63},
-                        transports=["websocket"], wait_timeout=5)
+    for auth in ({"last_id": 2**63}, {"last_seq": -1}, {"last_seq": "3", "last_id": 0}):
+        refused = socketio.Client(reconnection=False)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            refused.connect(base, auth={"token": pro.token, **auth},
+                            transports=["websocket"], wait_timeout=5)
     client = Recorder(base, {"token": pro.token, "last_id": 2**62})
     try:
         assert client.page() == ([], "replay.done", {"last_id": 2**62})
-        for bad in ({"after": "0"}, {"after": -1}, {"after": True}, {"after": 2**63},
-                    {"later": 0}, [0], None):
+        for bad, field in (({"after": "0"}, "after"), ({"after": -1}, "after"),
+                           ({"after": True}, "after"), ({"after": 2**63}, "after"),
+                           ({"after_seq": "0"}, "after_seq"), ({"after_seq": -1}, "after_seq"),
+                           ({"after_seq": 2**63, "after": 0}, "after_seq"),
+                           ({"later": 0}, "after_seq"), ([0], "after_seq"), (None, "after_seq")):
             answer = client.client.call("replay", bad, timeout=10)
             assert answer["error"]["status"] == 400, (bad, answer)
-            assert set(answer["error"]["fields"]) == {"after"}, (bad, answer)
+            assert set(answer["error"]["fields"]) == {field}, (bad, answer)
         assert client.stream.empty()
         assert client.client.call("replay", {"after": 0}, timeout=10) is None
         page, kind, _data = client.page()
@@ -157,3 +161,43 @@ def test_bad_replay_positions_are_refused_and_send_nothing(world: tuple[str, Fla
         assert kind == "replay.done"
     finally:
         client.close()
+
+
+def test_resuming_by_seq_pages_through_one_recipients_numbers_without_holes(
+        world: tuple[str, Flask]) -> None:
+    """A recipient's notifications count 1, 2, 3, ...; interleaved with someone else's (whose
+    ids fall in between), a client resuming after seq S gets exactly S+1, S+2, ..., paged the
+    same way as by id."""
+    base, app = world
+    pro, other = provider(base), provider(base)
+    with app.app_context():
+        for i in range(REPLAY_PAGE + 20):
+            notify([pro.user["id"]], "message.received", {"body": f"mine {i}", "need_id": 1})
+            notify([other.user["id"]], "message.received", {"body": f"theirs {i}", "need_id": 1})
+        db.session.commit()
+        db.session.remove()
+    client = Recorder(base, {"token": pro.token, "last_seq": 10})
+    try:
+        first, kind, data = client.page()
+        assert (kind, data) == ("replay.more", {"last_seq": 10 + REPLAY_PAGE})
+        client.client.emit("replay", {"after_seq": data["last_seq"]})
+        rest, kind, data = client.page()
+        assert (kind, data) == ("replay.done", {"last_seq": REPLAY_PAGE + 20})
+    finally:
+        client.close()
+    received = first + rest
+    assert [n["seq"] for n in received] == list(range(11, REPLAY_PAGE + 21))
+    assert [n["data"]["body"] for n in received] == [f"mine {i}" for i in range(10, 120)]
+    ids = [n["id"] for n in received]
+    assert ids == sorted(ids) and ids[-1] - ids[0] > len(ids), "ids are global, seqs are not"
+    # The REST feed pages by seq too, and says where to go on.
+    r = pro.call("GET", "/notifications", params={"after_seq": REPLAY_PAGE + 18})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [n["seq"] for n in body["items"]] == [REPLAY_PAGE + 19, REPLAY_PAGE + 20]
+    assert (body["last_seq"], body["last_id"]) == (REPLAY_PAGE + 20, ids[-1])
+    r = pro.call("GET", "/notifications", params={"after_seq": REPLAY_PAGE + 20})
+    assert (r.json()["items"], r.json()["last_seq"]) == ([], REPLAY_PAGE + 20)
+    for bad in ({"after_seq": -1}, {"after_seq": "x"}, {"after_seq": 1, "after": 1}):
+        r = pro.call("GET", "/notifications", params=bad)
+        assert r.status_code in (400, 422) and "after_seq" in r.json()["error"]["fields"], r.text

@@ -22,10 +22,18 @@ blp = Blueprint("notifications_api", __name__, url_prefix="/api/v1", description
 @blp.arguments(NotificationArgs, location="query")
 @blp.response(200, NotificationListSchema)
 def list_after(args: dict[str, Any]) -> Any:
-    """Your notifications after an id, oldest first — to catch up on what you missed."""
-    items = services.after(g.user.id, args["after"], args["limit"])
-    return {"items": items, "last_id": items[-1].id if items else args["after"],
-            "unread_count": services.unread_count(g.user)}
+    """Your notifications after an id or a seq, oldest first — to catch up on what you missed."""
+    if "after_seq" in args:
+        items = services.after_seq(g.user.id, args["after_seq"], args["limit"])
+        body = {"last_seq": items[-1].seq if items else args["after_seq"]}
+        if items:
+            body["last_id"] = items[-1].id
+    else:
+        items = services.after(g.user.id, args.get("after", 0), args["limit"])
+        body = {"last_id": items[-1].id if items else args.get("after", 0)}
+        if items:
+            body["last_seq"] = items[-1].seq
+    return {"items": items, **body, "unread_count": services.unread_count(g.user)}
 
 
 @blp.route("/notifications/read", methods=["POST"])

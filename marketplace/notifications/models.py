@@ -14,17 +14,24 @@ from marketplace.notifications import types
 class Notification(db.Model):
     """One event for one recipient, written in the transaction of the change it reports.
 
-    Ids only grow, so a client that saw id N can ask for everything after N.
+    Ids only grow, so a client that saw id N can ask for everything after N. ``seq`` counts
+    one recipient's notifications, 1, 2, 3, ... with no holes, in commit order: a client that
+    holds seq 5 and receives 7 knows it missed 6 (docs/events.md, "Delivery").
     """
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_id_id", "user_id", "id"),)
+    __table_args__ = (Index("ix_notifications_user_id_id", "user_id", "id"),
+                      Index("ix_notifications_user_id_seq", "user_id", "seq", unique=True))
 
     # Assigned from NotificationCounter at commit time, never by the database (see outbox.py).
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
     )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Assigned at commit time with the id: the recipient's highest seq + 1 (outbox.py). So a
+    # recipient's seqs restart only if every one of its notifications is deleted, which only
+    # the erasure of its account does: never delete the newest of an account in use.
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     type: Mapped[str] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -37,15 +44,16 @@ class Notification(db.Model):
 
     def as_event(self) -> dict[str, Any]:
         """The wire form, the same over Socket.IO and the REST API."""
-        return {"id": self.id, "type": self.type, "created_at": self.created_at.isoformat(),
-                "text": self.text, "data": self.data}
+        return {"id": self.id, "seq": self.seq, "type": self.type,
+                "created_at": self.created_at.isoformat(), "text": self.text, "data": self.data}
 
 
 class NotificationCounter(db.Model):
     """A single row holding the last notification id handed out.
 
     Taking ids by ``UPDATE ... RETURNING`` on this row right before commit makes ids follow
-    commit order: a second transaction waits on the row lock until the first commits. With a
+    commit order: a second transaction waits on the row lock until the first commits. The
+    same lock makes per-recipient seqs follow commit order (they are read under it). With a
     plain sequence, id 10 could commit after id 11 and a client resuming "after 11" would
     never see it.
     """
@@ -54,3 +62,4 @@ class NotificationCounter(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+

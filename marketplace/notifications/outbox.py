@@ -1,10 +1,11 @@
 """Notifications ride on the transaction of the change they report.
 
 Services call ``notify(...)``; nothing is written yet. Right before the session commits, the
-queued notifications get ids (in commit order, from ``NotificationCounter``) and are inserted
-in the same transaction. Only after the commit has succeeded are they emitted live; a rollback
-drops them. So a notification is never emitted for a change that did not happen, and never
-lost for one that did.
+queued notifications get ids (in commit order, from ``NotificationCounter``) and per-recipient
+seqs (each recipient's highest stored seq + 1, read while that counter row is locked, so also
+in commit order and without holes) and are inserted in the same transaction. Only after the
+commit has succeeded are they emitted live; a rollback drops them. So a notification is never
+emitted for a change that did not happen, and never lost for one that did.
 
 ``signal(...)`` queues a live-only hint the same way (emitted after the commit, dropped on
 rollback) but stores nothing: for what a page can always re-read, such as "this need in your
@@ -19,7 +20,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import column, event, insert, table, update
+from sqlalchemy import column, event, insert, table, text, update
 from sqlalchemy.orm import Session
 
 from marketplace.db_types import utcnow
@@ -34,16 +35,28 @@ _SIGNALS = "live_signals"
 
 # The notifications table for the outbox's executemany, with ``data`` taking JSON text as is:
 # each payload is encoded once, and the same text goes into the row and onto the wire.
-_ROWS = table("notifications", column("id"), column("user_id"), column("type"), column("data"),
-              column("created_at", Notification.__table__.c.created_at.type))
+_ROWS = table("notifications", column("id"), column("user_id"), column("seq"), column("type"),
+              column("data"), column("created_at", Notification.__table__.c.created_at.type))
+# Every recipient's last seq, read for the whole batch in one statement whatever the number of
+# recipients (a need matched to 1,000 providers is one round trip, not 1,000): one probe of
+# the (user_id, seq) index each. The ids go in as one array (PostgreSQL) or one JSON text
+# (SQLite), so the statement text never changes and is prepared once.
+_LAST_SEQS = {
+    "postgresql": text(
+        "SELECT u, (SELECT max(seq) FROM notifications WHERE user_id = u) "
+        "FROM unnest(CAST(:ids AS integer[])) AS t(u)"),
+    "sqlite": text(
+        "SELECT value, (SELECT max(seq) FROM notifications WHERE user_id = value) "
+        "FROM json_each(:ids)"),
+}
 # From this many rows on (a need matched to many providers), PostgreSQL gets them through COPY:
 # one stream instead of a pipelined INSERT per row (docs/performance.md).
 COPY_FROM_ROWS = 64
 
 
 class Event(dict[str, Any]):
-    """A committed notification as emitted: ``{id, type, created_at, text, data}``, plus ``wire``,
-    the same as JSON text, encoded once when it was stored."""
+    """A committed notification as emitted: ``{id, seq, type, created_at, text, data}``, plus
+    ``wire``, the same as JSON text, encoded once when it was stored."""
 
     __slots__ = ("wire",)
 
@@ -117,20 +130,33 @@ def _before_commit(session: Session) -> None:
         .values(last_id=NotificationCounter.last_id + count)
         .returning(NotificationCounter.last_id)
     ).scalar_one()
+    seqs = _last_seqs(session, [uid for uid, _type, _data in pending])
     now = utcnow()
     created = now.isoformat()
     dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
     created_json = dumps(created)
     rows, events = [], session.info.setdefault(_SENT, [])
     for i, (uid, type_, data) in enumerate(pending):
-        id_, text = last - count + 1 + i, dumps(data)
-        rows.append({"id": id_, "user_id": uid, "type": type_, "data": text, "created_at": now})
+        id_, body = last - count + 1 + i, dumps(data)
+        seqs[uid] = seq = seqs[uid] + 1
+        rows.append({"id": id_, "user_id": uid, "seq": seq, "type": type_, "data": body,
+                     "created_at": now})
         said = types.text(type_, data)
-        wire = (f'{{"id":{id_},"type":{dumps(type_)},"created_at":{created_json},'
-                f'"text":{dumps(said)},"data":{text}}}')
-        events.append((uid, Event(wire, id=id_, type=type_.value, created_at=created, text=said,
-                                  data=data)))
+        wire = (f'{{"id":{id_},"seq":{seq},"type":{dumps(type_)},"created_at":{created_json},'
+                f'"text":{dumps(said)},"data":{body}}}')
+        events.append((uid, Event(wire, id=id_, seq=seq, type=type_.value, created_at=created,
+                                  text=said, data=data)))
     _insert(session, rows)
+
+
+def _last_seqs(session: Session, user_ids: list[int]) -> dict[int, int]:
+    """Each recipient's last seq (0 for a first notification). Read with the counter row
+    locked: every commit that stores notifications holds that lock until it has committed, so
+    nothing can commit a seq between this read and this commit (docs/events.md)."""
+    unique = list(dict.fromkeys(user_ids))
+    dialect = session.get_bind().dialect.name
+    ids = unique if dialect == "postgresql" else json.dumps(unique)
+    return {uid: last or 0 for uid, last in session.execute(_LAST_SEQS[dialect], {"ids": ids})}
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -143,9 +169,10 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
     created = _ROWS.c.created_at.type.process_bind_param(rows[0]["created_at"], dialect)
     driver = connection.connection.driver_connection  # the session's own, in its transaction
     with driver.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
-            "COPY notifications (id, user_id, type, data, created_at) FROM STDIN") as copy:
+            "COPY notifications (id, user_id, seq, type, data, created_at) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row((row["id"], row["user_id"], row["type"], row["data"], created))
+            copy.write_row((row["id"], row["user_id"], row["seq"], row["type"], row["data"],
+                            created))
 
 
 def _after_commit(session: Session) -> None:

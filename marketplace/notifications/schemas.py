@@ -9,13 +9,22 @@ EVENT_TYPES = [t.value for t in NotificationType]
 
 
 class NotificationArgs(Schema):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_ID),
+    after = fields.Integer(validate=validate.Range(min=0, max=MAX_ID),
                            metadata={"description": "Return notifications with a larger id."})
+    after_seq = fields.Integer(validate=validate.Range(min=0, max=MAX_ID), metadata={
+        "description": "Return notifications with a larger seq (yours count 1, 2, 3, ...)."})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+    @validates_schema
+    def _not_both(self, data: dict[str, Any], **_: Any) -> None:
+        if "after" in data and "after_seq" in data:
+            raise ValidationError("Give after or after_seq, not both.", "after_seq")
 
 
 class NotificationSchema(Schema):
     id = fields.Integer()
+    seq = fields.Integer(metadata={"description": "Your notifications count 1, 2, 3, ... in "
+                                                  "commit order, with no holes."})
     type = fields.String(metadata={"enum": EVENT_TYPES})
     created_at = fields.AwareDateTime()
     text = fields.String(metadata={"description": "What it says to you, in words to show."})
@@ -26,6 +35,9 @@ class NotificationSchema(Schema):
 class NotificationListSchema(Schema):
     items = fields.List(fields.Nested(NotificationSchema))
     last_id = fields.Integer(metadata={"description": "Pass as `after` for the next batch."})
+    last_seq = fields.Integer(metadata={
+        "description": "Pass as `after_seq` for the next batch (with `after_seq`; with `after`, "
+                       "the seq of the last item, or absent when there is none)."})
     unread_count = fields.Integer()
 
 

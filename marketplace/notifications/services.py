@@ -22,15 +22,27 @@ def after(user_id: int, after_id: int, limit: int) -> Sequence[Notification]:
     ).all()
 
 
-def resume_point(user_id: int) -> tuple[int, int]:
-    """The newest notification id and the unread count, read together: a page rendered with
-    them counts exactly what its live connection will replay after that id."""
-    newest, unread = db.session.execute(
+def after_seq(user_id: int, seq: int, limit: int) -> Sequence[Notification]:
+    """The recipient's notifications with seq > ``seq``, oldest first (the same order as by
+    id: both follow commit order)."""
+    return db.session.scalars(
+        select(Notification)
+        .where(Notification.user_id == user_id, Notification.seq > seq)
+        .order_by(Notification.seq)
+        .limit(limit)
+    ).all()
+
+
+def resume_point(user_id: int) -> tuple[int, int, int]:
+    """The newest notification id, the unread count and the newest seq, read together: a page
+    rendered with them counts exactly what its live connection will replay after them."""
+    newest, unread, seq = db.session.execute(
         select(func.coalesce(func.max(Notification.id), 0),
-               func.count().filter(Notification.read_at.is_(None)))
+               func.count().filter(Notification.read_at.is_(None)),
+               func.coalesce(func.max(Notification.seq), 0))
         .where(Notification.user_id == user_id)
     ).one()
-    return int(newest), int(unread)
+    return int(newest), int(unread), int(seq)
 
 
 def unread_count(user: User) -> int:

@@ -4,26 +4,31 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask
 
 from marketplace.extensions import socketio
 from marketplace.notifications import outbox
-from marketplace.realtime import emit, events
+from marketplace.realtime import emit, events, queue
 
 log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
+    url, channel = app.config["REDIS_URL"], app.config["SOCKETIO_CHANNEL"]
+    options: dict[str, Any] = {"message_queue": url, "channel": channel}
+    if url and url.startswith(("redis://", "rediss://")):
+        # a Redis queue that notices what it loses and tells the clients to resync
+        options = {"client_manager": queue.ResyncingRedisManager(url, channel=channel)}
     socketio.init_app(
         app,
         async_mode=app.config["SOCKETIO_ASYNC_MODE"],
-        message_queue=app.config["REDIS_URL"],
-        channel=app.config["SOCKETIO_CHANNEL"],
         cors_allowed_origins=app.config["CORS_ORIGINS"] or None,
         logger=False,
         engineio_logger=False,
         serializer=emit.Packet,
+        **options,
     )
     outbox.init_app()
     outbox.on_emit(emit.emit_events)

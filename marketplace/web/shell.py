@@ -34,15 +34,15 @@ def shell() -> dict[str, Any]:
     views = current_app.view_functions
     if not current_user.is_authenticated:
         return {"nav_items": [], "unread_count": 0, "my_provider": None, "endpoints": views,
-                "last_notification_id": 0}
-    last_id, unread = g.get("resume_point") or services.resume_point(current_user.id)
+                "last_notification_id": 0, "last_notification_seq": 0}
+    last_id, unread, last_seq = g.get("resume_point") or services.resume_point(current_user.id)
     provider = provider_of(current_user)
     items = [(endpoint, label) for endpoint, label, provider_only in NAV
              if endpoint in views and (provider or not provider_only)]
     if provider is None and "providers.setup" in views:
         items.append(("providers.setup", "Become a provider"))
     return {"nav_items": items, "unread_count": unread, "my_provider": provider,
-            "endpoints": views, "last_notification_id": last_id}
+            "endpoints": views, "last_notification_id": last_id, "last_notification_seq": last_seq}
 
 
 def register(app: Flask) -> None:

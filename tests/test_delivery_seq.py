@@ -1,0 +1,183 @@
+"""Per-recipient seqs (docs/events.md, "Delivery without loss"): each recipient's notifications
+count 1, 2, 3, ... with no holes, in commit order, however many commits race; the migration
+numbers the notifications that existed before it the same way."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import flask_migrate
+import pytest
+from conftest import make_test_app, throwaway_pg_database
+from flask import Flask
+from sqlalchemy import MetaData, Table, event, insert, inspect, select, text
+
+from marketplace.accounts.models import User
+from marketplace.extensions import db
+from marketplace.notifications.models import Notification
+from marketplace.notifications.outbox import COPY_FROM_ROWS, notify, notify_each
+
+BEFORE = "a1c5e9d3f7b2"  # the revision before seqs
+
+
+def users(count: int) -> list[int]:
+    db.session.execute(insert(User), [
+        {"email": f"seq-{i}-{random.random()}@example.com", "name": "Seq", "password_hash": "x"}
+        for i in range(count)])
+    db.session.commit()
+    return list(db.session.scalars(select(User.id).order_by(User.id.desc()).limit(count)))[::-1]
+
+
+def seqs_by_user(user_ids: list[int]) -> dict[int, list[tuple[int, int]]]:
+    """Per user, its (id, seq) pairs in id order."""
+    rows = db.session.execute(select(Notification.user_id, Notification.id, Notification.seq)
+                              .where(Notification.user_id.in_(user_ids))
+                              .order_by(Notification.id)).all()
+    out: dict[int, list[tuple[int, int]]] = {uid: [] for uid in user_ids}
+    for uid, id_, seq in rows:
+        out[uid].append((id_, seq))
+    return out
+
+
+def test_a_batch_numbers_each_recipient_on_from_its_last(app: Flask,
+                                                         emitted_wire: list[str]) -> None:
+    a, b, c = users(3)
+    notify([a, b], "message.received", {"body": "one", "need_id": 1})
+    db.session.commit()
+    # several for one recipient in one commit: consecutive, in the order they were queued
+    notify_each("message.received", [(a, {"body": "x"}), (c, {"body": "y"}),
+                                     (a, {"body": "z"}), (a, {"body": "w"})])
+    db.session.commit()
+    got = seqs_by_user([a, b, c])
+    assert [s for _i, s in got[a]] == [1, 2, 3, 4]
+    assert [s for _i, s in got[b]] == [1]
+    assert [s for _i, s in got[c]] == [1]
+    notes = db.session.scalars(select(Notification).where(Notification.user_id == a)
+                               .order_by(Notification.seq)).all()
+    assert [n.data.get("body") for n in notes] == ["one", "x", "z", "w"]
+    # what goes out live (the JSON text clients get) carries the stored seq
+    live = {e["id"]: e["seq"] for e in map(json.loads, emitted_wire)}
+    assert live == {n.id: n.seq for n in db.session.scalars(
+        select(Notification).where(Notification.user_id.in_([a, b, c])))}
+
+
+def test_a_fan_out_numbers_every_recipient_with_one_statement(app: Flask) -> None:
+    """A need matched to many providers (COPY_FROM_ROWS and more: PostgreSQL's COPY path): one
+    statement reads every recipient's last seq, whatever their number."""
+    people = users(COPY_FROM_ROWS + 6)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    notify(people, "message.received", {"body": "first", "need_id": 1})
+    db.session.commit()
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        notify(people, "message.received", {"body": "second", "need_id": 1})
+        db.session.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert sum("max(seq)" in s for s in statements) == 1
+    assert all([s for _i, s in pairs] == [1, 2] for pairs in seqs_by_user(people).values())
+
+
+def test_a_rolled_back_batch_takes_its_seqs_with_it(app: Flask) -> None:
+    [a] = users(1)
+    notify([a], "message.received", {"body": "gone", "need_id": 1})
+    db.session.flush()
+    db.session.rollback()
+    notify([a], "message.received", {"body": "kept", "need_id": 1})
+    db.session.commit()
+    assert [s for _i, s in seqs_by_user([a])[a]] == [1]
+
+
+def test_concurrent_commits_number_each_recipient_without_holes_in_commit_order(
+        app: Flask, backend: str) -> None:
+    """Six threads commit batches to overlapping recipients at once (PostgreSQL: real row
+    locks). Every recipient's seqs are 1..n, each once, and follow its ids (commit order)."""
+    if backend != "postgresql":
+        pytest.skip("needs concurrent writers and row locks (PostgreSQL)")
+    people = users(8)
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def writer(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            with app.app_context():
+                start.wait(10)
+                for _ in range(15):
+                    chosen = rng.sample(people, rng.randint(1, len(people)))
+                    notify_each("message.received",
+                                [(uid, {"body": f"{seed}"}) for uid in chosen + chosen[:1]])
+                    db.session.commit()
+                db.session.remove()
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(seed,)) for seed in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    db.session.expire_all()
+    for uid, pairs in seqs_by_user(people).items():
+        assert [s for _i, s in pairs] == list(range(1, len(pairs) + 1)), uid
+    assert sum(len(p) for p in seqs_by_user(people).values()) > 6 * 15
+
+
+# --- the migration --------------------------------------------------------------------------
+
+@pytest.fixture
+def scratch_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'seqs.sqlite3'}"
+        return
+    with throwaway_pg_database("mkt_seqs") as url:
+        yield url
+
+
+def test_the_migration_numbers_existing_notifications_per_recipient(scratch_url: str) -> None:
+    scratch = make_test_app(scratch_url)
+    with scratch.app_context():
+        try:
+            flask_migrate.upgrade(revision=BEFORE)
+            now = datetime(2026, 12, 1, tzinfo=UTC)
+            meta = MetaData()
+            with db.engine.begin() as conn:
+                people = Table("users", meta, autoload_with=conn)
+                notes = Table("notifications", meta, autoload_with=conn)
+                conn.execute(people.insert(), [
+                    {"id": i, "email": f"m{i}@example.com", "name": "M", "password_hash": "x",
+                     "created_at": now, "is_admin": False} for i in (1, 2, 3, 4)])
+                # ids interleaved between recipients, one inserted out of id order
+                owners = {1: 1, 2: 2, 3: 1, 4: 3, 5: 1, 6: 2, 7: 1}
+                conn.execute(notes.insert(), [
+                    {"id": i, "user_id": owners[i], "type": "message.received",
+                     "data": {"n": i}, "created_at": now} for i in (1, 2, 3, 5, 4, 6, 7)])
+                conn.execute(text("UPDATE notification_counter SET last_id = 7"))
+            flask_migrate.upgrade()
+            got = seqs_by_user([1, 2, 3, 4])
+            assert got == {1: [(1, 1), (3, 2), (5, 3), (7, 4)], 2: [(2, 1), (6, 2)],
+                           3: [(4, 1)], 4: []}
+            # and the outbox goes on from there
+            notify([1, 4], "message.received", {"body": "after", "need_id": 1})
+            db.session.commit()
+            got = seqs_by_user([1, 4])
+            assert (got[1][-1], got[4]) == ((8, 5), [(9, 1)])
+            db.session.remove()
+            flask_migrate.downgrade(revision=BEFORE)
+            with db.engine.connect() as conn:
+                assert "seq" not in {c["name"] for c in inspect(conn).get_columns(
+                    "notifications")}
+        finally:
+            db.session.remove()
+            db.engine.dispose()
