@@ -44,6 +44,7 @@ import os
 import random
 import resource
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -768,6 +769,11 @@ def run_node_client(n: int, servers: list[str], app: Server | None, node: NodeSe
                                        "budget": {"amount": 10000, "currency": "USD"}}}
     if node is not None:
         config["node"] = {"url": node.base, "pid": node.pid}
+    if args.profile and app is not None:
+        config["profile"] = ["py-spy", "record", "--pid", str(app.pid), "--rate", "500",
+                             "--format", "raw", "--nonblocking", "--output", args.profile]
+        if not shutil.which("py-spy"):
+            config["profile"][0] = str(Path(sys.executable).parent / "py-spy")
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(config, fh)
     try:
@@ -932,6 +938,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="pin the server to CPU 0 and this load process to CPU 1")
     parser.add_argument("--round-timeout", type=float, default=0,
                         help="seconds to wait for the last delivery (default max(10, N/200))")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="with --client node: py-spy (pip install py-spy) records the app "
+                             "server during the measured rounds into FILE (collapsed stacks)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     clients = args.clients or ("1000" if args.client == "node" else "100,1000,5000")

@@ -196,6 +196,12 @@ async function main() {
   out.template_bytes = Buffer.byteLength(JSON.stringify((app && app.sample) || config.template));
   out.loadavg_before = os.loadavg();
   for (const [t] of targets) t.measuring = true;
+  let profiler = null; // --profile: py-spy records the app server during the measured rounds
+  if (config.profile && app) {
+    profiler = require("node:child_process").spawn(config.profile[0], config.profile.slice(1),
+      { stdio: ["ignore", "ignore", "inherit"] });
+    await sleep(1000); // py-spy attaches
+  }
   for (let i = 0; i < config.rounds; i++) {
     for (const [t] of targets) {
       out.servers[t.name].rounds.push(await t.round(t.trigger));
@@ -203,6 +209,11 @@ async function main() {
     }
   }
   out.loadavg_after = os.loadavg();
+  if (profiler) {
+    const exited = new Promise((r) => profiler.once("exit", r));
+    profiler.kill("SIGINT");
+    await exited;
+  }
   for (const [t] of targets) {
     t.measuring = false;
     Object.assign(out.servers[t.name], { duplicates: t.duplicates, disconnects: t.disconnects });

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from engineio import packet as eio_packet
 from socketio import PubSubManager, packet
 
 from marketplace.extensions import socketio
@@ -40,10 +41,24 @@ def emit_events(events: list[tuple[int, dict[str, Any]]]) -> None:
     when configured, so every server process's clients get them). Within one process each
     goes out as the JSON text the outbox encoded once; through Redis, whose messages are JSON
     themselves, as the object."""
-    spliced = not isinstance(socketio.server.manager, PubSubManager)
+    server = socketio.server
+    if isinstance(server.manager, PubSubManager):
+        for user_id, event in events:
+            socketio.emit("notification", event, to=room_for(user_id))
+        return
+    # One process: what ``Manager.emit`` does for a room, without the layers above it per
+    # event (Flask-SocketIO's and python-socketio's emit, a Packet object): the Engine.IO
+    # packet is written around the text the outbox encoded, then queued for every sid in the
+    # recipient's room.
+    eio, rooms = server.eio, server.manager.get_participants
     for user_id, event in events:
-        wire = getattr(event, "wire", None) if spliced else None
-        socketio.emit("notification", PreEncoded(wire) if wire else event, to=room_for(user_id))
+        wire = getattr(event, "wire", None)
+        if wire is None:
+            socketio.emit("notification", event, to=room_for(user_id))
+            continue
+        frame = eio_packet.Packet(eio_packet.MESSAGE, f'{packet.EVENT}["notification",{wire}]')
+        for _sid, eio_sid in rooms("/", room_for(user_id)):
+            eio.send_packet(eio_sid, frame)
 
 
 def emit_signals(signals: list[tuple[int, str, dict[str, Any]]]) -> None:
