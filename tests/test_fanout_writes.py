@@ -12,6 +12,7 @@ from typing import Any
 
 import gevent
 import gevent.socket
+import pytest
 from geventwebsocket.websocket import Stream, WebSocket
 
 from marketplace.realtime import emit
@@ -41,16 +42,23 @@ def _frames(data: bytes) -> list[str]:
     return out
 
 
-def test_the_frame_is_what_gevent_websocket_writes():
+@pytest.mark.parametrize("size", [1, 125, 126, 65535, 65536, 70000])
+def test_the_frame_is_what_gevent_websocket_writes(size):
     a, b = gevent.socket.socketpair()
     try:
         ws = WebSocket({}, Stream(_Handler(a)), _Handler(a))
-        message = '42["notification",{"title":"Caf\u00e9 \\"x\\""}]' * 5
+        message = ('42["notification",{"title":"Caf\u00e9 \\"x\\""}]' * 2000)[:size]
         ws.send(message)
-        expected = b.recv(65536)
-        assert emit._ws_frame(message) == expected
-        assert emit._write_now(ws, emit._ws_frame(message))
-        assert b.recv(65536) == expected
+        expected = bytearray()
+        while len(expected) < len(message.encode()) + 2:
+            expected.extend(b.recv(1 << 20))
+        frame = emit._ws_frame(message.encode())
+        assert frame == bytes(expected)
+        assert emit._write_now(ws, frame)
+        got = bytearray()
+        while len(got) < len(frame):
+            got.extend(b.recv(1 << 20))
+        assert got == frame
     finally:
         a.close()
         b.close()
@@ -64,7 +72,7 @@ def test_a_frame_cut_short_by_a_full_buffer_is_finished_before_any_other_write()
         sent, queued = [], []
         for k in range(64):  # 64 KB frames until the buffer is full
             text = f"{k:04d}" + "x" * 65532
-            if ws in emit._finishing or not emit._write_now(ws, emit._ws_frame(text)):
+            if ws in emit._finishing or not emit._write_now(ws, emit._ws_frame(text.encode())):
                 queued.append(text)  # the emitter would queue it for the writer greenlet
             else:
                 sent.append(text)
@@ -102,7 +110,7 @@ def test_a_frame_cut_short_by_a_full_buffer_is_finished_before_any_other_write()
     before, after = data.split(pong_frame)
     # every frame whole, the ones written at once first and in order, then the queued ones
     assert _frames(before + after) == sent + queued
-    assert len(before) >= sum(len(emit._ws_frame(t)) for t in sent)
+    assert len(before) >= sum(len(emit._ws_frame(t.encode())) for t in sent)
 
 
 def test_a_socket_another_greenlet_is_writing_to_is_left_alone():
@@ -114,9 +122,9 @@ def test_a_socket_another_greenlet_is_writing_to_is_left_alone():
         writer = gevent.spawn(ws.send, big)
         gevent.sleep(0)  # it writes what fits, then waits
         assert a._write_event.callback is not None
-        assert not emit._write_now(ws, emit._ws_frame("must be queued"))
+        assert not emit._write_now(ws, emit._ws_frame(b"must be queued"))
         received = bytearray()
-        total = len(emit._ws_frame(big))
+        total = len(emit._ws_frame(big.encode()))
         while len(received) < total:
             received.extend(b.recv(1 << 20))
         writer.join(timeout=10)

@@ -48,24 +48,27 @@ def emit_events(events: list[tuple[int, dict[str, Any]]]) -> None:
         return
     # One process: what ``Manager.emit`` does for a room, without the layers above it per
     # event (Flask-SocketIO's and python-socketio's emit, a Packet object): the Engine.IO
-    # packet is written around the text the outbox encoded, then queued for every sid in the
-    # recipient's room.
-    eio, rooms = server.eio, server.manager.get_participants
+    # packet is written around the text the outbox encoded, for every sid in the recipient's
+    # room -- straight to its WebSocket where that is safe (below), else queued.
+    eio, rooms = server.eio, server.manager.rooms.get("/", {})
     environs = server.environ if _direct_writes(eio) else None
     for user_id, event in events:
         wire = getattr(event, "wire", None)
         if wire is None:
             socketio.emit("notification", event, to=room_for(user_id))
             continue
+        room = rooms.get(room_for(user_id))
+        if not room:
+            continue  # nobody connected to this process (Manager.emit would find no one)
         text = f'{packet.EVENT}["notification",{wire}]'
         frame: bytes | None = None
-        for _sid, eio_sid in rooms("/", room_for(user_id)):
+        for eio_sid in list(room.values()):  # a copy: a socket found dead leaves the room
             if environs is not None:
                 sock = eio.sockets.get(eio_sid)
                 ws = environs.get(eio_sid, {}).get("wsgi.websocket")
                 if sock is not None and ws is not None and _writable(sock):
                     if frame is None:
-                        frame = _ws_frame(f"{eio_packet.MESSAGE}{text}")
+                        frame = _ws_frame(f"{eio_packet.MESSAGE}{text}".encode())
                     if _write_now(ws, frame):
                         continue
             eio.send_packet(eio_sid, eio_packet.Packet(eio_packet.MESSAGE, text))
@@ -85,7 +88,7 @@ def emit_events(events: list[tuple[int, dict[str, Any]]]) -> None:
 
 
 def _direct_writes(eio: Any) -> bool:
-    return bool(eio.async_mode == "gevent" and _Header is not None)
+    return bool(eio.async_mode == "gevent" and _geventwebsocket is not None)
 
 
 def _writable(sock: Any) -> bool:
@@ -96,18 +99,20 @@ def _writable(sock: Any) -> bool:
 
 
 try:
-    from geventwebsocket.websocket import Header as _Header
-    from geventwebsocket.websocket import WebSocket as _WebSocket
+    import geventwebsocket as _geventwebsocket
 except ImportError:  # pragma: no cover  (gevent-websocket is a dependency)
-    _Header = None  # type: ignore[assignment,misc]
+    _geventwebsocket = None  # type: ignore[assignment]
 
 
-def _ws_frame(message: str) -> bytes:
-    """One unmasked, final text frame holding ``message``: what gevent-websocket's
-    ``send_frame`` writes for it."""
-    payload = message.encode("utf-8")
-    return bytes(_Header.encode_header(True, _WebSocket.OPCODE_TEXT, b"", len(payload), 0)
-                 + payload)
+def _ws_frame(payload: bytes) -> bytes:
+    """One unmasked, final text frame holding ``payload`` (UTF-8): what gevent-websocket's
+    ``send_frame`` writes for it (RFC 6455 5.2)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 1 << 16:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + n.to_bytes(8, "big") + payload
 
 
 # WebSockets whose last frame is being finished by a greenlet of ``_finish``.
