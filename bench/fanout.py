@@ -1,8 +1,26 @@
 """Fan-out benchmark: one matching need, N live providers, how long until the last one knows.
 
-    .venv/bin/python -m bench.fanout [--clients 100,1000,5000] [--rounds 20] [--postgres [URL]]
+    .venv/bin/python -m bench.fanout [--clients 1000] [--rounds 20] [--servers app,node]
+        [--postgres [URL]] [--pin] [--profile FILE] [--client node|python]
 
-For each N this
+``--client node`` (the default) puts the app beside a minimal Node socket.io server:
+
+1. seeds the database as below and starts the app server (``python -m marketplace.serve``)
+   and ``node bench/node/server.js``, with the open-file limit raised;
+2. runs ``node bench/node/client.js`` (npm socket.io-client, WebSocket transport), which
+   connects N sockets to each server from one Node process, reading each server's RSS from
+   /proc before and after (growth / N is the memory per connection), then runs warm-up and
+   measured rounds interleaved (app, Node, app, ...): an app round POSTs a matching need with
+   the customer's token; a Node round POSTs /emit, and the Node server sends every socket the
+   first event the app sent (same shape and size, its own id per socket). Each socket stamps
+   its ``notification`` for the round; t0 is just before the request;
+3. prints per server the trigger's answer, first receipt p50, last receipt p50/p99, missed and
+   duplicate events, KB per connection and server CPU per round, the ratio app / Node, the
+   load average, and the targets. ``--profile FILE`` has py-spy record the app server during
+   the measured rounds (collapsed stacks, ``--format raw``).
+
+``--client python`` is the earlier mode, the app alone and the load in this process. For
+each N it
 
 1. builds a fresh database (SQLite in a temporary directory, or a new PostgreSQL database with
    ``--postgres``) with the real migrations, then inserts N provider accounts directly (users,
@@ -215,7 +233,7 @@ def seed(url: str, n: int, rng: random.Random) -> Seeded:
     from marketplace.accounts.models import ApiToken, User
     from marketplace.db_types import utcnow
     from marketplace.extensions import db
-    from marketplace.geo import lat_row
+    from marketplace.geo import grid_cell_centre, lat_row
     from marketplace.providers.models import (
         Category,
         Provider,
@@ -253,8 +271,10 @@ def seed(url: str, n: int, rng: random.Random) -> Seeded:
                               "base_lat": at[0], "base_lon": at[1], "radius_km": radius,
                               "active": True, "created_at": now, "updated_at": now})
             links.append({"provider_id": uid, "category_id": cats[category]})
+            # the index holds the base's grid-cell centre, as matching.sync_coverage writes it
+            cell = grid_cell_centre(*at)
             coverage.append({"provider_id": uid, "category_id": cats[category], "user_id": uid,
-                             "lat_row": lat_row(at[0]), "lat": at[0], "lon": at[1],
+                             "lat_row": lat_row(cell.lat), "lat": cell.lat, "lon": cell.lon,
                              "radius_km": radius})
 
         customer = add_user(1, "bench-customer@example.com")
