@@ -132,3 +132,20 @@ def test_a_socket_another_greenlet_is_writing_to_is_left_alone():
     finally:
         a.close()
         b.close()
+
+
+def test_only_a_plain_gevent_socket_is_written_to_directly():
+    """A socket of any other kind (gevent's SSLSocket is a subclass) keeps its own write
+    path: its bytes must go through the TLS layer."""
+
+    class Wrapped(gevent.socket.socket):
+        pass
+
+    a, b = gevent.socket.socketpair()
+    wrapped = Wrapped(fileno=a.detach())
+    try:
+        ws = WebSocket({}, Stream(_Handler(wrapped)), _Handler(wrapped))
+        assert not emit._write_now(ws, emit._ws_frame(b"x"))
+    finally:
+        wrapped.close()
+        b.close()

@@ -100,8 +100,10 @@ def _writable(sock: Any) -> bool:
 
 try:
     import geventwebsocket as _geventwebsocket
-except ImportError:  # pragma: no cover  (gevent-websocket is a dependency)
+    from gevent.socket import socket as _PLAIN_SOCKET
+except ImportError:  # pragma: no cover  (gevent and gevent-websocket are dependencies)
     _geventwebsocket = None  # type: ignore[assignment]
+    _PLAIN_SOCKET = None  # type: ignore[assignment,misc]
 
 
 def _ws_frame(payload: bytes) -> bytes:
@@ -125,6 +127,8 @@ def _write_now(ws: Any, frame: bytes) -> bool:
     if ws.closed or ws in _finishing:
         return False
     gsock = getattr(ws.handler, "socket", None)
+    if type(gsock) is not _PLAIN_SOCKET:
+        return False  # e.g. TLS served by gevent itself: its bytes must go through the SSL layer
     watcher = getattr(gsock, "_write_event", None)
     # A greenlet blocked in the middle of writing to this socket waits on its write watcher
     # (gevent's own test for a socket in use by another greenlet).
