@@ -1,8 +1,26 @@
 """Fan-out benchmark: one matching need, N live providers, how long until the last one knows.
 
-    .venv/bin/python -m bench.fanout [--clients 100,1000,5000] [--rounds 20] [--postgres [URL]]
+    .venv/bin/python -m bench.fanout [--clients 1000] [--rounds 20] [--servers app,node]
+        [--postgres [URL]] [--pin] [--profile FILE] [--client node|python]
 
-For each N this
+``--client node`` (the default) puts the app beside a minimal Node socket.io server:
+
+1. seeds the database as below and starts the app server (``python -m marketplace.serve``)
+   and ``node bench/node/server.js``, with the open-file limit raised;
+2. runs ``node bench/node/client.js`` (npm socket.io-client, WebSocket transport), which
+   connects N sockets to each server from one Node process, reading each server's RSS from
+   /proc before and after (growth / N is the memory per connection), then runs warm-up and
+   measured rounds interleaved (app, Node, app, ...): an app round POSTs a matching need with
+   the customer's token; a Node round POSTs /emit, and the Node server sends every socket the
+   first event the app sent (same shape and size, its own id per socket). Each socket stamps
+   its ``notification`` for the round; t0 is just before the request;
+3. prints per server the trigger's answer, first receipt p50, last receipt p50/p99, missed and
+   duplicate events, KB per connection and server CPU per round, the ratio app / Node, the
+   load average, and the targets. ``--profile FILE`` has py-spy record the app server during
+   the measured rounds (collapsed stacks, ``--format raw``).
+
+``--client python`` is the earlier mode, the app alone and the load in this process. For
+each N it
 
 1. builds a fresh database (SQLite in a temporary directory, or a new PostgreSQL database with
    ``--postgres``) with the real migrations, then inserts N provider accounts directly (users,
@@ -44,6 +62,7 @@ import os
 import random
 import resource
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -214,7 +233,7 @@ def seed(url: str, n: int, rng: random.Random) -> Seeded:
     from marketplace.accounts.models import ApiToken, User
     from marketplace.db_types import utcnow
     from marketplace.extensions import db
-    from marketplace.geo import lat_row
+    from marketplace.geo import grid_cell_centre, lat_row
     from marketplace.providers.models import (
         Category,
         Provider,
@@ -252,8 +271,10 @@ def seed(url: str, n: int, rng: random.Random) -> Seeded:
                               "base_lat": at[0], "base_lon": at[1], "radius_km": radius,
                               "active": True, "created_at": now, "updated_at": now})
             links.append({"provider_id": uid, "category_id": cats[category]})
+            # the index holds the base's grid-cell centre, as matching.sync_coverage writes it
+            cell = grid_cell_centre(*at)
             coverage.append({"provider_id": uid, "category_id": cats[category], "user_id": uid,
-                             "lat_row": lat_row(at[0]), "lat": at[0], "lon": at[1],
+                             "lat_row": lat_row(cell.lat), "lat": cell.lat, "lon": cell.lon,
                              "radius_km": radius})
 
         customer = add_user(1, "bench-customer@example.com")
@@ -291,7 +312,10 @@ class Server:
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in stop)
         env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(self.port),
                "HOST": "127.0.0.1", "SECRET_KEY": "bench-secret",
-               "EXPIRY_INTERVAL_SECONDS": "3600", "PYTHONUNBUFFERED": "1"}
+               "EXPIRY_INTERVAL_SECONDS": "3600", "PYTHONUNBUFFERED": "1",
+               # every round posts a need as the same customer: lift the posting limit (the
+               # limiter still runs, as in production)
+               "RATE_LIMIT_NEEDS": "1000000 per hour"}
         env.pop("REDIS_URL", None)  # one process; no message queue
         env.pop("ACCESS_LOG", None)
 
@@ -681,13 +705,245 @@ def summary(results: list[RunResult]) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# --client node (the default): the app and a Node socket.io server side by side, driven by one
+# Node load client (bench/node/client.js)
+
+NODE_DIR = ROOT / "bench" / "node"
+TARGET_P99_MS_NODE = 100.0
+TARGET_RATIO_NODE = 1.5
+TARGET_KB_PER_CONN_NODE = 60.0
+TARGET_CONNECTIONS_NODE = 10_000
+
+
+class NodeServer:
+    """``node bench/node/server.js``: the baseline socket.io server."""
+
+    def __init__(self, pin_cpu: int | None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in stop)
+
+        def pin() -> None:
+            if pin_cpu is not None:
+                os.sched_setaffinity(0, {pin_cpu})
+
+        self.proc = subprocess.Popen(["node", str(NODE_DIR / "server.js"), str(self.port)],
+                                     cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+                                     text=True, preexec_fn=pin)
+        self.pid = self.proc.pid
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                self.log.seek(0)
+                raise RuntimeError(f"node server exited:\n{self.log.read()}")
+            try:
+                with urllib.request.urlopen(self.base + "/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)  # polling for the port to open; no event to await
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+# A stand-in for the app's event when the app is not in the run (``--servers node``); with the
+# app, the Node server sends the first event the app sent instead.
+_TEMPLATE = {"id": 1, "type": "need.matched", "created_at": "2026-12-02T10:00:00.000000+00:00",
+             "text": "New need nearby: Fan-out benchmark need",
+             "data": {"need": {"id": 0, "title": "Fan-out benchmark need", "description": "",
+                               "category": CATEGORY, "status": "open", "place": None,
+                               "location": {"lat": 30.26, "lon": -97.74, "approximate": True},
+                               "radius_km": NEED_RADIUS_KM,
+                               "budget": {"amount": 10000, "currency": "USD"},
+                               "needed_by": None, "expires_at": "2026-12-03T10:00:00+00:00",
+                               "created_at": "2026-12-02T10:00:00+00:00", "offer_count": 0,
+                               "max_offers": None, "distance_band": "under 5 km",
+                               "direct": False}}}
+
+
+def run_node_client(n: int, servers: list[str], app: Server | None, node: NodeServer | None,
+                    seeded: Seeded | None, args: argparse.Namespace,
+                    pin_cpu: int | None) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "n": n, "rounds": args.rounds, "warmup": args.warmup, "pause_ms": args.pause * 1000,
+        "timeout_ms": (args.round_timeout or max(10.0, n / 200)) * 1000,
+        "connect_concurrency": args.connect_concurrency, "template": _TEMPLATE,
+        "app": None, "node": None}
+    if app is not None and seeded is not None:
+        config["app"] = {"url": app.base, "pid": app.pid, "tokens": seeded.tokens,
+                         "customer_token": seeded.customer_token,
+                         "need_body": {"title": "Fan-out benchmark need", "category": CATEGORY,
+                                       "location": {"lat": AUSTIN[0], "lon": AUSTIN[1]},
+                                       "radius_km": NEED_RADIUS_KM,
+                                       "budget": {"amount": 10000, "currency": "USD"}}}
+    if node is not None:
+        config["node"] = {"url": node.base, "pid": node.pid}
+    if args.profile and app is not None:
+        config["profile"] = ["py-spy", "record", "--pid", str(app.pid), "--rate", "500",
+                             "--format", "raw", "--nonblocking", "--output", args.profile]
+        if not shutil.which("py-spy"):
+            config["profile"][0] = str(Path(sys.executable).parent / "py-spy")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(config, fh)
+    try:
+        def pin() -> None:
+            if pin_cpu is not None:
+                os.sched_setaffinity(0, {pin_cpu})
+
+        # Node's default heap limit is too small for 2 x 10,000 sockets in one process.
+        done = subprocess.run(["node", "--max-old-space-size=8192", str(NODE_DIR / "client.js"),
+                               fh.name], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                              preexec_fn=pin, check=False)
+    finally:
+        os.unlink(fh.name)
+    if done.returncode != 0:
+        raise RuntimeError(f"node load client failed ({done.returncode})")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _npm_version(package: str) -> str:
+    try:
+        return str(json.loads((ROOT / "node_modules" / package / "package.json").read_text())
+                   ["version"])
+    except OSError:
+        return "missing"
+
+
+def _ms(values: list[float | None], p: float) -> float:
+    return pct([math.inf if v is None else v for v in values], p)
+
+
+def report_node(n: int, out: dict[str, Any]) -> dict[str, Any]:
+    """Print the side-by-side table of one N; return its summary row."""
+    servers = out["servers"]
+    print(f"\n=== N = {n}: {len(next(iter(servers.values()))['rounds'])} rounds per server, "
+          f"interleaved; event {out['template_bytes']} bytes of JSON; load average "
+          f"{'/'.join(f'{x:.2f}' for x in out['loadavg_before'])} before the rounds, "
+          f"{'/'.join(f'{x:.2f}' for x in out['loadavg_after'])} after; {cpu_pressure()}")
+    print(f"{'server':<6} {'conn':>6} {'KB/conn':>8} {'trigger p50':>12} {'first p50':>10} "
+          f"{'last p50':>9} {'last p99':>9} {'deliv p50':>10} {'missed':>7} {'dup':>4} "
+          f"{'CPU/round':>10}")
+    row: dict[str, Any] = {"n": n}
+    for name, s in servers.items():
+        r = s["rounds"]
+        kb = (s["rss_after_kb"] - s["rss_before_kb"]) / max(1, s["connected"])
+        deliveries = [d for x in r for d in x["deliveries_ms"]]
+        cpu = sum(x["server_cpu_ms"] for x in r) / max(1, len(r))
+        missed = sum(x["missed"] for x in r)
+        row[name] = {"kb": kb, "connected": s["connected"], "missed": missed,
+                     "first50": _ms([x["first_ms"] for x in r], 50),
+                     "last50": _ms([x["last_ms"] for x in r], 50),
+                     "last99": _ms([x["last_ms"] for x in r], 99)}
+        print(f"{name:<6} {s['connected']:>6} {kb:>8.1f} "
+              f"{_ms([x['post_ms'] for x in r], 50):>12.1f} {row[name]['first50']:>10.1f} "
+              f"{row[name]['last50']:>9.1f} {row[name]['last99']:>9.1f} "
+              f"{pct(deliveries, 50):>10.1f} {missed:>7} {s['duplicates']:>4} {cpu:>8.0f} ms")
+        if s["failures"] or s["disconnects"]:
+            print(f"       connect failures {s['failures']}, dropped during rounds "
+                  f"{s['disconnects']}")
+    if "app" in row and "node" in row:
+        a, b = row["app"], row["node"]
+        row["ratio50"], row["ratio99"] = a["last50"] / b["last50"], a["last99"] / b["last99"]
+        print(f"app / node, last receipt: p50 {row['ratio50']:.2f}x, p99 {row['ratio99']:.2f}x")
+    if "app" in row:
+        a = row["app"]
+        if n == 1000 and "ratio99" in row:
+            ok = (a["last99"] <= TARGET_P99_MS_NODE and row["ratio99"] <= TARGET_RATIO_NODE
+                  and a["missed"] == 0)
+            print(f"TARGET N=1,000 app last receipt p99 <= {TARGET_P99_MS_NODE:.0f} ms and <= "
+                  f"{TARGET_RATIO_NODE}x Node: {'MET' if ok else 'MISSED'} "
+                  f"({a['last99']:.1f} ms, {row['ratio99']:.2f}x)")
+        if n >= TARGET_CONNECTIONS_NODE:
+            ok = a["connected"] >= TARGET_CONNECTIONS_NODE and a["missed"] == 0
+            print(f"TARGET {TARGET_CONNECTIONS_NODE:,} connections held by one app process: "
+                  f"{'MET' if ok else 'MISSED'} ({a['connected']})")
+        ok = a["kb"] <= TARGET_KB_PER_CONN_NODE
+        print(f"TARGET app <= {TARGET_KB_PER_CONN_NODE:.0f} KB per connection: "
+              f"{'MET' if ok else 'MISSED'} ({a['kb']:.1f} KB)")
+    print(f"load client CPU (the whole run): {out['client_cpu_ms'] / 1000:.1f} s", flush=True)
+    return row
+
+
+def main_node(sizes: list[str | int], args: argparse.Namespace, pins: tuple[int | None, ...]
+              ) -> int:
+    servers = [x.strip() for x in args.servers.split(",") if x.strip()]
+    if not set(servers) <= {"app", "node"} or not servers:
+        raise SystemExit("--servers takes app, node or app,node")
+    if not (NODE_DIR.parent.parent / "node_modules" / "socket.io").is_dir():
+        raise SystemExit("node_modules/socket.io is missing: run `make install`")
+    pin_app, pin_node, pin_client = pins
+    rng = random.Random(args.seed)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
+        for n in (int(x) for x in sizes):
+            with fresh_database(args.postgres, Path(tmp), n) as url:
+                seeded, app, node = None, None, None
+                try:
+                    if "app" in servers:
+                        t = time.perf_counter()
+                        seeded = seed(url, n, rng)
+                        print(f"\n[N={n}] seeded {n} providers in {time.perf_counter() - t:.1f} s",
+                              flush=True)
+                        app = Server(url, pin_app)
+                        app.wait_ready()
+                    if "node" in servers:
+                        node = NodeServer(pin_node)
+                        node.wait_ready()
+                    print(f"[N={n}] servers up ({', '.join(servers)}); loadavg "
+                          f"{os.getloadavg()[0]:.2f}; running the Node load client", flush=True)
+                    out = run_node_client(n, servers, app, node, seeded, args, pin_client)
+                    if app is not None and app.proc.poll() is not None:
+                        print("APP SERVER DIED:\n" + app.output()[-3000:])
+                except BaseException:
+                    if app is not None and app.proc.poll() is not None:
+                        print(app.output()[-3000:], file=sys.stderr)
+                    raise
+                finally:
+                    for srv in (app, node):
+                        if srv is not None:
+                            srv.stop()
+            rows.append(report_node(n, out))
+    if len(rows) > 1:
+        print("\n=== summary (ms; last = t0 -> the last socket has the event)")
+        for row in rows:
+            parts = [f"N={row['n']}"]
+            for name in ("app", "node"):
+                if name in row:
+                    x = row[name]
+                    parts.append(f"{name}: first {x['first50']:.1f}, last p50 {x['last50']:.1f} "
+                                 f"p99 {x['last99']:.1f}, {x['kb']:.1f} KB/conn, "
+                                 f"missed {x['missed']}")
+            if "ratio50" in row:
+                parts.append(f"ratio p50 {row['ratio50']:.2f}x p99 {row['ratio99']:.2f}x")
+            print("  " + "; ".join(parts))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", default="100,1000,5000",
-                        help="comma-separated N values (default 100,1000,5000)")
+    parser.add_argument("--client", choices=("node", "python"), default="node",
+                        help="node (default): the app and a Node socket.io server side by side, "
+                             "one Node load client; python: the app alone, the asyncio client")
+    parser.add_argument("--servers", default="app,node",
+                        help="with --client node: app, node or app,node (default)")
+    parser.add_argument("--clients", default=None,
+                        help="comma-separated N values (default 1000 with --client node, "
+                             "100,1000,5000 with python)")
     parser.add_argument("--rounds", type=int, default=20, help="measured rounds per N")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured rounds first")
     parser.add_argument("--pause", type=float, default=0.3, help="seconds between rounds")
@@ -702,12 +958,28 @@ def main(argv: list[str] | None = None) -> int:
                         help="pin the server to CPU 0 and this load process to CPU 1")
     parser.add_argument("--round-timeout", type=float, default=0,
                         help="seconds to wait for the last delivery (default max(10, N/200))")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="with --client node: py-spy (pip install py-spy) records the app "
+                             "server during the measured rounds into FILE (collapsed stacks)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    sizes = [int(x) for x in args.clients.split(",") if x.strip()]
+    clients = args.clients or ("1000" if args.client == "node" else "100,1000,5000")
+    sizes = [int(x) for x in clients.split(",") if x.strip()]
 
-    soft, hard = raise_nofile(max(sizes) * 2 + 1024)
+    soft, hard = raise_nofile(max(sizes) * 4 + 1024)
     ncpu = os.cpu_count() or 1
+    if args.client == "node":
+        pins = (0, 0, 1) if args.pin and ncpu >= 2 else (None, None, None)
+        print(f"fan-out benchmark, app vs Node: N={sizes}, {args.rounds} rounds per server "
+              f"(+{args.warmup} warm-up), interleaved; servers {args.servers}; database "
+              f"{'PostgreSQL' if args.postgres else 'SQLite'}; app `python -m marketplace.serve`"
+              f" (gevent + gevent-websocket), Node `bench/node/server.js` (socket.io "
+              f"{_npm_version('socket.io')}), load client `bench/node/client.js` "
+              f"(socket.io-client {_npm_version('socket.io-client')}, WebSocket); "
+              f"RLIMIT_NOFILE {soft}/{hard}; {ncpu} CPUs"
+              + (" (pinned: servers CPU 0, client CPU 1)" if pins[0] is not None else "")
+              + f"; loadavg {'/'.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+        return main_node(list(sizes), args, pins)
     pin_server = None
     if args.pin and ncpu >= 2:
         os.sched_setaffinity(0, {1})

@@ -25,8 +25,19 @@ HEADERS_TOO_LARGE = 431
 log = logging.getLogger(__name__)
 
 
+# The read buffer of each connection's socket. gevent's default is io.DEFAULT_BUFFER_SIZE
+# (8 KiB), allocated up front and kept for as long as the connection lives: a WebSocket that
+# reads only small frames holds it for hours, about an eighth of what a connection costs
+# (docs/performance.md). A request line or headers longer than this are read in more calls.
+READ_BUFFER_BYTES = 2048
+
+
 class Handler(WebSocketHandler):
     """gevent-websocket's handler; what the server refuses is answered by the app."""
+
+    def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
+        super().__init__(sock, address, server,
+                         rfile if rfile is not None else sock.makefile("rb", READ_BUFFER_BYTES))
 
     def handle_one_request(self) -> Any:
         result = super().handle_one_request()

@@ -442,10 +442,9 @@ def test_notify_refuses_a_type_that_is_not_one(app):
 @pytest.fixture(params=["insert", "copy"])
 def outbox_path(request, monkeypatch, backend):
     """Run a test with the outbox's usual INSERT, then with every batch forced through the
-    PostgreSQL COPY path that large fan-outs take (on SQLite both are the INSERT)."""
+    bulk path that large fan-outs take (PostgreSQL's COPY; on SQLite the driver's own
+    executemany)."""
     if request.param == "copy":
-        if backend != "postgresql":
-            pytest.skip("COPY is the PostgreSQL path")
         monkeypatch.setattr(outbox, "COPY_FROM_ROWS", 1)
     return request.param
 
@@ -493,6 +492,25 @@ def test_a_pre_encoded_event_is_the_same_socketio_packet_as_the_object():
     assert Packet(packet.EVENT, data=["x", {"a": 1}]).encode() == '2["x",{"a":1}]'
     assert Packet(packet.EVENT, data=["x", PreEncoded("{}")], namespace="/other").encode() == (
         '2/other,["x","{}"]')
+
+
+@pytest.mark.parametrize("title", ["Plain", "Caf\u00e9 \"quoted\" \\ </script>",
+                                   "holds the mark \x00distance band\x00 itself"])
+def test_a_banded_payload_is_the_text_its_object_encodes_to(title):
+    """A fan-out's payloads are spliced from one encoding (``needs.services._banded``): each
+    must be exactly what encoding the whole object gives, and one object per band."""
+    from marketplace.needs.services import _banded
+
+    shared = {"id": 3, "title": title, "distance_band": None, "budget": {"amount": 5},
+              "place": None}
+    payload = _banded(shared, direct=False)
+    for band in ("under 1 km", "5-10 km", "under 1 km"):
+        data = payload(band)
+        assert data == {"need": {**shared, "distance_band": band, "direct": False}}
+        assert data.json == outbox.encode(dict(data)) == json.dumps(
+            data, ensure_ascii=False, separators=(",", ":"))
+        assert list(data["need"]) == [*shared, "direct"]  # the band keeps its place
+    assert payload("under 1 km") is payload("under 1 km")
 
 
 def test_ids_follow_commit_order_not_the_order_work_began(cast, make_need, make_offer, app,

@@ -4,7 +4,7 @@ its status changes are ``lifecycle``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from marketplace.db_types import utcnow
 from marketplace.errors import Invalid, NotFound
 from marketplace.extensions import db
 from marketplace.geo import (
+    Point,
     display_km,
     distance_band,
     grid_cell_centre,
@@ -26,7 +27,7 @@ from marketplace.geo import (
 from marketplace.geocoding import services as geocoding
 from marketplace.needs.models import Audience, Need, NeedRecipient, NeedStatus
 from marketplace.needs.presenters import summary
-from marketplace.notifications.outbox import notify_each
+from marketplace.notifications.outbox import Encoded, encode, notify_each
 from marketplace.notifications.types import NotificationType
 from marketplace.pagination import paginate
 from marketplace.providers import matching
@@ -116,15 +117,40 @@ def reach(category_id: int, lat: float, lon: float, radius_km: float,
 
 def _notify_matched(need: Need) -> None:
     """Every matched provider gets the same event in the same commit: nobody is first.
-    The summary is built once; only the distance band differs per provider."""
-    shared = summary(need)
+    The summary is built once; only the distance band differs per provider, so there are only
+    as many distinct payloads as bands, each built and JSON-encoded once (``_banded``), and a
+    band is computed once per distinct provider cell."""
+    payload = _banded(summary(need), direct=False)
     cell = grid_cell_centre(need.lat, need.lon)
-    notify_each(NotificationType.NEED_MATCHED, (
-        (match.user_id, {"need": {**shared, "distance_band": distance_band(
-            display_km(match.cell, cell)), "direct": False}})
-        for match in reach(need.category_id, need.lat, need.lon, need.radius_km,
-                           need.customer_id)
-    ))
+    by_cell: dict[Point, Encoded] = {}
+    items = []
+    for match in reach(need.category_id, need.lat, need.lon, need.radius_km, need.customer_id):
+        data = by_cell.get(match.cell)
+        if data is None:
+            data = by_cell[match.cell] = payload(distance_band(display_km(match.cell, cell)))
+        items.append((match.user_id, data))
+    notify_each(NotificationType.NEED_MATCHED, items)
+
+
+def _banded(shared: dict[str, Any], direct: bool) -> Callable[[str], Encoded]:
+    """``band -> {"need": {**shared, "distance_band": band, "direct": direct}}``, one object per
+    band with its JSON text spliced from one encoding of the rest (the same text
+    ``outbox.encode`` gives for the whole payload)."""
+    mark = "\x00distance band\x00"
+    parts = encode({"need": {**shared, "distance_band": mark, "direct": direct}}).split(
+        encode(mark))
+    made: dict[str, Encoded] = {}
+
+    def payload(band: str) -> Encoded:
+        data = made.get(band)
+        if data is None:
+            data = {"need": {**shared, "distance_band": band, "direct": direct}}
+            # (a customer's text holding the mark itself is encoded whole)
+            text = (parts[0] + encode(band) + parts[1]) if len(parts) == 2 else encode(data)
+            data = made[band] = Encoded(data, text)
+        return data
+
+    return payload
 
 
 def _notify_recipients(need: Need, recipients: Sequence[Provider]) -> None:

@@ -65,6 +65,55 @@ class Event(dict[str, Any]):
         self.wire = wire
 
 
+class Encoded(dict[str, Any]):
+    """A JSON-ready payload that carries its own JSON text, exactly as the outbox would encode
+    it (``encode``): for a fan-out whose recipients share a few distinct payloads, each is
+    encoded once and the same object is queued for all who get it (``notify_each``)."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, data: dict[str, Any], text: str) -> None:
+        super().__init__(data)
+        self.json = text
+
+
+encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _encoder() -> Callable[[Any], str]:
+    """``encode`` for one commit's batch: an ``Encoded`` payload gives its own text, and each
+    distinct string (a type, a sentence said to every recipient) is encoded once."""
+    strings: dict[str, str] = {}
+
+    def dumps(value: Any) -> str:
+        if isinstance(value, Encoded):
+            return value.json
+        if isinstance(value, str):
+            text = strings.get(value)
+            if text is None:
+                text = strings[value] = encode(value)
+            return text
+        return encode(value)
+
+    return dumps
+
+
+def _sayer() -> Callable[[NotificationType, dict[str, Any]], str]:
+    """``types.text`` for one commit's batch, said once per payload object (a fan-out queues
+    one shared ``Encoded`` payload for many recipients; the queue holds it for the batch)."""
+    said: dict[tuple[NotificationType, int], str] = {}
+
+    def text(type_: NotificationType, data: dict[str, Any]) -> str:
+        if not isinstance(data, Encoded):
+            return types.text(type_, data)
+        key = (type_, id(data))
+        if key not in said:
+            said[key] = types.text(type_, data)
+        return said[key]
+
+    return text
+
+
 Emitter = Callable[[list[tuple[int, dict[str, Any]]]], None]
 _emitters: list[Emitter] = []
 SignalEmitter = Callable[[list[tuple[int, str, dict[str, Any]]]], None]
@@ -133,7 +182,7 @@ def _before_commit(session: Session) -> None:
     seqs = _last_seqs(session, [uid for uid, _type, _data in pending])
     now = utcnow()
     created = now.isoformat()
-    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    dumps, say = _encoder(), _sayer()
     created_json = dumps(created)
     rows, events = [], session.info.setdefault(_SENT, [])
     for i, (uid, type_, data) in enumerate(pending):
@@ -141,7 +190,7 @@ def _before_commit(session: Session) -> None:
         seqs[uid] = seq = seqs[uid] + 1
         rows.append({"id": id_, "user_id": uid, "seq": seq, "type": type_, "data": body,
                      "created_at": now})
-        said = types.text(type_, data)
+        said = say(type_, data)
         wire = (f'{{"id":{id_},"seq":{seq},"type":{dumps(type_)},"created_at":{created_json},'
                 f'"text":{dumps(said)},"data":{body}}}')
         events.append((uid, Event(wire, id=id_, seq=seq, type=type_.value, created_at=created,
@@ -162,6 +211,9 @@ def _last_seqs(session: Session, user_ids: list[int]) -> dict[int, int]:
 def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
     connection = session.connection()
     dialect = connection.dialect
+    if len(rows) >= COPY_FROM_ROWS and dialect.name == "sqlite":
+        _insert_sqlite(connection, rows)
+        return
     if len(rows) < COPY_FROM_ROWS or (dialect.name, dialect.driver) != ("postgresql", "psycopg"):
         session.execute(insert(_ROWS), rows)  # plain executemany, no ORM work
         return
@@ -173,6 +225,32 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             copy.write_row((row["id"], row["user_id"], row["seq"], row["type"], row["data"],
                             created))
+
+
+def _insert_sqlite(connection: Any, rows: list[dict[str, Any]]) -> None:
+    """A large batch on SQLite: one ``executemany`` on the driver's cursor (in the session's
+    transaction), the shared creation time converted once instead of once per row through
+    SQLAlchemy's bind processors. Columns are the rows' keys."""
+    names = list(rows[0])
+    process = _ROWS.c.created_at.type._cached_bind_processor(connection.dialect)
+    at = names.index("created_at")
+    stamp = rows[0]["created_at"]
+    stored = process(stamp) if process else stamp
+    values = []
+    for row in rows:
+        value = [row[name] for name in names]
+        if value[at] is stamp:
+            value[at] = stored
+        elif process:
+            value[at] = process(value[at])
+        values.append(value)
+    driver = connection.connection.driver_connection
+    cursor = driver.cursor()
+    try:
+        cursor.executemany(f"INSERT INTO notifications ({', '.join(names)}) "
+                           f"VALUES ({', '.join('?' * len(names))})", values)
+    finally:
+        cursor.close()
 
 
 def _after_commit(session: Session) -> None:
