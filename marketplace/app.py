@@ -52,11 +52,17 @@ def trust_proxies(app: Flask) -> None:
 
 class DatabaseId(IntegerConverter):
     """``<int:...>`` in every route: ids beyond a database integer are simply not found
-    (404) instead of overflowing the driver."""
+    (404) instead of overflowing the driver. They still match the route (as id 0, which no row
+    has): refusing the match would make werkzeug answer 405 when the same path has a route
+    for another method."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", 2**31 - 1)
+        kwargs.setdefault("max", 2**31 - 1)  # the OpenAPI document shows it
         super().__init__(map, *args, **kwargs)
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        return number if self.max is None or number <= self.max else 0
 
 
 def register_extensions(app: Flask) -> None:

@@ -90,7 +90,13 @@ from marketplace.offers.schemas import (
     OfferListArgs,
     OfferPatchSchema,
 )
-from marketplace.pagination import PageArgs, encode_cursor, encode_offset_cursor, encode_ranked_cursor
+from marketplace.pagination import (
+    PageArgs,
+    RankedPageArgs,
+    encode_cursor,
+    encode_offset_cursor,
+    encode_ranked_cursor,
+)
 from marketplace.providers import services as providers
 from marketplace.providers.schemas import ProviderInSchema
 from marketplace.ratings.schemas import RatingInSchema, ReplyInSchema
@@ -337,7 +343,7 @@ BAND_PAGE = {"limit": "5", "cursor": encode_ranked_cursor(0, 1_000_000)}  # the 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", f"{API}/needs", "customer", f"{API}/needs", NeedListArgs,
              query={"mine": "true", "status": "open", **PAGE}),
-    Endpoint("GET", f"{API}/feed", "pro2", f"{API}/feed", PageArgs, query=BAND_PAGE),
+    Endpoint("GET", f"{API}/feed", "pro2", f"{API}/feed", RankedPageArgs, query=BAND_PAGE),
     Endpoint("GET", f"{API}/needs/<int:need_id>/offers", "customer",
              f"{API}/needs/{{open_need}}/offers", OfferListArgs,
              query={"sort": "price", **OFFSET_PAGE}),

@@ -10,6 +10,7 @@ from marketplace.api import (
     accounts,
     blocks,
     contacts,
+    document,
     geocoding,
     messages,
     moderation,
@@ -27,6 +28,7 @@ BLUEPRINTS = (accounts.blp, providers.blp, needs.blp, offers.blp, messages.blp, 
 
 
 def register(app: Flask) -> None:
+    openapi.finisher = document.finish  # operation ids, statuses, headers (api/document.py)
     for blp in BLUEPRINTS:
         openapi.register_blueprint(blp)
         csrf.exempt(blp)  # the JSON API authenticates with bearer tokens, never cookies

@@ -25,7 +25,6 @@ from marketplace.accounts.schemas import (
 )
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
-from marketplace.api.idempotency import idempotent
 from marketplace.extensions import forgive
 from marketplace.providers import services as providers
 from marketplace.providers.schemas import ProviderOutSchema
@@ -77,7 +76,7 @@ EMAIL_CHANGE_ASKED = ("A link to confirm the new address is on its way to it (un
 @blp.route("/users", methods=["POST"])
 @blp.doc(security=[])
 @blp.attempts_limited("RATE_LIMIT_SIGNUP")
-@idempotent
+@blp.idempotent
 @blp.arguments(RegisterSchema)
 @blp.response(202, CheckMailSchema)
 def register(data: dict[str, Any]) -> Any:
@@ -171,7 +170,7 @@ def confirm_email_change(data: dict[str, Any]) -> Any:
 @blp.route("/tokens", methods=["POST"])
 @blp.doc(security=[])
 @blp.attempts_limited("RATE_LIMIT_SIGNIN")
-@idempotent
+@blp.idempotent
 @blp.arguments(CredentialsSchema)
 @blp.response(201, NewTokenSchema)
 def create_token_with_password(data: dict[str, Any]) -> Any:

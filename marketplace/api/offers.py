@@ -7,7 +7,6 @@ from flask import g
 from marketplace import access, lifecycle
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
-from marketplace.api.idempotency import idempotent
 from marketplace.offers import services
 from marketplace.offers.presenters import ordered, present, present_one
 from marketplace.offers.schemas import (
@@ -29,7 +28,7 @@ blp = Blueprint("offers_api", __name__, url_prefix="/api/v1", description="Offer
 @blp.route("/needs/<int:need_id>/offers", methods=["POST"])
 @auth_required
 @blp.limited("RATE_LIMIT_OFFERS")
-@idempotent
+@blp.idempotent
 @blp.arguments(OfferInSchema, required=False)
 @blp.response(201, OfferOutSchema)
 def make(data: dict[str, Any], need_id: int) -> Any:
