@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import uuid
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, has_request_context, request
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
@@ -32,12 +35,50 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(from_env(**(config or {})))
     app.url_map.converters["int"] = DatabaseId
+    request_ids(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
     trust_proxies(app)
     return app
+
+
+#: A request id a client may choose (echoed back); anything else is replaced by one of ours.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request's id on every log record (``-`` outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def request_ids(app: Flask) -> None:
+    """Every response carries ``X-Request-Id``: the client's, if it sent a sane one, else a
+    new one; the app's log lines name it (the ``marketplace`` loggers' handler)."""
+
+    @app.before_request
+    def take() -> None:
+        sent = request.headers.get("X-Request-Id", "")
+        g.request_id = sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+
+    @app.after_request
+    def echo(response: Response) -> Response:
+        if "request_id" not in g:  # refused before ``take`` ran
+            g.request_id = uuid.uuid4().hex
+        response.headers["X-Request-Id"] = g.request_id
+        return response
+
+    logger = logging.getLogger("marketplace")
+    if not any(isinstance(f, RequestIdFilter) for h in logger.handlers for f in h.filters):
+        handler = logging.StreamHandler()
+        handler.addFilter(RequestIdFilter())
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
 
 
 def trust_proxies(app: Flask) -> None:

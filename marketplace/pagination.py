@@ -7,7 +7,9 @@ import re
 import struct
 from collections.abc import Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
+from flask import Response, g, request
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute
@@ -147,4 +149,17 @@ def page_of(item: type[Schema]) -> type[Schema]:
 
 
 def page(items: Sequence[Any], next_cursor: str | None) -> dict[str, Any]:
+    """A page's body; its ``next_cursor`` also goes out as the response's ``Link`` header."""
+    g.next_cursor = next_cursor
     return {"items": items, "next_cursor": next_cursor}
+
+
+def next_link(response: Response) -> Response:
+    """``Link: <this request with cursor=next>; rel="next"`` on a page that has a next one
+    (RFC 8288; the same cursor as the body's ``next_cursor``)."""
+    cursor = g.pop("next_cursor", None)
+    if cursor and response.status_code == 200:
+        query = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
+        url = f"{request.path}?{urlencode([*query, ('cursor', cursor)])}"
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    return response

@@ -91,6 +91,7 @@ from marketplace.offers.schemas import (
     OfferPatchSchema,
 )
 from marketplace.pagination import (
+    OffsetPageArgs,
     PageArgs,
     RankedPageArgs,
     encode_cursor,
@@ -355,6 +356,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              f"{API}/offers/{{offer}}/messages", PageArgs, query=PAGE),
     Endpoint("GET", f"{API}/providers/<string:handle>/ratings", "anon",
              f"{API}/providers/{{handle}}/ratings", PageArgs, query=PAGE),
+    Endpoint("GET", f"{API}/tokens", "customer", f"{API}/tokens", OffsetPageArgs,
+             query=OFFSET_PAGE),
+    Endpoint("GET", f"{API}/categories", "anon", f"{API}/categories", OffsetPageArgs,
+             query=OFFSET_PAGE),
+    Endpoint("GET", f"{API}/me/blocks", "customer", f"{API}/me/blocks", OffsetPageArgs,
+             query=OFFSET_PAGE),
+    Endpoint("GET", f"{API}/me/reports", "customer", f"{API}/me/reports", OffsetPageArgs,
+             query=OFFSET_PAGE),
     Endpoint("GET", f"{API}/geocode", "customer", f"{API}/geocode", GeocodeArgs,
              query={"q": "Austin", "limit": "3"}),
     Endpoint("POST", f"{API}/offers/<int:offer_id>/messages", "customer",

@@ -4,7 +4,7 @@ idempotency keys on creating POSTs (``idempotency``), the blueprint class (``bas
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, request
 
 from marketplace.api import (
     accounts,
@@ -20,7 +20,9 @@ from marketplace.api import (
     providers,
     ratings,
 )
+from marketplace.api.auth import challenge
 from marketplace.extensions import csrf, openapi
+from marketplace.pagination import next_link
 
 BLUEPRINTS = (accounts.blp, providers.blp, needs.blp, offers.blp, messages.blp, ratings.blp,
               notifications.blp, geocoding.blp, blocks.blp, contacts.blp,
@@ -32,3 +34,12 @@ def register(app: Flask) -> None:
     for blp in BLUEPRINTS:
         openapi.register_blueprint(blp)
         csrf.exempt(blp)  # the JSON API authenticates with bearer tokens, never cookies
+    app.after_request(conventions)
+
+
+def conventions(response: Response) -> Response:
+    """What every API response follows (docs/api.md, "Conventions"): a page's ``Link`` to the
+    next one, ``WWW-Authenticate`` on a 401."""
+    if not request.path.startswith("/api/"):
+        return response
+    return challenge(next_link(response))

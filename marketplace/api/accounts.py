@@ -26,6 +26,7 @@ from marketplace.accounts.schemas import (
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
 from marketplace.extensions import forgive
+from marketplace.pagination import OffsetPageArgs, offset_page, page, page_of
 from marketplace.providers import services as providers
 from marketplace.providers.schemas import ProviderOutSchema
 from marketplace.schemas import EmptySchema
@@ -183,10 +184,11 @@ def create_token_with_password(data: dict[str, Any]) -> Any:
 
 @blp.route("/tokens", methods=["GET"])
 @auth_required
-@blp.response(200, TokenSchema(many=True))
-def list_tokens() -> Any:
+@blp.arguments(OffsetPageArgs, location="query")
+@blp.response(200, page_of(TokenSchema))
+def list_tokens(args: dict[str, Any]) -> Any:
     """Your tokens (never their values)."""
-    return services.list_tokens(g.user)
+    return page(*offset_page(list(services.list_tokens(g.user)), args["cursor"], args["limit"]))
 
 
 @blp.route("/tokens/<int:token_id>", methods=["DELETE"])

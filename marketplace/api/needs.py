@@ -7,6 +7,7 @@ from flask import g
 from marketplace import access, lifecycle
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
+from marketplace.api.conditional import conditional
 from marketplace.needs import services
 from marketplace.needs.schemas import (
     CancelSchema,
@@ -63,6 +64,7 @@ def feed(args: dict[str, Any]) -> Any:
 @blp.route("/needs/<int:need_id>", methods=["GET"])
 @auth_required
 @blp.limited("RATE_LIMIT_LOCATION_READS")
+@conditional()
 @blp.response(200, NeedOutSchema)
 def show(need_id: int) -> Any:
     """One need, as much of it as you may see."""
