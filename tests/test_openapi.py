@@ -336,10 +336,10 @@ def test_every_json_body_documents_the_415(backend_app: Flask, spec: dict[str, A
         assert "application/json" in op["requestBody"]["content"], ep.key
         ref = op["responses"]["415"]["$ref"].removeprefix("#/components/responses/")
         schema = spec["components"]["responses"][ref]["content"]["application/json"]["schema"]
-        assert schema == {"$ref": "#/components/schemas/Error"}, ep.key
+        assert schema == {"$ref": "#/components/schemas/UnsupportedMediaTypeError"}, ep.key
     real = client.post(f"{API}/users", data="{}", content_type="text/plain")
     assert real.status_code == 415 and error_of(real)["code"] == "unsupported_media_type"
-    schema = deref({"$ref": "#/components/schemas/Error"}, spec)
+    schema = deref({"$ref": "#/components/schemas/UnsupportedMediaTypeError"}, spec)
     assert not list(OAS30ReadValidator(schema).iter_errors(real.get_json()))
 
 

@@ -223,7 +223,6 @@ LINKS: dict[str, dict[str, dict[str, Any]]] = {
 # Shared components
 # ---------------------------------------------------------------------------------------------
 
-ERROR = {"$ref": "#/components/schemas/Error"}
 REQUEST_ID_HEADER = "X-Request-Id"
 
 HEADERS: dict[str, dict[str, Any]] = {
@@ -267,22 +266,49 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"}},
 }
 
-#: status -> (component name, description)
+#: status -> (component name, description, error schema, its ``code``). Each status has an
+#: error schema of its own (the one shape, with its status and code fixed), so a generated
+#: client receives a 404 and a 409 as different types.
 STATUSES = {
-    304: ("NOT_MODIFIED", "Not modified: the `ETag` you sent is current."),
-    400: ("BAD_REQUEST", "The body is not valid JSON."),
-    401: ("UNAUTHORIZED", "No valid API token was sent."),
-    403: ("FORBIDDEN", "You are known but may not do this."),
-    404: ("NOT_FOUND", "It does not exist, or you may not know it exists."),
-    409: ("CONFLICT", "The thing is in the wrong state for this; the message says why."),
-    412: ("PRECONDITION_FAILED", "`If-Match` names a version that is no longer current."),
-    413: ("PAYLOAD_TOO_LARGE", "The body is over 256 KB."),
-    415: ("UNSUPPORTED_MEDIA_TYPE", "The body is not sent as `application/json`."),
-    422: ("UNPROCESSABLE_ENTITY", "Input was at fault; `fields` names each bad field."),
-    429: ("TOO_MANY_REQUESTS", "Over a rate limit; wait `Retry-After` seconds."),
+    304: ("NOT_MODIFIED", "Not modified: the `ETag` you sent is current.", None, None),
+    400: ("BAD_REQUEST", "The body is not valid JSON.", "BadRequestError", "bad_request"),
+    401: ("UNAUTHORIZED", "No valid API token was sent.", "UnauthorizedError", "unauthorized"),
+    403: ("FORBIDDEN", "You are known but may not do this.", "ForbiddenError", "forbidden"),
+    404: ("NOT_FOUND", "It does not exist, or you may not know it exists.", "NotFoundError",
+          "not_found"),
+    409: ("CONFLICT", "The thing is in the wrong state for this; the message says why.",
+          "ConflictError", "conflict"),
+    412: ("PRECONDITION_FAILED", "`If-Match` names a version that is no longer current.",
+          "PreconditionFailedError", "precondition_failed"),
+    413: ("PAYLOAD_TOO_LARGE", "The body is over 256 KB.", "PayloadTooLargeError",
+          "payload_too_large"),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "The body is not sent as `application/json`.",
+          "UnsupportedMediaTypeError", "unsupported_media_type"),
+    422: ("UNPROCESSABLE_ENTITY", "Input was at fault; `fields` names each bad field.",
+          "ValidationError", "validation_error"),
+    429: ("TOO_MANY_REQUESTS", "Over a rate limit; wait `Retry-After` seconds.",
+          "TooManyRequestsError", "too_many_requests"),
 }
 
+
+def _error_schema(status: int, code: str) -> dict[str, Any]:
+    return {
+        "type": "object", "required": ["error"],
+        "description": f"The error shape of every {status} (docs/api.md, \"Errors\").",
+        "properties": {"error": {
+            "type": "object", "required": ["status", "code", "message"],
+            "properties": {
+                "status": {"type": "integer", "enum": [status]},
+                "code": {"type": "string", "enum": [code]},
+                "message": {"type": "string"},
+                "fields": {"type": "object", "description": "Each bad input field (nested "
+                           "objects nest), with its messages."}}}}}
+
 HTTP_METHODS = ("get", "put", "post", "patch", "delete")
+
+
+def _error(status: int) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{STATUSES[status][2]}"}
 
 
 def _header(name: str) -> dict[str, str]:
@@ -295,11 +321,13 @@ def _components(doc: dict[str, Any]) -> None:
     responses = components.setdefault("responses", {})
     responses.pop("DEFAULT_ERROR", None)
     limit_headers = {name: _header(name) for name, _kind, _text in RATE_LIMIT_HEADERS}
-    for status, (name, description) in STATUSES.items():
+    schemas = components.setdefault("schemas", {})
+    for status, (name, description, schema, code) in STATUSES.items():
         response: dict[str, Any] = {"description": description,
                                     "headers": {REQUEST_ID_HEADER: _header(REQUEST_ID_HEADER)}}
-        if status != 304:
-            response["content"] = {"application/json": {"schema": ERROR}}
+        if schema is not None and code is not None:
+            schemas[schema] = _error_schema(status, code)
+            response["content"] = {"application/json": {"schema": _error(status)}}
         else:
             response["headers"]["ETag"] = _header("ETag")
         if status == 401:
@@ -380,7 +408,7 @@ def _finish_operation(path: str, method: str, op: dict[str, Any], path_item: dic
             responses[key] = {"description": refusals[status],
                               "headers": {REQUEST_ID_HEADER: _header(REQUEST_ID_HEADER)}}
             if status != 304:
-                responses[key]["content"] = {"application/json": {"schema": ERROR}}
+                responses[key]["content"] = {"application/json": {"schema": _error(status)}}
             if status == 401:
                 responses[key]["headers"]["WWW-Authenticate"] = _header("WWW-Authenticate")
         elif key not in responses or "$ref" in responses[key]:
@@ -445,7 +473,9 @@ def _typed_nullable_refs(doc: dict[str, Any]) -> None:
     which any object satisfies. OpenAPI 3.0's ``nullable`` does not reach through ``$ref`` or
     ``allOf``, so the null branch is narrowed to null alone (``enum: [null]``): a value is then
     null or the referenced type."""
-    for node in _walk(doc):
+    for node in list(_walk(doc)):
+        if node.get("nullable") and "enum" in node and None not in node["enum"]:
+            node["enum"].append(None)  # 3.0.3: a nullable enum lists null
         branches = node.get("anyOf")
         if not isinstance(branches, list) or len(branches) != 2:
             continue
@@ -453,8 +483,6 @@ def _typed_nullable_refs(doc: dict[str, Any]) -> None:
         nulls = [b for b in branches if b.get("nullable") and "$ref" not in b]
         if len(refs) == 1 and len(nulls) == 1:
             node["anyOf"] = [refs[0], {"type": "object", "nullable": True, "enum": [None]}]
-        elif node.get("nullable") and "enum" in node and None not in node["enum"]:
-            node["enum"].append(None)  # 3.0.3: a nullable enum lists null
 
 
 def _refs(node: Any) -> set[str]:
