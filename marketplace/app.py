@@ -92,10 +92,12 @@ def trust_proxies(app: Flask) -> None:
 
 
 class DatabaseId(IntegerConverter):
-    """``<int:...>`` in every route: ids beyond a database integer are simply not found
-    (404) instead of overflowing the driver. They still match the route (as id 0, which no row
-    has): refusing the match would make werkzeug answer 405 when the same path has a route
-    for another method."""
+    """``<int:...>`` in every route: ids beyond a database integer are simply not found (404)
+    instead of overflowing the driver. More than 10 digits matches no route; a 10-digit id
+    beyond the largest matches as id 0, which no row has (refusing the match there would make
+    werkzeug answer 405 where the same path has a route for another method)."""
+
+    regex = r"\d{1,10}"
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", 2**31 - 1)  # the OpenAPI document shows it

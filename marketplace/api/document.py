@@ -99,6 +99,7 @@ REFUSALS: dict[str, dict[int, str]] = {
     "deleteMe": {403: "`password` is not your password."},
     "saveMyProvider": {409: "That handle is taken."},
     "getFeed": {403: "You have no provider profile."},
+    "listMyOffers": {403: "You have no provider profile."},
     "cancelNeed": {403: "You may not cancel this need.",
                    409: "The need is in a state that cannot be cancelled."},
     "completeNeed": {403: "Only the customer completes a job.",
