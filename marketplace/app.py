@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import uuid
 from typing import Any
 
 import redis
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, g, has_request_context, jsonify, request
 from sqlalchemy import event, text
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
@@ -34,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(from_env(**(config or {})))
     app.url_map.converters["int"] = DatabaseId
     errors.keep_own_retry_after(app)  # before the limiter's headers (it must run after them)
+    request_ids(app)
     register_extensions(app)
     register_blueprints(app)
     register_health_checks(app)
@@ -41,6 +45,43 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_commands(app)
     trust_proxies(app)
     return app
+
+
+#: A request id a client may choose (echoed back); anything else is replaced by one of ours.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request's id on every log record (``-`` outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def request_ids(app: Flask) -> None:
+    """Every response carries ``X-Request-Id``: the client's, if it sent a sane one, else a
+    new one; the app's log lines name it (the ``marketplace`` loggers' handler)."""
+
+    @app.before_request
+    def take() -> None:
+        sent = request.headers.get("X-Request-Id", "")
+        g.request_id = sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+
+    @app.after_request
+    def echo(response: Response) -> Response:
+        if "request_id" not in g:  # refused before ``take`` ran
+            g.request_id = uuid.uuid4().hex
+        response.headers["X-Request-Id"] = g.request_id
+        return response
+
+    logger = logging.getLogger("marketplace")
+    if not any(isinstance(f, RequestIdFilter) for h in logger.handlers for f in h.filters):
+        handler = logging.StreamHandler()
+        handler.addFilter(RequestIdFilter())
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
 
 
 def trust_proxies(app: Flask) -> None:
@@ -54,12 +95,20 @@ def trust_proxies(app: Flask) -> None:
 
 
 class DatabaseId(IntegerConverter):
-    """``<int:...>`` in every route: ids beyond a database integer are simply not found
-    (404) instead of overflowing the driver."""
+    """``<int:...>`` in every route: ids beyond a database integer are simply not found (404)
+    instead of overflowing the driver. More than 10 digits matches no route; a 10-digit id
+    beyond the largest matches as id 0, which no row has (refusing the match there would make
+    werkzeug answer 405 where the same path has a route for another method)."""
+
+    regex = r"\d{1,10}"
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", 2**31 - 1)
+        kwargs.setdefault("max", 2**31 - 1)  # the OpenAPI document shows it
         super().__init__(map, *args, **kwargs)
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        return number if self.max is None or number <= self.max else 0
 
 
 def register_extensions(app: Flask) -> None:

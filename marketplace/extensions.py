@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from apispec import APISpec
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -47,16 +48,27 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 talisman = Talisman()  # security headers (app.security_headers)
 class MarketplaceApi(Api):
-    """Documents the error shape errors.py really sends."""
+    """flask-smorest's Api, documenting the error shape errors.py really sends, with a
+    finishing pass over the document (``finisher``: ``marketplace.api.document.finish``, set
+    when the API registers) so every reader of it — /api/v1/openapi.json and
+    ``flask openapi print`` alike — gets the finished one."""
 
     ERROR_SCHEMA = ErrorSchema
+    finisher: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
-    def _register_responses(self) -> None:
-        """flask-smorest's responses; the 429 also documents the rate-limit headers."""
-        super()._register_responses()  # type: ignore[misc]
-        refused = self.spec.components.responses_lazy["TOO_MANY_REQUESTS"]
-        refused["headers"] = {name: {"description": text, "schema": {"type": kind}}
-                              for name, kind, text in RATE_LIMIT_HEADERS}
+    def _init_spec(self, **kwargs: Any) -> None:
+        super()._init_spec(**kwargs)  # type: ignore[misc]
+        self.spec.__class__ = _FinishedSpec
+        self.spec.api = self  # type: ignore[attr-defined]
+
+
+class _FinishedSpec(APISpec):
+    api: MarketplaceApi
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = super().to_dict()
+        finish = self.api.finisher
+        return finish(doc) if finish is not None else doc
 
 
 #: The headers of a limited route's responses (docs/api.md, "Rate limits"), as the OpenAPI

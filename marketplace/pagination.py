@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
-import binascii
+import re
+import struct
 from collections.abc import Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
+from flask import Response, g, request
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute
@@ -17,43 +20,73 @@ from marketplace.extensions import db
 T = TypeVar("T")
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-MAX_CURSOR = 2**31 - 1  # ids and offsets fit a database integer; anything else is forged
+MAX_CURSOR = 2**31 - 1  # ids and offsets fit a database integer
+
+# A cursor is 12 base64url characters: 9 bytes, a kind (the top 6 bits of the first byte, so
+# the first character names the kind) and two unsigned 32-bit numbers. Every string of that
+# shape decodes, so the OpenAPI pattern is the whole rule: a cursor of the list's kind with any
+# numbers is a page (numbers past the end are clamped: an empty or a first page), anything else
+# is a 422 naming ``cursor``.
+KINDS = {"id": "I", "rank": "R", "at": "O"}
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+NOT_A_CURSOR = "Not a valid cursor."
+
+
+def cursor_pattern(kind: str) -> str:
+    return f"^{KINDS[kind]}[A-Za-z0-9_-]{{11}}$"
+
+
+def _cursor_field(kind: str) -> fields.String:
+    pattern = cursor_pattern(kind)
+    return fields.String(
+        load_default=None,
+        validate=validate.Regexp(pattern[:-1] + r"\Z", error=NOT_A_CURSOR),
+        metadata={"pattern": pattern, "description": "`next_cursor` of the page before (opaque)."})
 
 
 class PageArgs(Schema):
-    cursor = fields.String(load_default=None, validate=validate.Length(max=64))
+    """A list newest first by id (keyset pages)."""
+
+    cursor = _cursor_field("id")
     limit = fields.Integer(
         load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT)
     )
 
 
-def _encode(kind: str, *numbers: int) -> str:
-    return base64.urlsafe_b64encode(":".join((kind, *map(str, numbers))).encode()) \
-        .decode().rstrip("=")
+class RankedPageArgs(PageArgs):
+    """A list ordered by a small rank, then newest first (the feed)."""
+
+    cursor = _cursor_field("rank")
 
 
-def _decode(cursor: str, kind: str, count: int) -> list[int]:
-    """The numbers of a cursor of ``kind`` that this API handed out, or a 422 naming it."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, *texts = raw.split(":")
-        numbers = [int(t) for t in texts]
-        if prefix != kind or len(numbers) != count \
-                or not all(0 <= n <= MAX_CURSOR for n in numbers):
-            raise ValueError(cursor)
-        return numbers
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+class OffsetPageArgs(PageArgs):
+    """A short list ordered by something other than id (offset pages)."""
+
+    cursor = _cursor_field("at")
+
+
+def _encode(kind: str, first: int, second: int) -> str:
+    head = _ALPHABET.index(KINDS[kind]) << 2
+    raw = struct.pack(">BII", head, first, second)
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode(cursor: str, kind: str) -> tuple[int, int]:
+    """The two numbers of a cursor of ``kind`` (clamped to what fits), or a 422 naming it."""
+    if not re.fullmatch(cursor_pattern(kind)[1:-1], cursor):
         raise Invalid("The cursor is not one this API handed out.",
-                      {"cursor": ["Not a valid cursor."]}) from None
+                      {"cursor": [NOT_A_CURSOR]})
+    _head, first, second = struct.unpack(">BII", base64.urlsafe_b64decode(cursor))
+    return min(first, MAX_CURSOR), min(second, MAX_CURSOR)
 
 
 def encode_cursor(last_id: int) -> str:
     """A keyset cursor: the page after it holds the ids below ``last_id`` (newest first)."""
-    return _encode("id", last_id)
+    return _encode("id", 0, last_id)
 
 
 def decode_cursor(cursor: str) -> int:
-    return _decode(cursor, "id", 1)[0]
+    return _decode(cursor, "id")[1]
 
 
 def encode_ranked_cursor(rank: int, last_id: int) -> str:
@@ -62,20 +95,19 @@ def encode_ranked_cursor(rank: int, last_id: int) -> str:
 
 
 def decode_ranked_cursor(cursor: str, ranks: int) -> tuple[int, int]:
-    """(rank, last id) of a cursor from ``encode_ranked_cursor``; ranks are 0..ranks-1."""
-    rank, last_id = _decode(cursor, "rank", 2)
-    if rank >= ranks:
-        _decode("", "rank", 2)  # refused like any other forged cursor
-    return rank, last_id
+    """(rank, last id) of a cursor from ``encode_ranked_cursor``; ranks are 0..ranks-1 (a
+    larger one is the last rank)."""
+    rank, last_id = _decode(cursor, "rank")
+    return min(rank, ranks - 1), last_id
 
 
 def encode_offset_cursor(offset: int) -> str:
     """A cursor into a short list ordered by something other than id (offers by price)."""
-    return _encode("at", offset)
+    return _encode("at", 0, offset)
 
 
 def decode_offset_cursor(cursor: str) -> int:
-    return _decode(cursor, "at", 1)[0]
+    return _decode(cursor, "at")[1]
 
 
 def paginate(stmt: Select[Any], id_column: InstrumentedAttribute[int], cursor: str | None,
@@ -117,4 +149,17 @@ def page_of(item: type[Schema]) -> type[Schema]:
 
 
 def page(items: Sequence[Any], next_cursor: str | None) -> dict[str, Any]:
+    """A page's body; its ``next_cursor`` also goes out as the response's ``Link`` header."""
+    g.next_cursor = next_cursor
     return {"items": items, "next_cursor": next_cursor}
+
+
+def next_link(response: Response) -> Response:
+    """``Link: <this request with cursor=next>; rel="next"`` on a page that has a next one
+    (RFC 8288; the same cursor as the body's ``next_cursor``)."""
+    cursor = g.pop("next_cursor", None)
+    if cursor and response.status_code == 200:
+        query = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
+        url = f"{request.path}?{urlencode([*query, ('cursor', cursor)])}"
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    return response

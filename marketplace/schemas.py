@@ -5,9 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from marketplace.money import CURRENCIES, MAX_AMOUNT
+
+#: What OpenAPI can say of a string the server stores: no NUL anywhere.
+NO_NUL = "^[^\\u0000]*$"
+
+
+def trimmed_pattern(min_len: int) -> str:
+    """A pattern for text that is at least ``min_len`` characters once trimmed, without NUL."""
+    if min_len <= 0:
+        return NO_NUL
+    if min_len == 1:
+        return "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    return f"^\\s*[^\\s\\u0000][^\\u0000]{{{min_len - 2},}}[^\\s\\u0000]\\s*$"
 
 
 def text(max_len: int, *, min_len: int = 0, **kwargs: Any) -> fields.String:
@@ -15,6 +27,7 @@ def text(max_len: int, *, min_len: int = 0, **kwargs: Any) -> fields.String:
     message = (f"Must be {min_len}-{max_len} characters." if min_len > 1 else
                "Must not be empty; at most {max} characters." if min_len == 1 else
                "At most {max} characters.")
+    kwargs["metadata"] = {"pattern": trimmed_pattern(min_len), **kwargs.get("metadata", {})}
     return TrimmedString(validate=validate.Length(min=min_len, max=max_len, error=message),
                          **kwargs)
 
@@ -32,6 +45,10 @@ def _storable(text: str) -> str:
 
 class SafeString(fields.String):
     """Every input string: exactly what was sent, if it can be stored."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.metadata = {"pattern": NO_NUL, **self.metadata}
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         return _storable(super()._deserialize(value, attr, data, **kwargs))
@@ -61,8 +78,14 @@ class UTCDateTimeField(fields.AwareDateTime):
         return result
 
 
+#: The years ``UTCDateTimeField`` takes (2000-2200 in UTC), as OpenAPI can say it: 2001-2199
+#: as written, which stays within them whatever the offset.
+YEARS = "^(200[1-9]|20[1-9][0-9]|21[0-9][0-9])-"
+
+
 def aware_datetime(**kwargs: Any) -> fields.AwareDateTime:
     """ISO 8601 datetimes; a value without an offset is taken as UTC."""
+    kwargs["metadata"] = {"pattern": YEARS, **kwargs.get("metadata", {})}
     return UTCDateTimeField(default_timezone=UTC, **kwargs)
 
 
@@ -75,18 +98,25 @@ class MoneySchema(Schema):
                   validate.Range(max=MAX_AMOUNT)],
         metadata={"description": "Integer minor units (cents for USD), at least 1."},
     )
-    currency = fields.String(required=True, metadata={"description": "ISO 4217 code"})
-
-    @validates("currency")
-    def _known_currency(self, value: str, **_: Any) -> None:
-        if value not in CURRENCIES:
-            raise ValidationError("Not an ISO 4217 currency code (use upper case, e.g. USD).")
+    currency = fields.String(
+        required=True, validate=validate.OneOf(
+            sorted(CURRENCIES), error="Not an ISO 4217 currency code (use upper case, e.g. USD)."),
+        metadata={"description": "ISO 4217 code, upper case"})
 
 
 class PointSchema(Schema):
     lat = fields.Float(required=True, allow_nan=False, validate=validate.Range(min=-90, max=90))
     lon = fields.Float(required=True, allow_nan=False,
                        validate=validate.Range(min=-180, max=180))
+
+
+#: ``LocationInSchema``'s rule as OpenAPI says it: ``{lat, lon}`` or ``{query}``, never both
+#: (one ``not``, so generated clients keep the object's type): not a query with a coordinate,
+#: and not without a query and both coordinates.
+ONE_LOCATION_FORM = {"anyOf": [
+    {"required": ["query", "lat"]}, {"required": ["query", "lon"]},
+    {"not": {"anyOf": [{"required": ["query"]}, {"required": ["lat", "lon"]}]}},
+]}
 
 
 class LocationInSchema(Schema):

@@ -40,6 +40,9 @@ from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
 from marketplace.ratings.models import Rating
 
+# Every status a test observes an API operation answer must be in the OpenAPI document.
+pytest_plugins = ["observed_statuses"]
+
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",")
 IN_CI = bool(os.environ.get("CI"))

@@ -195,7 +195,7 @@ def test_token_list_shows_names_but_never_values(make_user):
     _t, second = accounts.create_token(person.user, "second")
     r = person.get("/api/v1/tokens")
     assert r.status_code == 200
-    tokens = r.get_json()
+    tokens = r.get_json()["items"]
     assert [t["name"] for t in tokens] == ["second", "tests"]  # newest first
     text = r.get_data(as_text=True)
     assert person.token not in text and second not in text
@@ -209,7 +209,7 @@ def test_token_list_shows_names_but_never_values(make_user):
 def test_token_list_shows_only_your_own(make_user):
     alice, bob = make_user(), make_user()
     accounts.create_token(bob.user, "bob's other")
-    names = [t["name"] for t in alice.get("/api/v1/tokens").get_json()]
+    names = [t["name"] for t in alice.get("/api/v1/tokens").get_json()["items"]]
     assert names == ["tests"]
 
 
@@ -223,7 +223,7 @@ def test_revoking_a_token_makes_it_stop_working(make_user):
     assert r.status_code == 401
     assert error_of(r)["code"] == "unauthorized"
     r = person.client.get("/api/v1/tokens", headers=bearer(spare_raw))
-    assert [t["id"] for t in r.get_json()] == [spare.id]
+    assert [t["id"] for t in r.get_json()["items"]] == [spare.id]
 
 
 def test_cannot_revoke_someone_elses_token(make_user):

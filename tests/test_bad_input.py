@@ -90,7 +90,14 @@ from marketplace.offers.schemas import (
     OfferListArgs,
     OfferPatchSchema,
 )
-from marketplace.pagination import PageArgs, encode_cursor, encode_offset_cursor, encode_ranked_cursor
+from marketplace.pagination import (
+    OffsetPageArgs,
+    PageArgs,
+    RankedPageArgs,
+    encode_cursor,
+    encode_offset_cursor,
+    encode_ranked_cursor,
+)
 from marketplace.providers import services as providers
 from marketplace.providers.schemas import ProviderInSchema
 from marketplace.ratings.schemas import RatingInSchema, ReplyInSchema
@@ -337,7 +344,7 @@ BAND_PAGE = {"limit": "5", "cursor": encode_ranked_cursor(0, 1_000_000)}  # the 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", f"{API}/needs", "customer", f"{API}/needs", NeedListArgs,
              query={"mine": "true", "status": "open", **PAGE}),
-    Endpoint("GET", f"{API}/feed", "pro2", f"{API}/feed", PageArgs, query=BAND_PAGE),
+    Endpoint("GET", f"{API}/feed", "pro2", f"{API}/feed", RankedPageArgs, query=BAND_PAGE),
     Endpoint("GET", f"{API}/needs/<int:need_id>/offers", "customer",
              f"{API}/needs/{{open_need}}/offers", OfferListArgs,
              query={"sort": "price", **OFFSET_PAGE}),
@@ -349,6 +356,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              f"{API}/offers/{{offer}}/messages", PageArgs, query=PAGE),
     Endpoint("GET", f"{API}/providers/<string:handle>/ratings", "anon",
              f"{API}/providers/{{handle}}/ratings", PageArgs, query=PAGE),
+    Endpoint("GET", f"{API}/tokens", "customer", f"{API}/tokens", OffsetPageArgs,
+             query=OFFSET_PAGE),
+    Endpoint("GET", f"{API}/categories", "anon", f"{API}/categories", OffsetPageArgs,
+             query=OFFSET_PAGE),
+    Endpoint("GET", f"{API}/me/blocks", "customer", f"{API}/me/blocks", OffsetPageArgs,
+             query=OFFSET_PAGE),
+    Endpoint("GET", f"{API}/me/reports", "customer", f"{API}/me/reports", OffsetPageArgs,
+             query=OFFSET_PAGE),
     Endpoint("GET", f"{API}/geocode", "customer", f"{API}/geocode", GeocodeArgs,
              query={"q": "Austin", "limit": "3"}),
     Endpoint("POST", f"{API}/offers/<int:offer_id>/messages", "customer",

@@ -236,6 +236,12 @@ def _walk(schema: Schema, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[
             yield from _walk(f.schema, (*prefix, name))
 
 
+#: Fields the server checks against stored data after the schema (a category must be one of
+#: the stored slugs, which the document lists as an enum): edge values of the marshmallow field
+#: are not bodies the server accepts.
+CHECKED_AGAINST_DATA = {("category",)}
+
+
 def accepted_bodies(ep: Endpoint) -> Iterator[tuple[str, Any]]:
     """Bodies the server's schema accepts: the baselines, their required-only cut, and each
     field at the edges of its range, null where allowed."""
@@ -248,6 +254,8 @@ def accepted_bodies(ep: Endpoint) -> Iterator[tuple[str, Any]]:
         if not schema.validate(required_only):
             yield f"required-only-{i}", required_only
     for path, f in _walk(schema):
+        if path in CHECKED_AGAINST_DATA:
+            continue
         for label, value in _good_values(f):
             for i, body in enumerate(baselines):
                 candidate = _set(body, path, value)
@@ -311,7 +319,8 @@ def test_documented_error_schema_describes_real_errors(backend_app: Flask,
     responses = spec["components"]["responses"]
     real = client.post(f"{API}/users", json={})  # 422 naming the missing fields
     assert real.status_code == 422 and error_of(real)["fields"]
-    for name in ("422", "default"):
+    assert "default" not in op["responses"]  # every status is named, none falls under default
+    for name in ("422",):
         ref = op["responses"][name]["$ref"].removeprefix("#/components/responses/")
         schema = deref(responses[ref]["content"]["application/json"]["schema"], spec)
         errors = [e.message for e in OAS30ReadValidator(schema).iter_errors(real.get_json())]
@@ -327,10 +336,10 @@ def test_every_json_body_documents_the_415(backend_app: Flask, spec: dict[str, A
         assert "application/json" in op["requestBody"]["content"], ep.key
         ref = op["responses"]["415"]["$ref"].removeprefix("#/components/responses/")
         schema = spec["components"]["responses"][ref]["content"]["application/json"]["schema"]
-        assert schema == {"$ref": "#/components/schemas/Error"}, ep.key
+        assert schema == {"$ref": "#/components/schemas/UnsupportedMediaTypeError"}, ep.key
     real = client.post(f"{API}/users", data="{}", content_type="text/plain")
     assert real.status_code == 415 and error_of(real)["code"] == "unsupported_media_type"
-    schema = deref({"$ref": "#/components/schemas/Error"}, spec)
+    schema = deref({"$ref": "#/components/schemas/UnsupportedMediaTypeError"}, spec)
     assert not list(OAS30ReadValidator(schema).iter_errors(real.get_json()))
 
 

@@ -4,12 +4,13 @@ idempotency keys on creating POSTs (``idempotency``), the blueprint class (``bas
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, request
 
 from marketplace.api import (
     accounts,
     blocks,
     contacts,
+    document,
     geocoding,
     messages,
     moderation,
@@ -19,7 +20,9 @@ from marketplace.api import (
     providers,
     ratings,
 )
+from marketplace.api.auth import challenge
 from marketplace.extensions import csrf, openapi
+from marketplace.pagination import next_link
 
 BLUEPRINTS = (accounts.blp, providers.blp, needs.blp, offers.blp, messages.blp, ratings.blp,
               notifications.blp, geocoding.blp, blocks.blp, contacts.blp,
@@ -27,6 +30,16 @@ BLUEPRINTS = (accounts.blp, providers.blp, needs.blp, offers.blp, messages.blp, 
 
 
 def register(app: Flask) -> None:
+    openapi.finisher = document.finish  # operation ids, statuses, headers (api/document.py)
     for blp in BLUEPRINTS:
         openapi.register_blueprint(blp)
         csrf.exempt(blp)  # the JSON API authenticates with bearer tokens, never cookies
+    app.after_request(conventions)
+
+
+def conventions(response: Response) -> Response:
+    """What every API response follows (docs/api.md, "Conventions"): a page's ``Link`` to the
+    next one, ``WWW-Authenticate`` on a 401."""
+    if not request.path.startswith("/api/"):
+        return response
+    return challenge(next_link(response))

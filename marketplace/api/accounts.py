@@ -25,8 +25,8 @@ from marketplace.accounts.schemas import (
 )
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
-from marketplace.api.idempotency import idempotent
 from marketplace.extensions import forgive
+from marketplace.pagination import OffsetPageArgs, offset_page, page, page_of
 from marketplace.providers import services as providers
 from marketplace.providers.schemas import ProviderOutSchema
 from marketplace.schemas import EmptySchema
@@ -77,7 +77,7 @@ EMAIL_CHANGE_ASKED = ("A link to confirm the new address is on its way to it (un
 @blp.route("/users", methods=["POST"])
 @blp.doc(security=[])
 @blp.attempts_limited("RATE_LIMIT_SIGNUP")
-@idempotent
+@blp.idempotent
 @blp.arguments(RegisterSchema)
 @blp.response(202, CheckMailSchema)
 def register(data: dict[str, Any]) -> Any:
@@ -171,7 +171,7 @@ def confirm_email_change(data: dict[str, Any]) -> Any:
 @blp.route("/tokens", methods=["POST"])
 @blp.doc(security=[])
 @blp.attempts_limited("RATE_LIMIT_SIGNIN")
-@idempotent
+@blp.idempotent
 @blp.arguments(CredentialsSchema)
 @blp.response(201, NewTokenSchema)
 def create_token_with_password(data: dict[str, Any]) -> Any:
@@ -184,10 +184,11 @@ def create_token_with_password(data: dict[str, Any]) -> Any:
 
 @blp.route("/tokens", methods=["GET"])
 @auth_required
-@blp.response(200, TokenSchema(many=True))
-def list_tokens() -> Any:
+@blp.arguments(OffsetPageArgs, location="query")
+@blp.response(200, page_of(TokenSchema))
+def list_tokens(args: dict[str, Any]) -> Any:
     """Your tokens (never their values)."""
-    return services.list_tokens(g.user)
+    return page(*offset_page(list(services.list_tokens(g.user)), args["cursor"], args["limit"]))
 
 
 @blp.route("/tokens/<int:token_id>", methods=["DELETE"])

@@ -10,6 +10,8 @@ from typing import Any
 import flask_smorest
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from marketplace.api.document import PARAMETERS
+from marketplace.api.idempotency import idempotent
 from marketplace.errors import UnsupportedMediaType
 from marketplace.extensions import attempts_limited, limited
 
@@ -65,3 +67,10 @@ class Blueprint(flask_smorest.Blueprint):
                 attempts_limited(setting)(func))
 
         return decorator
+
+    def idempotent(self, func: Any) -> Any:
+        """``idempotency.idempotent`` (inside the authentication, outside argument parsing),
+        with its ``Idempotency-Key`` header in the OpenAPI document (api/document.py adds its
+        409, 422 and ``Idempotent-Replayed``)."""
+        return self.doc(parameters=[PARAMETERS["Idempotency-Key"]])(
+            idempotent(func))

@@ -9,6 +9,7 @@ from marketplace import lifecycle
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
 from marketplace.blocks import services
+from marketplace.pagination import OffsetPageArgs, offset_page, page, page_of
 from marketplace.schemas import EmptySchema
 
 blp = Blueprint("blocks_api", __name__, url_prefix="/api/v1", description="Blocking providers")
@@ -21,10 +22,11 @@ class BlockedSchema(Schema):
 
 @blp.route("/me/blocks", methods=["GET"])
 @auth_required
-@blp.response(200, BlockedSchema(many=True))
-def list_blocks() -> Any:
+@blp.arguments(OffsetPageArgs, location="query")
+@blp.response(200, page_of(BlockedSchema))
+def list_blocks(args: dict[str, Any]) -> Any:
     """Providers you blocked: they are never matched to your needs and cannot see them."""
-    return services.blocked_by(g.user)
+    return page(*offset_page(list(services.blocked_by(g.user)), args["cursor"], args["limit"]))
 
 
 @blp.route("/me/blocks/<string:handle>", methods=["PUT"])

@@ -6,7 +6,6 @@ from flask import g
 
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
-from marketplace.api.idempotency import idempotent
 from marketplace.messages import services
 from marketplace.messages.presenters import MessageView, present
 from marketplace.messages.schemas import MessageInSchema, MessageOutSchema
@@ -30,7 +29,7 @@ def thread(args: dict[str, Any], offer_id: int) -> Any:
 @blp.route("/offers/<int:offer_id>/messages", methods=["POST"])
 @auth_required
 @blp.limited("RATE_LIMIT_MESSAGES")
-@idempotent
+@blp.idempotent
 @blp.arguments(MessageInSchema)
 @blp.response(201, MessageOutSchema)
 def send(data: dict[str, Any], offer_id: int) -> Any:

@@ -16,6 +16,7 @@ from marketplace.moderation.schemas import (
     ReportInSchema,
     ReportOutSchema,
 )
+from marketplace.pagination import OffsetPageArgs, offset_page, page, page_of
 
 blp = Blueprint("moderation_api", __name__, url_prefix="/api/v1",
                 description="Reports and moderation")
@@ -36,10 +37,11 @@ def report(data: dict[str, Any]) -> Any:
 
 @blp.route("/me/reports", methods=["GET"])
 @auth_required
-@blp.response(200, ReportOutSchema(many=True))
-def my_reports() -> Any:
+@blp.arguments(OffsetPageArgs, location="query")
+@blp.response(200, page_of(ReportOutSchema))
+def my_reports(args: dict[str, Any]) -> Any:
     """The reports you filed and where each stands."""
-    return services.mine(g.user)
+    return page(*offset_page(list(services.mine(g.user)), args["cursor"], args["limit"]))
 
 
 @blp.route("/admin/reports", methods=["GET"])

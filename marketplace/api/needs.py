@@ -7,8 +7,7 @@ from flask import g
 from marketplace import access, lifecycle
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
-from marketplace.api.idempotency import idempotent
-from marketplace.errors import Invalid
+from marketplace.api.conditional import conditional
 from marketplace.needs import services
 from marketplace.needs.schemas import (
     CancelSchema,
@@ -16,7 +15,7 @@ from marketplace.needs.schemas import (
     NeedListArgs,
     NeedOutSchema,
 )
-from marketplace.pagination import PageArgs, page, page_of
+from marketplace.pagination import RankedPageArgs, page, page_of
 from marketplace.schemas import EmptySchema
 
 blp = Blueprint("needs_api", __name__, url_prefix="/api/v1", description="Needs")
@@ -25,7 +24,7 @@ blp = Blueprint("needs_api", __name__, url_prefix="/api/v1", description="Needs"
 @blp.route("/needs", methods=["POST"])
 @auth_required
 @blp.limited("RATE_LIMIT_NEEDS")
-@idempotent
+@blp.idempotent
 @blp.arguments(NeedInSchema)
 @blp.response(201, NeedOutSchema)
 def create(data: dict[str, Any]) -> Any:
@@ -46,10 +45,8 @@ def create(data: dict[str, Any]) -> Any:
 @blp.arguments(NeedListArgs, location="query")
 @blp.response(200, page_of(NeedOutSchema))
 def list_mine(args: dict[str, Any]) -> Any:
-    """Your own needs, newest first."""
-    if not args["mine"]:
-        raise Invalid("Only your own needs can be listed here; providers see needs in their feed.",
-                      {"mine": ["Must be true."]})
+    """Your own needs, newest first (``mine`` must be true: providers see needs in their
+    feed)."""
     items, cursor = services.list_mine(g.user, args["status"], args["cursor"], args["limit"])
     return page([access.need_view(g.user, n, "customer") for n in items], cursor)
 
@@ -57,7 +54,7 @@ def list_mine(args: dict[str, Any]) -> Any:
 @blp.route("/feed", methods=["GET"])
 @auth_required
 @blp.limited("RATE_LIMIT_LOCATION_READS")
-@blp.arguments(PageArgs, location="query")
+@blp.arguments(RankedPageArgs, location="query")
 @blp.response(200, page_of(NeedOutSchema))
 def feed(args: dict[str, Any]) -> Any:
     """Open needs posted to you as a provider: nearest distance band first, then newest."""
@@ -67,6 +64,7 @@ def feed(args: dict[str, Any]) -> Any:
 @blp.route("/needs/<int:need_id>", methods=["GET"])
 @auth_required
 @blp.limited("RATE_LIMIT_LOCATION_READS")
+@conditional()
 @blp.response(200, NeedOutSchema)
 def show(need_id: int) -> Any:
     """One need, as much of it as you may see."""

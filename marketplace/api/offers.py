@@ -2,12 +2,19 @@
 
 from typing import Any
 
-from flask import g
+from flask import g, request
 
 from marketplace import access, lifecycle
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
-from marketplace.api.idempotency import idempotent
+from marketplace.api.conditional import (
+    check_if_match,
+    conditional,
+    from_body,
+    if_match_revision,
+    offer_tag,
+    tagged,
+)
 from marketplace.offers import services
 from marketplace.offers.presenters import ordered, present, present_one
 from marketplace.offers.schemas import (
@@ -29,7 +36,7 @@ blp = Blueprint("offers_api", __name__, url_prefix="/api/v1", description="Offer
 @blp.route("/needs/<int:need_id>/offers", methods=["POST"])
 @auth_required
 @blp.limited("RATE_LIMIT_OFFERS")
-@idempotent
+@blp.idempotent
 @blp.arguments(OfferInSchema, required=False)
 @blp.response(201, OfferOutSchema)
 def make(data: dict[str, Any], need_id: int) -> Any:
@@ -45,8 +52,7 @@ def list_for_need(args: dict[str, Any], need_id: int) -> Any:
     """All offers (customer) or your own (provider), in the chosen order."""
     _need, role, offers = access.offers_on(g.user, need_id)
     views = ordered(present(offers, for_customer=role == "customer"), args["sort"])
-    items, cursor = offset_page(views, args["cursor"], args["limit"])
-    return {"items": items, "next_cursor": cursor, "sort": args["sort"],
+    return {**page(*offset_page(views, args["cursor"], args["limit"])), "sort": args["sort"],
             "sort_explanation": SORTS[args["sort"]]}
 
 
@@ -62,6 +68,7 @@ def mine(args: dict[str, Any]) -> Any:
 
 @blp.route("/offers/<int:offer_id>", methods=["GET"])
 @auth_required
+@conditional(from_body(offer_tag))
 @blp.response(200, OfferOutSchema)
 def show(offer_id: int) -> Any:
     """One offer (its provider or the need's customer)."""
@@ -72,11 +79,20 @@ def show(offer_id: int) -> Any:
 @blp.route("/offers/<int:offer_id>", methods=["PATCH"])
 @auth_required
 @blp.limited("RATE_LIMIT_OFFERS")
+@tagged(from_body(offer_tag))
 @blp.arguments(OfferPatchSchema, required=False)
 @blp.response(200, OfferOutSchema)
 def revise(data: dict[str, Any], offer_id: int) -> Any:
-    """Revise your pending offer while the need is open."""
+    """Revise your pending offer while the need is open. Send the offer's `ETag` as
+    `If-Match` so a change made meanwhile is not overwritten unseen (412)."""
+    _check_if_match(offer_id)
     return present_one(services.revise(g.user, offer_id, data))
+
+
+def _check_if_match(offer_id: int) -> None:
+    if request.headers.get("If-Match"):
+        offer, _role = services.offer_with_role(g.user, offer_id)
+        check_if_match(offer_tag(offer))
 
 
 @blp.route("/offers/<int:offer_id>/withdraw", methods=["POST"])
@@ -90,10 +106,15 @@ def withdraw(_body: dict[str, Any], offer_id: int) -> Any:
 
 @blp.route("/offers/<int:offer_id>/accept", methods=["POST"])
 @auth_required
+@tagged(from_body(offer_tag))
 @blp.arguments(OfferAcceptSchema, required=False)
 @blp.response(200, OfferOutSchema)
 def accept(data: dict[str, Any], offer_id: int) -> Any:
     """Accept an offer on your need; every other pending offer is declined. Send the
-    `revision` you saw so a revision made a moment earlier is never accepted unread."""
-    return present_one(lifecycle.accept(g.user, offer_id, data.get("revision")),
-                       for_customer=True)
+    `revision` you saw (or the offer's `ETag` as `If-Match`) so a revision made a moment
+    earlier is never accepted unread."""
+    _check_if_match(offer_id)
+    revision = data.get("revision")
+    if revision is None:
+        revision = if_match_revision()
+    return present_one(lifecycle.accept(g.user, offer_id, revision), for_customer=True)

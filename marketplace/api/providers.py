@@ -6,9 +6,10 @@ from flask import g
 
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
+from marketplace.api.conditional import conditional
 from marketplace.geo import grid_cell_centre
 from marketplace.offers import reputation
-from marketplace.pagination import PageArgs, page, page_of
+from marketplace.pagination import OffsetPageArgs, PageArgs, offset_page, page, page_of
 from marketplace.providers import services
 from marketplace.providers.schemas import (
     CategorySchema,
@@ -24,10 +25,11 @@ blp = Blueprint("providers_api", __name__, url_prefix="/api/v1", description="Pr
 
 @blp.route("/categories", methods=["GET"])
 @blp.doc(security=[])
-@blp.response(200, CategorySchema(many=True))
-def categories() -> Any:
-    """The fixed list of categories needs and providers use."""
-    return services.all_categories()
+@blp.arguments(OffsetPageArgs, location="query")
+@blp.response(200, page_of(CategorySchema))
+def categories(args: dict[str, Any]) -> Any:
+    """The fixed list of categories needs and providers use, by name."""
+    return page(*offset_page(list(services.all_categories()), args["cursor"], args["limit"]))
 
 
 @blp.route("/me/provider", methods=["PUT"])
@@ -42,6 +44,7 @@ def save_provider(data: dict[str, Any]) -> Any:
 
 @blp.route("/providers/<string:handle>", methods=["GET"])
 @blp.doc(security=[])
+@conditional()
 @blp.response(200, PublicProviderSchema)
 def public_profile(handle: str) -> Any:
     """A provider's public profile and reputation (their base is shown only approximately)."""

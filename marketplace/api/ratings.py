@@ -7,7 +7,6 @@ from flask import g
 from marketplace import lifecycle
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
-from marketplace.api.idempotency import idempotent
 from marketplace.ratings import services
 from marketplace.ratings.schemas import RatingInSchema, RatingOutSchema, ReplyInSchema
 
@@ -16,7 +15,7 @@ blp = Blueprint("ratings_api", __name__, url_prefix="/api/v1", description="Rati
 
 @blp.route("/needs/<int:need_id>/rating", methods=["POST"])
 @auth_required
-@idempotent
+@blp.idempotent
 @blp.arguments(RatingInSchema)
 @blp.response(201, RatingOutSchema)
 def rate(data: dict[str, Any], need_id: int) -> Any:
@@ -26,7 +25,7 @@ def rate(data: dict[str, Any], need_id: int) -> Any:
 
 @blp.route("/ratings/<int:rating_id>/reply", methods=["POST"])
 @auth_required
-@idempotent
+@blp.idempotent
 @blp.arguments(ReplyInSchema)
 @blp.response(201, RatingOutSchema)
 def reply(data: dict[str, Any], rating_id: int) -> Any:

@@ -1,7 +1,7 @@
 from marshmallow import Schema, fields
 
 from marketplace.blocks.models import NOTE_MAX
-from marketplace.pagination import PageArgs
+from marketplace.pagination import OffsetPageArgs
 from marketplace.providers.schemas import ReputationSchema
 from marketplace.schemas import text
 
@@ -34,6 +34,6 @@ class MyProviderOutSchema(Schema):
                        "/api/v1/me/blocks/{handle}."})
 
 
-class MyProviderListArgs(PageArgs):
+class MyProviderListArgs(OffsetPageArgs):
     favourites = fields.Boolean(load_default=False,
                                 metadata={"description": "Only your favourites."})

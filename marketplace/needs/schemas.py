@@ -97,7 +97,9 @@ SUMMARY_FIELDS = ("id", "title", "category", "status", "budget", "location", "pl
 
 
 class NeedListArgs(PageArgs):
-    mine = fields.Boolean(load_default=True,
+    mine = fields.Boolean(load_default=True, validate=validate.Equal(
+                              True, error="Only your own needs can be listed here; providers "
+                              "see needs in their feed."),
                           metadata={"description": "Must be true: customers list their own "
                                     "needs; providers see theirs through offers."})
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))

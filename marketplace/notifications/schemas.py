@@ -42,6 +42,7 @@ class NotificationListSchema(Schema):
 
 
 class MarkReadSchema(Schema):
+    """Exactly one of ``ids`` or ``up_to`` (the document says so with min/maxProperties)."""
     ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)),
                       validate=validate.Length(min=1, max=500))
     up_to = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID),

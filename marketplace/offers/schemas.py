@@ -1,7 +1,7 @@
 from marshmallow import Schema, fields, validate
 
 from marketplace.offers.models import OfferStatus
-from marketplace.pagination import PageArgs
+from marketplace.pagination import OffsetPageArgs, PageArgs
 from marketplace.providers.schemas import ReputationSchema
 from marketplace.schemas import MoneySchema, aware_datetime, text
 
@@ -61,7 +61,7 @@ class OfferOutSchema(Schema):
     provider = fields.Nested(OfferProviderSchema)
 
 
-class OfferListArgs(PageArgs):
+class OfferListArgs(OffsetPageArgs):
     sort = fields.String(load_default=DEFAULT_SORT, validate=validate.OneOf(list(SORTS)))
 
 

@@ -12,7 +12,9 @@ class CategorySchema(Schema):
 
 
 class ProviderInSchema(Schema):
-    handle = fields.String(required=True, metadata={"description": "3-30 of a-z, 0-9, '-'"})
+    handle = fields.String(required=True, validate=validate.Length(min=3, max=30), metadata={
+        "description": "3-30 of a-z, 0-9, '-', not starting or ending with '-'",
+        "pattern": "^[a-z0-9][a-z0-9-]{1,28}[a-z0-9]$"})
     display_name = text(80, min_len=1, required=True)
     bio = text(2000, load_default="")
     categories = fields.List(SafeString(validate=validate.Length(max=40)), required=True,
