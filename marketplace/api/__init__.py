@@ -18,12 +18,13 @@ from marketplace.api import (
     offers,
     providers,
     ratings,
+    trends,
 )
 from marketplace.extensions import csrf, openapi
 
 BLUEPRINTS = (accounts.blp, providers.blp, needs.blp, offers.blp, messages.blp, ratings.blp,
               notifications.blp, geocoding.blp, blocks.blp, contacts.blp,
-              moderation.blp)
+              moderation.blp, trends.blp)
 
 
 def register(app: Flask) -> None:
