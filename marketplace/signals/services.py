@@ -126,6 +126,11 @@ def _statement(col_ranges: int) -> Any:
                      for i in range(col_ranges))),
                _T.hour >= bindparam("since"), _T.hour <= bindparam("until"))
         .group_by(_T.kind, _T.tag, _T.cell_row, _T.cell_col)
+        # Only tiles over the floor in one window or the other leave the database.
+        .having(or_(func.count(func.distinct(case((current, _T.customer_id))))
+                    >= bindparam("k"),
+                    func.count(func.distinct(case((current, None), else_=_T.customer_id)))
+                    >= bindparam("k")))
     )
 
 
@@ -142,7 +147,7 @@ def trends(lat: float, lon: float, radius_km: float, window: str,
     until = hour_of(now)
     current = until - hours + 1
     where = area(lat, lon, radius_km)
-    params: dict[str, Any] = {"rows": list(where.rows), "current": current,
+    params: dict[str, Any] = {"rows": list(where.rows), "current": current, "k": k,
                               "since": current - hours, "until": until}
     for i, (lo, hi) in enumerate(where.cols):
         params[f"lo{i}"], params[f"hi{i}"] = lo, hi
