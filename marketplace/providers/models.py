@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from marketplace.accounts.models import User
 from marketplace.db_types import IDS_NEVER_REUSED, Hideable, UTCDateTime, utcnow
 from marketplace.extensions import db
+from marketplace.signals.parser import SIGIL_OF
 
 HANDLE = re.compile(r"[a-z0-9](?:[a-z0-9-]{1,28}[a-z0-9])")  # use with fullmatch
 MAX_RADIUS_KM = 100
@@ -83,6 +84,11 @@ class Provider(Hideable, db.Model):
     tags: Mapped[list[ProviderTag]] = relationship(
         order_by="(ProviderTag.kind, ProviderTag.tag)", cascade="all, delete-orphan"
     )
+
+    @property
+    def subscriptions(self) -> list[str]:
+        """The tag subscriptions as written: ``?kayak``, ``#boats``."""
+        return [SIGIL_OF[t.kind] + t.tag for t in self.tags]
 
     @property
     def takes_work(self) -> bool:

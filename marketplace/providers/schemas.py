@@ -4,7 +4,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from marketplace.providers.models import HANDLE, MAX_RADIUS_KM, MIN_RADIUS_KM
 from marketplace.schemas import ApproximatePointSchema, PointSchema, SafeString, text
-from marketplace.signals.parser import parse_subscription, spelled
+from marketplace.signals.parser import parse_subscription
 
 
 class CategorySchema(Schema):
@@ -57,12 +57,11 @@ class ProviderOutSchema(Schema):
     base = fields.Method("_base")
     radius_km = fields.Float()
     active = fields.Boolean()
-    tags = fields.Method("_tags", metadata={"description": "Your tag subscriptions, normalised."})
+    tags = fields.List(fields.String(), attribute="subscriptions",
+                       metadata={"description": "Your tag subscriptions, normalised, with their "
+                                 "sigils (`?kayak`, `#boats`)."})
     direct_asks = fields.Boolean()
     created_at = fields.AwareDateTime()
-
-    def _tags(self, obj: Any) -> list[str]:
-        return [spelled(t.kind, t.tag) for t in obj.tags]
 
     def _slugs(self, obj: Any) -> list[str]:
         return [c.slug for c in obj.categories]

@@ -27,7 +27,6 @@ from marketplace.ratings import services as ratings
 from marketplace.ratings.models import SUB_SCORES
 from marketplace.ratings.schemas import RatingOutSchema
 from marketplace.schemas import LocationInSchema
-from marketplace.signals.parser import spelled
 from marketplace.web import forms
 from marketplace.web.forms import FormErrors, FormInvalid, safe_next
 
@@ -110,7 +109,7 @@ def _setup_values(provider: Provider | None) -> dict[str, Any]:
             "bio": provider.bio, "categories": slugs, "place_query": "",
             "lat": f"{provider.base_lat:g}", "lon": f"{provider.base_lon:g}",
             "radius_km": f"{provider.radius_km:g}", "active": provider.active,
-            "tags": " ".join(spelled(t.kind, t.tag) for t in provider.tags),
+            "tags": " ".join(provider.subscriptions),
             "direct_asks": provider.direct_asks}
 
 
