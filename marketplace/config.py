@@ -161,6 +161,8 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         # Trends show a tag only where at least this many distinct customers used it (per
         # 0.1-degree trend tile, in the window): docs/api.md, "Trends".
         "TRENDS_MIN_CUSTOMERS": int(env.get("TRENDS_MIN_CUSTOMERS", "3")),
+        # How often the trends page re-reads itself (static/trends.js), seconds.
+        "TRENDS_REFRESH_SECONDS": int(env.get("TRENDS_REFRESH_SECONDS", "30")),
         # Socket.IO events per connection: replay (catching up) page requests.
         "RATE_LIMIT_REPLAYS": env.get("RATE_LIMIT_REPLAYS", "30 per minute"),
         # Behind N reverse proxies that set X-Forwarded-For/-Proto/-Host (docs/deploy.md):
