@@ -114,3 +114,33 @@ def test_a_bad_point_on_the_trends_page_is_said_not_a_500(make_user: Any, auth: 
     page = dom(auth.sign_in(make_user()).get("/trends?lat=95&lon=east"))
     errors = [p.text() for p in page.by_id("trends-region").find_all("p", cls="error")]
     assert [e.split(":")[0] for e in errors] == ["lat", "lon"]
+
+
+def test_suggestions_offer_tags_used_nearby_and_their_category(make_user: Any, make_need: Any,
+                                                               auth: Any) -> None:
+    for _ in range(3):
+        make_need(make_user(), title="?kayak for the river #summer", category="moving")
+    make_need(make_user(), title="?kazoo lessons")  # one person: never offered
+    web = auth.sign_in(make_user())
+    at = {"lat": str(AUSTIN[0]), "lon": str(AUSTIN[1])}
+    typing = web.get("/needs/suggestions", query_string={**at, "text": "Need a ?KA"}).get_json()
+    assert typing == {"typing": "?KA", "tags": [{"spelled": "?kayak", "count": 3}],
+                      "category": None}
+    written = web.get("/needs/suggestions", query_string={
+        **at, "text": "Need a ?kayak soon", "also": "#summer"}).get_json()
+    assert written["typing"] is None
+    assert written["tags"] == []  # both nearby tags are written already
+    assert written["category"] == {"slug": "moving", "name": written["category"]["name"]}
+    assert web.get("/needs/suggestions", query_string={
+        **at, "text": "#su"}).get_json()["tags"] == [{"spelled": "#summer", "count": 3}]
+    far = web.get("/needs/suggestions", query_string={"lat": "32.7767", "lon": "-96.797",
+                                                      "text": "?ka"}).get_json()
+    assert far["tags"] == []
+    assert web.get("/needs/suggestions", query_string={"text": "?ka"}).get_json() == {
+        "tags": [], "category": None}
+
+
+def test_the_need_form_loads_the_suggestions_script(make_user: Any, auth: Any) -> None:
+    page = dom(auth.sign_in(make_user()).get("/needs/new"))
+    assert page.by_id("tag-suggestions") is not None
+    assert page.find("script", src="/static/suggest.js") is not None

@@ -23,6 +23,7 @@ from marketplace.geo import (
     grid_cell_centre,
     in_reach,
     lat_row,
+    search_box,
 )
 from marketplace.geocoding import services as geocoding
 from marketplace.needs.models import Audience, Need, NeedRecipient, NeedStatus
@@ -32,8 +33,9 @@ from marketplace.notifications.types import NotificationType
 from marketplace.pagination import paginate
 from marketplace.providers import matching
 from marketplace.providers import services as providers
-from marketplace.providers.models import Provider
+from marketplace.providers.models import Category, Provider
 from marketplace.signals import services as signals
+from marketplace.signals.models import NeedTag
 from marketplace.signals.parser import MENTION, parse
 
 MAX_TTL = timedelta(days=30)
@@ -255,3 +257,35 @@ def by_share_token(token: str) -> Need:
     if need is None or need.hidden_at is not None:
         raise NotFound("No such need.")
     return need
+
+
+SUGGEST_DAYS = 30
+
+
+def suggest_category(lat: float, lon: float, tags: list[tuple[str, str]]) -> Category | None:
+    """The category most needs nearby (~25 km, the last 30 days, the newest 2,000 per tag) with
+    these intent or topic tags were posted in, by distinct customers -- only when at least
+    ``TRENDS_MIN_CUSTOMERS`` of them chose it (an aggregate, like trends)."""
+    tags = [(kind, tag) for kind, tag in tags if kind != MENTION][:5]
+    if not tags:
+        return None
+    k = current_app.config["TRENDS_MIN_CUSTOMERS"]
+    cell = grid_cell_centre(lat, lon)
+    box = search_box(cell.lat, cell.lon, signals.SUGGEST_RADIUS_KM)
+    since = utcnow() - timedelta(days=SUGGEST_DAYS)
+    customers: dict[int, set[int]] = {}
+    for kind, tag in tags:
+        rows = db.session.execute(
+            select(Need.category_id, Need.customer_id, Need.lon)
+            .join(NeedTag, NeedTag.need_id == Need.id)
+            .where(NeedTag.kind == kind, NeedTag.tag == tag, Need.created_at >= since,
+                   Need.hidden_at.is_(None), Need.customer_id.is_not(None),
+                   Need.lat_row.in_(box.rows))
+            .order_by(Need.id.desc()).limit(2000))
+        for category_id, customer_id, nlon in rows:
+            if any(lo <= nlon <= hi for lo, hi in box.lon_ranges):
+                customers.setdefault(category_id, set()).add(customer_id)
+    best = max(customers.items(), key=lambda item: (len(item[1]), -item[0]), default=None)
+    if best is None or len(best[1]) < k:
+        return None
+    return db.session.get(Category, best[0])

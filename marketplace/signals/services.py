@@ -34,7 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from marketplace.extensions import db
 from marketplace.geo import grid_cell_centre, lat_row, search_box
 from marketplace.signals.models import NeedTag, TrendHit
-from marketplace.signals.parser import INTENT, MENTION, TOPIC, Signals, parse
+from marketplace.signals.parser import INTENT, MENTION, TOPIC, Signals, normalise, parse
 
 TILE_DEG = 0.1
 WINDOWS = {"24h": 24, "7d": 24 * 7}
@@ -101,6 +101,10 @@ class Area:
     rows: tuple[int, ...]
     cols: tuple[tuple[int, int], ...]
 
+    @property
+    def columns(self) -> list[int]:
+        return [c for lo, hi in self.cols for c in range(lo, hi + 1)]
+
 
 def area(lat: float, lon: float, radius_km: float) -> Area:
     """The whole trend tiles the box around the circle of ``radius_km`` around the grid cell of
@@ -110,10 +114,14 @@ def area(lat: float, lon: float, radius_km: float) -> Area:
     return Area(box.rows, tuple((trend_col(lo), trend_col(hi)) for lo, hi in box.lon_ranges))
 
 
+def _tiles(where: Area) -> dict[str, Any]:
+    return {"rows": list(where.rows), "cols": where.columns}
+
+
 _T = TrendHit.__table__.c
 
 
-def _statement(col_ranges: int) -> Any:
+def _statement() -> Any:
     current = _T.hour >= bindparam("current")
     return (
         select(_T.kind, _T.tag, _T.cell_row, _T.cell_col,
@@ -122,8 +130,7 @@ def _statement(col_ranges: int) -> Any:
                func.sum(case((current, 0), else_=_T.needs)),
                func.count(func.distinct(case((current, None), else_=_T.customer_id))))
         .where(_T.cell_row.in_(bindparam("rows", expanding=True)),
-               or_(*(_T.cell_col.between(bindparam(f"lo{i}"), bindparam(f"hi{i}"))
-                     for i in range(col_ranges))),
+               _T.cell_col.in_(bindparam("cols", expanding=True)),
                _T.hour >= bindparam("since"), _T.hour <= bindparam("until"))
         .group_by(_T.kind, _T.tag, _T.cell_row, _T.cell_col)
         # Only tiles over the floor in one window or the other leave the database.
@@ -134,7 +141,7 @@ def _statement(col_ranges: int) -> Any:
     )
 
 
-_STATEMENTS = {1: _statement(1), 2: _statement(2)}
+_STATEMENT = _statement()
 
 
 def trends(lat: float, lon: float, radius_km: float, window: str,
@@ -147,13 +154,11 @@ def trends(lat: float, lon: float, radius_km: float, window: str,
     until = hour_of(now)
     current = until - hours + 1
     where = area(lat, lon, radius_km)
-    params: dict[str, Any] = {"rows": list(where.rows), "current": current, "k": k,
+    params: dict[str, Any] = {**_tiles(where), "current": current, "k": k,
                               "since": current - hours, "until": until}
-    for i, (lo, hi) in enumerate(where.cols):
-        params[f"lo{i}"], params[f"hi{i}"] = lo, hi
     totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for kind, tag, _row, _col, needs, customers, before, customers_before in \
-            db.session.connection().execute(_STATEMENTS[len(where.cols)], params):
+            db.session.connection().execute(_STATEMENT, params):
         if customers >= k:
             totals[(kind, tag)][0] += needs
         if customers_before >= k:
@@ -171,3 +176,49 @@ def trends(lat: float, lon: float, radius_km: float, window: str,
     start = datetime.fromtimestamp(current * 3600, UTC)
     return {"window": window, "since": start, "until": start + timedelta(hours=hours),
             "min_customers": k, "intents": by_kind[INTENT], "topics": by_kind[TOPIC]}
+
+
+SUGGEST_RADIUS_KM = 25
+SUGGEST_WINDOW = "7d"
+
+
+def _suggest_statement(prefixed: bool) -> Any:
+    where = [_T.cell_row.in_(bindparam("rows", expanding=True)),
+             _T.cell_col.in_(bindparam("cols", expanding=True)),
+             _T.hour >= bindparam("since"), _T.hour <= bindparam("until")]
+    if prefixed:
+        where += [_T.kind == bindparam("kind"),
+                  func.substr(_T.tag, 1, bindparam("length")) == bindparam("prefix")]
+    return (select(_T.kind, _T.tag, func.sum(_T.needs))
+            .where(*where)
+            .group_by(_T.kind, _T.tag, _T.cell_row, _T.cell_col)
+            .having(func.count(func.distinct(_T.customer_id)) >= bindparam("k")))
+
+
+_SUGGEST = {p: _suggest_statement(p) for p in (False, True)}
+
+
+def suggest_tags(lat: float, lon: float, kind: str | None = None, prefix: str = "",
+                 exclude: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
+                 limit: int = 8, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Tags to offer someone typing a need here: the intent and topic tags used in the last 7
+    days within ~25 km, under the same rules as ``trends`` (whole tiles, k distinct customers
+    per tile, bucketed counts, ranked by bucket then alphabetically) -- of ``kind`` starting
+    with ``prefix`` (normalised) when a tag is being typed, and without those in ``exclude``."""
+    k = current_app.config["TRENDS_MIN_CUSTOMERS"]
+    until = hour_of(now or datetime.now(UTC))
+    where = area(lat, lon, SUGGEST_RADIUS_KM)
+    prefix = normalise(prefix) if prefix else ""
+    params: dict[str, Any] = {**_tiles(where), "since": until - WINDOWS[SUGGEST_WINDOW] + 1,
+                              "until": until, "k": k}
+    prefixed = bool(kind and prefix)
+    if prefixed:
+        params.update(kind=kind, prefix=prefix, length=len(prefix))
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for row_kind, tag, needs in db.session.connection().execute(
+            _SUGGEST[prefixed], params):
+        if (row_kind, tag) not in exclude and (kind is None or row_kind == kind):
+            totals[(row_kind, tag)] += needs
+    ranked = sorted(((bucket(n, k), kind_, tag) for (kind_, tag), n in totals.items()),
+                    key=lambda t: (-t[0], t[2], t[1]))
+    return [{"kind": kind_, "tag": tag, "count": count} for count, kind_, tag in ranked[:limit]]

@@ -4,9 +4,10 @@ page and swaps the chart when the answer changes."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, jsonify, render_template, request
 from flask_login import current_user, login_required
 
 from marketplace.errors import DomainError
@@ -16,7 +17,7 @@ from marketplace.geocoding import services as geocoding
 from marketplace.needs import services as needs
 from marketplace.providers import services as providers
 from marketplace.signals import services as signals
-from marketplace.signals.parser import INTENT, SIGIL_OF, TOPIC, normalise
+from marketplace.signals.parser import INTENT, SIGIL_OF, SIGILS, TOPIC, normalise, parse
 from marketplace.signals.schemas import TrendsArgs
 from marketplace.web import forms
 from marketplace.web.forms import FormInvalid
@@ -91,3 +92,38 @@ def index() -> Any:
                            query=query, radii=RADII, focus=focus,
                            focus_shown=focus in shown, sigil=SIGIL_OF,
                            place=place)
+
+
+# The tag being typed: a sigil and tag characters at the very end of the text.
+_TYPING = re.compile(r"(?:^|[\s(\[{\"'])([?#])([^\W]*)$")
+
+
+@bp.route("/needs/suggestions")
+@login_required
+@limited("RATE_LIMIT_REACH_PREVIEWS")
+def suggestions() -> Any:
+    """Tags (and a category) to offer while a customer types a need, from what is used nearby:
+    aggregates under the trends rules (static/suggest.js asks as they type)."""
+    args = request.args
+    text = (args.get("text") or "")[:5200]
+    try:
+        if args.get("place_query") and not args.get("lat"):
+            found = geocoding.resolve(args["place_query"])
+            lat, lon = found.lat, found.lon
+        else:
+            lat, lon = float(args.get("lat", "")), float(args.get("lon", ""))
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError("out of range")
+    except (ValueError, DomainError):
+        return jsonify({"tags": [], "category": None})
+    typing = _TYPING.search(text)
+    kind, prefix = (SIGILS[typing.group(1)], typing.group(2)) if typing else (None, "")
+    written = parse((args.get("also") or "")[:5200], text[:typing.start(1)] if typing else text)
+    have = set(written.pairs())
+    tags = signals.suggest_tags(lat, lon, kind, prefix, exclude=have)
+    category = needs.suggest_category(lat, lon, written.pairs())
+    return jsonify({
+        "typing": SIGIL_OF[kind] + prefix if kind else None,
+        "tags": [{"spelled": SIGIL_OF[t["kind"]] + t["tag"], "count": t["count"]} for t in tags],
+        "category": None if category is None else {"slug": category.slug, "name": category.name},
+    })

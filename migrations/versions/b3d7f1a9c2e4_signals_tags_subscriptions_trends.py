@@ -64,7 +64,8 @@ def upgrade():
     sa.Column('customer_id', sa.Integer(), nullable=False),
     sa.Column('needs', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['users.id'], name=op.f('fk_trend_hits_customer_id_users'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('cell_row', 'cell_col', 'hour', 'kind', 'tag', 'customer_id', name=op.f('pk_trend_hits'))
+    sa.PrimaryKeyConstraint('cell_row', 'cell_col', 'hour', 'kind', 'tag', 'customer_id', name=op.f('pk_trend_hits'), postgresql_include=['needs']),
+    sqlite_with_rowid=False
     )
     with op.batch_alter_table('trend_hits', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_trend_hits_customer_id'), ['customer_id'], unique=False)
