@@ -540,8 +540,18 @@ def _load_and_measure(backend: str, args: argparse.Namespace, url: str,
             load_s = time.perf_counter() - t0
             out(f"load: {args.providers:,} users + providers, {cov:,} provider_categories and "
                 f"{cov:,} provider_coverage rows, then ANALYZE: {load_s:.1f} s")
+            if args.tag_share > 0:
+                t0 = time.perf_counter()
+                tagged = load_tags(backend, raw_url, args, category_ids)
+                out(f"load: {tagged:,} provider_tag_coverage rows (--tag-share "
+                    f"{args.tag_share}): {time.perf_counter() - t0:.1f} s")
             gc.collect()
-            return measure(backend, args, category_ids, load_s)
+            result = measure(backend, args, category_ids, load_s)
+            if args.tag_share > 0:
+                with app.app_context():
+                    result["tags"] = measure_tags(backend, args, category_ids)
+                    db.session.remove()
+            return result
     finally:
         if app is not None:
             with app.app_context():
@@ -750,6 +760,137 @@ def breakdown(backend: str, needs: Sequence[Need]) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# tag subscriptions (--tag-share): providers_for_tags, the union a need with ?intent tags adds
+
+
+def tag_of(i: int) -> str:
+    return f"tag{i}"
+
+
+def tag_rows(n: int, seed: int, area: Any, category_ids: list[int], share: float,
+             vocabulary: int) -> Iterator[tuple[list[tuple], list[tuple]]]:
+    """(provider_tags rows, provider_tag_coverage rows) per batch: the same providers as
+    ``provider_batches`` (same seed), ``share`` of them subscribed to 1..3 intent tags drawn
+    uniformly from ``vocabulary``."""
+    from marketplace.geo import grid_cell_centre, lat_row
+
+    rng = random.Random(seed + 7)
+    for batch in provider_batches(n, seed, area, category_ids):
+        tags, coverage = [], []
+        for pid, lat, lon, radius, _cats in batch:
+            if rng.random() >= share:
+                continue
+            cell = grid_cell_centre(lat, lon)
+            for t in rng.sample(range(vocabulary), rng.randint(1, 3)):
+                tags.append((pid, "intent", tag_of(t)))
+                coverage.append((pid, "intent", tag_of(t), pid, lat_row(cell.lat), cell.lat,
+                                 cell.lon, radius))
+        yield tags, coverage
+
+
+TAG_COLUMNS = {
+    "provider_tags": "provider_id, kind, tag",
+    "provider_tag_coverage": "provider_id, kind, tag, user_id, lat_row, lat, lon, radius_km",
+}
+
+
+def load_tags(backend: str, url: str, args: argparse.Namespace, category_ids: list[int]) -> int:
+    """The tag rows, loaded like the rest (executemany / COPY), then ANALYZE."""
+    from marketplace.extensions import db
+
+    loaded = 0
+    batches = tag_rows(args.providers, args.seed, AREAS[args.area], category_ids,
+                       args.tag_share, args.tag_vocabulary)
+    if backend == "sqlite":
+        raw = db.engine.raw_connection()
+        try:
+            con = raw.driver_connection
+            con.execute("PRAGMA foreign_keys=OFF")
+            con.execute("BEGIN")
+            for tags, coverage in batches:
+                for table, rows in zip(TAG_COLUMNS, (tags, coverage), strict=True):
+                    cols = TAG_COLUMNS[table]
+                    marks = ", ".join("?" * len(cols.split(",")))
+                    con.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
+                loaded += len(coverage)
+            con.execute("COMMIT")
+            con.execute("ANALYZE")
+            con.execute("PRAGMA foreign_keys=ON")
+        finally:
+            raw.close()
+        return loaded
+    import psycopg
+
+    with psycopg.connect(url) as con:
+        with con.cursor() as cur:
+            cur.execute("SET LOCAL session_replication_role = replica")
+            for tags, coverage in batches:
+                for table, rows in zip(TAG_COLUMNS, (tags, coverage), strict=True):
+                    with cur.copy(f"COPY {table} ({TAG_COLUMNS[table]}) FROM STDIN") as copy:
+                        for r in rows:
+                            copy.write_row(r)
+                loaded += len(coverage)
+        con.commit()
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("VACUUM (ANALYZE) provider_tags, provider_tag_coverage")
+    return loaded
+
+
+def measure_tags(backend: str, args: argparse.Namespace, category_ids: list[int]) -> dict[str, Any]:
+    """What posting a need with 1..2 ?intent tags costs in matching: ``providers_for`` and
+    ``providers_for_tags`` (the union), timed together and the tag query alone; checked against
+    a scan of provider_tags JOIN providers (Python distance rule, cell to cell)."""
+    from marketplace.extensions import db
+    from marketplace.geo import grid_cell_centre, haversine_km
+    from marketplace.providers.matching import providers_for, providers_for_tags
+
+    rng = random.Random(args.seed + 9)
+    area = AREAS[args.area]
+    needs = random_needs(args.queries, args.seed + 1, area, category_ids)
+    tags = [[("intent", tag_of(t)) for t in rng.sample(range(args.tag_vocabulary),
+                                                        rng.randint(1, 2))] for _ in needs]
+    by_need = {id(n): t for n, t in zip(needs, tags, strict=True)}
+
+    def union(n: Need) -> Any:
+        return (providers_for(n.category_id, n.lat, n.lon, n.radius_km),
+                providers_for_tags(by_need[id(n)], n.lat, n.lon, n.radius_km))
+
+    def tags_only(n: Need) -> Any:
+        return providers_for_tags(by_need[id(n)], n.lat, n.lon, n.radius_km)
+
+    time_calls({"union": union, "tags": tags_only}, needs[: args.warmup])
+    db.session.rollback()
+    timing = time_calls({"union": union, "tags": tags_only}, needs)
+    db.session.rollback()
+    u, t = timing["union"].stats(), timing["tags"].stats()
+    found = [len(r) for r in timing["tags"].results]
+    out(f"tag subscriptions: {args.tag_share:.0%} of providers subscribe to 1-3 of "
+        f"{args.tag_vocabulary:,} intent tags; each need has 1-2:")
+    out(f"  providers_for + providers_for_tags (the union posting a need runs): wall {fmt(u)}")
+    out(f"  providers_for_tags alone: wall {fmt(t)}; tag matches mean "
+        f"{statistics.fmean(found):.2f} (max {max(found)})")
+    mismatches = 0
+    scan = text("SELECT p.id, p.base_lat, p.base_lon, p.radius_km FROM provider_tags t "
+                "JOIN providers p ON p.id = t.provider_id WHERE t.kind = 'intent' AND t.tag = :tag "
+                "AND p.active")
+    for n, result in list(zip(needs, timing["tags"].results, strict=True))[: args.scan_queries]:
+        cell = grid_cell_centre(n.lat, n.lon)
+        expected = set()
+        for _kind, tag in by_need[id(n)]:
+            for pid, plat, plon, pradius in db.session.execute(scan, {"tag": tag}):
+                km = haversine_km(*grid_cell_centre(plat, plon), *cell)
+                if km <= pradius and km <= n.radius_km:
+                    expected.add(pid)
+        mismatches += expected != {m.provider_id for m in result}
+    db.session.rollback()
+    out(f"  correctness against a scan of provider_tags on the first {args.scan_queries} needs: "
+        + ("OK" if not mismatches else f"MISMATCH in {mismatches} needs"))
+    out(f"  target: tag query p50 <= {TARGET_P50_MS} ms: "
+        f"{'met' if t['p50'] <= TARGET_P50_MS else 'MISSED'}")
+    return {"union": u, "tags": t, "mismatches": mismatches}
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -764,6 +905,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
     p.add_argument("--no-variants", dest="variants", action="store_false",
                    help="skip the private variants that attribute the time")
+    p.add_argument("--tag-share", type=float, default=0.0,
+                   help="share of providers subscribed to 1-3 intent tags (0: no tag rows)")
+    p.add_argument("--tag-vocabulary", type=int, default=1000,
+                   help="how many distinct intent tags subscriptions are drawn from")
     args = p.parse_args(argv)
 
     lat_lo, lat_hi, lon_lo, lon_hi = AREAS[args.area]
@@ -787,6 +932,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"p99 {i['p99']:.3f} ms | scan p50 {r['scan']['p50']:.1f} ms | "
             f"{r['ratio']:,.0f}x | correctness "
             f"{'OK' if r['mismatches'] == 0 else str(r['mismatches']) + ' mismatches'}")
+        if "tags" in r:
+            out(f"{'':<11} with tags: union p50 {r['tags']['union']['p50']:.3f} ms, p99 "
+                f"{r['tags']['union']['p99']:.3f} ms | tag query p50 "
+                f"{r['tags']['tags']['p50']:.3f} ms | correctness "
+                f"{'OK' if not r['tags']['mismatches'] else 'MISMATCH'}")
     return 0
 
 

@@ -167,6 +167,15 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "RATE_LIMIT_OFFERS": env.get("RATE_LIMIT_OFFERS", "30 per hour;200 per day"),
         "RATE_LIMIT_MESSAGES": env.get("RATE_LIMIT_MESSAGES", "20 per minute;300 per hour"),
         "RATE_LIMIT_REPORTS": env.get("RATE_LIMIT_REPORTS", "10 per hour;50 per day"),
+        # @mentions in needs: each provider a need is sent to by handle spends one.
+        "RATE_LIMIT_MENTIONS": env.get("RATE_LIMIT_MENTIONS", "20 per hour;60 per day"),
+        # Trends (GET /api/v1/trends and the trends page, which polls it): aggregates by place.
+        "RATE_LIMIT_TRENDS": env.get("RATE_LIMIT_TRENDS", "30 per minute;600 per hour"),
+        # Trends show a tag only where at least this many distinct customers used it (per
+        # 0.1-degree trend tile, in the window): docs/api.md, "Trends".
+        "TRENDS_MIN_CUSTOMERS": int(env.get("TRENDS_MIN_CUSTOMERS", "3")),
+        # How often the trends page re-reads itself (static/trends.js), seconds.
+        "TRENDS_REFRESH_SECONDS": int(env.get("TRENDS_REFRESH_SECONDS", "30")),
         # Socket.IO events per connection: replay (catching up) page requests.
         "RATE_LIMIT_REPLAYS": env.get("RATE_LIMIT_REPLAYS", "30 per minute"),
         # Behind N reverse proxies that set X-Forwarded-For/-Proto/-Host (docs/deploy.md):

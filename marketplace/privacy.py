@@ -193,6 +193,20 @@ SECTIONS: list[Section] = [
     Section("need_recipients", lambda t, w: _in(t.c.need_id, w.need_ids)
             | _in(t.c.provider_id, w.provider_ids), _keep,
             doc="the favourites your needs went to, and the needs sent to you directly"),
+    Section("need_tags", lambda t, w: _in(t.c.need_id, w.need_ids),
+            lambda t, w: _delete(t, _in(t.c.need_id, w.need_ids)),
+            doc="the ?intent, #topic and @mention signals of your needs"),
+    Section("provider_tags", lambda t, w: _in(t.c.provider_id, w.provider_ids),
+            lambda t, w: _delete(t, _in(t.c.provider_id, w.provider_ids)),
+            doc="the tags you subscribe to as a provider"),
+    Section("provider_tag_coverage",
+            lambda t, w: _in(t.c.provider_id, w.provider_ids) | (t.c.user_id == w.user_id),
+            lambda t, w: _delete(t, t.c.user_id == w.user_id),
+            doc="where you take work for your tags (derived from the profile)"),
+    Section("trend_hits", lambda t, w: t.c.customer_id == w.user_id,
+            lambda t, w: _delete(t, t.c.customer_id == w.user_id),
+            doc="how many needs you posted with each tag, by ~10 km tile and hour (what "
+                "trends are counted from; shown to others only as aggregates)"),
     Section("notifications", lambda t, w: t.c.user_id == w.user_id,
             lambda t, w: _delete(t, t.c.user_id == w.user_id), doc="your notifications"),
     Section("reports", lambda t, w: (t.c.reporter_id == w.user_id)

@@ -73,6 +73,8 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/docs", "/docs", EVERYONE, why="the API explorer"),
     Row("GET", "/openapi.json", "/openapi.json", EVERYONE, why="the document"),
     Row("GET", "/geocode", "/geocode?q=Austin", SIGNED_IN),
+    Row("GET", "/trends", f"/trends?lat={AUSTIN[0]}&lon={AUSTIN[1]}", SIGNED_IN,
+        why="aggregates only, k floor"),
     Row("POST", "/users", "/users", EVERYONE,
         lambda w, r: {"email": f"new-{r}@example.com", "password": "long enough pw",
                       "name": "New Person"}, why="sign-up"),

@@ -102,6 +102,7 @@ from marketplace.providers import services as providers
 from marketplace.providers.schemas import ProviderInSchema
 from marketplace.ratings.schemas import RatingInSchema, ReplyInSchema
 from marketplace.schemas import EmptySchema, TrimmedString
+from marketplace.signals.schemas import TrendsArgs
 
 API = "/api/v1"
 BAD_STATUSES = frozenset({400, 401, 403, 404, 409, 413, 415, 422})
@@ -502,6 +503,11 @@ ENDPOINTS += (
                       "reason": "Spam"},),
              extras=(Extra("suspend-a-need", ("action",), "suspend", expect=("target_type",)),
                      Extra("no-such-need", ("target_id",), 2**31 - 1, status=404))),
+)
+ENDPOINTS += (
+    Endpoint("GET", f"{API}/trends", "customer", f"{API}/trends", TrendsArgs,
+             query={"lat": str(AUSTIN[0]), "lon": str(AUSTIN[1]), "radius_km": "10",
+                    "window": "24h"}),
 )
 BY_KEY = {ep.key: ep for ep in ENDPOINTS}
 PUBLIC = frozenset({

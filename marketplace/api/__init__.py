@@ -19,6 +19,7 @@ from marketplace.api import (
     offers,
     providers,
     ratings,
+    trends,
 )
 from marketplace.api.auth import challenge
 from marketplace.extensions import csrf, openapi
@@ -26,7 +27,7 @@ from marketplace.pagination import next_link
 
 BLUEPRINTS = (accounts.blp, providers.blp, needs.blp, offers.blp, messages.blp, ratings.blp,
               notifications.blp, geocoding.blp, blocks.blp, contacts.blp,
-              moderation.blp)
+              moderation.blp, trends.blp)
 
 
 def register(app: Flask) -> None:

@@ -15,8 +15,9 @@ first with LIMIT; Python keeps those whose exact band it is.
 Every prefilter is a superset of the rule by a margin, so the result is exactly the old
 "build every matching need and sort" — see tests/test_feed_paging.py.
 
-Needs sent to the provider directly (a customer's favourites, ``need_recipients``) are not
-found by place: they are read by the recipient rows (few per provider), given their band the
+Needs sent to the provider directly (a customer's favourites, an @mention of their handle, or
+one of their tag subscriptions -- the last under the distance rule: ``need_recipients``) are
+not found by place: they are read by the recipient rows (few per provider), given their band the
 same way, and merged into the same order, so one cursor pages both.
 """
 
@@ -205,18 +206,21 @@ class Feed:
         p = self.provider
         if not p.takes_work:
             return []
-        stmt = (select(Need.id, Need.lat, Need.lon)
+        stmt = (select(Need.id, Need.lat, Need.lon, Need.radius_km, NeedRecipient.via)
                 .join(NeedRecipient, NeedRecipient.need_id == Need.id)
                 .where(NeedRecipient.provider_id == p.id, Need.status == NeedStatus.OPEN,
                        Need.hidden_at.is_(None), Need.customer_id.not_in(SUSPENDED),
-                       Need.audience == Audience.FAVOURITES, Need.expires_at > self.params["now"],
+                       Need.expires_at > self.params["now"],
                        Need.customer_id != p.user_id))
         if self.blocking:
             stmt = stmt.where(Need.customer_id.not_in(self.blocking))
         if among is not None:
             stmt = stmt.where(Need.id.in_(list(among)))
+        # A need sent by a tag subscription keeps to the distance rule (as of now); one sent
+        # to a favourite or by an @mention goes wherever the provider is.
         slots = [Slot(band_index(cell_distance_km(p.base_lat, p.base_lon, row.lat, row.lon)),
-                      row.id) for row in db.session.execute(stmt)]
+                      row.id) for row in db.session.execute(stmt)
+                 if row.via != "tag" or self._band_of(row.lat, row.lon, row.radius_km) is not None]
         return sorted(slots, key=_order)
 
     def page(self, after: Slot | None, limit: int) -> tuple[list[Slot], Slot | None]:
@@ -226,7 +230,8 @@ class Feed:
         direct = [s for s in self.direct() if after is None or _order(s) > _order(after)]
         if not direct:
             return nearby, more
-        merged = sorted(nearby + direct, key=_order)
+        merged = sorted(set(nearby) | set(direct), key=_order)  # sent twice (a category
+        # and a mention): once
         if more is not None or len(merged) > limit:
             return merged[:limit], merged[limit - 1]
         return merged, None
@@ -262,11 +267,11 @@ class Feed:
         """Which of ``need_ids`` are in the feed now (in feed order)."""
         if not need_ids:
             return []
-        slots = self.direct(among=need_ids)
+        slots = set(self.direct(among=need_ids))
         if not self.empty:
             rows = self._rows(range(1), None, among=need_ids)
-            slots += [Slot(band, row.id) for row in rows[0]
-                      if (band := self._band_of(row.lat, row.lon, row.radius_km)) is not None]
+            slots |= {Slot(band, row.id) for row in rows[0]
+                      if (band := self._band_of(row.lat, row.lon, row.radius_km)) is not None}
         return sorted(slots, key=_order)
 
 

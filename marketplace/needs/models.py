@@ -23,6 +23,7 @@ from marketplace.db_types import IDS_NEVER_REUSED, Hideable, UTCDateTime, utcnow
 from marketplace.extensions import db
 from marketplace.geo import grid_cell_centre, km_cos, unit_vector
 from marketplace.providers.models import Category
+from marketplace.signals.models import NeedTag
 
 
 class Audience(enum.StrEnum):
@@ -130,6 +131,12 @@ class Need(Hideable, db.Model):
 
     customer: Mapped[User | None] = relationship(foreign_keys=[customer_id])
     category: Mapped[Category] = relationship()
+    # Its ?intent, #topic and @mention signals (signals.parser), in the order written.
+    tags: Mapped[list[NeedTag]] = relationship(order_by=NeedTag.position, lazy="selectin",
+                                               viewonly=True)
+
+    def tags_of(self, kind: str) -> list[str]:
+        return [t.tag for t in self.tags if t.kind == kind]
 
 
 class NeedRecipient(db.Model):
@@ -144,3 +151,6 @@ class NeedRecipient(db.Model):
     provider_id: Mapped[int] = mapped_column(
         ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    # Why it was sent there: a favourite (``Audience.FAVOURITES``), an @mention of the
+    # provider's handle, or one of the provider's tag subscriptions (signals).
+    via: Mapped[str] = mapped_column(String(12), default="favourite", server_default="favourite")

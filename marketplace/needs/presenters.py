@@ -13,6 +13,7 @@ from marketplace.geo import cell_distance_km, distance_band, grid_cell_centre
 from marketplace.needs.models import Audience, Need, NeedStatus
 from marketplace.needs.schemas import SUMMARY_FIELDS, NeedOutSchema
 from marketplace.providers.models import Provider
+from marketplace.signals.parser import INTENT, MENTION, TOPIC, Signals, parse
 
 EXACT_ROLES = frozenset({"customer", "accepted_provider"})
 
@@ -22,16 +23,21 @@ class NeedView:
     matched_provider; None for what is published to anyone, such as a notification's summary
     or the share page). ``band`` is the distance band from the viewing provider's cell."""
 
-    __slots__ = ("need", "role", "distance_band")
+    __slots__ = ("need", "role", "distance_band", "mentioned", "_signals")
 
-    def __init__(self, need: Need, role: str | None, band: str | None = None) -> None:
+    def __init__(self, need: Need, role: str | None, band: str | None = None,
+                 mentioned: bool = False) -> None:
         self.need, self.role, self.distance_band = need, role, band
+        self.mentioned = mentioned
+        self._signals: Signals | None = None
 
     @classmethod
     def for_provider(cls, need: Need, role: str, provider: Provider | None) -> NeedView:
         band = None if provider is None else distance_band(
             cell_distance_km(provider.base_lat, provider.base_lon, need.lat, need.lon))
-        return cls(need, role, band)
+        mentioned = (provider is not None and provider.direct_asks
+                     and provider.handle in need.tags_of(MENTION))
+        return cls(need, role, band, mentioned)
 
     def __getattr__(self, name: str) -> Any:
         """Columns every viewer sees as stored (title, description, dates, counts)."""
@@ -53,6 +59,30 @@ class NeedView:
     @property
     def description(self) -> str:
         return self._text(self.need.description)
+
+    def _tags(self, kind: str) -> list[str]:
+        """The need's stored signals of ``kind``; for a reader the customer has not chosen, only
+        those still in the text as they read it (a tag is never a way round the masking of
+        contact details: ``?5125550101`` is a phone number)."""
+        stored = self.need.tags_of(kind)
+        if self.exact or not stored:
+            return stored
+        if self._signals is None:
+            self._signals = parse(self.title, self.description)
+        visible = self._signals.of(kind)
+        return [t for t in stored if t in visible]
+
+    @property
+    def intents(self) -> list[str]:
+        return self._tags(INTENT)
+
+    @property
+    def topics(self) -> list[str]:
+        return self._tags(TOPIC)
+
+    @property
+    def mentions(self) -> list[str]:
+        return self._tags(MENTION)
 
     @property
     def viewer_role(self) -> str | None:
@@ -117,7 +147,8 @@ class NeedView:
     def direct(self) -> bool:
         """Sent directly: only a recipient (or the customer) can see such a need at all, so
         for them this is the whole truth; what is published (role None) never says it."""
-        return self.role is not None and self.need.audience == Audience.FAVOURITES
+        return self.role is not None and (self.need.audience == Audience.FAVOURITES
+                                          or (self.mentioned and self.role != "customer"))
 
     @property
     def accepted_offer_id(self) -> int | None:

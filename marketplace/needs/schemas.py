@@ -88,7 +88,15 @@ class NeedOutSchema(Schema):
         "enum": AUDIENCES, "description": "Who you sent it to; only for the customer."})
     direct = fields.Boolean(metadata={
         "description": "The customer sent this need to you (or to chosen providers) directly "
-                       "rather than to every provider nearby."})
+                       "rather than to every provider nearby, or @mentioned you in it."})
+    intents = fields.List(fields.String(), metadata={"description": (
+        "The ?intent signals of the title and description, normalised (NFKC, case-folded, "
+        "accents stripped from Latin, Greek and Cyrillic letters), without the `?`, in the "
+        "order written; see docs/api.md, \"Signals\".")})
+    topics = fields.List(fields.String(), metadata={"description": "The #topic signals, as "
+                                                    "`intents`."})
+    mentions = fields.List(fields.String(), metadata={"description": "The @mentioned handles, "
+                                                      "as `intents`."})
 
 
 # What a notification carries about a need (``needs.presenters.summary``).

@@ -10,12 +10,13 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
+from werkzeug.exceptions import TooManyRequests
 
 from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
 from marketplace.db_types import utcnow
 from marketplace.errors import Invalid, NotFound
-from marketplace.extensions import db
+from marketplace.extensions import db, spend
 from marketplace.geo import (
     Point,
     display_km,
@@ -23,6 +24,7 @@ from marketplace.geo import (
     grid_cell_centre,
     in_reach,
     lat_row,
+    search_box,
 )
 from marketplace.geocoding import services as geocoding
 from marketplace.needs.models import Audience, Need, NeedRecipient, NeedStatus
@@ -32,7 +34,10 @@ from marketplace.notifications.types import NotificationType
 from marketplace.pagination import paginate
 from marketplace.providers import matching
 from marketplace.providers import services as providers
-from marketplace.providers.models import Provider
+from marketplace.providers.models import Category, Provider
+from marketplace.signals import services as signals
+from marketplace.signals.models import NeedTag
+from marketplace.signals.parser import MENTION, parse
 
 MAX_TTL = timedelta(days=30)
 
@@ -58,6 +63,7 @@ def create(user: User, data: dict[str, Any]) -> Need:
             raise Invalid("None of your favourite providers can take it now.",
                           {"audience": ["You have no favourite providers taking work now; "
                                         "send it to providers nearby."]})
+    mentioned = _mentioned(user, parse(data["title"], data.get("description", "")).mentions)
     location, place = _located(data["location"], data.get("place") or None)
     need = Need(
         customer_id=user.id,
@@ -81,14 +87,36 @@ def create(user: User, data: dict[str, Any]) -> Need:
     )
     db.session.add(need)
     db.session.flush()
+    found = signals.record(need.id, user.id, need.lat, need.lon, now, need.title,
+                           need.description)
     if audience == Audience.FAVOURITES:
         db.session.add_all(NeedRecipient(need_id=need.id, provider_id=p.id) for p in recipients)
         db.session.flush()
-        _notify_recipients(need, recipients)
+        _notify_recipients(need, recipients, mentioned)
     else:
-        _notify_matched(need)
+        _notify_matched(need, [(k, t) for k, t in found.pairs() if k != MENTION], mentioned)
     db.session.commit()
     return need
+
+
+MAX_MENTIONS = 5
+
+
+def _mentioned(user: User, handles: list[str]) -> list[Provider]:
+    """The providers a new need's @mentions send it to: active, taking direct asks, not the
+    customer and not blocked by them. Every mention spends from ``RATE_LIMIT_MENTIONS``
+    (found or not, so the budget says nothing about who exists), before anything is written."""
+    if not handles:
+        return []
+    if len(handles) > MAX_MENTIONS:
+        raise Invalid(f"At most {MAX_MENTIONS} @mentions in one need.",
+                      {"description": [f"Mention at most {MAX_MENTIONS} providers."]})
+    for _handle in handles:
+        if not spend("RATE_LIMIT_MENTIONS", f"user:{user.id}"):
+            raise TooManyRequests(current_app.config["RATE_LIMIT_MENTIONS"])
+    blocked = blocks.blocked_provider_ids(user.id)
+    return [p for p in providers.by_handles(handles)
+            if p.takes_work and p.direct_asks and p.user_id != user.id and p.id not in blocked]
 
 
 def _located(location: dict[str, Any], asked: str | None) -> tuple[dict[str, float], str | None]:
@@ -115,20 +143,43 @@ def reach(category_id: int, lat: float, lon: float, radius_km: float,
                                   exclude_user_id=customer_id, exclude_provider_ids=blocked)
 
 
-def _notify_matched(need: Need) -> None:
+def _notify_matched(need: Need, tags: list[tuple[str, str]],
+                    mentioned: Sequence[Provider]) -> None:
     """Every matched provider gets the same event in the same commit: nobody is first.
     The summary is built once; only the distance band differs per provider, so there are only
     as many distinct payloads as bands, each built and JSON-encoded once (``_banded``), and a
-    band is computed once per distinct provider cell."""
-    payload = _banded(summary(need), direct=False)
+    band is computed once per distinct provider cell. Matched: serving the category, or
+    subscribed to one of its intent or topic tags (those get a ``need_recipients`` row, ``via``
+    "tag", which the feed and visibility read), under the same distance rule; and whoever it
+    @mentions, wherever they are (``via`` "mention", ``direct``)."""
+    shared = summary(need)
+    payload = _banded(shared, direct=False)
     cell = grid_cell_centre(need.lat, need.lon)
+    matched = reach(need.category_id, need.lat, need.lon, need.radius_km, need.customer_id)
+    direct = {p.id for p in mentioned}
+    by_tag = []
+    if tags:
+        by_category = {m.provider_id for m in matched}
+        blocked = blocks.blocked_provider_ids(need.customer_id) if need.customer_id else set()
+        by_tag = matching.providers_for_tags(
+            tags, need.lat, need.lon, need.radius_km, exclude_user_id=need.customer_id,
+            exclude_provider_ids=blocked | by_category | direct)
+    if by_tag or mentioned:
+        db.session.add_all([*(NeedRecipient(need_id=need.id, provider_id=m.provider_id, via="tag")
+                              for m in by_tag),
+                            *(NeedRecipient(need_id=need.id, provider_id=p.id, via="mention")
+                              for p in mentioned)])
+        db.session.flush()
     by_cell: dict[Point, Encoded] = {}
     items = []
-    for match in reach(need.category_id, need.lat, need.lon, need.radius_km, need.customer_id):
+    for match in (*matched, *by_tag) if by_tag else matched:
+        if match.provider_id in direct:
+            continue
         data = by_cell.get(match.cell)
         if data is None:
             data = by_cell[match.cell] = payload(distance_band(display_km(match.cell, cell)))
         items.append((match.user_id, data))
+    items.extend(_direct_payloads(shared, cell, mentioned))
     notify_each(NotificationType.NEED_MATCHED, items)
 
 
@@ -153,20 +204,43 @@ def _banded(shared: dict[str, Any], direct: bool) -> Callable[[str], Encoded]:
     return payload
 
 
-def _notify_recipients(need: Need, recipients: Sequence[Provider]) -> None:
+def _direct_payloads(shared: dict[str, Any], cell: Any,
+                     recipients: Sequence[Provider]) -> list[tuple[int, Encoded]]:
+    payload = _banded(shared, direct=True)
+    return [(p.user_id, payload(distance_band(
+        display_km(grid_cell_centre(p.base_lat, p.base_lon), cell)))) for p in recipients]
+
+
+def _notify_recipients(need: Need, recipients: Sequence[Provider],
+                       mentioned: Sequence[Provider] = ()) -> None:
     """A need sent to favourites: each is told in the same commit, as with matching, and
-    each payload says only that it was sent to them directly (never who else it went to)."""
+    each payload says only that it was sent to them directly (never who else it went to).
+    Providers it @mentions are sent it too, the same way."""
     shared = summary(need)
     cell = grid_cell_centre(need.lat, need.lon)
-    notify_each(NotificationType.NEED_MATCHED, (
-        (p.user_id, {"need": {**shared, "distance_band": distance_band(
-            display_km(grid_cell_centre(p.base_lat, p.base_lon), cell)), "direct": True}})
-        for p in recipients
-    ))
+    known = {p.id for p in recipients}
+    extra = [p for p in mentioned if p.id not in known]
+    db.session.add_all(NeedRecipient(need_id=need.id, provider_id=p.id, via="mention")
+                       for p in extra)
+    db.session.flush()
+    notify_each(NotificationType.NEED_MATCHED,
+                _direct_payloads(shared, cell, [*recipients, *extra]))
 
 
 def is_recipient(provider: Provider, need: Need) -> bool:
     return db.session.get(NeedRecipient, (need.id, provider.id)) is not None
+
+
+def _sent_by_signal(provider: Provider, need: Need) -> bool:
+    """A nearby need sent to ``provider`` by an @mention (wherever they are), or by a tag they
+    subscribe to (under the distance rule, now)."""
+    row = db.session.get(NeedRecipient, (need.id, provider.id))
+    if row is None:
+        return False
+    if row.via == "mention":
+        return True
+    return in_reach(grid_cell_centre(provider.base_lat, provider.base_lon), provider.radius_km,
+                    grid_cell_centre(need.lat, need.lon), need.radius_km)
 
 
 def get(need_id: int) -> Need:
@@ -190,9 +264,11 @@ def matches(provider: Provider, need: Need) -> bool:
         provider.takes_work
         and need.hidden_at is None
         and provider.user_id != need.customer_id
-        and providers.serves(provider, need.category_id)
-        and in_reach(grid_cell_centre(provider.base_lat, provider.base_lon), provider.radius_km,
-                     grid_cell_centre(need.lat, need.lon), need.radius_km)
+        and ((providers.serves(provider, need.category_id)
+              and in_reach(grid_cell_centre(provider.base_lat, provider.base_lon),
+                           provider.radius_km, grid_cell_centre(need.lat, need.lon),
+                           need.radius_km))
+             or _sent_by_signal(provider, need))
         and not blocks.is_blocked(need.customer_id, provider.id)
     )
 
@@ -211,3 +287,35 @@ def by_share_token(token: str) -> Need:
     if need is None or need.hidden_at is not None:
         raise NotFound("No such need.")
     return need
+
+
+SUGGEST_DAYS = 30
+
+
+def suggest_category(lat: float, lon: float, tags: list[tuple[str, str]]) -> Category | None:
+    """The category most needs nearby (~25 km, the last 30 days, the newest 2,000 per tag) with
+    these intent or topic tags were posted in, by distinct customers -- only when at least
+    ``TRENDS_MIN_CUSTOMERS`` of them chose it (an aggregate, like trends)."""
+    tags = [(kind, tag) for kind, tag in tags if kind != MENTION][:5]
+    if not tags:
+        return None
+    k = current_app.config["TRENDS_MIN_CUSTOMERS"]
+    cell = grid_cell_centre(lat, lon)
+    box = search_box(cell.lat, cell.lon, signals.SUGGEST_RADIUS_KM)
+    since = utcnow() - timedelta(days=SUGGEST_DAYS)
+    customers: dict[int, set[int]] = {}
+    for kind, tag in tags:
+        rows = db.session.execute(
+            select(Need.category_id, Need.customer_id, Need.lon)
+            .join(NeedTag, NeedTag.need_id == Need.id)
+            .where(NeedTag.kind == kind, NeedTag.tag == tag, Need.created_at >= since,
+                   Need.hidden_at.is_(None), Need.customer_id.is_not(None),
+                   Need.lat_row.in_(box.rows))
+            .order_by(Need.id.desc()).limit(2000))
+        for category_id, customer_id, nlon in rows:
+            if any(lo <= nlon <= hi for lo, hi in box.lon_ranges):
+                customers.setdefault(category_id, set()).add(customer_id)
+    best = max(customers.items(), key=lambda item: (len(item[1]), -item[0]), default=None)
+    if best is None or len(best[1]) < k:
+        return None
+    return db.session.get(Category, best[0])

@@ -4,12 +4,24 @@ import hashlib
 import re
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Column, Float, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
 from marketplace.db_types import IDS_NEVER_REUSED, Hideable, UTCDateTime, utcnow
 from marketplace.extensions import db
+from marketplace.signals.parser import SIGIL_OF
 
 HANDLE = re.compile(r"[a-z0-9](?:[a-z0-9-]{1,28}[a-z0-9])")  # use with fullmatch
 MAX_RADIUS_KM = 100
@@ -57,6 +69,8 @@ class Provider(Hideable, db.Model):
     base_lon: Mapped[float] = mapped_column(Float)
     radius_km: Mapped[float] = mapped_column(Float)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Whether an @mention of the handle sends a need here whatever the distance and category.
+    direct_asks: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     # Erased providers keep their row (ratings and offers point at it), handle "erased-<id>";
@@ -67,6 +81,14 @@ class Provider(Hideable, db.Model):
     categories: Mapped[list[Category]] = relationship(
         secondary=provider_categories, order_by=Category.slug
     )
+    tags: Mapped[list[ProviderTag]] = relationship(
+        order_by="(ProviderTag.kind, ProviderTag.tag)", cascade="all, delete-orphan"
+    )
+
+    @property
+    def subscriptions(self) -> list[str]:
+        """The tag subscriptions as written: ``?kayak``, ``#boats``."""
+        return [SIGIL_OF[t.kind] + t.tag for t in self.tags]
 
     @property
     def takes_work(self) -> bool:
@@ -113,6 +135,43 @@ class ProviderCoverage(db.Model):
     category_id: Mapped[int] = mapped_column(
         ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True
     )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    lat_row: Mapped[int] = mapped_column(Integer)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    radius_km: Mapped[float] = mapped_column(Float)
+
+
+class ProviderTag(db.Model):
+    """An intent or topic tag a provider subscribes to (``?kayak``, ``#boats``; normalised as
+    ``signals.parser.normalise``): a need with that signal is posted to them as if they served
+    its category, under the same distance rule."""
+
+    __tablename__ = "provider_tags"
+
+    provider_id: Mapped[int] = mapped_column(
+        ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class ProviderTagCoverage(db.Model):
+    """``ProviderCoverage`` for tag subscriptions: one row per (kind, tag) an active provider
+    subscribes to, with their base cell and radius, so the tag-matching query is the same box
+    query on the same kind of index, keyed by the tag instead of the category."""
+
+    __tablename__ = "provider_tag_coverage"
+    __table_args__ = (
+        Index("ix_provider_tag_coverage_lookup", "kind", "tag", "lat_row", "lon", "lat",
+              "radius_km", "provider_id", "user_id"),
+    )
+
+    provider_id: Mapped[int] = mapped_column(
+        ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     lat_row: Mapped[int] = mapped_column(Integer)
     lat: Mapped[float] = mapped_column(Float)

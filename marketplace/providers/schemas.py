@@ -4,6 +4,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from marketplace.providers.models import HANDLE, MAX_RADIUS_KM, MIN_RADIUS_KM
 from marketplace.schemas import ApproximatePointSchema, PointSchema, SafeString, text
+from marketplace.signals.parser import parse_subscription
 
 
 class CategorySchema(Schema):
@@ -23,6 +24,22 @@ class ProviderInSchema(Schema):
     radius_km = fields.Float(required=True, allow_nan=False,
                              validate=validate.Range(min=MIN_RADIUS_KM, max=MAX_RADIUS_KM))
     active = fields.Boolean(load_default=True)
+    tags = fields.List(SafeString(validate=validate.Length(min=2, max=41)), load_default=list,
+                       validate=validate.Length(max=20), metadata={"description": (
+                           "Intent and topic tags you take work for besides your categories, "
+                           "written as in a need: `?kayak`, `#boats` (normalised: case, accents "
+                           "and width do not matter). A need with one of them is posted to you "
+                           "whatever its category, under the same distance rule.")})
+    direct_asks = fields.Boolean(load_default=True, metadata={"description": (
+        "Whether a need that @mentions your handle is sent to you whatever its distance and "
+        "category (default true).")})
+
+    @validates("tags")
+    def _tags(self, value: list[str], **_: Any) -> None:
+        wrong = [t for t in value if parse_subscription(t) is None]
+        if wrong:
+            raise ValidationError("Write each tag as ?intent or #topic (letters, digits, '_'): "
+                                  + ", ".join(repr(t) for t in wrong) + ".")
 
     @validates("handle")
     def _handle(self, value: str, **_: Any) -> None:
@@ -42,6 +59,10 @@ class ProviderOutSchema(Schema):
     base = fields.Method("_base")
     radius_km = fields.Float()
     active = fields.Boolean()
+    tags = fields.List(fields.String(), attribute="subscriptions",
+                       metadata={"description": "Your tag subscriptions, normalised, with their "
+                                 "sigils (`?kayak`, `#boats`)."})
+    direct_asks = fields.Boolean()
     created_at = fields.AwareDateTime()
 
     def _slugs(self, obj: Any) -> list[str]:

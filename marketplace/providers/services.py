@@ -12,7 +12,8 @@ from marketplace.accounts.models import User
 from marketplace.errors import Conflict, Invalid, NotFound
 from marketplace.extensions import db
 from marketplace.providers.matching import sync_coverage
-from marketplace.providers.models import HANDLE, Category, ErasedHandle, Provider
+from marketplace.providers.models import HANDLE, Category, ErasedHandle, Provider, ProviderTag
+from marketplace.signals.parser import parse_subscription
 
 
 def all_categories() -> Sequence[Category]:
@@ -75,6 +76,11 @@ def save_profile(user: User, data: dict[str, Any]) -> Provider:
     provider.radius_km = data["radius_km"]
     provider.active = data.get("active", True)
     provider.categories = categories
+    provider.direct_asks = data.get("direct_asks", True)
+    wanted = list(dict.fromkeys(p for p in (parse_subscription(t) for t in data.get("tags", ()))
+                                if p is not None))
+    kept = {(t.kind, t.tag): t for t in provider.tags}
+    provider.tags = [kept.get(pair) or ProviderTag(kind=pair[0], tag=pair[1]) for pair in wanted]
     try:
         db.session.flush()
         sync_coverage(provider)
@@ -83,6 +89,15 @@ def save_profile(user: User, data: dict[str, Any]) -> Provider:
         db.session.rollback()
         raise Conflict("That handle is taken.", {"handle": ["That handle is taken."]}) from None
     return provider
+
+
+def by_handles(handles: Sequence[str]) -> list[Provider]:
+    """The providers with these handles (as ``by_handle`` finds them; unknown ones left out)."""
+    wanted = [h.lower() for h in handles if HANDLE.fullmatch(h.lower())]
+    if not wanted:
+        return []
+    return list(db.session.scalars(select(Provider).where(
+        Provider.handle.in_(wanted), Provider.erased_at.is_(None), Provider.hidden_at.is_(None))))
 
 
 def serves(provider: Provider, category_id: int) -> bool:

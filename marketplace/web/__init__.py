@@ -21,11 +21,12 @@ from marketplace.web import (
     ratings,
     recovery,
     shell,
+    trends,
 )
 
 BLUEPRINTS = (accounts.bp, notifications.bp, needs.bp, offers.bp, messages.bp, ratings.bp,
               providers.bp, feed.bp, jobs.bp, contacts.bp, moderation.bp,
-              recovery.bp)
+              recovery.bp, trends.bp)
 
 
 def register(app: Flask) -> None:

@@ -57,6 +57,8 @@ def _provider_form(form: MultiDict[str, str]) -> tuple[dict[str, Any], str | Non
         "categories": [c for c in form.getlist("categories") if c],
         "radius_km": form.get("radius_km", "").strip(),
         "active": form.get("active") == "1",
+        "tags": form.get("tags", "").split(),  # "?kayak #boats", space-separated
+        "direct_asks": form.get("direct_asks") == "1",
     }
     if not data["categories"]:
         refused["categories"] = ["Choose at least one category."]
@@ -98,14 +100,17 @@ def _setup_values(provider: Provider | None) -> dict[str, Any]:
     if provider is None:
         return {"handle": "", "display_name": current_user.name, "bio": "",
                 "categories": [wanted] if wanted else [], "place_query": "", "lat": "",
-                "lon": "", "radius_km": str(DEFAULT_RADIUS_KM), "active": True}
+                "lon": "", "radius_km": str(DEFAULT_RADIUS_KM), "active": True, "tags": "",
+                "direct_asks": True}
     slugs = [c.slug for c in provider.categories]
     if wanted and wanted not in slugs:
         slugs.append(wanted)
     return {"handle": provider.handle, "display_name": provider.display_name,
             "bio": provider.bio, "categories": slugs, "place_query": "",
             "lat": f"{provider.base_lat:g}", "lon": f"{provider.base_lon:g}",
-            "radius_km": f"{provider.radius_km:g}", "active": provider.active}
+            "radius_km": f"{provider.radius_km:g}", "active": provider.active,
+            "tags": " ".join(provider.subscriptions),
+            "direct_asks": provider.direct_asks}
 
 
 @bp.route("/provider", methods=["GET", "POST"])
@@ -133,9 +138,10 @@ def setup() -> Any:
             return redirect(safe_next(url_for("feed.index")))
         values: dict[str, Any] = {k: form.get(k, "") for k in
                                   ("handle", "display_name", "bio", "place_query", "lat", "lon",
-                                   "radius_km")}
+                                   "radius_km", "tags")}
         values["categories"] = form.getlist("categories")
         values["active"] = form.get("active") == "1"
+        values["direct_asks"] = form.get("direct_asks") == "1"
     else:
         values = _setup_values(provider)
     return render_template(

@@ -1,0 +1,224 @@
+"""Signals as data: recording a new need's tags (``record``) and what people nearby want
+(``trends``), summed from counters rather than a scan of needs.
+
+Trends are aggregates only, built so that no single customer or need can be picked out:
+
+- **Tiles.** A need counts in the fixed 0.1 x 0.1 degree trend tile (~11 x 8 km at 45 degrees)
+  of its grid-cell centre, never its point. An area is the set of whole tiles that the box
+  around the circle (``geo.search_box``) touches.
+- **The k floor, per tile.** A tile adds to a tag's count only when at least
+  ``TRENDS_MIN_CUSTOMERS`` (k, default 3) distinct customers used the tag there in the window.
+  So two areas that differ by one tile differ by a group of at least k customers, never by
+  one person's needs, and a tag used by fewer than k people anywhere is never shown.
+- **Buckets.** Counts are shown as the lower edge of a bucket (k, 5, 10, 20, 50, 100, 200,
+  500, ...; ``bucket``), and tags are ranked by bucket, then alphabetically: one more need
+  changes an answer only when it takes a tag over a bucket edge, and then says no more than
+  that.
+- **Hours.** Windows are whole hours (``24h`` or ``7d`` ending with the current hour), the
+  previous window the same length just before.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import bindparam, case, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from marketplace.extensions import db
+from marketplace.geo import grid_cell_centre, lat_row, search_box
+from marketplace.signals.models import NeedTag, TrendHit
+from marketplace.signals.parser import INTENT, MENTION, TOPIC, Signals, normalise, parse
+
+TILE_DEG = 0.1
+WINDOWS = {"24h": 24, "7d": 24 * 7}
+TOP = 10  # tags per kind
+_LADDER = (5, 10, 20, 50)
+
+
+def trend_col(lon: float) -> int:
+    """The trend tile's column of a longitude: fixed 0.1-degree columns from -180."""
+    return min(math.floor((lon + 180.0) / TILE_DEG), round(360 / TILE_DEG) - 1)
+
+
+def hour_of(moment: datetime) -> int:
+    return math.floor(moment.timestamp() / 3600)
+
+
+def bucket(count: int, k: int) -> int:
+    """The lower edge of ``count``'s bucket: k, then 5, 10, 20, 50, then 100, 200, 500 and on
+    by decades (0 below k)."""
+    if count < k:
+        return 0
+    edge = k
+    for step in _LADDER:
+        if count >= step:
+            edge = max(edge, step)
+    decade = 100
+    while count >= decade:
+        for mult in (1, 2, 5):
+            if count >= decade * mult:
+                edge = decade * mult
+        decade *= 10
+    return edge
+
+
+def record(need_id: int, customer_id: int | None, lat: float, lon: float, created_at: datetime,
+           *texts: str) -> Signals:
+    """Store the signals of a new need (in the caller's transaction) and count its intent and
+    topic tags in its trend tile and hour; returns them."""
+    signals = parse(*texts)
+    pairs = signals.pairs()
+    if not pairs:
+        return signals
+    db.session.add_all(NeedTag(need_id=need_id, kind=kind, tag=tag, position=i)
+                       for i, (kind, tag) in enumerate(pairs))
+    counted = [(kind, tag) for kind, tag in pairs if kind != MENTION]
+    if customer_id is not None and counted:
+        cell = grid_cell_centre(lat, lon)
+        rows = [{"cell_row": lat_row(cell.lat), "cell_col": trend_col(cell.lon),
+                 "hour": hour_of(created_at), "kind": kind, "tag": tag,
+                 "customer_id": customer_id, "needs": 1} for kind, tag in counted]
+        dialect = db.session.connection().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = insert(TrendHit).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["cell_row", "cell_col", "hour", "kind", "tag", "customer_id"],
+            set_={"needs": TrendHit.needs + 1})
+        db.session.execute(stmt)
+    db.session.flush()
+    return signals
+
+
+@dataclass(frozen=True)
+class Area:
+    rows: tuple[int, ...]
+    cols: tuple[tuple[int, int], ...]
+
+    @property
+    def columns(self) -> list[int]:
+        return [c for lo, hi in self.cols for c in range(lo, hi + 1)]
+
+
+def area(lat: float, lon: float, radius_km: float) -> Area:
+    """The whole trend tiles the box around the circle of ``radius_km`` around the grid cell of
+    (lat, lon) touches."""
+    cell = grid_cell_centre(lat, lon)
+    box = search_box(cell.lat, cell.lon, radius_km)
+    return Area(box.rows, tuple((trend_col(lo), trend_col(hi)) for lo, hi in box.lon_ranges))
+
+
+def _tiles(where: Area) -> dict[str, Any]:
+    return {"rows": list(where.rows), "cols": where.columns}
+
+
+_T = TrendHit.__table__.c
+
+
+def _statement() -> Any:
+    current = _T.hour >= bindparam("current")
+    return (
+        select(_T.kind, _T.tag, _T.cell_row, _T.cell_col,
+               func.sum(case((current, _T.needs), else_=0)),
+               func.count(func.distinct(case((current, _T.customer_id)))),
+               func.sum(case((current, 0), else_=_T.needs)),
+               func.count(func.distinct(case((current, None), else_=_T.customer_id))))
+        .where(_T.cell_row.in_(bindparam("rows", expanding=True)),
+               _T.cell_col.in_(bindparam("cols", expanding=True)),
+               _T.hour >= bindparam("since"), _T.hour <= bindparam("until"))
+        .group_by(_T.kind, _T.tag, _T.cell_row, _T.cell_col)
+        # Only tiles over the floor in one window or the other leave the database.
+        .having(or_(func.count(func.distinct(case((current, _T.customer_id))))
+                    >= bindparam("k"),
+                    func.count(func.distinct(case((current, None), else_=_T.customer_id)))
+                    >= bindparam("k")))
+    )
+
+
+_STATEMENT = _statement()
+
+
+def trends(lat: float, lon: float, radius_km: float, window: str,
+           now: datetime | None = None) -> dict[str, Any]:
+    """The top intent and topic tags used in the area around (lat, lon) in ``window``, with
+    their bucketed counts, the previous window's and the change (see the module's rules)."""
+    k = current_app.config["TRENDS_MIN_CUSTOMERS"]
+    hours = WINDOWS[window]
+    now = now or datetime.now(UTC)
+    until = hour_of(now)
+    current = until - hours + 1
+    where = area(lat, lon, radius_km)
+    params: dict[str, Any] = {**_tiles(where), "current": current, "k": k,
+                              "since": current - hours, "until": until}
+    totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for kind, tag, _row, _col, needs, customers, before, customers_before in \
+            db.session.connection().execute(_STATEMENT, params):
+        if customers >= k:
+            totals[(kind, tag)][0] += needs
+        if customers_before >= k:
+            totals[(kind, tag)][1] += before
+    by_kind: dict[str, list[dict[str, Any]]] = {INTENT: [], TOPIC: []}
+    for (kind, tag), (needs, before) in totals.items():
+        shown = bucket(needs, k)
+        if shown:
+            previous = bucket(before, k)
+            by_kind[kind].append({"tag": tag, "count": shown, "previous": previous,
+                                  "change": shown - previous})
+    for items in by_kind.values():
+        items.sort(key=lambda item: (-item["count"], item["tag"]))
+        del items[TOP:]
+    start = datetime.fromtimestamp(current * 3600, UTC)
+    return {"window": window, "since": start, "until": start + timedelta(hours=hours),
+            "min_customers": k, "intents": by_kind[INTENT], "topics": by_kind[TOPIC]}
+
+
+SUGGEST_RADIUS_KM = 25
+SUGGEST_WINDOW = "7d"
+
+
+def _suggest_statement(prefixed: bool) -> Any:
+    where = [_T.cell_row.in_(bindparam("rows", expanding=True)),
+             _T.cell_col.in_(bindparam("cols", expanding=True)),
+             _T.hour >= bindparam("since"), _T.hour <= bindparam("until")]
+    if prefixed:
+        where += [_T.kind == bindparam("kind"),
+                  func.substr(_T.tag, 1, bindparam("length")) == bindparam("prefix")]
+    return (select(_T.kind, _T.tag, func.sum(_T.needs))
+            .where(*where)
+            .group_by(_T.kind, _T.tag, _T.cell_row, _T.cell_col)
+            .having(func.count(func.distinct(_T.customer_id)) >= bindparam("k")))
+
+
+_SUGGEST = {p: _suggest_statement(p) for p in (False, True)}
+
+
+def suggest_tags(lat: float, lon: float, kind: str | None = None, prefix: str = "",
+                 exclude: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
+                 limit: int = 8, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Tags to offer someone typing a need here: the intent and topic tags used in the last 7
+    days within ~25 km, under the same rules as ``trends`` (whole tiles, k distinct customers
+    per tile, bucketed counts, ranked by bucket then alphabetically) -- of ``kind`` starting
+    with ``prefix`` (normalised) when a tag is being typed, and without those in ``exclude``."""
+    k = current_app.config["TRENDS_MIN_CUSTOMERS"]
+    until = hour_of(now or datetime.now(UTC))
+    where = area(lat, lon, SUGGEST_RADIUS_KM)
+    prefix = normalise(prefix) if prefix else ""
+    params: dict[str, Any] = {**_tiles(where), "since": until - WINDOWS[SUGGEST_WINDOW] + 1,
+                              "until": until, "k": k}
+    prefixed = bool(kind and prefix)
+    if prefixed:
+        params.update(kind=kind, prefix=prefix, length=len(prefix))
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for row_kind, tag, needs in db.session.connection().execute(
+            _SUGGEST[prefixed], params):
+        if (row_kind, tag) not in exclude and (kind is None or row_kind == kind):
+            totals[(row_kind, tag)] += needs
+    ranked = sorted(((bucket(n, k), kind_, tag) for (kind_, tag), n in totals.items()),
+                    key=lambda t: (-t[0], t[2], t[1]))
+    return [{"kind": kind_, "tag": tag, "count": count} for count, kind_, tag in ranked[:limit]]

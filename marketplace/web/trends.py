@@ -1,0 +1,129 @@
+"""What people nearby want: the trends page (``signals.services.trends``, the same answer as
+``GET /api/v1/trends``) drawn as server-rendered SVG bars; ``static/trends.js`` re-fetches the
+page and swaps the chart when the answer changes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template, request
+from flask_login import current_user, login_required
+
+from marketplace.errors import DomainError
+from marketplace.extensions import limited
+from marketplace.geo import grid_cell_centre
+from marketplace.geocoding import services as geocoding
+from marketplace.needs import services as needs
+from marketplace.providers import services as providers
+from marketplace.signals import services as signals
+from marketplace.signals.parser import INTENT, SIGIL_OF, SIGILS, TOPIC, normalise, parse
+from marketplace.signals.schemas import TrendsArgs
+from marketplace.web import forms
+from marketplace.web.forms import FormInvalid
+
+bp = Blueprint("trends", __name__)
+
+CHART = {"width": 360, "row": 28, "label_w": 120, "bar_max": 170}
+RADII = (5, 10, 25, 50)
+
+
+def chart(items: list[dict[str, Any]], kind: str, focus: tuple[str, str] | None) -> dict[str, Any]:
+    """Geometry of one kind's bars (widths relative to the top count)."""
+    top = max((i["count"] for i in items), default=1) or 1
+    bars = [{**item, "spelled": SIGIL_OF[kind] + item["tag"], "y": n * CHART["row"],
+             "width": max(2.0, round(CHART["bar_max"] * item["count"] / top, 1)),
+             "focus": focus == (kind, item["tag"])}
+            for n, item in enumerate(items)]
+    return {**CHART, "bars": bars, "height": max(1, len(bars)) * CHART["row"]}
+
+
+def _viewer_place() -> tuple[float, float] | None:
+    """Near the viewer: their provider base's cell, else the cell of their newest need."""
+    provider = providers.provider_of(current_user)
+    if provider is not None:
+        return tuple(grid_cell_centre(provider.base_lat, provider.base_lon))  # type: ignore[return-value]
+    mine, _cursor = needs.list_mine(current_user, None, None, 1)
+    if mine:
+        return tuple(grid_cell_centre(mine[0].lat, mine[0].lon))  # type: ignore[return-value]
+    return None
+
+
+@bp.route("/trends")
+@login_required
+@limited("RATE_LIMIT_TRENDS")
+def index() -> Any:
+    args = request.args
+    errors: dict[str, list[str]] = {}
+    place = args.get("place", "").strip()
+    point: tuple[float, float] | None = None
+    if place:
+        try:
+            found = geocoding.search(place, 1, field="place")[0]
+            point = (found.lat, found.lon)
+        except (DomainError, FormInvalid) as exc:
+            errors["place"] = [getattr(exc, "message", None) or "No such place."]
+    elif args.get("lat") and args.get("lon"):
+        point = (args.get("lat"), args.get("lon"))  # type: ignore[assignment]
+    else:
+        point = _viewer_place()
+    kind = INTENT if args.get("kind") != TOPIC else TOPIC
+    focus = (kind, normalise(args["tag"])) if args.get("tag") else None
+    answer = None
+    query: dict[str, Any] = {}
+    if point is not None and not errors:
+        try:
+            query = forms.load(TrendsArgs(), {"lat": point[0], "lon": point[1],
+                                              "radius_km": args.get("radius_km") or 10,
+                                              "window": args.get("window") or "24h"})
+        except FormInvalid as exc:
+            errors = exc.errors
+        else:
+            answer = signals.trends(query["lat"], query["lon"], query["radius_km"],
+                                    query["window"])
+    charts = {}
+    shown = set()
+    if answer is not None:
+        charts = {"intents": chart(answer["intents"], INTENT, focus),
+                  "topics": chart(answer["topics"], TOPIC, focus)}
+        shown = {(INTENT, i["tag"]) for i in answer["intents"]} | {
+            (TOPIC, i["tag"]) for i in answer["topics"]}
+    return render_template("signals/trends.html", answer=answer, charts=charts, errors=errors,
+                           query=query, radii=RADII, focus=focus,
+                           focus_shown=focus in shown, sigil=SIGIL_OF,
+                           place=place)
+
+
+# The tag being typed: a sigil and tag characters at the very end of the text.
+_TYPING = re.compile(r"(?:^|[\s(\[{\"'])([?#])([^\W]*)$")
+
+
+@bp.route("/needs/suggestions")
+@login_required
+@limited("RATE_LIMIT_REACH_PREVIEWS")
+def suggestions() -> Any:
+    """Tags (and a category) to offer while a customer types a need, from what is used nearby:
+    aggregates under the trends rules (static/suggest.js asks as they type)."""
+    args = request.args
+    text = (args.get("text") or "")[:5200]
+    try:
+        if args.get("place_query") and not args.get("lat"):
+            found = geocoding.resolve(args["place_query"])
+            lat, lon = found.lat, found.lon
+        else:
+            lat, lon = float(args.get("lat", "")), float(args.get("lon", ""))
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError("out of range")
+    except (ValueError, DomainError):
+        return jsonify({"tags": [], "category": None})
+    typing = _TYPING.search(text)
+    kind, prefix = (SIGILS[typing.group(1)], typing.group(2)) if typing else (None, "")
+    written = parse((args.get("also") or "")[:5200], text[:typing.start(1)] if typing else text)
+    have = set(written.pairs())
+    tags = signals.suggest_tags(lat, lon, kind, prefix, exclude=have)
+    category = needs.suggest_category(lat, lon, written.pairs())
+    return jsonify({
+        "typing": SIGIL_OF[kind] + prefix if kind else None,
+        "tags": [{"spelled": SIGIL_OF[t["kind"]] + t["tag"], "count": t["count"]} for t in tags],
+        "category": None if category is None else {"slug": category.slug, "name": category.name},
+    })
