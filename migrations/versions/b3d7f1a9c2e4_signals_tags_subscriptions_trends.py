@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b3d7f1a9c2e4'
-down_revision = "a1c5e9d3f7b2"
+down_revision = 'd3e5a7c9b1f4'
 branch_labels = None
 depends_on = None
 

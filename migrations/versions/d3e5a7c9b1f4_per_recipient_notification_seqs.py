@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'd3e5a7c9b1f4'
-down_revision = 'a1c5e9d3f7b2'
+down_revision = 'd3b8f1a6c0e4'
 branch_labels = None
 depends_on = None
 
