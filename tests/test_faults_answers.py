@@ -84,3 +84,16 @@ def test_readyz_asks_redis_when_there_is_one(app: Flask, client: Any,
     assert r.status_code == 503
     assert r.get_json()["checks"] == {"database": {"ok": True},
                                       "redis": {"ok": False, "error": "ConnectionError"}}
+
+
+def test_health_checks_answer_over_plain_http_when_https_is_on(tmp_path: Any) -> None:
+    """A balancer probes the instance directly, over plain HTTP: no redirect to HTTPS."""
+    from conftest import make_test_app
+
+    app = make_test_app(f"sqlite:///{tmp_path / 'https.sqlite3'}", HTTPS=True,
+                        SESSION_COOKIE_SECURE=True)
+    client = app.test_client()
+    assert client.get("/signin").status_code in (301, 302)  # every page is redirected
+    r = client.get("/healthz")
+    assert (r.status_code, r.get_json()) == (200, {"status": "ok"})
+    assert client.get("/readyz").status_code == 200  # answered, not redirected
