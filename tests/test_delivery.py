@@ -349,7 +349,7 @@ def test_every_recipient_ends_with_every_notification_once_through_redis_and_pro
 
             # Everyone converges on what is stored, following only the protocol.
             truth = {id(c): stored(p, a.base) for c, p in zip(clients, pros, strict=True)}
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + 25  # the listener backs off 1, 2, 4, 8 s
             while time.monotonic() < deadline and any(
                     set(c.notes) != {n["id"] for n in truth[id(c)]} for c in clients):
                 time.sleep(0.1)  # the clients' own replays run; nothing here to await

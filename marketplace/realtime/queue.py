@@ -40,7 +40,9 @@ _MARKER = "mkt.resubscribed"
 class ResyncingRedisManager(RedisManager):
     """``RedisManager`` that sends ``resync`` after it lost messages (see the module)."""
 
-    retry_seconds = 0.5  # how often a lost queue is tried again while nothing else publishes
+    # How soon what is owed is tried again while nothing else publishes: at first, and at most
+    # (doubling while Redis stays away, so a long outage logs a failure every few seconds).
+    retry_seconds, retry_max_seconds = 0.5, 4.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -88,18 +90,21 @@ class ResyncingRedisManager(RedisManager):
         self.server.start_background_task(self._retry_loop)
 
     def _retry_loop(self) -> None:
+        delay = self.retry_seconds
         while True:
-            self.server.sleep(self.retry_seconds)
-            self._recover()
+            self.server.sleep(delay)
+            delay = self.retry_seconds if self._recover() else min(2 * delay,
+                                                                   self.retry_max_seconds)
             with self._lock:
                 if not (self._lost_rooms or self._lost_everyone or self._marker_due):
                     self._retrying = False
                     return
 
-    def _recover(self) -> None:
+    def _recover(self) -> bool:
         """Publish what is owed: ``resync`` to the rooms that lost a message, and the marker
         after a (re)subscription (again each round until it is heard). Whatever fails stays
-        owed."""
+        owed; False when Redis refused."""
+        reached = True
         with self._lock:
             everyone, rooms = self._lost_everyone, sorted(self._lost_rooms)
             self._lost_everyone, self._lost_rooms = False, set()
@@ -108,6 +113,7 @@ class ResyncingRedisManager(RedisManager):
                        "namespace": "/", "room": None if everyone else rooms,
                        "skip_sid": None, "callback": None, "host_id": self.host_id}
             if RedisManager._publish(self, message) is None:
+                reached = False
                 with self._lock:
                     self._lost_everyone |= everyone
                     self._lost_rooms.update(rooms)
@@ -116,8 +122,10 @@ class ResyncingRedisManager(RedisManager):
                 log.warning("live delivery: messages were lost while Redis was away; "
                             "told %s to resync", "every connection" if everyone
                             else f"{len(rooms)} users")
-        if self._marker_due:
-            RedisManager._publish(self, {"method": self._marker, "host_id": self.host_id})
+        if self._marker_due and reached and RedisManager._publish(
+                self, {"method": self._marker, "host_id": self.host_id}) is None:
+            reached = False
+        return reached
 
     # --- listening --------------------------------------------------------------------------
 
