@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
         engineio_logger=False,
         serializer=emit.Packet,
     )
+    app.wsgi_app = emit.track_upgrades(app.wsgi_app)  # type: ignore[method-assign]
     outbox.init_app()
     outbox.on_emit(emit.emit_events)
     outbox.on_signal(emit.emit_signals)
