@@ -1,7 +1,7 @@
 """Fan-out benchmark: one matching need, N live providers, how long until the last one knows.
 
     .venv/bin/python -m bench.fanout [--clients 1000] [--rounds 20] [--servers app,node]
-        [--postgres [URL]] [--pin] [--profile FILE] [--client node|python]
+        [--postgres [URL]] [--pin] [--profile FILE] [--polling-first] [--client node|python]
 
 ``--client node`` (the default) puts the app beside a minimal Node socket.io server:
 
@@ -779,7 +779,8 @@ def run_node_client(n: int, servers: list[str], app: Server | None, node: NodeSe
         "n": n, "rounds": args.rounds, "warmup": args.warmup, "pause_ms": args.pause * 1000,
         "timeout_ms": (args.round_timeout or max(10.0, n / 200)) * 1000,
         "connect_concurrency": args.connect_concurrency, "template": _TEMPLATE,
-        "app": None, "node": None}
+        "app": None, "node": None,
+        "transports": ["polling", "websocket"] if args.polling_first else ["websocket"]}
     if app is not None and seeded is not None:
         config["app"] = {"url": app.base, "pid": app.pid, "tokens": seeded.tokens,
                          "customer_token": seeded.customer_token,
@@ -958,6 +959,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="pin the server to CPU 0 and this load process to CPU 1")
     parser.add_argument("--round-timeout", type=float, default=0,
                         help="seconds to wait for the last delivery (default max(10, N/200))")
+    parser.add_argument("--polling-first", action="store_true",
+                        help="with --client node: connect as a browser does, long-polling "
+                             "first and then the upgrade to WebSocket")
     parser.add_argument("--profile", metavar="FILE",
                         help="with --client node: py-spy (pip install py-spy) records the app "
                              "server during the measured rounds into FILE (collapsed stacks)")

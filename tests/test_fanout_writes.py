@@ -149,3 +149,25 @@ def test_only_a_plain_gevent_socket_is_written_to_directly():
     finally:
         wrapped.close()
         b.close()
+
+
+def test_an_upgraded_connection_s_websocket_is_known_while_its_request_runs():
+    """A browser connects with long-polling and then upgrades: the WebSocket comes with the
+    upgrade request (?sid=...&transport=websocket), which runs as long as it lives."""
+    ws, seen = object(), []
+
+    def inner(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(dict(emit._UPGRADED))
+        if environ.get("fail"):
+            raise RuntimeError("the connection broke")
+        return []
+
+    app = emit.track_upgrades(inner)
+    app({"wsgi.websocket": ws, "QUERY_STRING": "EIO=4&transport=websocket&sid=abc"}, None)
+    app({"wsgi.websocket": ws, "QUERY_STRING": "EIO=4&transport=websocket"}, None)  # no sid
+    app({"QUERY_STRING": "EIO=4&transport=polling&sid=abc"}, None)  # a poll
+    with pytest.raises(RuntimeError):
+        app({"wsgi.websocket": ws, "QUERY_STRING": "transport=websocket&sid=xyz", "fail": 1},
+            None)
+    assert seen == [{"abc": ws}, {}, {}, {"xyz": ws}]
+    assert emit._UPGRADED == {}

@@ -77,11 +77,15 @@ class Target {
         for (let attempt = 0; attempt < 3; attempt++) {
           const ok = await new Promise((resolve) => {
             const socket = io(this.url, {
-              transports: ["websocket"], forceNew: true, reconnection: false,
+              transports: config.transports || ["websocket"], forceNew: true, reconnection: false,
               auth: tokens[idx] === null ? undefined : { token: tokens[idx] }, timeout: 30000,
             });
             socket.on("notification", (ev) => this.onEvent(idx, ev));
-            socket.once("connect", () => {
+            socket.once("connect", async () => {
+              if (socket.io.engine.transport.name !== socket.io.opts.transports.at(-1)) {
+                // polling first: count it connected once it is upgraded, as a browser ends up
+                await new Promise((r) => socket.io.engine.once("upgrade", r));
+              }
               socket.on("disconnect", (reason) => {
                 if (this.measuring) {
                   this.disconnects += 1;

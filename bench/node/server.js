@@ -49,7 +49,7 @@ const httpServer = http.createServer((req, res) => {
   res.end();
 });
 
-const io = new Server(httpServer, { transports: ["websocket"], serveClient: false });
+const io = new Server(httpServer, { serveClient: false }); // polling and WebSocket, as the app
 
 httpServer.listen(port, "127.0.0.1", () => {
   process.stdout.write(`listening ${httpServer.address().port}\n`);

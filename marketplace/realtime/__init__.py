@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
         serializer=emit.Packet,
         **options,
     )
+    app.wsgi_app = emit.track_upgrades(app.wsgi_app)  # type: ignore[method-assign]
     outbox.init_app()
     outbox.on_emit(emit.emit_events)
     outbox.on_signal(emit.emit_signals)

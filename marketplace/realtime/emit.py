@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qs
 
 from engineio import packet as eio_packet
 from socketio import PubSubManager, packet
@@ -65,7 +66,7 @@ def emit_events(events: list[tuple[int, dict[str, Any]]]) -> None:
         for eio_sid in list(room.values()):  # a copy: a socket found dead leaves the room
             if environs is not None:
                 sock = eio.sockets.get(eio_sid)
-                ws = environs.get(eio_sid, {}).get("wsgi.websocket")
+                ws = environs.get(eio_sid, {}).get("wsgi.websocket") or _UPGRADED.get(eio_sid)
                 if sock is not None and ws is not None and _writable(sock):
                     if frame is None:
                         frame = _ws_frame(f"{eio_packet.MESSAGE}{text}".encode())
@@ -85,6 +86,34 @@ def emit_events(events: list[tuple[int, dict[str, Any]]]) -> None:
 # queued before it is still unsent, so the order per connection holds. Whatever does not fit
 # -- a queue with packets, a socket another greenlet is writing to, the socket's buffer full --
 # goes through the queue as before.
+
+
+# Engine.IO sid -> gevent-websocket WebSocket of a connection that began with long-polling
+# and was upgraded (a browser's default): its session's environ is the first polling
+# request's, which has no WebSocket. Kept by ``track_upgrades`` for as long as the upgrade
+# request runs, which is as long as the WebSocket lives.
+_UPGRADED: dict[str, Any] = {}
+
+
+def track_upgrades(wsgi_app: Any) -> Any:
+    """WSGI middleware (outermost): remember the WebSocket of each upgrade request
+    (``?sid=...&transport=websocket``) while it runs."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        ws = environ.get("wsgi.websocket")
+        sid = None
+        if ws is not None:
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            if query.get("transport") == ["websocket"] and len(query.get("sid", ())) == 1:
+                sid = query["sid"][0]
+                _UPGRADED[sid] = ws
+        try:
+            return wsgi_app(environ, start_response)
+        finally:
+            if sid is not None and _UPGRADED.get(sid) is ws:
+                del _UPGRADED[sid]
+
+    return app
 
 
 def _direct_writes(eio: Any) -> bool:
