@@ -232,7 +232,9 @@ def notifications_in(url: str) -> list[tuple[int, int]]:
     """(id, user_id) of every notification row."""
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(url)
+    from marketplace.config import normalise_database_url
+
+    engine = create_engine(normalise_database_url(url))
     try:
         with engine.connect() as con:
             return [tuple(r) for r in con.execute(text("SELECT id, user_id FROM notifications"))]

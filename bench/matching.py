@@ -575,10 +575,8 @@ def show_plan(backend: str, need: Need) -> None:
         cell = grid_cell_centre(need.lat, need.lon)
         box = search_box(cell.lat, cell.lon, need.radius_km)
         sql = matching._PG_BOX_SQL[len(box.lon_ranges)]
-        args = {"category": need.category_id, "row_lo": box.rows[0], "row_hi": box.rows[-1],
-                "lat": cell.lat, "lon": cell.lon, "cos_lat": math.cos(math.radians(cell.lat)),
-                "radius": need.radius_km, "lo0": box.lon_ranges[0][0],
-                "hi0": box.lon_ranges[0][1], "lo1": None, "hi1": None}
+        args = [need.category_id, box.rows[0], box.rows[-1], *box.lon_ranges[0], cell.lat,
+                math.cos(math.radians(cell.lat)), cell.lon, need.radius_km]
         out(f"plan of the query providers_for sends ({need.radius_km:.0f} km need, "
             "parameters bound), EXPLAIN (ANALYZE, BUFFERS):")
         driver = db.session.connection().connection.driver_connection

@@ -171,3 +171,23 @@ def test_profile_changes_rewrite_the_index(make_provider: Any) -> None:
     assert not found(plumbing)
     providers.save_profile(pro.user, {**data, "base": {"lat": base[0] + 1, "lon": base[1]}})
     assert not found(plumbing)
+
+
+def test_a_radius_exactly_the_cell_distance_matches_and_a_hair_less_does_not(
+        make_provider: Any) -> None:
+    """On the rule's edge: the query may pre-filter by distance in SQL (PostgreSQL does, with
+    a slack), but the rule decides, so a radius equal to the cell-to-cell distance (as Python
+    computes it) matches and the next float below does not -- on each side of the pair."""
+    need_at = (30.2672, -97.7431)
+    base = destination(*need_at, 63.0, 17.3)
+    d = haversine_km(*grid_cell_centre(*base), *grid_cell_centre(*need_at))
+    below = math.nextafter(d, 0.0)
+    exact = make_provider(base=base, radius_km=d)
+    short = make_provider(base=base, radius_km=below)
+    category = providers.category_by_slug("catering")
+    found = {m.provider_id for m in providers_for(category.id, *need_at, d)}
+    assert exact.provider.id in found and short.provider.id not in found
+    assert found == {exact.provider.id}
+    # and the need's radius: exact reaches the provider whose own radius covers it, a hair
+    # less reaches nobody
+    assert {m.provider_id for m in providers_for(category.id, *need_at, below)} == set()

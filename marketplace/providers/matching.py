@@ -60,14 +60,17 @@ _BOX_QUERIES = {1: _box_query(1), 2: _box_query(2)}
 # come back to be decoded; ``in_reach`` then decides on those in Python, so the result is
 # exactly the rule's (floating-point differences between the two are ~1e-12 km here).
 _SQL_SLACK_KM = 1e-6
-_PG_KM = ("2 * 6371.0088 * asin(least(1.0, sqrt(power(sin(radians(lat - %(lat)s) / 2), 2) "
-          "+ cos(radians(lat)) * %(cos_lat)s * power(sin(radians(lon - %(lon)s) / 2), 2))))")
+# Parameters, in order: category, first and last latitude row, one (lo, hi) per longitude
+# range, then the need's cell (lat, cos(lat), lon) and radius. Positional, and the cursor is
+# kept with the connection (below): each saved a few microseconds of Python per call.
 _PG_BOX_SQL = {
     n: "SELECT provider_id, user_id, lat, lon, radius_km FROM provider_coverage "
-       "WHERE category_id = %(category)s "
-       "AND lat_row = ANY(ARRAY(SELECT generate_series(%(row_lo)s::int, %(row_hi)s::int))) AND ("
-       + " OR ".join(f"lon BETWEEN %(lo{i})s AND %(hi{i})s" for i in range(n))
-       + f") AND {_PG_KM} <= least(radius_km, %(radius)s) + {_SQL_SLACK_KM!r}"
+       "WHERE category_id = %s "
+       "AND lat_row = ANY(ARRAY(SELECT generate_series(%s::int, %s::int))) AND ("
+       + " OR ".join(["lon BETWEEN %s AND %s"] * n)
+       + ") AND 2 * 6371.0088 * asin(least(1.0, sqrt(power(sin(radians(lat - %s) / 2), 2) "
+         "+ cos(radians(lat)) * %s * power(sin(radians(lon - %s) / 2), 2)))) "
+         f"<= least(radius_km, %s) + {_SQL_SLACK_KM!r}"
     for n in (1, 2)
 }
 
@@ -76,16 +79,19 @@ def _pg_rows(connection: Any, category_id: int, cell: Point, radius_km: float,
              box: SearchBox) -> list[Any]:
     """(provider_id, user_id, lat, lon, radius_km) of the box's rows within reach, give or
     take the slack (see above)."""
-    args: dict[str, Any] = {
-        "category": category_id, "row_lo": box.rows[0], "row_hi": box.rows[-1],
-        "lat": cell.lat, "lon": cell.lon, "cos_lat": math.cos(math.radians(cell.lat)),
-        "radius": radius_km}
-    for i, (lo, hi) in enumerate(box.lon_ranges):
-        args[f"lo{i}"], args[f"hi{i}"] = lo, hi
-    driver = connection.connection.driver_connection
-    with driver.cursor(binary=True) as cursor:
-        cursor.execute(_PG_BOX_SQL[len(box.lon_ranges)], args)
-        return cursor.fetchall()
+    args: list[Any] = [category_id, box.rows[0], box.rows[-1]]
+    for lo, hi in box.lon_ranges:
+        args += (lo, hi)
+    args += (cell.lat, math.cos(math.radians(cell.lat)), cell.lon, radius_km)
+    # One binary cursor per DBAPI connection, kept in the pool's per-connection ``info`` (it
+    # lives and dies with that connection, which serves one session at a time).
+    info = connection.connection.info
+    cursor = info.get("matching_cursor")
+    if cursor is None or cursor.closed:
+        cursor = info["matching_cursor"] = connection.connection.driver_connection.cursor(
+            binary=True)
+    cursor.execute(_PG_BOX_SQL[len(box.lon_ranges)], args, prepare=True)
+    return cursor.fetchall()
 
 
 def _uses_psycopg(connection: Any) -> bool:
