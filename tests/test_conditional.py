@@ -129,7 +129,9 @@ def test_log_lines_name_the_request_id(app, caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="marketplace"), \
             app.test_request_context(f"{API}/me", headers={"X-Request-Id": "probe-42"}):
         app.preprocess_request()  # the before-request hooks: the id is taken here
-        logging.getLogger("marketplace.probe").warning("probing")
+        probe = logging.getLogger("marketplace.probe")
+        probe.disabled = False  # alembic's fileConfig disables loggers that exist when it runs
+        probe.warning("probing")
     records = [r for r in caplog.records if r.getMessage() == "probing"]
     assert [r.request_id for r in records] == ["probe-42"]
     handler = next(h for h in logging.getLogger("marketplace").handlers
