@@ -14,6 +14,7 @@ negative mode (inputs that break the document's schema, which must get a documen
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -56,7 +57,10 @@ DATA_CHECKED = {
 
 def accepts_schema_valid_data(ctx: Any, response: Any, case: Any) -> bool | None:
     """schemathesis' positive_data_acceptance, except a 422 naming only ``DATA_CHECKED``
-    fields of the operation."""
+    fields of the operation, and a 412: a generated ``If-Match`` that is not the current
+    version is refused for the state it names, as a 409 is."""
+    if response.status_code == 412:
+        return None
     allowed = DATA_CHECKED.get(f"{case.operation.method.upper()} {case.operation.path}", set())
     if response.status_code == 422 and allowed:
         try:
@@ -142,6 +146,7 @@ def fuzz(api_schema: Any, base: str, token_for: Any, only: Any) -> None:
     """Every operation ``only`` admits, ``EXAMPLES`` generated cases each; every failure is
     collected (operation, check, case) and the run fails at the end with all of them."""
     failures: list[str] = []
+    timings: dict[str, float] = {}
     counts = {"operations": 0, "cases": 0}
     for result in api_schema.get_all_operations():
         operation = result.ok()
@@ -151,6 +156,7 @@ def fuzz(api_schema: Any, base: str, token_for: Any, only: Any) -> None:
 
         for mode in MODES:
             label = f"{operation.method.upper()} {operation.path} ({mode.value})"
+            started = time.monotonic()
             try:
                 _cases(operation, mode, label, base, token_for, counts, failures)()
             except Unsatisfiable:  # no input breaks this operation's schema (no parameters)
@@ -158,10 +164,15 @@ def fuzz(api_schema: Any, base: str, token_for: Any, only: Any) -> None:
             except (Exception, BaseExceptionGroup) as exc:  # recorded; hypothesis re-raises
                 if not any(f.startswith(label) for f in failures):
                     failures.append(f"{label}: {type(exc).__name__}: {str(exc)[:600]}")
+            finally:
+                timings[label] = time.monotonic() - started
     print(f"fuzzed {counts['operations']} operations, {counts['cases']} cases")
     unique = sorted(set(failures))
     if os.environ.get("FUZZ_REPORT"):
         with open(os.environ["FUZZ_REPORT"], "a") as report:
+            report.write(f"{counts}\n" + "".join(
+                f"{seconds:6.1f}s {label}\n"
+                for label, seconds in sorted(timings.items(), key=lambda t: -t[1])))
             report.write("\n\n".join(unique))
     assert not unique, f"{len(unique)} failures:\n" + "\n\n".join(unique[:20])
 

@@ -127,7 +127,7 @@ def test_a_hidden_need_is_gone_for_everyone_and_stays_in_the_database(
             "/api/v1/notifications", "/notifications"]
     assert _scan(pro, auth, urls) == urls
     assert report(pro, target_type="need", target_id=need.id).status_code == 201
-    queue = admin.get("/api/v1/admin/reports").get_json()
+    queue = admin.get("/api/v1/admin/reports").get_json()["items"]
     assert [r["target_id"] for r in queue] == [need.id]
     assert MARK in queue[0]["target"]["text"]
     r = act(admin, "hide", "need", need.id, reason="scam ad")
@@ -141,11 +141,11 @@ def test_a_hidden_need_is_gone_for_everyone_and_stays_in_the_database(
     assert offered.status_code == 404
     kept = committed_rows(Need, id=need.id)[0]
     assert MARK in kept.title and kept.hidden_by == admin.user.id
-    assert admin.get("/api/v1/admin/reports").get_json() == []
+    assert admin.get("/api/v1/admin/reports").get_json()["items"] == []
     # Unhidden, it is back.
     assert act(admin, "unhide", "need", need.id).status_code == 200
     assert f"/api/v1/needs/{need.id}" in _scan(pro, auth, [f"/api/v1/needs/{need.id}"])
-    log = admin.get("/api/v1/admin/log").get_json()
+    log = admin.get("/api/v1/admin/log").get_json()["items"]
     assert [(e["action"], e["target_id"], e["admin_id"]) for e in log] == [
         ("unhide", need.id, admin.user.id), ("hide", need.id, admin.user.id)]
     assert log[1]["reason"] == "scam ad" and log[1]["subject_user_id"] == customer.user.id

@@ -390,3 +390,113 @@ def test_docs_page_turns_off_the_online_validator(docs_page: tuple[str, Node]) -
     assert match, "no Swagger UI config found on the page"
     config = json.loads(match.group(1))
     assert "validatorUrl" in config and config["validatorUrl"] is None
+
+
+# --------------------------------------------------------------------------------------------
+# What a generated client relies on (api/document.py)
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_operation_has_a_stable_unique_operation_id(backend_app: Flask,
+                                                          spec: dict[str, Any]) -> None:
+    from marketplace.api.document import OPERATION_IDS
+
+    ids = [op["operationId"] for _m, _p, op in operations(spec)]
+    assert len(ids) == len(set(ids)), "duplicate operationIds"
+    assert set(ids) == set(OPERATION_IDS.values()), "an operation without a fixed id"
+    assert all(re.fullmatch(r"[a-z][A-Za-z]+", i) for i in ids)
+    assert {"createNeed", "listNeedOffers", "acceptOffer", "rateNeed"} <= set(ids)
+
+
+def test_no_operation_hides_statuses_under_default(spec: dict[str, Any]) -> None:
+    responses = spec["components"]["responses"]
+    for method, path, op in operations(spec):
+        assert "default" not in op["responses"], (method, path)
+        codes = set(op["responses"])
+        if op.get("security", spec["security"]):
+            assert "401" in codes, (method, path)
+        if "{" in path:
+            assert "404" in codes, (method, path)
+        if "requestBody" in op:
+            assert {"400", "413", "415", "422"} <= codes, (method, path)
+        for code, response in op["responses"].items():
+            if code.startswith(("4", "5")):
+                if "$ref" in response:
+                    response = responses[response["$ref"].rsplit("/", 1)[1]]
+                schema = response["content"]["application/json"]["schema"]
+                detail = deref(schema, spec)["properties"]["error"]["properties"]
+                assert detail["status"]["enum"] == [int(code)], (method, path, code)
+
+
+def test_headers_are_documented_where_they_are_sent(spec: dict[str, Any]) -> None:
+    idempotent = {op["operationId"] for _m, _p, op in operations(spec)
+                  if any(p["name"] == "Idempotency-Key" for p in op.get("parameters", []))}
+    assert idempotent == {"createUser", "createToken", "createNeed", "createOffer",
+                          "sendMessage", "rateNeed", "replyToRating"}
+    for _method, _path, op in operations(spec):
+        for code, response in op["responses"].items():
+            if code.startswith("2"):
+                headers = response["headers"]
+                assert "X-Request-Id" in headers, op["operationId"]
+                if op["operationId"] in idempotent:
+                    assert "Idempotent-Replayed" in headers
+                if "429" in op["responses"]:
+                    assert {"RateLimit-Limit", "RateLimit-Remaining"} <= set(headers)
+    unauthorized = spec["components"]["responses"]["UNAUTHORIZED"]
+    assert "WWW-Authenticate" in unauthorized["headers"]
+
+
+def test_request_body_examples_are_bodies_the_server_accepts(spec: dict[str, Any]) -> None:
+    """Each documented example validates against its request schema (and the marshmallow one)."""
+    seen = 0
+    for ep in BODY_ENDPOINTS:
+        body = operation(spec, ep)["requestBody"]["content"]["application/json"]
+        if "example" not in body:
+            continue
+        seen += 1
+        errors = [e.message for e in OAS30WriteValidator(request_schema(spec, ep))
+                  .iter_errors(body["example"])]
+        assert not errors, (ep.key, errors)
+        assert not ep.schema().validate(body["example"]), ep.key
+    assert seen == len(BODY_ENDPOINTS)
+
+
+def test_links_lead_through_the_loop(spec: dict[str, Any]) -> None:
+    by_id = {op["operationId"]: (path, op) for _m, path, op in operations(spec)}
+    path, op = by_id["createNeed"]
+    links_ = op["responses"]["201"]["links"]
+    assert links_["listNeedOffers"]["operationId"] == "listNeedOffers"
+    for source in ("createNeed", "createOffer", "acceptOffer", "completeNeed", "rateNeed"):
+        _path, op = by_id[source]
+        success = next(r for c, r in op["responses"].items() if c.startswith("2"))
+        for link in success["links"].values():
+            target_path, _target = by_id[link["operationId"]]
+            assert set(link["parameters"]) == set(re.findall(r"{(\w+)}", target_path))
+
+
+def test_nullable_references_keep_their_type(spec: dict[str, Any]) -> None:
+    provider = spec["components"]["schemas"]["Me"]["properties"]["provider"]
+    assert provider["anyOf"][0] == {"$ref": "#/components/schemas/ProviderOut"}
+    null_only = OAS30ReadValidator(deref(provider, spec))
+    assert null_only.is_valid(None) and not null_only.is_valid({"anything": 1})
+    for _method, _path, op in operations(spec):
+        for p in op.get("parameters", []):
+            if p["in"] == "query":
+                assert None not in p["schema"].get("enum", []) and "nullable" not in p["schema"]
+
+
+def test_the_server_rules_are_in_the_schema(spec: dict[str, Any]) -> None:
+    schemas = spec["components"]["schemas"]
+    money = schemas["Money"]["properties"]["currency"]
+    assert "USD" in money["enum"] and "usd" not in money["enum"]
+    assert "catering" in schemas["NeedIn"]["properties"]["category"]["enum"]
+    location = OAS30WriteValidator(schemas["LocationIn"])
+    assert location.is_valid({"lat": 1, "lon": 2}) and location.is_valid({"query": "Austin"})
+    for bad in ({}, {"lat": 1}, {"query": "Austin", "lat": 1}):
+        assert not location.is_valid(bad), bad
+    mark = OAS30WriteValidator(schemas["MarkRead"])
+    assert not mark.is_valid({}) and not mark.is_valid({"ids": [1], "up_to": 3})
+    mine = next(p for p in spec["paths"][f"{API}/needs"]["get"]["parameters"]
+                if p["name"] == "mine")
+    assert mine["schema"]["enum"] == [True]
+    assert spec["servers"][0]["url"]

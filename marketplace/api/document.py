@@ -414,6 +414,9 @@ def _finish_operation(path: str, method: str, op: dict[str, Any], path_item: dic
                 responses[key]["headers"]["WWW-Authenticate"] = _header("WWW-Authenticate")
         elif key not in responses or "$ref" in responses[key]:
             responses[key] = _ref(status)
+        elif status != 304:  # described by the view (alt_response): the schema and headers
+            responses[key].setdefault("content", {"application/json": {"schema": _error(status)}})
+            responses[key].setdefault("headers", {REQUEST_ID_HEADER: _header(REQUEST_ID_HEADER)})
     for key, response in responses.items():
         if not key.startswith("2"):
             continue

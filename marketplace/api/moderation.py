@@ -46,11 +46,12 @@ def my_reports(args: dict[str, Any]) -> Any:
 
 @blp.route("/admin/reports", methods=["GET"])
 @auth_required
-@blp.response(200, AdminReportSchema(many=True))
+@blp.arguments(OffsetPageArgs, location="query")
+@blp.response(200, page_of(AdminReportSchema))
 @blp.alt_response(404, description="You are not an admin.")
-def admin_reports() -> Any:
+def admin_reports(args: dict[str, Any]) -> Any:
     """Admins: the open reports, newest first, with the reported content as stored."""
-    return services.queue(g.user)
+    return page(*offset_page(list(services.queue(g.user)), args["cursor"], args["limit"]))
 
 
 @blp.route("/admin/reports/<int:report_id>/dismiss", methods=["POST"])
@@ -78,8 +79,9 @@ def act(data: dict[str, Any]) -> Any:
 
 @blp.route("/admin/log", methods=["GET"])
 @auth_required
-@blp.response(200, LogOutSchema(many=True))
+@blp.arguments(OffsetPageArgs, location="query")
+@blp.response(200, page_of(LogOutSchema))
 @blp.alt_response(404, description="You are not an admin.")
-def moderation_log() -> Any:
+def moderation_log(args: dict[str, Any]) -> Any:
     """Admins: the moderation log, newest first."""
-    return services.log(g.user)
+    return page(*offset_page(list(services.log(g.user)), args["cursor"], args["limit"]))
