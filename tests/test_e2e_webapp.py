@@ -261,7 +261,6 @@ def test_accepting_asks_first_in_a_dialog_saying_what_will_happen(
         dialog.get_by_role("button", name="Accept offer").click()
         expect(page.locator(f"#offer-{chosen['id']}")).to_contain_text("accepted")
         assert customer_api.call("GET", f"/offers/{other['id']}").json()["status"] == "declined"
-        # Marking it done before the date it was needed by asks too.
         assert customer.errors == [], customer.errors
     finally:
         customer.close()
