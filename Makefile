@@ -25,6 +25,8 @@ static/vendor/.installed: package.json package-lock.json
 	   node_modules/swagger-ui-dist/swagger-ui-bundle.js \
 	   node_modules/swagger-ui-dist/swagger-ui-standalone-preset.js static/vendor/swagger-ui/
 	cp node_modules/socket.io-client/dist/socket.io.min.js static/vendor/socket.io/
+	mkdir -p static/vendor/axe-core  # for the accessibility tests (tests/test_e2e_webapp.py)
+	cp node_modules/axe-core/axe.min.js static/vendor/axe-core/
 	touch $@
 
 install: $(VENV)/.installed static/vendor/.installed

@@ -502,7 +502,7 @@ def test_account_tokens_rejects_a_blank_name(web):
     web_join(web)
     r = web.post("/account/tokens", data={"name": "   "})
     page = dom(r)
-    assert field_error(page, "name").startswith("Must not be empty; at most 80")  # the API's words
+    assert field_error(page, "name") == "Type a name of up to 80 characters."  # people's words
     assert page.by_id("new-token") is None
     with db.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(ApiToken)) == 0

@@ -61,7 +61,7 @@ GOOD_FORM = {"title": "Paella for 12", "description": "", "category": "catering"
 
 
 @pytest.mark.parametrize("typed, error", [
-    ("0", "Must be more than 0."), ("0.00", "Must be more than 0."),
+    ("0", "Enter a budget above zero."), ("0.00", "Enter a budget above zero."),
     ("0.001", "USD has 2 decimal places at most."),
 ], ids=["0", "0.00", "0.001"])
 def test_the_need_form_refuses_a_zero_budget_next_to_the_field(auth: Any, make_user: Any,
@@ -78,7 +78,7 @@ def test_the_offer_form_refuses_a_zero_price(auth: Any, make_need: Any,
     need = make_need()
     web = auth.sign_in(make_provider())
     r = web.post(f"/needs/{need.id}/offers", data={"price": "0.00"})
-    assert field_errors(r) == {"offer-price": "Must be more than 0."}
+    assert field_errors(r) == {"offer-price": "Enter a price above zero."}
     assert count(Offer) == 0
 
 

@@ -1305,6 +1305,9 @@ FORMS: tuple[Form, ...] = (
          optional=frozenset({"note", "would_hire_again"}), errors="e-{input}-{handle}",
          extras=(FormExtra("not-a-choice", "would_hire_again", "maybe"),
                  FormExtra("nul", "would_hire_again", "y\x00es"))),
+    # The browser's zone and language for the account's pages (app.js); bad values are a 422
+    # naming the field (tests/test_web_people.py), nothing to show on a page.
+    Form("/account/viewer", "customer", "/account/viewer", None, None, success=200),
     Form("/me/providers/<handle>/block", "customer", "/me/providers/{handle}/block",
          f"PUT {API}/me/blocks/<string:handle>", None),
     Form("/me/providers/<handle>/unblock", "customer", "/me/providers/{handle}/unblock",

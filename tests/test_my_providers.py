@@ -269,7 +269,7 @@ def test_the_page_lists_saves_and_blocks(app: Any, auth: Any, make_user: Any,
     # A bad note: the page again, the message next to the field, nothing changed.
     r = _post(app, browser, f"/me/providers/{h}", {"note": "x" * 2001, "would_hire_again": "no"})
     assert r.status_code == 200
-    assert field_error(r, "note") == "At most 2000 characters."
+    assert field_error(r, "note") == "Keep your note to 2000 characters or fewer."
     r = _post(app, browser, f"/me/providers/{h}", {"note": "ok", "would_hire_again": "maybe"})
     assert field_error(r, "would_hire_again")
     assert alice.get(f"/api/v1/me/providers/{h}").get_json()["note"] == "Lovely paella"

@@ -38,7 +38,7 @@ def test_posting_a_need_with_a_place_name(make_user: Any, auth: Any) -> None:
     assert need.budget_amount == 35050 and need.budget_currency == "USD"
     assert abs(need.lat - AUSTIN[0]) < 0.01 and need.place == "Austin, TX, US"
     page = web.get(f"/needs/{need.id}").get_data(as_text=True)
-    assert "Paella for 12" in page and "350.50 USD" in page and f"/s/{need.share_token}" in page
+    assert "Paella for 12" in page and "$350.50" in page and f"/s/{need.share_token}" in page
 
 
 def test_every_bad_field_is_reported_next_to_it_and_nothing_is_saved(
@@ -57,7 +57,7 @@ def test_every_bad_field_is_reported_next_to_it_and_nothing_is_saved(
     assert "No place called" in field_errors(r)["place_query"]
     r = web.post("/needs/new", data={**GOOD, "place_query": "", "lat": "95", "lon": "-97.7"})
     assert field_errors(r) == {
-        "lat": "Must be greater than or equal to -90 and less than or equal to 90."}
+        "lat": "Latitude runs from -90 to 90: check the number, or type a place instead."}
     assert count(Need) == 0
 
 
@@ -86,10 +86,10 @@ def test_offer_accept_message_complete_rate_through_the_pages(
     other = make_provider()
     me, them, rival = auth.sign_in(alice), auth.sign_in(pro), auth.sign_in(other)
     page = them.get(f"/needs/{need.id}").get_data(as_text=True)
-    assert "Take it at 400.00 USD" in page
+    assert "Take it at $400.00" in page
     assert "100 Congress Ave" not in page and alice.user.email not in page
     r = them.post(f"/needs/{need.id}/offers", data={"price": "abc"})
-    assert field_errors(r) == {"offer-price": "Enter an amount like 400 or 400.50."}
+    assert field_errors(r) == {"offer-price": "Enter an amount like $400.00 or $1,250.50."}
     assert count(Offer) == 0
     assert them.post(f"/needs/{need.id}/offers", data={"take": "1"}).status_code == 302
     assert rival.post(f"/needs/{need.id}/offers",
@@ -99,7 +99,7 @@ def test_offer_accept_message_complete_rate_through_the_pages(
     page = me.get(f"/needs/{need.id}?sort=price").get_data(as_text=True)
     assert page.index("Cheaper") < page.index(f"Pro {pro.user.name}")
     r = me.post(f"/offers/{mine.id}/messages", data={"body": "   "})
-    assert field_errors(r) == {f"body-{mine.id}": "Must not be empty; at most 4000 characters."}
+    assert field_errors(r) == {f"body-{mine.id}": "Write your message (up to 4000 characters)."}
     assert me.post(f"/offers/{mine.id}/messages", data={"body": "Vegan?"}).status_code == 302
     assert "Vegan?" in them.get(f"/needs/{need.id}").get_data(as_text=True)
     assert them.post(f"/offers/{mine.id}/accept").status_code == 200  # refused, shown

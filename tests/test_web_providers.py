@@ -140,7 +140,7 @@ def test_setup_shows_every_error_next_to_its_field(make_user, auth):
     page = dom(r)
     assert "3-30 lower-case" in field_error(page, "handle")
     assert field_error(page, "display_name")
-    assert field_error(page, "bio") == "At most 2000 characters."
+    assert field_error(page, "bio") == "Keep your introduction to 2000 characters or fewer."
     assert field_error(page, "categories") == "Choose at least one category."
     assert "90" in field_error(page, "lat")  # base.lat of the schema, shown at the lat input
     assert field_error(page, "lon") is None
@@ -302,7 +302,7 @@ def test_feed_card_shows_the_need_with_approximate_location_only(feed_world, aut
     card = dom(r).by_id(f"need-{near.id}")
     text = card.text()
     assert "Tacos for 30" in text and "Catering" in text
-    assert "400.00 USD" in text
+    assert "$400.00" in text
     # the place label is the geocoder's name of the cell (never "East Austin" as typed)
     assert near.place != "East Austin"
     assert near.place in text and "(approximate)" in text
@@ -334,7 +334,7 @@ def test_feed_card_offers_take_it_and_an_offer_form(feed_world, auth):
     take = next(f for f in forms if f.find("input", name="take"))
     assert take.find("input", name="take").attrs["value"] == "1"
     assert take.find("input", name="next").attrs["value"] == f"/feed?acted={near.id}"
-    assert take.find("button").text() == "Take it at 400.00 USD"
+    assert take.find("button").text() == "Take it at $400.00"
     offer_form = next(f for f in forms if f.find("input", name="price"))
     assert offer_form.find("input", name="price").attrs["value"] == "400.00"
     for name in ("price", "message", "available_at"):
@@ -362,7 +362,7 @@ def test_feed_shows_your_offer_with_revise_and_withdraw(feed_world, make_offer, 
     web = auth.sign_in(feed_world["pro"])
     card = dom(web.get("/feed")).by_id(f"need-{near.id}")
     text = card.text()
-    assert "Your offer" in text and "380.50 USD" in text and "Vegan too" in text
+    assert "Your offer" in text and "$380.50" in text and "Vegan too" in text
     assert "1 offer " in text + " "
     assert card.find("span", cls="pending") is not None
     assert card.find("input", name="take") is None
@@ -606,9 +606,13 @@ def test_profile_is_public_and_shows_reputation(make_user, make_provider, client
     assert "Catering" in text and "Event planning" in text
     assert "(approximate)" in text and "within 25 km" in text
     rep = reputation.for_providers([pro.provider.id])[pro.provider.id]
-    assert page.by_id("score").text() == f"{rep['score']:.2f}"
+    # One number people read (the mean of the stars, with the count), the ranking score
+    # explained on tap; the same badge as on the offer card.
+    badge = page.by_id("rep-profile")
+    assert badge.find("p", cls="rep-line").text() == f"★ {rep['mean']:.1f} out of 5 · 4 ratings"
+    assert f"{rep['score']:.2f}" in badge.find("details", cls="rep-why").text()
     facts = page.find("dl", cls="rep-facts").text()
-    assert "3.75" in facts and "Ratings 4" in facts and "Completed jobs 4" in facts
+    assert "Completed jobs 4" in facts
     assert "Completion rate 100%" in facts
     subs = page.find("dl", cls="sub-scores").text()
     assert "Quality 4.0" in subs and "Punctuality 5.0" in subs and "Communication —" in subs
@@ -697,7 +701,7 @@ def test_reply_errors_are_shown(make_provider, auth, make_job):
     assert field_error(item, "body")
     r = web.post(f"/p/strict/ratings/{rating.id}/reply", data={"body": "x" * 2001})
     assert r.status_code == 200
-    assert field_error(dom(r), "body") == "Must not be empty; at most 2000 characters."
+    assert field_error(dom(r), "body") == "Write your message (up to 2000 characters)."
     ratings.reply(pro.user, rating.id, "First reply")
     r = web.post(f"/p/strict/ratings/{rating.id}/reply", data={"body": "Second reply"})
     assert r.status_code == 200

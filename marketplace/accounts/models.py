@@ -33,6 +33,10 @@ class User(UserMixin, db.Model):
     # When the person followed the link mailed to their address (accounts.recovery). Until
     # then the account works, but its ratings do not count toward anyone's reputation.
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What the person's browser reported (web/i18n.py): the IANA zone their pages show times
+    # in, and their locale (a Babel name, "de_DE") for amounts and dates. None until known.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str | None] = mapped_column(String(35))
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

@@ -4,6 +4,8 @@ render; they never query the database themselves."""
 
 from __future__ import annotations
 
+import mimetypes
+
 from flask import Flask
 
 from marketplace.web import (
@@ -30,6 +32,7 @@ BLUEPRINTS = (accounts.bp, notifications.bp, needs.bp, offers.bp, messages.bp, r
 
 
 def register(app: Flask) -> None:
+    mimetypes.add_type("application/manifest+json", ".webmanifest")
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)
     shell.register(app)

@@ -11,6 +11,7 @@ from flask import (
     current_app,
     flash,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -23,9 +24,9 @@ from marketplace import privacy
 from marketplace.accounts import services, sessions
 from marketplace.accounts.models import User
 from marketplace.accounts.schemas import CredentialsSchema, PasswordSchema, RegisterSchema
-from marketplace.errors import DomainError
+from marketplace.errors import DomainError, error_body
 from marketplace.extensions import attempts_limited, forgive, login_manager
-from marketplace.web import forms
+from marketplace.web import confirm, forms, i18n
 from marketplace.web.forms import FormErrors, FormInvalid, safe_next
 
 bp = Blueprint("accounts", __name__)
@@ -115,8 +116,27 @@ def login() -> Any:
         else:
             forgive("RATE_LIMIT_SIGNIN")  # the right password is not a guess: failures count
             sign_in(user, remember=bool(request.form.get("remember")))
+            i18n.remember(user, request.form.get("tz"), request.form.get("locale"))
             return redirect(safe_next(url_for("accounts.home")))
     return render_template("auth/signin.html", errors=errors, form=request.form)
+
+
+@bp.route("/account/viewer", methods=["POST"])
+@login_required
+def viewer() -> Any:
+    """The browser reports its time zone and language (app.js, when a page was rendered for
+    another zone): kept on the account, so the next pages are rendered in them."""
+    zone, locale = request.form.get("tz", ""), request.form.get("locale", "")
+    errors = {}
+    if zone and not i18n.valid_zone(zone):
+        errors["tz"] = ["Not an IANA time zone name, like America/Chicago."]
+    if locale and not i18n.valid_locale(locale):
+        errors["locale"] = ["Not a language tag, like en-US."]
+    if errors:
+        return jsonify(error_body(422, "Invalid input: " + ", ".join(errors) + ".", errors)), 422
+    changed = i18n.remember(current_user, zone, locale)
+    return jsonify({"time_zone": current_user.time_zone, "locale": current_user.locale,
+                    "changed": changed})
 
 
 @bp.route("/signout", methods=["POST"])
@@ -152,6 +172,10 @@ def tokens() -> Any:
 @bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
 @login_required
 def revoke(token_id: int) -> Any:
+    if confirm.wanted():
+        token = next((t for t in services.list_tokens(current_user) if t.id == token_id), None)
+        if token is not None:
+            return confirm.ask("revoke", url_for("accounts.tokens"), name=token.name)
     try:
         services.revoke_token(current_user, token_id)
     except DomainError as exc:
@@ -188,6 +212,8 @@ def end_session(session_id: int) -> Any:
 @login_required
 def end_all_sessions() -> Any:
     """Sign out everywhere, this browser included; every live connection of them is cut."""
+    if confirm.wanted():
+        return confirm.ask("end_all", url_for("accounts.web_sessions"))
     sessions.end_all(current_user)
     logout_user()
     flash("You are signed out everywhere.")

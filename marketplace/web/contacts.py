@@ -14,7 +14,7 @@ from marketplace.blocks import services as blocks
 from marketplace.contacts import services
 from marketplace.contacts.schemas import MyProviderInSchema
 from marketplace.errors import DomainError
-from marketplace.web import forms
+from marketplace.web import confirm, forms
 from marketplace.web.forms import FormErrors, FormInvalid, flatten
 
 bp = Blueprint("contacts", __name__)
@@ -61,6 +61,9 @@ def save(handle: str) -> Any:
 @login_required
 def block(handle: str) -> Any:
     record = services.get(current_user, handle)  # 404 unless they dealt with you
+    if confirm.wanted():
+        return confirm.ask("block", url_for("contacts.index") + f"#provider-{record.handle}",
+                           name=record.display_name)
     lifecycle.block(current_user, handle)
     flash(f"Blocked {record.display_name}: their open offers are declined and they no longer "
           "see your needs.")

@@ -1,27 +1,140 @@
-"""Template filters every page uses: money and moments as a person reads them."""
+"""Template filters every page uses: money and moments as the reader reads them — amounts in
+their locale (Babel), times in their own zone inside ``<time datetime="…UTC…">`` elements, and
+relative times ("in 2 days", "5 minutes ago") that app.js keeps current."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import zoneinfo
+from datetime import UTC, datetime
 from typing import Any
 
+from babel import Locale
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from flask import Flask
+from markupsafe import Markup
 
-from marketplace.money import format_money
+from marketplace.db_types import utcnow
+from marketplace.money import format_amount, input_text
+from marketplace.web.i18n import viewer_display_locale, viewer_locale, viewer_zone
+
+# Babel's units and threshold (format_timedelta); static/app.js uses the same to stay in step.
+_UNITS = (("year", 365 * 86400), ("month", 30 * 86400), ("week", 7 * 86400), ("day", 86400),
+          ("hour", 3600), ("minute", 60))
+_THRESHOLD = 0.85
 
 
 def money(value: dict[str, Any]) -> str:
-    return format_money(value["amount"], value["currency"])
+    return format_amount(value["amount"], value["currency"], viewer_locale())
 
 
-def when(value: Any) -> str:
-    if value is None:
-        return ""
+def amount_input(value: dict[str, Any]) -> str:
+    """What an amount box is pre-filled with: "1,250.50" (en_US), "1.250,50" (de_DE)."""
+    return input_text(value["amount"], value["currency"], viewer_locale())
+
+
+def _aware(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.strftime("%a %b %d, %H:%M") + " UTC"
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def when_text(value: Any) -> str:
+    """"Thu, Dec 3, 2:43 PM" in the viewer's zone (the year too when it is not this one)."""
+    moment = _aware(value)
+    if moment is None:
+        return ""
+    zone, locale = zoneinfo.ZoneInfo(viewer_zone()), viewer_display_locale()
+    local = moment.astimezone(zone)
+    skeleton = "MMMEd" if local.year == utcnow().astimezone(zone).year else "yMMMEd"
+    day = format_skeleton(skeleton, local, tzinfo=zone, locale=locale)
+    text = f"{day}, {format_time(local, 'short', tzinfo=zone, locale=locale)}"
+    return text.replace("\u202f", " ")  # CLDR's narrow space before AM/PM: as app.js writes it
+
+
+def _full(moment: datetime) -> str:
+    return format_datetime(moment, "full", tzinfo=zoneinfo.ZoneInfo(viewer_zone()),
+                           locale=viewer_display_locale())
+
+
+def relative_text(value: Any, now: datetime | None = None) -> str:
+    """"in 2 days", "5 minutes ago", "just now" — as static/app.js writes it."""
+    moment = _aware(value)
+    if moment is None:
+        return ""
+    seconds = (moment - (now or utcnow())).total_seconds()
+    if abs(seconds) < 60:
+        return "in less than a minute" if seconds > 0 else "just now"
+    for unit, size in _UNITS:
+        count = abs(seconds) / size
+        if count >= _THRESHOLD:
+            n = max(1, round(count))
+            words = f"{n} {unit}{'' if n == 1 else 's'}"
+            return f"in {words}" if seconds > 0 else f"{words} ago"
+    return ""  # unreachable: a minute or more always has a unit
+
+
+def when(value: Any) -> Markup:
+    """An absolute time: ``<time datetime="…Z" title="full">Thu, Dec 3, 2:43 PM</time>``."""
+    moment = _aware(value)
+    if moment is None:
+        return Markup("")
+    return Markup('<time datetime="{}" title="{}" data-local>{}</time>').format(
+        _iso(moment), _full(moment), when_text(moment))
+
+
+def ago(value: Any) -> Markup:
+    """A relative time that stays current: ``<time data-relative …>5 minutes ago</time>``."""
+    moment = _aware(value)
+    if moment is None:
+        return Markup("")
+    return Markup('<time datetime="{}" title="{}" data-relative>{}</time>').format(
+        _iso(moment), _full(moment), relative_text(moment))
+
+
+def until(value: Any) -> Markup:
+    """Both, for deadlines: "Thu, Dec 3, 2:43 PM (in 2 days)"."""
+    moment = _aware(value)
+    if moment is None:
+        return Markup("")
+    return when(moment) + Markup(" <span class=\"muted\">(") + ago(moment) + Markup(")</span>")
+
+
+def day(value: Any, fmt: str = "MMMM y") -> str:
+    """A date without a time ("December 2026"), in the viewer's zone."""
+    moment = _aware(value)
+    if moment is None:
+        return ""
+    zone = zoneinfo.ZoneInfo(viewer_zone())
+    return format_date(moment.astimezone(zone).date(), fmt, locale=viewer_display_locale())
+
+
+def zone_label() -> str:
+    """The viewer's zone as people know it ("Central Standard Time"), for form hints."""
+    zone = viewer_zone()
+    if zone == "UTC":
+        return "UTC"
+    return Locale.parse(viewer_display_locale()).time_zones.get(zone, {}).get("long", {}).get(
+        "generic", zone.replace("_", " "))
+
+
+def future(value: Any) -> bool:
+    moment = _aware(value)
+    return moment is not None and moment > utcnow()
 
 
 def register(app: Flask) -> None:
     app.add_template_filter(money, "money")
+    app.add_template_filter(amount_input, "amount_input")
     app.add_template_filter(when, "when")
+    app.add_template_filter(when_text, "when_text")
+    app.add_template_filter(ago, "ago")
+    app.add_template_filter(until, "until")
+    app.add_template_filter(day, "day")
+    app.add_template_test(future, "future")
+    app.add_template_global(viewer_zone, "viewer_zone")

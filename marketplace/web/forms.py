@@ -20,10 +20,106 @@ from marshmallow import fields as mf
 
 FormErrors = dict[str, list[str]]
 
-# Marshmallow's words for a value that is not there are meant for developers.
+# Marshmallow's words (and the API's precise ones) are meant for developers; a form says what
+# to do. ``people_words`` rewords a message for the input it belongs to: first the input's own
+# phrasing (_FIELD_WORDS), else a general one (_GENERAL_WORDS). Unknown messages pass as they
+# are (they are already written for people: "Choose a category.").
 FILL_IN = "Fill this in."
-_DEVELOPER_WORDING = {"Missing data for required field.": FILL_IN,
-                      "Field may not be null.": FILL_IN}
+_REQUIRED = {"Missing data for required field.", "Field may not be null."}
+_LENGTH = re.compile(r"Must be (?P<min>\d+)-(?P<max>\d+) characters\.")
+_NOT_EMPTY = re.compile(r"Must not be empty; at most (?P<max>\d+) characters\.")
+_AT_MOST = re.compile(r"At most (?P<max>\d+) characters\.|Longer than maximum length "
+                      r"(?P<max2>\d+)\.")
+_RANGE = re.compile(r"Must be greater than or equal to (?P<min>-?[\d.]+) and less than or "
+                    r"equal to (?P<max>-?[\d.]+)\.")
+_LENGTH_RANGE = re.compile(r"Length must be between (?P<min>\d+) and (?P<max>\d+)\.")
+_MIN_LENGTH = re.compile(r"Shorter than minimum length (?P<min>\d+)\.")
+
+# input -> {kind: words}; kinds: required, length (min, max), max (max), range (min, max).
+_FIELD_WORDS: dict[str, dict[str, str]] = {
+    "title": {"required": "Give your need a title, like “Catering for 20 people on Saturday”.",
+              "length": "Give your need a title of {min} to {max} characters."},
+    "description": {"max": "Keep the details to {max} characters or fewer."},
+    "message": {"max": "Keep your message to {max} characters or fewer."},
+    "body": {"required": "Write your message first.",
+             "not_empty": "Write your message (up to {max} characters).",
+             "max": "Keep your message to {max} characters or fewer."},
+    "comment": {"max": "Keep your comment to {max} characters or fewer."},
+    "bio": {"max": "Keep your introduction to {max} characters or fewer."},
+    "note": {"max": "Keep your note to {max} characters or fewer."},
+    "reason": {"max": "Keep the reason to {max} characters or fewer."},
+    "address": {"max": "Keep the address to {max} characters or fewer."},
+    "name": {"required": "Type a name.", "not_empty": "Type a name of up to {max} characters.",
+             "max": "Keep the name to {max} characters or fewer."},
+    "display_name": {"required": "Type the name customers will see.",
+                     "not_empty": "Type the name customers will see (up to {max} characters).",
+                     "max": "Keep the name to {max} characters or fewer."},
+    "email": {"required": "Enter your email address, like name@example.com.",
+              "invalid": "Enter an email address like name@example.com."},
+    "password": {"required": "Enter your password.",
+                 "length": "Choose a password of at least {min} characters (and at most {max})."},
+    "new_password": {"length": "Choose a password of at least {min} characters (and at most "
+                               "{max})."},
+    "radius_km": {"required": "Say how far a provider may come, in km.",
+                  "range": "Choose a distance from {min} to {max} km."},
+    "max_offers": {"range": "Choose from {min} to {max} offers, or leave this empty."},
+    "lat": {"range": "Latitude runs from -90 to 90: check the number, or type a place instead."},
+    "lon": {"range": "Longitude runs from -180 to 180: check the number, or type a place "
+                     "instead."},
+    "budget": {"positive": "Enter a budget above zero."},
+    "price": {"positive": "Enter a price above zero."},
+    "category": {"required": "Choose a category."},
+}
+_GENERAL_WORDS = {
+    "required": FILL_IN,
+    "length": "Use {min} to {max} characters.",
+    "max": "Shorten this to {max} characters or fewer.",
+    "not_empty": "Fill this in (up to {max} characters).",
+    "range": "Choose a number from {min} to {max}.",
+    "positive": "Enter an amount above zero.",
+    "invalid": "Check this and try again.",
+}
+_FIXED = {"Not a valid email address.": "invalid", "Must be more than 0.": "positive"}
+_SIMPLE = {"Not a valid integer.": "Enter a whole number.",
+           "Not a valid number.": "Enter a number.",
+           "Not a valid boolean.": "Tick the box or leave it empty.",
+           "Invalid input type.": "Check this and try again.",
+           "Not a valid string.": "Check this and try again."}
+
+
+def _number(text: str) -> str:
+    return text[:-2] if text.endswith(".0") else text
+
+
+def people_words(name: str, message: str) -> str:
+    """A schema's message for the form input ``name`` (or a dotted path: its last part), as
+    words that say what to do: "Length must be between 10 and 200." for ``title`` is "Give
+    your need a title of 10 to 200 characters."."""
+    if name == "_form":  # a hidden input's or the whole form's: already the form's words
+        return FILL_IN if message in _REQUIRED else message
+    field = name.rsplit(".", 1)[-1].split("-", 1)[0]
+    own = _FIELD_WORDS.get(field, {})
+    kind, values = None, {}
+    if message in _REQUIRED:
+        kind = "required"
+    elif message in _FIXED:
+        kind = _FIXED[message]
+    elif match := _LENGTH.fullmatch(message) or _LENGTH_RANGE.fullmatch(message):
+        kind, values = "length", match.groupdict()
+    elif match := _NOT_EMPTY.fullmatch(message):
+        kind, values = "not_empty", match.groupdict()
+    elif match := _AT_MOST.fullmatch(message):
+        kind, values = "max", {"max": match.group("max") or match.group("max2")}
+    elif match := _RANGE.fullmatch(message):
+        kind, values = "range", {k: _number(v) for k, v in match.groupdict().items()}
+    elif match := _MIN_LENGTH.fullmatch(message):
+        kind, values = "length", {"min": match.group("min"), "max": "…"}
+    elif message in _SIMPLE:
+        return _SIMPLE[message]
+    if kind is None:
+        return message
+    words = own.get(kind) or _GENERAL_WORDS[kind]
+    return words.format(**values)
 _INTEGER = re.compile(r"[+-]?\d{1,30}", re.ASCII)
 _MISSING = object()
 
@@ -55,7 +151,7 @@ def flatten(messages: Any, aliases: Mapping[str, str] | None = None,
             else:
                 name = aliases.get(path, path)
                 for message in value if isinstance(value, list) else [value]:
-                    worded = _DEVELOPER_WORDING.get(message, message)
+                    worded = people_words(name, message) if isinstance(message, str) else message
                     if worded not in out.setdefault(name, []):
                         out[name].append(worded)
     return out

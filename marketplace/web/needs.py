@@ -32,7 +32,7 @@ from marketplace.extensions import limited
 from marketplace.geo import grid_cell_centre
 from marketplace.geocoding import services as geocoding
 from marketplace.messages import services as messages
-from marketplace.money import CURRENCIES, major_text, parse_major
+from marketplace.money import CURRENCIES, currencies_in_order, currency_of_locale, parse_amount
 from marketplace.needs import services
 from marketplace.needs.models import NeedStatus
 from marketplace.needs.presenters import NeedView, summary
@@ -41,12 +41,13 @@ from marketplace.offers.presenters import ordered, present
 from marketplace.offers.schemas import DEFAULT_SORT, SORTS
 from marketplace.providers import services as providers
 from marketplace.ratings import services as ratings
-from marketplace.web import forms
+from marketplace.web import confirm, forms
+from marketplace.web.filters import when_text
 from marketplace.web.forms import FormErrors, FormInvalid, flatten, local_datetime, safe_next
+from marketplace.web.i18n import viewer_locale
 
 bp = Blueprint("needs", __name__)
 
-COMMON_CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "INR", "JPY", "MXN", "BRL", "ZAR"]
 MY_NEEDS_SHOWN = 200
 EXPIRY_CHOICES = [(24, "1 day"), (48, "2 days"), (72, "3 days"), (168, "1 week"), (336, "2 weeks")]
 NEED_ALIASES = {"budget.amount": "budget", "budget.currency": "currency",
@@ -57,7 +58,7 @@ NEED_ALIASES = {"budget.amount": "budget", "budget.currency": "currency",
 def _need_form(form: Any) -> dict[str, Any]:
     """Form fields -> the API's NeedIn payload, loaded with its schema (or ``FormInvalid``)."""
     refused: FormErrors = {}
-    currency = form.get("currency", "USD")
+    currency = form.get("currency") or default_currency()
     data: dict[str, Any] = {
         "title": form.get("title", ""),
         "description": form.get("description", ""),
@@ -70,7 +71,8 @@ def _need_form(form: Any) -> dict[str, Any]:
     if not data["category"]:
         refused["category"] = ["Choose a category."]
     try:
-        data["budget"] = {"amount": parse_major(form.get("budget", ""), currency),
+        data["budget"] = {"amount": parse_amount(form.get("budget", ""), currency,
+                                                 viewer_locale()),
                           "currency": currency}
     except ValueError as exc:
         refused["budget"] = [str(exc)]
@@ -96,6 +98,14 @@ def _need_form(form: Any) -> dict[str, Any]:
     else:
         data["expires_at"] = (utcnow() + timedelta(hours=int(hours))).isoformat()
     return forms.load(NeedInSchema(), data, aliases=_need_aliases(lat, lon), refused=refused)
+
+
+def default_currency() -> str:
+    """The currency of the customer's last need, else their locale's (de_DE: EUR), else USD."""
+    last, _more = services.list_mine(current_user, None, None, 1)
+    if last and last[0].budget_currency in CURRENCIES:
+        return last[0].budget_currency
+    return currency_of_locale(viewer_locale())
 
 
 def _need_aliases(lat: str, lon: str) -> dict[str, str]:
@@ -124,10 +134,12 @@ def new() -> Any:
                   if need.audience == "favourites" else
                   "Your need is live. Providers nearby have been told.")
             return redirect(url_for("needs.show", need_id=need.id))
+    chosen = request.form.get("currency") or default_currency()
+    common, others = currencies_in_order(chosen)
     return render_template(
         "needs/new.html", form=request.form, errors=errors,
-        categories=providers.all_categories(), currencies=COMMON_CURRENCIES,
-        all_currencies=sorted(CURRENCIES), expiry_choices=EXPIRY_CHOICES,
+        categories=providers.all_categories(), currencies=common, chosen_currency=chosen,
+        all_currencies=others, expiry_choices=EXPIRY_CHOICES,
         has_favourites=contacts.has_favourites(current_user),
     )
 
@@ -183,8 +195,6 @@ def _render_show(need_id: int, errors: FormErrors | None = None,
         rating=rating, can_offer=can_offer, errors=errors or {}, form_name=form_name,
         form=request.form, share_url=url_for("needs.shared", token=need.share_token,
                                              _external=True),
-        budget_text=major_text(need.budget_amount, need.budget_currency),
-        major=lambda money: major_text(money["amount"], money["currency"]),
     )
 
 
@@ -218,6 +228,11 @@ def act(need_id: int, form_name: str, action: Any, success: str, anchor: str = "
 @bp.route("/needs/<int:need_id>/cancel", methods=["POST"])
 @login_required
 def cancel(need_id: int) -> Any:
+    if confirm.wanted():
+        need, _role = access.need_with_role(current_user, need_id)
+        return confirm.ask("cancel", url_for("needs.show", need_id=need_id), title=need.title,
+                           assigned=need.status == NeedStatus.ASSIGNED, offers=need.offer_count)
+
     def run() -> None:
         data = forms.load(CancelSchema(), {"reason": request.form.get("reason", "")})
         lifecycle.cancel(current_user, need_id, data["reason"])
@@ -228,6 +243,11 @@ def cancel(need_id: int) -> Any:
 @bp.route("/needs/<int:need_id>/complete", methods=["POST"])
 @login_required
 def complete(need_id: int) -> Any:
+    if confirm.wanted():
+        need, _role = access.need_with_role(current_user, need_id)
+        return confirm.ask("complete", url_for("needs.show", need_id=need_id), title=need.title,
+                           early=bool(need.needed_by and need.needed_by > utcnow()),
+                           needed_by=when_text(need.needed_by))
     return act(need_id, "complete", lambda: lifecycle.complete(current_user, need_id),
                 "Marked as completed. How did it go? Rate the provider below.", "#rate")
 

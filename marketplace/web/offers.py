@@ -6,21 +6,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, abort, request, url_for
 from flask_login import current_user, login_required
 from marshmallow import Schema
 
-from marketplace import lifecycle
+from marketplace import access, lifecycle
 from marketplace.errors import Conflict, DomainError
 from marketplace.extensions import limited
-from marketplace.money import parse_major
+from marketplace.money import parse_amount
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need
 from marketplace.offers import services as offers
-from marketplace.offers.models import Offer
+from marketplace.offers.models import Offer, OfferStatus
 from marketplace.offers.schemas import OfferAcceptSchema, OfferInSchema, OfferPatchSchema
-from marketplace.web import forms
-from marketplace.web.forms import FormErrors, local_datetime
+from marketplace.web import confirm, forms
+from marketplace.web.filters import money
+from marketplace.web.forms import FormErrors, local_datetime, safe_next
+from marketplace.web.i18n import viewer_locale
 from marketplace.web.needs import act
 
 bp = Blueprint("offers", __name__)
@@ -36,7 +38,8 @@ def _offer_form(schema: Schema, form: Any, need: Need, take: bool = False) -> di
         payload["message"] = form["message"]
     if not take:
         try:
-            payload["price"] = {"amount": parse_major(form.get("price", ""), need.budget_currency),
+            payload["price"] = {"amount": parse_amount(form.get("price", ""), need.budget_currency,
+                                                       viewer_locale()),
                                 "currency": need.budget_currency}
         except ValueError as exc:
             refused["price"] = [str(exc)]
@@ -48,6 +51,10 @@ def _offer_form(schema: Schema, form: Any, need: Need, take: bool = False) -> di
         if available is not None:  # empty: none (a new offer) or unchanged (a revision)
             payload["available_at"] = available.isoformat()
     return forms.load(schema, payload, aliases=OFFER_ALIASES, refused=refused)
+
+
+def _price(offer: Offer) -> dict[str, Any]:
+    return {"amount": offer.price_amount, "currency": offer.price_currency}
 
 
 def own_offer(offer_id: int) -> Offer:
@@ -91,6 +98,9 @@ def revise(offer_id: int) -> Any:
 @login_required
 def withdraw(offer_id: int) -> Any:
     offer = own_offer(offer_id)
+    if confirm.wanted() and offer.provider.user_id == current_user.id:
+        return confirm.ask("withdraw", safe_next(url_for("needs.show", need_id=offer.need_id)),
+                           price=money(_price(offer)), title=offer.need.title)
     return act(offer.need_id, "withdraw", lambda: offers.withdraw(current_user, offer_id),
                "Offer withdrawn.")
 
@@ -99,6 +109,13 @@ def withdraw(offer_id: int) -> Any:
 @login_required
 def accept(offer_id: int) -> Any:
     offer = own_offer(offer_id)
+    if confirm.wanted() and offer.need.customer_id == current_user.id:
+        need, role = access.need_with_role(current_user, offer.need_id)
+        others = sum(1 for o in access.visible_offers(current_user, need, role)
+                     if o.id != offer.id and o.status == OfferStatus.PENDING)
+        return confirm.ask("accept", url_for("needs.show", need_id=offer.need_id),
+                           name=offer.provider.display_name, price=money(_price(offer)),
+                           others=others)
 
     def run() -> None:
         # The page carries the revision the customer read: a price changed since is refused.
