@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'd3b8f1a6c5e9'
-down_revision = 'a1c5e9d3f7b2'
+down_revision = 'b3d7f1a9c2e4'
 branch_labels = None
 depends_on = None
 
