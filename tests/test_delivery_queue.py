@@ -62,9 +62,42 @@ def test_lost_publishes_become_one_resync_for_their_rooms_once_redis_is_back() -
         server_redis.kill()
 
 
+def test_a_disconnect_lost_while_redis_is_away_goes_out_once_it_is_back() -> None:
+    """A revoked session's connection held by another process is cut after the outage, not
+    left open (it would go on receiving its user's notifications)."""
+    server_redis = Redis()
+    server_redis.start()
+    manager = ResyncingRedisManager(server_redis.url, channel="cut-test")
+    socketio.Server(client_manager=manager, async_mode="threading")
+    manager._resync_local = lambda: None  # type: ignore[method-assign]
+    try:
+        manager.initialize()
+        server_redis.kill()
+        cut = {"method": "disconnect", "sid": "held-by-another-process", "namespace": "/",
+               "host_id": manager.host_id}
+        assert manager._publish(cut) is None  # given up on, and remembered
+        assert manager._lost_disconnects == [cut]
+        server_redis.start()
+        watcher = redis.Redis(port=server_redis.port).pubsub(ignore_subscribe_messages=True)
+        watcher.subscribe("cut-test")
+        deadline = time.monotonic() + 10
+        heard = []
+        while not heard and time.monotonic() < deadline:
+            message = watcher.get_message(timeout=1)
+            if message and json.loads(message["data"]).get("method") == "disconnect":
+                heard.append(json.loads(message["data"]))
+        assert heard == [cut]
+        assert manager._lost_disconnects == []
+        watcher.close()
+    finally:
+        stop(manager)
+        server_redis.kill()
+
+
 def stop(manager: ResyncingRedisManager) -> None:
     """Quiet the manager's threads: nothing owed (the retry loop returns), and the listener's
     next reconnection parks it for good (the library's loop never ends by itself)."""
     with manager._lock:
         manager._lost_everyone, manager._lost_rooms, manager._marker_due = False, set(), False
+        manager._lost_disconnects = []
     manager._redis_connect = threading.Event().wait  # type: ignore[method-assign, assignment]

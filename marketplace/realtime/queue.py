@@ -49,6 +49,10 @@ class ResyncingRedisManager(RedisManager):
         self._lock = threading.Lock()
         self._lost_rooms: set[str] = set()
         self._lost_everyone = False
+        # disconnects (a revoked session's or token's connections) that other processes may
+        # not have heard: published again once Redis takes a publish, so no cut connection
+        # outlives an outage
+        self._lost_disconnects: list[dict[str, Any]] = []
         # after a (re)subscription, this process's marker goes out until it is heard back
         self._marker = f"{_MARKER}:{self.host_id}"
         self._marker_due = False
@@ -62,13 +66,18 @@ class ResyncingRedisManager(RedisManager):
         result = super()._publish(data)
         if result is None:  # RedisManager gave up on it (it returns the receiver count)
             self._lost(data)
-        elif self._lost_rooms or self._lost_everyone:
+        elif self._lost_rooms or self._lost_everyone or self._lost_disconnects:
             self._recover()
         return result
 
     def _lost(self, data: Any) -> None:
+        if isinstance(data, dict) and data.get("method") == "disconnect":
+            with self._lock:
+                self._lost_disconnects.append(data)
+            self._start_retrying()
+            return
         if not isinstance(data, dict) or data.get("method") != "emit":
-            return  # disconnects are re-checked by each connection's own handlers
+            return
         room = data.get("room")
         rooms = room if isinstance(room, list) else [room]
         with self._lock:
@@ -96,7 +105,8 @@ class ResyncingRedisManager(RedisManager):
             delay = self.retry_seconds if self._recover() else min(2 * delay,
                                                                    self.retry_max_seconds)
             with self._lock:
-                if not (self._lost_rooms or self._lost_everyone or self._marker_due):
+                if not (self._lost_rooms or self._lost_everyone or self._lost_disconnects
+                        or self._marker_due):
                     self._retrying = False
                     return
 
@@ -105,6 +115,14 @@ class ResyncingRedisManager(RedisManager):
         after a (re)subscription (again each round until it is heard). Whatever fails stays
         owed; False when Redis refused."""
         reached = True
+        with self._lock:
+            cuts, self._lost_disconnects = self._lost_disconnects, []
+        for index, message in enumerate(cuts):
+            if RedisManager._publish(self, message) is None:
+                with self._lock:
+                    self._lost_disconnects[:0] = cuts[index:]
+                return False
+            log.warning("live delivery: a disconnect lost while Redis was away went out again")
         with self._lock:
             everyone, rooms = self._lost_everyone, sorted(self._lost_rooms)
             self._lost_everyone, self._lost_rooms = False, set()
