@@ -88,6 +88,7 @@ OPERATION_IDS = {
     "moderation_api.dismiss": "dismissReport",
     "moderation_api.act": "moderate",
     "moderation_api.moderation_log": "listModerationLog",
+    "trends_api.trends": "getTrends",
 }
 
 #: What an operation's own rules refuse beyond the statuses its shape implies, and why.
