@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import Person, committed_state, error_of, need_data
 from pages import csrf_token
-from sqlalchemy import JSON, Float, String, Text, select
+from sqlalchemy import JSON, Float, String, Text, select, update
 
 from marketplace import lifecycle, privacy
 from marketplace.accounts import sessions
@@ -155,6 +155,18 @@ def test_erasure_leaves_nothing_that_identifies_the_person(world: World, who: st
     assert r.status_code == 204, r.get_json()
     db.session.remove()
     assert leftovers(words, floats) == []
+
+
+def test_erasure_forgets_where_and_how_the_person_reads(world: World) -> None:
+    """The zone and locale an account's pages are shown in say where its person lives."""
+    cara = world["cara"]
+    db.session.execute(update(User).where(User.id == cara.user.id).values(
+        time_zone="Europe/Vilnius", locale="lt_LT"))
+    db.session.commit()
+    assert cara.delete("/api/v1/me", json=_password(cara)).status_code == 204
+    db.session.remove()
+    erased = db.session.get(User, cara.user.id)
+    assert erased is not None and (erased.time_zone, erased.locale) == (None, None)
 
 
 def test_erasing_a_customer_keeps_everyone_elses_world(world: World, client: Any,
