@@ -160,12 +160,13 @@ def test_erasure_leaves_nothing_that_identifies_the_person(world: World, who: st
 def test_erasure_forgets_where_and_how_the_person_reads(world: World) -> None:
     """The zone and locale an account's pages are shown in say where its person lives."""
     cara = world["cara"]
-    db.session.execute(update(User).where(User.id == cara.user.id).values(
-        time_zone="Europe/Vilnius", locale="lt_LT"))
-    db.session.commit()
+    user_id = cara.user.id
+    with db.engine.begin() as connection:
+        connection.execute(update(User).where(User.id == user_id).values(
+            time_zone="Europe/Vilnius", locale="lt_LT"))
     assert cara.delete("/api/v1/me", json=_password(cara)).status_code == 204
     db.session.remove()
-    erased = db.session.get(User, cara.user.id)
+    erased = db.session.get(User, user_id)
     assert erased is not None and (erased.time_zone, erased.locale) == (None, None)
 
 
