@@ -871,8 +871,10 @@ def test_after_returns_only_newer(cast, inboxes):
 def test_nothing_newer_keeps_last_id_where_it_was(cast, inboxes):
     me = cast.pros[0]
     last = inboxes[uid(me)][-1]
-    assert notifications(me, after=last) == {"items": [], "last_id": last, "unread_count": 4}
+    assert notifications(me, after=last) == {"items": [], "last_id": last, "last_seq": 4,
+                                             "unread_count": 4}
     assert notifications(me, after=last + 1000)["last_id"] == last + 1000
+    assert notifications(me, after=last + 1000)["last_seq"] == 4  # the seq it stands after
 
 
 def test_limit_pages_through_with_last_id(cast, inboxes):

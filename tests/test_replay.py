@@ -197,7 +197,20 @@ def test_resuming_by_seq_pages_through_one_recipients_numbers_without_holes(
     assert [n["seq"] for n in body["items"]] == [REPLAY_PAGE + 19, REPLAY_PAGE + 20]
     assert (body["last_seq"], body["last_id"]) == (REPLAY_PAGE + 20, ids[-1])
     r = pro.call("GET", "/notifications", params={"after_seq": REPLAY_PAGE + 20})
-    assert (r.json()["items"], r.json()["last_seq"]) == ([], REPLAY_PAGE + 20)
-    for bad in ({"after_seq": -1}, {"after_seq": "x"}, {"after_seq": 1, "after": 1}):
+    # at the end, both counts say where the caller stands
+    assert (r.json()["items"], r.json()["last_seq"], r.json()["last_id"]) == (
+        [], REPLAY_PAGE + 20, ids[-1])
+    r = pro.call("GET", "/notifications", params={"after": ids[-1]})
+    assert (r.json()["items"], r.json()["last_seq"], r.json()["last_id"]) == (
+        [], REPLAY_PAGE + 20, ids[-1])
+    # given both, a notification comes after both
+    for after, after_seq, expected in ((ids[5], 12, list(range(17, 25))),
+                                       (ids[0], 20, list(range(21, 29)))):
+        r = pro.call("GET", "/notifications",
+                     params={"after": after, "after_seq": after_seq, "limit": 8})
+        assert r.status_code == 200, r.text
+        assert [n["seq"] for n in r.json()["items"]] == expected
+        assert r.json()["last_seq"] == expected[-1]
+    for bad in ({"after_seq": -1}, {"after_seq": "x"}, {"after_seq": 2**63, "after": 1}):
         r = pro.call("GET", "/notifications", params=bad)
         assert r.status_code in (400, 422) and "after_seq" in r.json()["error"]["fields"], r.text

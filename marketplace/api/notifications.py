@@ -22,17 +22,15 @@ blp = Blueprint("notifications_api", __name__, url_prefix="/api/v1", description
 @blp.arguments(NotificationArgs, location="query")
 @blp.response(200, NotificationListSchema)
 def list_after(args: dict[str, Any]) -> Any:
-    """Your notifications after an id or a seq, oldest first — to catch up on what you missed."""
-    if "after_seq" in args:
-        items = services.after_seq(g.user.id, args["after_seq"], args["limit"])
-        body = {"last_seq": items[-1].seq if items else args["after_seq"]}
-        if items:
-            body["last_id"] = items[-1].id
-    else:
-        items = services.after(g.user.id, args.get("after", 0), args["limit"])
-        body = {"last_id": items[-1].id if items else args.get("after", 0)}
-        if items:
-            body["last_seq"] = items[-1].seq
+    """Your notifications after an id and/or a seq, oldest first — to catch up on what you
+    missed. Given both, a notification must come after both."""
+    after_id, after_seq = args.get("after", 0), args.get("after_seq", 0)
+    items = services.after(g.user.id, after_id, args["limit"], after_seq=after_seq)
+    if items:
+        body = {"last_id": items[-1].id, "last_seq": items[-1].seq}
+    else:  # nothing after: where the caller stands, in both counts
+        body = dict(zip(("last_id", "last_seq"),
+                        services.position(g.user.id, after_id, after_seq), strict=True))
     return {"items": items, **body, "unread_count": services.unread_count(g.user)}
 
 

@@ -15,11 +15,6 @@ class NotificationArgs(Schema):
         "description": "Return notifications with a larger seq (yours count 1, 2, 3, ...)."})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
-    @validates_schema
-    def _not_both(self, data: dict[str, Any], **_: Any) -> None:
-        if "after" in data and "after_seq" in data:
-            raise ValidationError("Give after or after_seq, not both.", "after_seq")
-
 
 class NotificationSchema(Schema):
     id = fields.Integer()
@@ -36,8 +31,8 @@ class NotificationListSchema(Schema):
     items = fields.List(fields.Nested(NotificationSchema))
     last_id = fields.Integer(metadata={"description": "Pass as `after` for the next batch."})
     last_seq = fields.Integer(metadata={
-        "description": "Pass as `after_seq` for the next batch (with `after_seq`; with `after`, "
-                       "the seq of the last item, or absent when there is none)."})
+        "description": "Pass as `after_seq` for the next batch: the same position as `last_id`, "
+                       "counted in your seqs."})
     unread_count = fields.Integer()
 
 

@@ -12,14 +12,14 @@ from marketplace.extensions import db
 from marketplace.notifications.models import Notification
 
 
-def after(user_id: int, after_id: int, limit: int) -> Sequence[Notification]:
-    """The recipient's notifications with id > ``after_id``, oldest first."""
-    return db.session.scalars(
-        select(Notification)
-        .where(Notification.user_id == user_id, Notification.id > after_id)
-        .order_by(Notification.id)
-        .limit(limit)
-    ).all()
+def after(user_id: int, after_id: int, limit: int, after_seq: int = 0) -> Sequence[Notification]:
+    """The recipient's notifications with id > ``after_id`` and seq > ``after_seq``, oldest
+    first (ids and seqs follow the same commit order, so one order serves both)."""
+    query = select(Notification).where(Notification.user_id == user_id,
+                                       Notification.id > after_id)
+    if after_seq:
+        query = query.where(Notification.seq > after_seq)
+    return db.session.scalars(query.order_by(Notification.id).limit(limit)).all()
 
 
 def after_seq(user_id: int, seq: int, limit: int) -> Sequence[Notification]:
@@ -31,6 +31,20 @@ def after_seq(user_id: int, seq: int, limit: int) -> Sequence[Notification]:
         .order_by(Notification.seq)
         .limit(limit)
     ).all()
+
+
+def position(user_id: int, after_id: int, after_seq: int) -> tuple[int, int]:
+    """(id, seq) of the place "after ``after_id`` and after ``after_seq``" when nothing lies
+    beyond it: each count is the larger of what was given and what the other one implies
+    (the newest notification at or before it)."""
+    implied_id, implied_seq = db.session.execute(select(
+        select(func.max(Notification.id)).where(Notification.user_id == user_id,
+                                                Notification.seq <= after_seq)
+        .scalar_subquery(),
+        select(func.max(Notification.seq)).where(Notification.user_id == user_id,
+                                                 Notification.id <= after_id)
+        .scalar_subquery())).one()
+    return max(after_id, implied_id or 0), max(after_seq, implied_seq or 0)
 
 
 def resume_point(user_id: int) -> tuple[int, int, int]:
