@@ -139,6 +139,11 @@ def test_the_need_page_and_my_needs_catch_up_after_the_server_restarts(
         for page in (need_page, my_needs):
             keep_document(page)
             record_toasts(page)
+            # Socket.IO starts on long-polling and upgrades: a server that dies while the
+            # upgrade's probe is out leaves engine.io's polling paused, so the page hears of it
+            # only at the ping timeout (~45 s). Stop the server once both pages are upgraded.
+            page.wait_for_function("""() => window.Nearby.socket.io.engine.transport.name
+                === "websocket" && !window.Nearby.socket.io.engine.upgrading""")
         first.close()  # the server process stops
         # The server process is gone: both pages say so.
         for page in (need_page, my_needs):
