@@ -290,6 +290,9 @@ STATUSES = {
           "ValidationError", "validation_error"),
     429: ("TOO_MANY_REQUESTS", "Over a rate limit; wait `Retry-After` seconds.",
           "TooManyRequestsError", "too_many_requests"),
+    503: ("SERVICE_UNAVAILABLE", "The database cannot be reached just now; retry after "
+          "`Retry-After` seconds (a creating POST with its `Idempotency-Key`, which is never "
+          "run twice).", "ServiceUnavailableError", "service_unavailable"),
 }
 
 
@@ -336,6 +339,8 @@ def _components(doc: dict[str, Any]) -> None:
             response["headers"]["WWW-Authenticate"] = _header("WWW-Authenticate")
         if status == 429:
             response["headers"].update(limit_headers)
+        if status == 503:
+            response["headers"]["Retry-After"] = _header("Retry-After")
         responses[name] = response
 
 
@@ -370,7 +375,7 @@ def _ref(status: int) -> dict[str, str]:
 
 def _statuses(op: dict[str, Any], path_item: dict[str, Any], public: bool,
               limited: bool) -> set[int]:
-    statuses = set()
+    statuses = {503}  # every operation reads the database
     params = [*path_item.get("parameters", []), *op.get("parameters", [])]
     if "requestBody" in op:
         statuses |= {400, 413, 415, 422}
