@@ -67,8 +67,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -77,6 +75,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+from bench.common import free_port, pct, reset_id_sequences, wait_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,15 +97,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # --------------------------------------------------------------------------------------------
 # small helpers
-
-
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    k = max(0, math.ceil(p / 100 * len(ordered)) - 1)
-    return ordered[k]
 
 
 def raise_nofile(wanted: int) -> tuple[int, int]:
@@ -167,14 +158,6 @@ def cpu_pressure() -> str:
         return f"CPU pressure {avg10}%"
     except OSError:
         return "CPU pressure n/a"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def point_near(lat: float, lon: float, max_km: float, rng: random.Random) -> tuple[float, float]:
@@ -288,14 +271,7 @@ def seed(url: str, n: int, rng: random.Random) -> Seeded:
                             (ProviderCoverage.__table__, coverage)):
             db.session.execute(insert(table), rows)
         db.session.commit()
-        if db.engine.dialect.name == "postgresql":  # the ids above bypassed the sequences
-            from sqlalchemy import text
-
-            for table in ("users", "providers"):
-                db.session.execute(text(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"(SELECT max(id) FROM {table}))"))
-            db.session.commit()
+        reset_id_sequences(db.session, ("users", "providers"))  # the ids above were ours
         db.session.remove()
         db.engine.dispose()
     return Seeded(customer, baseline, raw)
@@ -329,18 +305,7 @@ class Server:
         self.pid = self.proc.pid
 
     def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited:\n{self.output()}")
-            try:
-                with urllib.request.urlopen(self.base + "/api/v1/categories", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)  # polling for the port to open; no event to await
+        wait_serving(self.proc, self.base + "/api/v1/categories", self.output, timeout=timeout)
 
     def output(self) -> str:
         self.log.seek(0)
@@ -733,19 +698,11 @@ class NodeServer:
         self.pid = self.proc.pid
 
     def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"node server exited:\n{self.log.read()}")
-            try:
-                with urllib.request.urlopen(self.base + "/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)  # polling for the port to open; no event to await
+        def output() -> str:
+            self.log.seek(0)
+            return str(self.log.read())
+
+        wait_serving(self.proc, self.base + "/ready", output, timeout=timeout)
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from bench.common import load_note, out
 from bench.scratch import scratch_database
 from marketplace import access
 from marketplace.pagination import encode_offset_cursor, offset_page
@@ -91,15 +92,6 @@ def old_page(user: Any, cursor: str | None, limit: int) -> Any:
 
 
 # --- setup -----------------------------------------------------------------------------------
-
-
-def out(msg: str = "") -> None:
-    print(msg, flush=True)
-
-
-def load_note() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
 
 
 def add_needs(count: int, customers: Sequence[int], rng: random.Random) -> None:

@@ -77,6 +77,7 @@ import socketio
 from locust import FastHttpUser, constant_throughput, task
 from locust.env import Environment
 
+from bench.common import free_port, load_note, out, pct, reset_id_sequences, wait_serving
 from bench.scratch import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,29 +97,6 @@ P_MESSAGE = 0.5  # a customer answers an offer.received (a provider a message.re
 
 TARGET_RPS = 300.0
 TARGET_P99_MS = 200.0
-
-
-def out(msg: str = "") -> None:
-    print(msg, flush=True)
-
-
-def load_note() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
-
-
-def pct(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    if not sorted_values:
-        return math.nan
-    k = max(0, min(len(sorted_values) - 1, math.ceil(q / 100 * len(sorted_values)) - 1))
-    return sorted_values[k]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def point_near(lat: float, lon: float, max_km: float, rng: random.Random) -> tuple[float, float]:
@@ -154,7 +132,7 @@ def seed(url: str, customers: int, providers: int, rng: random.Random) -> Seeded
     and coverage rows (as ``matching.sync_coverage`` writes them: the base's cell)."""
     import flask_migrate
     from argon2 import PasswordHasher
-    from sqlalchemy import insert, select, text
+    from sqlalchemy import insert, select
 
     from marketplace import create_app
     from marketplace.accounts.auth import TOKEN_PREFIX, hash_token
@@ -217,12 +195,7 @@ def seed(url: str, customers: int, providers: int, rng: random.Random) -> Seeded
                             (ProviderCoverage.__table__, coverage)):
             db.session.execute(insert(table), rows)
         db.session.commit()
-        if db.engine.dialect.name == "postgresql":  # the ids above bypassed the sequences
-            for table in ("users", "providers"):
-                db.session.execute(text(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"(SELECT max(id) FROM {table}))"))
-            db.session.commit()
+        reset_id_sequences(db.session, ("users", "providers"))  # the ids above were ours
         db.session.remove()
         db.engine.dispose()
     return Seeded(out_customers, out_providers, [slug for slug, _ in cats])
@@ -300,23 +273,13 @@ class Server:
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, text=True)
 
     def wait_ready(self, processes: int, timeout: float = 60) -> None:
-        import urllib.error
-        import urllib.request
-
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"server exited:\n{self.output()}")
-            workers = psutil.Process(self.proc.pid).children()
-            try:
-                with urllib.request.urlopen(self.base + "/api/v1/categories", timeout=2) as r:
-                    if r.status == 200 and len(workers) >= processes:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"server not ready:\n{self.output()}")
-            time.sleep(0.1)  # polling for the port to open; no event to await
+        """Once the app answers and gunicorn has forked all its workers."""
+        try:
+            wait_serving(self.proc, self.base + "/api/v1/categories", self.output,
+                         timeout=timeout,
+                         ready=lambda: len(psutil.Process(self.proc.pid).children()) >= processes)
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
 
     def cpu_seconds(self) -> float:
         try:

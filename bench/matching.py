@@ -42,6 +42,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, text
 
+from bench.common import load_note, out
 from bench.scratch import scratch_database
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -487,15 +488,6 @@ def time_calls(fns: dict[str, Callable[[Need], Any]], needs: Sequence[Need],
 def fmt(stats: dict[str, float]) -> str:
     return (f"p50 {stats['p50']:.3f} ms  p90 {stats['p90']:.3f} ms  p99 {stats['p99']:.3f} ms  "
             f"mean {stats['mean']:.3f} ms")
-
-
-def out(msg: str = "") -> None:
-    print(msg, flush=True)
-
-
-def load_note() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
 
 
 # --------------------------------------------------------------------------------------------

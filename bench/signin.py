@@ -27,15 +27,9 @@ from pathlib import Path
 
 import requests
 
+from bench.common import free_port, wait_serving
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
@@ -49,18 +43,11 @@ class Server:
         self.proc = subprocess.Popen([sys.executable, "-m", "marketplace.serve"], cwd=ROOT,
                                      env=environment, stdout=self.log,
                                      stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"server exited:\n{self.log.read()}")
-            try:
-                if requests.get(self.base + "/api/v1/categories", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)  # polling for the port to open; no event to await
+        def output() -> str:
+            self.log.seek(0)
+            return str(self.log.read())
+
+        wait_serving(self.proc, self.base + "/api/v1/categories", output)
 
     def stop(self) -> None:
         self.proc.terminate()

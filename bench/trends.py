@@ -38,6 +38,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from bench.common import load_note, out, pct
 from bench.scratch import scratch_database
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -48,15 +49,6 @@ CUSTOMERS = 200_000
 VOCABULARY = 2000
 BATCH = 50_000
 TARGET_P99_MS = 50.0
-
-
-def out(msg: str = "") -> None:
-    print(msg, flush=True)
-
-
-def load_note() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
 
 
 def cities(seed: int) -> list[tuple[float, float]]:
@@ -260,11 +252,6 @@ def scan(lat: float, lon: float, radius_km: float, window: str, k: int) -> dict[
         items.sort(key=lambda item: (-item["count"], item["tag"]))
         del items[TOP:]
     return {"intents": by_kind["intent"], "topics": by_kind["topic"]}
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 def stats(values: list[float]) -> str:
