@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import socket
 import subprocess
 import sys
@@ -31,43 +32,74 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class LiveServer:
+    """``python -m marketplace.serve`` (or ``command``) on a migrated database, on a fixed port:
+    started, SIGKILLed and started again where it was (its clients reconnect to it)."""
+
+    def __init__(self, database_url: str, port: int | None = None,
+                 command: tuple[str, ...] = SERVE, **env: str) -> None:
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.command = command
+        self.env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(self.port),
+                    "HOST": "127.0.0.1", "SECRET_KEY": "live-test-secret",
+                    # limits no ordinary test reaches (every client is 127.0.0.1); a test of a
+                    # limit passes its own in ``env``
+                    **dict.fromkeys(RATE_LIMITS, "100000 per hour"), **env}
+        self.proc: subprocess.Popen[str] | None = None
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in close)
+
+    def start(self) -> None:
+        """Start the process and return once it answers."""
+        self.proc = subprocess.Popen(list(self.command), cwd=ROOT, env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.output()}")
+            try:
+                if requests.get(self.base + "/api/v1/categories", timeout=1).ok:
+                    return
+            except (requests.ConnectionError, requests.Timeout):  # not listening / booting
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)  # polling for the port to open; no event to await here
+
+    def kill(self) -> None:
+        """SIGKILL: nothing of the process gets to clean up."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def close(self) -> None:
+        self.stop()
+        self.log.close()
+
+
 @contextmanager
 def server(database_url: str, port: int | None = None, command: tuple[str, ...] = SERVE,
            **env: str) -> Iterator[str]:
     """Start a server process on a migrated database; yield its base URL; stop it. Give
     ``port`` to start one again where a stopped one was (clients reconnect to it)."""
-    port = port or free_port()
-    environment = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port),
-                   "HOST": "127.0.0.1", "SECRET_KEY": "live-test-secret",
-                   # limits no ordinary test reaches (every client is 127.0.0.1); a test of a
-                   # limit passes its own in ``env``
-                   **dict.fromkeys(RATE_LIMITS, "100000 per hour"), **env}
-    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in finally)
-    proc = subprocess.Popen(list(command), cwd=ROOT,
-                            env=environment, stdout=log, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
+    process = LiveServer(database_url, port, command, **env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"server exited: {log.read()}")
-            try:
-                if requests.get(base + "/api/v1/categories", timeout=1).ok:
-                    break
-            except (requests.ConnectionError, requests.Timeout):  # not listening / booting
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)  # polling for the port to open; no event to await here
-        yield base
+        process.start()
+        yield process.base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        process.close()
 
 
 class Api:

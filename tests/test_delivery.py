@@ -7,11 +7,8 @@ id), the same as ``GET /api/v1/notifications``, and the gap rule and ``resync`` 
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -26,8 +23,8 @@ import pytest
 import redis
 import requests
 import socketio
-from conftest import AUSTIN, IN_CI, RATE_LIMITS, migrated, throwaway_pg_database
-from live import ROOT, SERVE, free_port
+from conftest import AUSTIN, IN_CI, migrated, throwaway_pg_database
+from live import LiveServer, free_port
 
 from marketplace.accounts import services as accounts
 from marketplace.extensions import db
@@ -72,55 +69,7 @@ class Redis:
             self.proc.wait()
 
 
-class Server:
-    """``python -m marketplace.serve`` on a fixed port, startable again after a SIGKILL (the
-    same as ``live.server``, with the process in hand)."""
-
-    def __init__(self, database_url: str, **env: str) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(self.port),
-                    "HOST": "127.0.0.1", "SECRET_KEY": "live-test-secret",
-                    **dict.fromkeys(RATE_LIMITS, "100000 per hour"), **env}
-        self.proc: subprocess.Popen[str] | None = None
-        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in stop)
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(list(SERVE), cwd=ROOT, env=self.env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"server exited: {self.log.read()}")
-            try:
-                if requests.get(self.base + "/api/v1/categories", timeout=1).ok:
-                    return
-            except (requests.ConnectionError, requests.Timeout):
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.05)  # polling for the port to open; no event to await here
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read()
-
-    def close(self) -> None:
-        self.stop()
-        self.log.close()
+Server = LiveServer  # started, SIGKILLed and started again on its port
 
 
 # --- a client following only the documented protocol ------------------------------------------
@@ -131,6 +80,9 @@ class ProtocolClient:
     read again each time); an event beyond the next seq is a gap: wait a moment for the missing
     ones, then ``replay`` from the last contiguous seq; on ``resync`` do the same at once;
     de-duplicate by id."""
+
+    # notified on every notification any client takes in (a test waits on it to converge)
+    arrivals = threading.Condition()
 
     def __init__(self, base: str, token: str) -> None:
         self.token = token
@@ -176,6 +128,12 @@ class ProtocolClient:
                 self._cancel_timer()
             else:
                 self._check_gap()
+        with ProtocolClient.arrivals:  # (after the client's lock: the waiter takes it inside)
+            ProtocolClient.arrivals.notify_all()
+
+    def held(self) -> set[int]:
+        with self.lock:
+            return set(self.notes)
 
     def on_more(self, data: dict[str, Any]) -> None:
         with self.lock:
@@ -349,10 +307,9 @@ def test_every_recipient_ends_with_every_notification_once_through_redis_and_pro
 
             # Everyone converges on what is stored, following only the protocol.
             truth = {id(c): stored(p, a.base) for c, p in zip(clients, pros, strict=True)}
-            deadline = time.monotonic() + 25  # the listener backs off 1, 2, 4, 8 s
-            while time.monotonic() < deadline and any(
-                    set(c.notes) != {n["id"] for n in truth[id(c)]} for c in clients):
-                time.sleep(0.1)  # the clients' own replays run; nothing here to await
+            with ProtocolClient.arrivals:  # the listener backs off 1, 2, 4, 8 s: up to 25 s
+                ProtocolClient.arrivals.wait_for(lambda: all(
+                    c.held() == {n["id"] for n in truth[id(c)]} for c in clients), timeout=25)
             for client, pro in zip(clients, pros, strict=True):
                 expected = truth[id(client)]
                 with client.lock:

@@ -14,7 +14,8 @@ from browser import Person, expect, make_provider
 from conftest import AUSTIN, migrated, migrated_sqlite, throwaway_pg_database
 from flask import Flask
 from live import Api, server
-from test_delivery import Redis, Server
+from live import LiveServer as Server
+from test_delivery import Redis
 
 from marketplace.extensions import db
 from marketplace.notifications.outbox import notify
