@@ -155,15 +155,16 @@ def _notify_matched(need: Need, tags: list[tuple[str, str]],
     shared = summary(need)
     payload = _banded(shared, direct=False)
     cell = grid_cell_centre(need.lat, need.lon)
-    matched = reach(need.category_id, need.lat, need.lon, need.radius_km, need.customer_id)
+    customer_id = need.customer_id
+    blocked = blocks.blocked_provider_ids(customer_id) if customer_id is not None else set()
+    matched = matching.providers_for(need.category_id, need.lat, need.lon, need.radius_km,
+                                     exclude_user_id=customer_id, exclude_provider_ids=blocked)
     direct = {p.id for p in mentioned}
-    by_tag = []
+    by_tag: list[matching.Match] = []
     if tags:
-        by_category = {m.provider_id for m in matched}
-        blocked = blocks.blocked_provider_ids(need.customer_id) if need.customer_id else set()
         by_tag = matching.providers_for_tags(
-            tags, need.lat, need.lon, need.radius_km, exclude_user_id=need.customer_id,
-            exclude_provider_ids=blocked | by_category | direct)
+            tags, need.lat, need.lon, need.radius_km, exclude_user_id=customer_id,
+            exclude_provider_ids=blocked | {m.provider_id for m in matched} | direct)
     if by_tag or mentioned:
         db.session.add_all([*(NeedRecipient(need_id=need.id, provider_id=m.provider_id, via="tag")
                               for m in by_tag),
@@ -172,7 +173,7 @@ def _notify_matched(need: Need, tags: list[tuple[str, str]],
         db.session.flush()
     by_cell: dict[Point, Encoded] = {}
     items = []
-    for match in (*matched, *by_tag) if by_tag else matched:
+    for match in [*matched, *by_tag]:
         if match.provider_id in direct:
             continue
         data = by_cell.get(match.cell)
