@@ -79,22 +79,23 @@ def relative_text(value: Any, now: datetime | None = None) -> str:
     return ""  # unreachable: a minute or more always has a unit
 
 
-def when(value: Any) -> Markup:
-    """An absolute time: ``<time datetime="…Z" title="full">Thu, Dec 3, 2:43 PM</time>``."""
+def _time_element(value: Any, mark: str, say: Any) -> Markup:
+    """``<time datetime="…Z" title="full" {mark}>{say(moment)}</time>``; nothing for None."""
     moment = _aware(value)
     if moment is None:
         return Markup("")
-    return Markup('<time datetime="{}" title="{}" data-local>{}</time>').format(
-        _iso(moment), _full(moment), when_text(moment))
+    return Markup('<time datetime="{}" title="{}" ' + mark + '>{}</time>').format(
+        _iso(moment), _full(moment), say(moment))
+
+
+def when(value: Any) -> Markup:
+    """An absolute time: ``<time datetime="…Z" title="full">Thu, Dec 3, 2:43 PM</time>``."""
+    return _time_element(value, "data-local", when_text)
 
 
 def ago(value: Any) -> Markup:
     """A relative time that stays current: ``<time data-relative …>5 minutes ago</time>``."""
-    moment = _aware(value)
-    if moment is None:
-        return Markup("")
-    return Markup('<time datetime="{}" title="{}" data-relative>{}</time>').format(
-        _iso(moment), _full(moment), relative_text(moment))
+    return _time_element(value, "data-relative", relative_text)
 
 
 def until(value: Any) -> Markup:
