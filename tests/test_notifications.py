@@ -1024,3 +1024,34 @@ def test_every_page_carries_the_newest_notification_id_it_was_rendered_with(
     assert web.post("/notifications/read", data={"up_to": newest}).status_code == 302
     # marked read: the count drops, the resume point stays
     assert resume_point(web.get("/feed")) == (newest, 0)
+
+
+# --- work stored with the notifications (outbox.on_store) ---------------------------------
+
+
+def test_a_store_hook_sees_the_batch_inside_the_transaction_and_rolls_back_with_it(cast, make_need):
+    seen: list[tuple[int, dict[str, Any], int]] = []
+
+    def hook(session: Any, batch: list[tuple[int, Any]]) -> None:
+        # the rows are already in the transaction when the hook runs
+        for uid_, event_ in batch:
+            stored_ = session.execute(select(func.count()).select_from(Notification)
+                                      .where(Notification.id == event_["id"])).scalar_one()
+            seen.append((uid_, dict(event_), stored_))
+
+    outbox.on_store(hook)
+    outbox.on_store(hook)  # registering twice runs it once
+    try:
+        need = post(cast, make_need)
+        assert sorted(u for u, _e, _n in seen) == sorted(uid(p) for p in cast.pros)
+        assert all(n == 1 and e["type"] == "need.matched" and e["data"]["need"]["id"] == need.id
+                   for _u, e, n in seen)
+
+        seen.clear()
+        since = last_id()
+        outbox.notify([uid(cast.customer)], NotificationType.NEED_EXPIRED, {"need": {"id": 1}})
+        db.session.flush()
+        db.session.rollback()
+        assert seen == [] and stored(since, "need.expired") == []
+    finally:
+        outbox._store_hooks.remove(hook)

@@ -118,6 +118,11 @@ Emitter = Callable[[list[tuple[int, dict[str, Any]]]], None]
 _emitters: list[Emitter] = []
 SignalEmitter = Callable[[list[tuple[int, str, dict[str, Any]]]], None]
 _signal_emitters: list[SignalEmitter] = []
+# Called inside the storing transaction, after the notifications are inserted, with the batch
+# as it will be emitted: for work that must commit or roll back with them (webhook deliveries,
+# e-mail alert queues).
+StoreHook = Callable[[Session, list[tuple[int, Event]]], None]
+_store_hooks: list[StoreHook] = []
 
 
 def jsonable(value: Any) -> Any:
@@ -168,6 +173,15 @@ def on_signal(emitter: SignalEmitter) -> None:
         _signal_emitters.append(emitter)
 
 
+def on_store(hook: StoreHook) -> None:
+    """Register work to do in the transaction that stores a batch of notifications: ``hook``
+    gets the session and the new ``(user_id, Event)`` pairs, after they are inserted and before
+    the commit, so what it writes commits or rolls back with them. It must not ``notify``.
+    Register a module-level function: registering the same one again does nothing."""
+    if hook not in _store_hooks:
+        _store_hooks.append(hook)
+
+
 def _before_commit(session: Session) -> None:
     pending = session.info.pop(_OUTBOX, None)
     if not pending:
@@ -184,7 +198,7 @@ def _before_commit(session: Session) -> None:
     created = now.isoformat()
     dumps, say = _encoder(), _sayer()
     created_json = dumps(created)
-    rows, events = [], session.info.setdefault(_SENT, [])
+    rows, events, batch = [], session.info.setdefault(_SENT, []), []
     for i, (uid, type_, data) in enumerate(pending):
         id_, body = last - count + 1 + i, dumps(data)
         seqs[uid] = seq = seqs[uid] + 1
@@ -193,9 +207,12 @@ def _before_commit(session: Session) -> None:
         said = say(type_, data)
         wire = (f'{{"id":{id_},"seq":{seq},"type":{dumps(type_)},"created_at":{created_json},'
                 f'"text":{dumps(said)},"data":{body}}}')
-        events.append((uid, Event(wire, id=id_, seq=seq, type=type_.value, created_at=created,
-                                  text=said, data=data)))
+        batch.append((uid, Event(wire, id=id_, seq=seq, type=type_.value, created_at=created,
+                                 text=said, data=data)))
     _insert(session, rows)
+    for hook in _store_hooks:
+        hook(session, batch)
+    events.extend(batch)
 
 
 def _last_seqs(session: Session, user_ids: list[int]) -> dict[int, int]:
