@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from marketplace import cli, errors, mail, realtime
-from marketplace.config import ROOT, from_env
+from marketplace.config import ROOT, from_env, redis_timeouts
 from marketplace.extensions import (
     csrf,
     db,
@@ -231,8 +231,8 @@ def _ping_database() -> None:
 
 
 def _ping_redis() -> None:
-    client = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=2,
-                                  socket_connect_timeout=2)
+    client = redis.Redis.from_url(current_app.config["REDIS_URL"],
+                                  **redis_timeouts(current_app.config))
     try:
         client.ping()
     finally:

@@ -65,6 +65,11 @@ def from_env(**overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(env.get("DATABASE_URL", default_db)),
         "REDIS_URL": env.get("REDIS_URL") or None,
+        # Seconds a Redis command (a live event's publish, a rate-limit count, the readiness
+        # ping) may wait for an answer or a connection: a Redis that hangs -- the host still
+        # accepts, nothing answers -- then costs a request this long once, instead of holding
+        # it forever. The live subscription keeps its own connection, without this limit.
+        "REDIS_SOCKET_TIMEOUT": float(env.get("REDIS_SOCKET_TIMEOUT", "2")),
         # The database unreachable: seconds to wait for a new connection (PostgreSQL), and the
         # Retry-After of the 503 a request then gets (errors.py). Connections are tested before
         # use (pool_pre_ping), so the app recovers by itself once the database is back.
@@ -187,7 +192,15 @@ def from_env(**overrides: Any) -> dict[str, Any]:
     config.setdefault("REMEMBER_COOKIE_SECURE", config["SESSION_COOKIE_SECURE"])
     config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(config))
+    config.setdefault("RATELIMIT_STORAGE_OPTIONS", redis_timeouts(config))
     return config
+
+
+def redis_timeouts(config: dict[str, Any]) -> dict[str, float]:
+    """The redis-py client options that bound a command and a connection attempt
+    (REDIS_SOCKET_TIMEOUT), for every Redis client of the app but the live subscription."""
+    seconds = config["REDIS_SOCKET_TIMEOUT"]
+    return {"socket_timeout": seconds, "socket_connect_timeout": seconds}
 
 
 def engine_options(config: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """A TCP forwarder a test can cut: a server process talks to PostgreSQL or Redis through it, and
 ``cut()`` makes that service unreachable for it (every open connection closed, new ones
 refused: nothing listens on the port) until ``restore()`` -- a restart or an outage of the
-service as the app sees it, without touching the machine's shared servers."""
+service as the app sees it, without touching the machine's shared servers. ``pause()`` makes it
+hang instead (connections open and accepted, nothing answered) until ``resume()``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class TcpProxy:
         self._open: set[socket.socket] = set()
         self._listener: socket.socket | None = None
         self.accepted = 0  # connections taken, all told
+        self._flowing = threading.Event()  # cleared: bytes are held, not forwarded
+        self._flowing.set()
         self.restore()
 
     def restore(self) -> None:
@@ -47,7 +50,17 @@ class TcpProxy:
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
+    def pause(self) -> None:
+        """Hang: keep every connection (and take new ones) but forward nothing, as a host that
+        stopped answering without closing anything."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        """Forward again, what was held first."""
+        self._flowing.set()
+
     def close(self) -> None:
+        self._flowing.set()  # no pump left waiting
         self.cut()
 
     def _accept(self, listener: socket.socket) -> None:
@@ -75,6 +88,7 @@ class TcpProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass

@@ -136,3 +136,38 @@ def test_redis_away_requests_still_succeed_and_readyz_says_so(pg_url: str,
         assert readiness(base)[0] == 200
         again = customer.call("POST", "/needs", json=need_data(title="Redis is back"))
         assert again.status_code == 201, again.text
+
+
+def test_a_redis_that_hangs_costs_a_request_seconds_not_forever(pg_url: str,
+                                                                 redis_url: str) -> None:
+    """Redis still accepts connections but answers nothing (a partition, a stuck server): the
+    live publish and the rate-limit count give up after REDIS_SOCKET_TIMEOUT, so the POST is
+    answered and its notification stored; once Redis answers again, so does everything."""
+    redis = urlsplit(redis_url)
+    with tcp_proxy(redis.hostname or "127.0.0.1", redis.port or 6379) as proxy:
+        through_proxy = f"redis://127.0.0.1:{proxy.port}/0"
+        with server(pg_url, REDIS_URL=through_proxy, RATELIMIT_STORAGE_URI=through_proxy,
+                    REDIS_SOCKET_TIMEOUT="1",
+                    SOCKETIO_CHANNEL=f"faults-{uuid.uuid4().hex[:8]}") as base:
+            customer, pro = Api(base, unique("hang-c")), Api(base, unique("hang-p"))
+            r = pro.call("PUT", "/me/provider", json={
+                "handle": f"pro-{uuid.uuid4().hex[:6]}", "display_name": "Pro", "bio": "",
+                "categories": ["catering"], "base": {"lat": AUSTIN[0], "lon": AUSTIN[1]},
+                "radius_km": 25, "active": True})
+            assert r.status_code == 200, r.text
+
+            proxy.pause()
+            # Api.call waits 10 s: without the bound, the publish after the commit hangs
+            posted = customer.call("POST", "/needs", json=need_data(title="While Redis hangs"))
+            assert posted.status_code == 201, posted.text
+            stored = pro.call("GET", "/notifications").json()["items"]
+            assert [n["data"]["need"]["id"] for n in stored if n["type"] == "need.matched"] == [
+                posted.json()["id"]]
+            status, body = readiness(base)
+            assert status == 503 and body["checks"]["redis"]["ok"] is False
+
+            proxy.resume()
+            assert readiness(base)[0] == 200
+            again = customer.call("POST", "/needs", json=need_data(title="Redis answers again"))
+            assert again.status_code == 201, again.text
+    assert titles(pg_url, customer) == ["While Redis hangs", "Redis answers again"]

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 
+from marketplace.config import redis_timeouts
 from marketplace.extensions import socketio
 from marketplace.notifications import outbox
 from marketplace.realtime import emit, events, queue
@@ -20,7 +21,8 @@ def init_app(app: Flask) -> None:
     options: dict[str, Any] = {"message_queue": url, "channel": channel}
     if url and url.startswith(("redis://", "rediss://")):
         # a Redis queue that notices what it loses and tells the clients to resync
-        options = {"client_manager": queue.ResyncingRedisManager(url, channel=channel)}
+        options = {"client_manager": queue.ResyncingRedisManager(
+            url, channel=channel, redis_options=redis_timeouts(app.config))}
     socketio.init_app(
         app,
         async_mode=app.config["SOCKETIO_ASYNC_MODE"],

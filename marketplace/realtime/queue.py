@@ -149,6 +149,13 @@ class ResyncingRedisManager(RedisManager):
 
     def _redis_connect(self) -> None:
         super()._redis_connect()
+        # Publishes go through ``self.redis``, whose commands give up after
+        # REDIS_SOCKET_TIMEOUT (redis_options): a hung Redis must not hold a request. The
+        # subscription waits for messages for as long as none come, so it reads on a client of
+        # its own without that limit (keepalive finds a dead peer).
+        options = {k: v for k, v in self.redis_options.items() if k != "socket_timeout"}
+        listener = type(self.redis).from_url(self.redis_url, socket_keepalive=True, **options)
+        self.pubsub = listener.pubsub(ignore_subscribe_messages=True)
         # The listener subscribes each new subscriber (its first, and one per retry after an
         # error); redis-py calls the subscriber's ``on_connect`` when it reconnects one by
         # itself (and re-subscribes). Both mean "subscribed (again)". redis-py keeps the
