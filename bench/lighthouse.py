@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     out(f"Lighthouse {version()}, mobile defaults, {CHROMIUM}; {load_note()}")
     out(f"baseline: the bar of 1.00 per category; median of {args.runs} run(s) per page")
     out()
-    out(f"| page | performance | accessibility | best practices | LCP (ms) | transferred |")
+    out("| page | performance | accessibility | best practices | LCP (ms) | transferred |")
     out("|---|---|---|---|---|---|")
     worst, heaviest = 1.0, ("", 0.0)
     with Demo() as demo:

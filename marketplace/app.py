@@ -16,6 +16,7 @@ from werkzeug.routing import IntegerConverter
 from marketplace import cli, errors, mail, realtime
 from marketplace.config import ROOT, from_env, redis_timeouts
 from marketplace.extensions import (
+    compress,
     csrf,
     db,
     limiter,
@@ -111,7 +112,28 @@ class DatabaseId(IntegerConverter):
         return number if self.max is None or number <= self.max else 0
 
 
+def whole_static_files(app: Flask) -> None:
+    """A static file is read whole before Flask-Compress sees it (it runs after this): a file
+    streamed from disk would be compressed as a stream, chunk by chunk, without gzip and
+    without a Content-Length. Our files are small (the largest, a vendored library, is some
+    hundreds of KB) and the compressed copy is what goes out."""
+
+    @app.after_request
+    def read_whole(response: Response) -> Response:
+        if (request.endpoint == "static" and response.status_code == 200
+                and response.mimetype in compress.compress_mimetypes_set):
+            response.direct_passthrough = False
+            close = getattr(response.response, "close", None)
+            body = b"".join(response.iter_encoded())
+            if close is not None:
+                close()  # the file, now rather than when the server closes the response
+            response.set_data(body)
+        return response
+
+
 def register_extensions(app: Flask) -> None:
+    compress.init_app(app)  # first registered, so its after_request runs last, on the final body
+    whole_static_files(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True,
                      compare_type=True)

@@ -129,6 +129,14 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "OPENAPI_SWAGGER_UI_URL": "/static/vendor/swagger-ui/",
         "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},  # never call validator.swagger.io
         "JSON_SORT_KEYS": False,
+        # Compression (Flask-Compress) of what browsers load: pages, CSS, JS, SVG, the
+        # manifest -- by the request's Accept-Encoding (zstd, br, gzip). Not the JSON API:
+        # its ETags are revisions that clients send back in If-Match, and a compressed
+        # response's ETag would carry a suffix.
+        "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/javascript",
+                               "application/javascript", "image/svg+xml",
+                               "application/manifest+json"],
+        "COMPRESS_REGISTER": True,
         # Account mail (marketplace/mail.py): MAIL_URL picks the SMTP server (mail_settings);
         # PUBLIC_URL is where the links in mail point -- never the request's Host header, which
         # whoever asks for a password reset could set to their own site.

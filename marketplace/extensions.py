@@ -11,6 +11,7 @@ from typing import Any
 
 from apispec import APISpec
 from flask import Flask, Response, current_app, g, request
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
@@ -47,6 +48,7 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 talisman = Talisman()  # security headers (app.security_headers)
+compress = Compress()  # response compression for pages and assets (config COMPRESS_*)
 class MarketplaceApi(Api):
     """flask-smorest's Api, documenting the error shape errors.py really sends, with a
     finishing pass over the document (``finisher``: ``marketplace.api.document.finish``, set
