@@ -136,7 +136,7 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/javascript",
                                "application/javascript", "image/svg+xml",
                                "application/manifest+json"],
-        "COMPRESS_REGISTER": True,
+        "COMPRESS_REGISTER": env.get("COMPRESS", "1") == "1",  # 0: a front proxy compresses
         # Account mail (marketplace/mail.py): MAIL_URL picks the SMTP server (mail_settings);
         # PUBLIC_URL is where the links in mail point -- never the request's Host header, which
         # whoever asks for a password reset could set to their own site.
