@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from marketplace import cli, errors, mail, realtime
+from marketplace.alerts import services as alerts
 from marketplace.config import ROOT, from_env, redis_timeouts
 from marketplace.extensions import (
     compress,
@@ -26,6 +27,7 @@ from marketplace.extensions import (
     rate_limit_headers,
     talisman,
 )
+from marketplace.notifications import outbox
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -150,6 +152,8 @@ def register_extensions(app: Flask) -> None:
     })
     openapi.init_app(app)
     realtime.init_app(app)
+    # a matched need is queued for e-mail alerts in the transaction that stores it
+    outbox.on_store(alerts.queue_matched)
     security_headers(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -9,6 +9,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(expire_needs)
+    app.cli.add_command(send_alerts)
     app.cli.add_command(create_user)
     app.cli.add_command(grant_admin)
     app.cli.add_command(revoke_admin)
@@ -36,6 +37,15 @@ def expire_needs() -> None:
     expired = expire_due()
     purged = purge_expired()
     click.echo(f"Expired {len(expired)} needs; forgot {purged} idempotency keys.")
+
+
+@click.command("send-alerts")
+def send_alerts() -> None:
+    """One pass of the e-mail alert sender (what the server's loop does every few minutes):
+    mail each opted-in provider who is not online the needs matched since their last alert."""
+    from marketplace.alerts.services import send_due
+
+    click.echo(f"Sent {send_due()} alert mails.")
 
 
 @click.command("create-user")

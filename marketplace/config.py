@@ -145,6 +145,16 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "PUBLIC_URL": env.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
         "VERIFY_EMAIL_HOURS": float(env.get("VERIFY_EMAIL_HOURS", "48")),
         "PASSWORD_RESET_MINUTES": float(env.get("PASSWORD_RESET_MINUTES", "60")),
+        # E-mail alerts (marketplace/alerts): a provider who opted in and is not online gets at
+        # most one mail per ALERTS_INTERVAL_SECONDS listing the needs matched meanwhile; a
+        # sender holds a provider's batch for ALERTS_LEASE_SECONDS (longer than one SMTP send
+        # may take) before another process may take it over; unsubscribe links in the mail
+        # work for ALERTS_UNSUBSCRIBE_DAYS. The server looks for due alerts every
+        # ALERTS_POLL_SECONDS.
+        "ALERTS_POLL_SECONDS": float(env.get("ALERTS_POLL_SECONDS", "30")),
+        "ALERTS_INTERVAL_SECONDS": float(env.get("ALERTS_INTERVAL_SECONDS", "300")),
+        "ALERTS_LEASE_SECONDS": float(env.get("ALERTS_LEASE_SECONDS", "120")),
+        "ALERTS_UNSUBSCRIBE_DAYS": float(env.get("ALERTS_UNSUBSCRIBE_DAYS", "90")),
         # Rate limits (Flask-Limiter; extensions.limited): storage memory:// for one process, a
         # Redis URI (redis://host:6379/1) so several processes share counts. Limits are
         # "N per minute|hour|day", several joined by ";", counted per account (IP if anonymous).

@@ -53,10 +53,11 @@ def render(name: str, **context: Any) -> tuple[str, str, str | None]:
     return first.removeprefix("Subject: ").strip(), body.lstrip("\n"), html
 
 
-def send(to: str, name: str, **context: Any) -> bool:
-    """Send the mail ``name`` to ``to``; whether the mail server took it."""
+def send(to: str, name: str, *, headers: dict[str, str] | None = None, **context: Any) -> bool:
+    """Send the mail ``name`` to ``to`` (with extra ``headers``: List-Unsubscribe, a
+    Message-ID of one's own); whether the mail server took it."""
     subject, text, html = render(name, **context)
-    message = EmailMultiAlternatives(subject, text, to=[to])
+    message = EmailMultiAlternatives(subject, text, to=[to], headers=headers)
     if html is not None:
         message.attach_alternative(html, "text/html")
     try:

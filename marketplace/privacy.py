@@ -207,6 +207,17 @@ SECTIONS: list[Section] = [
             lambda t, w: _delete(t, t.c.customer_id == w.user_id),
             doc="how many needs you posted with each tag, by ~10 km tile and hour (what "
                 "trends are counted from; shown to others only as aggregates)"),
+    Section("alert_settings", lambda t, w: t.c.user_id == w.user_id,
+            lambda t, w: _delete(t, t.c.user_id == w.user_id),
+            doc="your e-mail alert switches and when you were last mailed"),
+    Section("alert_categories", lambda t, w: t.c.user_id == w.user_id,
+            lambda t, w: _delete(t, t.c.user_id == w.user_id),
+            doc="the categories you get e-mail alerts for"),
+    Section("alert_queue", lambda t, w: (t.c.user_id == w.user_id) | _in(t.c.need_id, w.need_ids),
+            lambda t, w: _delete(t, (t.c.user_id == w.user_id) | _in(t.c.need_id, w.need_ids)),
+            withheld=lambda t, w: t.c.user_id != w.user_id,
+            doc="matched needs waiting for your next alert mail (not which providers your "
+                "needs will be mailed to)"),
     Section("notifications", lambda t, w: t.c.user_id == w.user_id,
             lambda t, w: _delete(t, t.c.user_id == w.user_id), doc="your notifications"),
     Section("reports", lambda t, w: (t.c.reporter_id == w.user_id)

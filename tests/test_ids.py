@@ -13,6 +13,7 @@ from sqlalchemy import Table, delete, func, insert, select
 
 from marketplace import lifecycle
 from marketplace.accounts import sessions
+from marketplace.alerts import services as alerts
 from marketplace.api.idempotency import HEADER
 from marketplace.db_types import utcnow
 from marketplace.extensions import db
@@ -38,6 +39,7 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
     open need posted through the API with an Idempotency-Key; then a spare category."""
     customer = make_user()
     pro = make_provider()
+    alerts.save(pro.user, {"categories": ["catering"]})  # the needs queue alerts (alert_queue)
     need = make_need(customer)
     offer = make_offer(need, pro)
     messages.send(customer.user, offer.id, "Can you do vegan?")

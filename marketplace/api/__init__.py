@@ -8,6 +8,7 @@ from flask import Flask, Response, request
 
 from marketplace.api import (
     accounts,
+    alerts,
     blocks,
     contacts,
     document,
@@ -27,7 +28,7 @@ from marketplace.pagination import next_link
 
 BLUEPRINTS = (accounts.blp, providers.blp, needs.blp, offers.blp, messages.blp, ratings.blp,
               notifications.blp, geocoding.blp, blocks.blp, contacts.blp,
-              moderation.blp, trends.blp)
+              moderation.blp, trends.blp, alerts.blp)
 
 
 def register(app: Flask) -> None:

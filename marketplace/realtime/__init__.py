@@ -57,6 +57,24 @@ def start_expiry_task(app: Flask) -> None:
     socketio.start_background_task(loop)
 
 
+def start_alerts_task(app: Flask) -> None:
+    """Send due e-mail alerts every ALERTS_POLL_SECONDS inside the server process. Several
+    processes may run it at once: each provider's batch is taken with a lease."""
+
+    def loop() -> None:
+        from marketplace.alerts.services import send_due
+
+        while True:
+            socketio.sleep(app.config["ALERTS_POLL_SECONDS"])
+            try:
+                with app.app_context():
+                    send_due()
+            except Exception:  # keep the loop alive; the next round retries
+                log.exception("sending alerts failed")
+
+    socketio.start_background_task(loop)
+
+
 def start_heartbeat_task(app: Flask) -> None:
     """Vouch for this process's live connections every LIVE_HEARTBEAT_SECONDS, so rows of a
     process that died stop counting against their users' connection cap."""

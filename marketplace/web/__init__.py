@@ -10,6 +10,7 @@ from flask import Flask
 
 from marketplace.web import (
     accounts,
+    alerts,
     contacts,
     feed,
     filters,
@@ -28,7 +29,7 @@ from marketplace.web import (
 
 BLUEPRINTS = (accounts.bp, notifications.bp, needs.bp, offers.bp, messages.bp, ratings.bp,
               providers.bp, feed.bp, jobs.bp, contacts.bp, moderation.bp,
-              recovery.bp, trends.bp)
+              recovery.bp, trends.bp, alerts.bp)
 
 
 def register(app: Flask) -> None:
