@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, SmallInteger, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
@@ -24,6 +24,8 @@ class Rating(Hideable, db.Model):
             CheckConstraint(f"{name} IS NULL OR {name} BETWEEN 1 AND 5", name=f"{name}_range")
             for name in SUB_SCORES
         ),
+        # A viewer's ratings, and who else rated the same providers how ("people like you").
+        Index("ix_ratings_customer_provider", "customer_id", "provider_id", "stars"),
         IDS_NEVER_REUSED,
     )
 
