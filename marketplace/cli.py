@@ -9,6 +9,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(expire_needs)
+    app.cli.add_command(prune_trends)
     app.cli.add_command(create_user)
     app.cli.add_command(grant_admin)
     app.cli.add_command(revoke_admin)
@@ -36,6 +37,14 @@ def expire_needs() -> None:
     expired = expire_due()
     purged = purge_expired()
     click.echo(f"Expired {len(expired)} needs; forgot {purged} idempotency keys.")
+
+
+@click.command("prune-trends")
+def prune_trends() -> None:
+    """Forget trend counters older than two of the longest window (14 days)."""
+    from marketplace.signals.services import prune
+
+    click.echo(f"Forgot {prune()} trend counters.")
 
 
 @click.command("create-user")
