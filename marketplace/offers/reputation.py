@@ -131,32 +131,34 @@ def near_box(lat: float, lon: float) -> tuple[float, float, float, float]:
 
 
 def _agreeing_rows(viewer_id: int, ids: list[int]) -> Any:
-    ok = and_(Rating.hidden_at.is_(None), like_you_counted())
+    shown = Rating.hidden_at.is_(None)
     mine = (select(Rating.provider_id, func.avg(Rating.stars).label("stars"))
-            .where(Rating.customer_id == viewer_id, Rating.hidden_at.is_(None))
+            .where(Rating.customer_id == viewer_id, shown)
             .group_by(Rating.provider_id).cte("mine"))
     theirs = (select(Rating.customer_id, Rating.provider_id,
                      func.avg(Rating.stars).label("stars"))
               .join(mine, mine.c.provider_id == Rating.provider_id)
-              .join(User, User.id == Rating.customer_id)
-              .where(Rating.customer_id != viewer_id, ok)
+              .where(Rating.customer_id != viewer_id, shown)
               .group_by(Rating.customer_id, Rating.provider_id).cte("theirs"))
+    # Whose ratings count is asked once per candidate, not once per rating.
     peers = (select(theirs.c.customer_id)
              .join(mine, mine.c.provider_id == theirs.c.provider_id)
+             .join(User, User.id == theirs.c.customer_id)
+             .where(like_you_counted())
              .group_by(theirs.c.customer_id)
              .having(func.count() >= MIN_IN_COMMON,
                      func.avg(func.abs(theirs.c.stars - mine.c.stars)) <= MAX_MEAN_GAP)
              .cte("peers"))
-    return (select(literal_column(f"'{AGREEING}'").label("grp"), Rating.provider_id, Rating.customer_id,
-                   Rating.stars, Rating.id)
+    return (select(literal_column(f"'{AGREEING}'").label("grp"), Rating.provider_id,
+                   Rating.customer_id, Rating.stars, Rating.id)
             .join(peers, peers.c.customer_id == Rating.customer_id)
-            .where(Rating.provider_id.in_(ids), Rating.hidden_at.is_(None)))
+            .where(Rating.provider_id.in_(ids), shown))
 
 
 def _nearby_rows(viewer_id: int, ids: list[int], place: tuple[float, float]) -> Any:
     south, north, west, east = near_box(*place)
-    return (select(literal_column(f"'{NEARBY}'").label("grp"), Rating.provider_id, Rating.customer_id,
-                   Rating.stars, Rating.id)
+    return (select(literal_column(f"'{NEARBY}'").label("grp"), Rating.provider_id,
+                   Rating.customer_id, Rating.stars, Rating.id)
             .join(Need, Need.id == Rating.need_id)
             .join(User, User.id == Rating.customer_id)
             .where(Rating.provider_id.in_(ids), Rating.customer_id != viewer_id,

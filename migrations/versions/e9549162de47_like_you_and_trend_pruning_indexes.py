@@ -17,10 +17,14 @@ depends_on = None
 
 def upgrade():
     op.create_index('ix_ratings_customer_provider', 'ratings',
-                    ['customer_id', 'provider_id', 'stars'], unique=False)
+                    ['customer_id', 'provider_id', 'stars', 'id', 'hidden_at'], unique=False)
+    op.create_index('ix_ratings_provider_customer', 'ratings',
+                    ['provider_id', 'customer_id', 'stars', 'id', 'need_id', 'hidden_at'],
+                    unique=False)
     op.create_index('ix_trend_hits_hour', 'trend_hits', ['hour'], unique=False)
 
 
 def downgrade():
     op.drop_index('ix_trend_hits_hour', table_name='trend_hits')
+    op.drop_index('ix_ratings_provider_customer', table_name='ratings')
     op.drop_index('ix_ratings_customer_provider', table_name='ratings')
