@@ -10,6 +10,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(expire_needs)
     app.cli.add_command(send_alerts)
+    app.cli.add_command(prune_trends)
     app.cli.add_command(create_user)
     app.cli.add_command(grant_admin)
     app.cli.add_command(revoke_admin)
@@ -46,6 +47,14 @@ def send_alerts() -> None:
     from marketplace.alerts.services import send_due
 
     click.echo(f"Sent {send_due()} alert mails.")
+
+
+@click.command("prune-trends")
+def prune_trends() -> None:
+    """Forget trend counters older than two of the longest window (14 days)."""
+    from marketplace.signals.services import prune
+
+    click.echo(f"Forgot {prune()} trend counters.")
 
 
 @click.command("create-user")

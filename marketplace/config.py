@@ -99,6 +99,9 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         # (marketplace/contact.py); numbers written with +country code are found in any case.
         "PHONE_REGIONS": env.get("PHONE_REGIONS", "US"),
         "RATING_PRIOR_WEIGHT": float(env.get("RATING_PRIOR_WEIGHT", "5")),
+        # "People like you" scores show only once this many such customers rated the provider
+        # (offers.reputation.like_you; docs/api.md, "People like you").
+        "LIKE_YOU_MIN_CUSTOMERS": int(env.get("LIKE_YOU_MIN_CUSTOMERS", "3")),
         # argon2 runs in gevent's thread pool under the server; 1 keeps it on the event loop
         # (only bench/signin.py's baseline wants that).
         "PASSWORD_HASH_INLINE": env.get("PASSWORD_HASH_INLINE", "0") == "1",

@@ -4,7 +4,8 @@ from typing import Any
 
 from flask import g
 
-from marketplace.api.auth import auth_required
+from marketplace.accounts.auth import user_for_token
+from marketplace.api.auth import auth_required, bearer_token
 from marketplace.api.base import Blueprint
 from marketplace.api.conditional import conditional
 from marketplace.geo import grid_cell_centre
@@ -47,8 +48,12 @@ def save_provider(data: dict[str, Any]) -> Any:
 @conditional()
 @blp.response(200, PublicProviderSchema)
 def public_profile(handle: str) -> Any:
-    """A provider's public profile and reputation (their base is shown only approximately)."""
+    """A provider's public profile and reputation (their base is shown only approximately).
+    Send your token to read ``like_you`` too: what customers like you thought (a token that is
+    not valid reads the profile as signed out)."""
     provider = services.by_handle(handle)
+    token = bearer_token()
+    viewer = user_for_token(token) if token else None
     cell = grid_cell_centre(provider.base_lat, provider.base_lon)
     return {
         "handle": provider.handle,
@@ -60,6 +65,7 @@ def public_profile(handle: str) -> Any:
         "active": provider.active,
         "member_since": provider.created_at,
         "reputation": reputation.for_providers([provider.id])[provider.id],
+        "like_you": reputation.like_you_on_profile(viewer.id if viewer else None, provider.id),
     }
 
 

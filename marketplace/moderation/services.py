@@ -43,6 +43,7 @@ from marketplace.providers.matching import sync_coverage
 from marketplace.providers.models import Provider
 from marketplace.ratings import services as ratings
 from marketplace.ratings.models import Rating
+from marketplace.signals import services as signals
 
 MODELS: dict[TargetType, Any] = {TargetType.NEED: Need, TargetType.OFFER: Offer,
                                  TargetType.MESSAGE: Message, TargetType.RATING: Rating,
@@ -260,11 +261,28 @@ def act(admin: User, data: dict[str, Any]) -> dict[str, Any]:
         if provider is not None:
             db.session.flush()
             sync_coverage(provider)  # in or out of the matching index with the change
+    if target_type == TargetType.NEED or (target_type == TargetType.USER
+                                          and action in (Action.SUSPEND, Action.UNSUSPEND)):
+        db.session.flush()
+        _recount_trends(row.customer_id if target_type == TargetType.NEED else row.id)
     entry = _log(admin, action, target_type, row.id, _author(target_type, row),
                  data.get("reason", ""), report_id)
     db.session.commit()
     sessions.cut(sids)
     return {"log": entry, "resolved_reports": resolved}
+
+
+def _recount_trends(customer_id: int | None) -> None:
+    """Trends count only the needs that count: not hidden, their customer not suspended."""
+    if customer_id is None:
+        return
+    customer = db.session.get(User, customer_id)
+    needs: list[tuple[int, float, float, Any]] = []
+    if customer is not None and customer.suspended_at is None:
+        needs = [tuple(r) for r in db.session.execute(  # type: ignore[misc]
+            select(Need.id, Need.lat, Need.lon, Need.created_at)
+            .where(Need.customer_id == customer_id, Need.hidden_at.is_(None)))]
+    signals.recount(customer_id, needs)
 
 
 def dismiss(admin: User, report_id: int, reason: str) -> ModerationLog:

@@ -29,10 +29,12 @@ class OfferView:
     """``offer`` for its customer (``for_customer``) or its provider, with ``record``, the
     provider's reputation (``reputation.for_providers``)."""
 
-    __slots__ = ("offer", "record", "for_customer", "km")
+    __slots__ = ("offer", "record", "for_customer", "km", "like_you")
 
-    def __init__(self, offer: Offer, record: dict[str, Any], *, for_customer: bool) -> None:
+    def __init__(self, offer: Offer, record: dict[str, Any], *, for_customer: bool,
+                 like_you: dict[str, Any] | None = None) -> None:
         self.offer, self.record, self.for_customer = offer, record, for_customer
+        self.like_you = like_you
         provider, need = offer.provider, offer.need
         self.km = cell_distance_km(provider.base_lat, provider.base_lon, need.lat, need.lon)
 
@@ -61,7 +63,7 @@ class OfferView:
     def provider(self) -> dict[str, Any]:
         provider = self.offer.provider
         return {"handle": provider.handle, "display_name": provider.display_name,
-                "reputation": self.record}
+                "reputation": self.record, "like_you": self.like_you}
 
     @property
     def score(self) -> float:
@@ -69,9 +71,22 @@ class OfferView:
 
 
 def present(offers: Sequence[Offer], *, for_customer: bool = False) -> list[OfferView]:
-    """Many offers for their reader, every provider's reputation read in one batch."""
+    """Many offers for their reader, every provider's reputation read in one batch; for the
+    customer, with what people like them thought of each provider (one statement per need,
+    near the need)."""
     records = reputation.for_providers([o.provider_id for o in offers])
-    return [OfferView(o, records[o.provider_id], for_customer=for_customer) for o in offers]
+    mine: dict[int, dict[int, dict[str, Any] | None]] = {}
+    if for_customer:
+        by_need: dict[int, list[Offer]] = {}
+        for o in offers:
+            by_need.setdefault(o.need_id, []).append(o)
+        for group in by_need.values():
+            need = group[0].need
+            mine[need.id] = reputation.like_you(
+                need.customer_id, [o.provider_id for o in group], (need.lat, need.lon))
+    return [OfferView(o, records[o.provider_id], for_customer=for_customer,
+                      like_you=mine[o.need_id][o.provider_id] if for_customer else None)
+            for o in offers]
 
 
 def present_one(offer: Offer, *, for_customer: bool = False) -> OfferView:

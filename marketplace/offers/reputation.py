@@ -10,17 +10,20 @@ the score approaches the plain mean as ratings accumulate.
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal_column, or_, select, union_all
 
 from marketplace.accounts.models import User
 from marketplace.extensions import db
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.offers.models import Offer
 from marketplace.ratings.models import SUB_SCORES, Rating
+from marketplace.signals.services import bucket
 
 DEFAULT_PLATFORM_MEAN = 4.0  # used until the platform has any ratings at all
 
@@ -96,3 +99,127 @@ def for_providers(provider_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
             "is_new": count < NEW_BELOW,
         }
     return result
+
+
+# People like you ------------------------------------------------------------------------------
+#
+# Beside the crowd's score, what two groups of customers thought of a provider (docs/api.md,
+# "People like you"): those whose ratings agree with the viewer's, and those whose rated job was
+# near the viewer. Both groups for every provider of a page come from one statement.
+
+MIN_IN_COMMON = 2  # providers both rated, at the least, for two customers to be compared
+MAX_MEAN_GAP = 1.0  # stars apart on average over them, at the most, to agree
+NEAR_TILE_DEG = 0.1  # "near": the job's tile of this size or one of the eight around it
+AGREEING, NEARBY = "agreeing", "nearby"
+
+
+def like_you_counted() -> Any:
+    """The customers whose ratings count toward a group: confirmed, not suspended, not erased
+    (an erased customer's ratings have no customer; they count for the crowd only)."""
+    return and_(User.verified_at.is_not(None), User.suspended_at.is_(None),
+                User.erased_at.is_(None))
+
+
+def near_box(lat: float, lon: float) -> tuple[float, float, float, float]:
+    """(south, north, west, east) of the 3 x 3 fixed tiles around the tile of (lat, lon): a
+    place moved within its tile names the same box, so two places give the same group or
+    groups that differ by whole tiles of people."""
+    row = math.floor(lat / NEAR_TILE_DEG)
+    col = math.floor(lon / NEAR_TILE_DEG)
+    return ((row - 1) * NEAR_TILE_DEG, (row + 2) * NEAR_TILE_DEG,
+            (col - 1) * NEAR_TILE_DEG, (col + 2) * NEAR_TILE_DEG)
+
+
+def _agreeing_rows(viewer_id: int, ids: list[int]) -> Any:
+    shown = Rating.hidden_at.is_(None)
+    mine = (select(Rating.provider_id, func.avg(Rating.stars).label("stars"))
+            .where(Rating.customer_id == viewer_id, shown)
+            .group_by(Rating.provider_id).cte("mine"))
+    theirs = (select(Rating.customer_id, Rating.provider_id,
+                     func.avg(Rating.stars).label("stars"))
+              .join(mine, mine.c.provider_id == Rating.provider_id)
+              .where(Rating.customer_id != viewer_id, shown)
+              .group_by(Rating.customer_id, Rating.provider_id).cte("theirs"))
+    # Whose ratings count is asked once per candidate, not once per rating.
+    peers = (select(theirs.c.customer_id)
+             .join(mine, mine.c.provider_id == theirs.c.provider_id)
+             .join(User, User.id == theirs.c.customer_id)
+             .where(like_you_counted())
+             .group_by(theirs.c.customer_id)
+             .having(func.count() >= MIN_IN_COMMON,
+                     func.avg(func.abs(theirs.c.stars - mine.c.stars)) <= MAX_MEAN_GAP)
+             .cte("peers"))
+    return (select(literal_column(f"'{AGREEING}'").label("grp"), Rating.provider_id,
+                   Rating.customer_id, Rating.stars, Rating.id)
+            .join(peers, peers.c.customer_id == Rating.customer_id)
+            .where(Rating.provider_id.in_(ids), shown))
+
+
+def _nearby_rows(viewer_id: int, ids: list[int], place: tuple[float, float]) -> Any:
+    south, north, west, east = near_box(*place)
+    return (select(literal_column(f"'{NEARBY}'").label("grp"), Rating.provider_id,
+                   Rating.customer_id, Rating.stars, Rating.id)
+            .join(Need, Need.id == Rating.need_id)
+            .join(User, User.id == Rating.customer_id)
+            .where(Rating.provider_id.in_(ids), Rating.customer_id != viewer_id,
+                   Rating.hidden_at.is_(None), like_you_counted(),
+                   Need.lat >= south, Need.lat < north, Need.lon >= west, Need.lon < east))
+
+
+def half_star(value: float) -> float:
+    return math.floor(value * 2 + 0.5) / 2
+
+
+def _group(verdicts: list[int], k: int) -> dict[str, Any] | None:
+    """A group's score, or None below the k floor. ``verdicts`` are the group's customers'
+    first ratings of the provider, oldest first; the score is the half-star-rounded mean of
+    the oldest ``bucket(n)`` of them and the count is that bucket, so one more rating changes
+    nothing until the group crosses a bucket edge (3, 5, 10, 20, 50, 100, 200, 500, ...)."""
+    n = len(verdicts)
+    shown = bucket(n, k)
+    if not shown:
+        return None
+    window = verdicts[:shown]
+    return {"score": half_star(sum(window) / len(window)), "customers": shown}
+
+
+def like_you(viewer_id: int | None, provider_ids: Iterable[int],
+             place: tuple[float, float] | None) -> dict[int, dict[str, Any] | None]:
+    """For each provider, the scores from customers like ``viewer_id`` (None: signed out, then
+    every provider's is None) -- in one statement for all of them."""
+    ids = sorted(set(provider_ids))
+    if viewer_id is None:
+        return {i: None for i in ids}
+    k = current_app.config["LIKE_YOU_MIN_CUSTOMERS"]
+    stmt: Any = _agreeing_rows(viewer_id, ids)
+    if place is not None:
+        stmt = union_all(stmt, _nearby_rows(viewer_id, ids, place))
+    first: dict[tuple[str, int], dict[int, tuple[int, int]]] = defaultdict(dict)
+    for grp, pid, cid, stars, rid in db.session.execute(stmt) if ids else ():
+        seen = first[(grp, pid)].get(cid)
+        if seen is None or rid < seen[0]:
+            first[(grp, pid)][cid] = (rid, stars)
+    result: dict[int, dict[str, Any] | None] = {}
+    for pid in ids:
+        groups = {}
+        for grp in (AGREEING, NEARBY):
+            verdicts = [s for _r, s in sorted(first.get((grp, pid), {}).values())]
+            groups[grp] = _group(verdicts, k)
+        result[pid] = {"min_customers": k, **groups}
+    return result
+
+
+
+def viewer_place(viewer_id: int) -> tuple[float, float] | None:
+    """Where "near you" is, off a need page: the point of the viewer's latest need."""
+    row = db.session.execute(
+        select(Need.lat, Need.lon).where(Need.customer_id == viewer_id)
+        .order_by(Need.id.desc()).limit(1)).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def like_you_on_profile(viewer_id: int | None, provider_id: int) -> dict[str, Any] | None:
+    """The "people like you" scores of one provider for a profile page (signed out: None)."""
+    if viewer_id is None:
+        return None
+    return like_you(viewer_id, [provider_id], viewer_place(viewer_id))[provider_id]

@@ -2,7 +2,7 @@ from marshmallow import Schema, fields, validate
 
 from marketplace.offers.models import OfferStatus
 from marketplace.pagination import OffsetPageArgs, PageArgs
-from marketplace.providers.schemas import ReputationSchema
+from marketplace.providers.schemas import LIKE_YOU, LikeYouSchema, ReputationSchema
 from marketplace.schemas import MoneySchema, aware_datetime, text
 
 SORTS = {
@@ -40,6 +40,7 @@ class OfferProviderSchema(Schema):
     handle = fields.String()
     display_name = fields.String()
     reputation = fields.Nested(ReputationSchema)
+    like_you = fields.Nested(LikeYouSchema, allow_none=True, metadata={"description": LIKE_YOU})
 
 
 class OfferOutSchema(Schema):

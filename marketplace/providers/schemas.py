@@ -84,6 +84,29 @@ class ReputationSchema(Schema):
     is_new = fields.Boolean()
 
 
+class LikeYouGroupSchema(Schema):
+    score = fields.Float(metadata={"description": "The group's mean stars, to the half star."})
+    customers = fields.Integer(metadata={
+        "description": "How many of them rated the provider, as the lower edge of its bucket "
+                       "(k, 5, 10, 20, 50, 100, 200, 500, ...)."})
+
+
+class LikeYouSchema(Schema):
+    min_customers = fields.Integer(metadata={
+        "description": "k: a group's score is shown only once at least this many of its "
+                       "customers rated the provider."})
+    agreeing = fields.Nested(LikeYouGroupSchema, allow_none=True, metadata={
+        "description": "Customers whose ratings agree with yours (docs/api.md, \"People like "
+                       "you\"); null below k."})
+    nearby = fields.Nested(LikeYouGroupSchema, allow_none=True, metadata={
+        "description": "Customers whose rated job was near you; null below k or when we know "
+                       "no place of yours."})
+
+
+LIKE_YOU = ("What people like you thought: for the signed-in customer only, null otherwise. "
+            "Never names anyone.")
+
+
 class PublicProviderSchema(Schema):
     handle = fields.String()
     display_name = fields.String()
@@ -94,3 +117,4 @@ class PublicProviderSchema(Schema):
     active = fields.Boolean()
     member_since = fields.AwareDateTime()
     reputation = fields.Nested(ReputationSchema)
+    like_you = fields.Nested(LikeYouSchema, allow_none=True, metadata={"description": LIKE_YOU})

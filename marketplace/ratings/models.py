@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, SmallInteger, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
@@ -24,6 +24,12 @@ class Rating(Hideable, db.Model):
             CheckConstraint(f"{name} IS NULL OR {name} BETWEEN 1 AND 5", name=f"{name}_range")
             for name in SUB_SCORES
         ),
+        # "People like you" (offers.reputation.like_you) reads only these two, never the rows
+        # (covering): a viewer's ratings, and who rated a provider how.
+        Index("ix_ratings_customer_provider", "customer_id", "provider_id", "stars", "id",
+              "hidden_at"),
+        Index("ix_ratings_provider_customer", "provider_id", "customer_id", "stars", "id",
+              "need_id", "hidden_at"),
         IDS_NEVER_REUSED,
     )
 

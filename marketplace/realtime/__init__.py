@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from flask import Flask
@@ -14,6 +15,8 @@ from marketplace.notifications import outbox
 from marketplace.realtime import emit, events, queue
 
 log = logging.getLogger(__name__)
+
+PRUNE_EVERY_SECONDS = 3600  # the expiry loop forgets old trend counters this often
 
 
 def init_app(app: Flask) -> None:
@@ -39,20 +42,34 @@ def init_app(app: Flask) -> None:
     events.register(socketio)
 
 
+def expiry_round(app: Flask, pruned_at: float) -> float:
+    """One round of the expiry loop: expire what is due and, when ``PRUNE_EVERY_SECONDS`` have
+    passed since ``pruned_at`` (``time.monotonic``), forget old trend counters; returns when
+    trends were last pruned."""
+    from marketplace.lifecycle import expire_due
+    from marketplace.signals.services import prune
+
+    with app.app_context():
+        expire_due()
+        if time.monotonic() - pruned_at >= PRUNE_EVERY_SECONDS:
+            prune()
+            return time.monotonic()
+    return pruned_at
+
+
 def start_expiry_task(app: Flask) -> None:
-    """Expire overdue needs every EXPIRY_INTERVAL_SECONDS inside the server process.
-    Several processes may run it at once: each expiry is a conditional UPDATE."""
+    """Expire overdue needs every EXPIRY_INTERVAL_SECONDS inside the server process, and
+    forget old trend counters once an hour. Several processes may run it at once: each
+    expiry is a conditional UPDATE, and pruning deletes what is already past."""
 
     def loop() -> None:
-        from marketplace.lifecycle import expire_due
-
+        pruned_at = float("-inf")
         while True:
             socketio.sleep(app.config["EXPIRY_INTERVAL_SECONDS"])
             try:
-                with app.app_context():
-                    expire_due()
+                pruned_at = expiry_round(app, pruned_at)
             except Exception:  # keep the loop alive; the next round retries
-                log.exception("expiring needs failed")
+                log.exception("expiring needs or pruning trends failed")
 
     socketio.start_background_task(loop)
 

@@ -38,6 +38,7 @@ class TrendHit(db.Model):
     __table_args__ = (
         PrimaryKeyConstraint("cell_row", "cell_col", "hour", "kind", "tag", "customer_id",
                              postgresql_include=["needs"]),
+        Index("ix_trend_hits_hour", "hour"),  # prune-trends forgets the old hours
         {"sqlite_with_rowid": False},
     )
 

@@ -222,3 +222,42 @@ def suggest_tags(lat: float, lon: float, kind: str | None = None, prefix: str = 
     ranked = sorted(((bucket(n, k), kind_, tag) for (kind_, tag), n in totals.items()),
                     key=lambda t: (-t[0], t[2], t[1]))
     return [{"kind": kind_, "tag": tag, "count": count} for count, kind_, tag in ranked[:limit]]
+
+
+KEEP_HOURS = 2 * WINDOWS["7d"]  # the longest window and the previous one it is compared with
+
+
+def recount(customer_id: int, needs: list[tuple[int, float, float, datetime]]) -> None:
+    """Count one customer's trend hits again from ``needs`` -- (id, lat, lon, created_at) of
+    those that count (not hidden, their customer not suspended) -- in the caller's
+    transaction: moderation calls it when it hides or restores a need or suspends or restores
+    the customer, so trends never show what moderation took away, and show it again once
+    restored. Hours already pruned stay forgotten."""
+    db.session.execute(TrendHit.__table__.delete().where(_T.customer_id == customer_id))
+    since = hour_of(datetime.now(UTC)) - KEEP_HOURS
+    kept = [n for n in needs if hour_of(n[3]) >= since]
+    if not kept:
+        return
+    tags: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for need_id, kind, tag in db.session.execute(
+            select(NeedTag.need_id, NeedTag.kind, NeedTag.tag)
+            .where(NeedTag.need_id.in_([n[0] for n in kept]), NeedTag.kind != MENTION)):
+        tags[need_id].append((kind, tag))
+    counts: dict[tuple[int, int, int, str, str], int] = defaultdict(int)
+    for need_id, lat, lon, created_at in kept:
+        cell = grid_cell_centre(lat, lon)
+        for kind, tag in tags.get(need_id, []):
+            counts[(lat_row(cell.lat), trend_col(cell.lon), hour_of(created_at), kind, tag)] += 1
+    if counts:
+        db.session.execute(TrendHit.__table__.insert(), [
+            {"cell_row": r, "cell_col": c, "hour": h, "kind": kind, "tag": tag,
+             "customer_id": customer_id, "needs": n}
+            for (r, c, h, kind, tag), n in counts.items()])
+
+
+def prune(now: datetime | None = None) -> int:
+    """Forget trend counters older than ``KEEP_HOURS``; commits, returns how many rows went."""
+    horizon = hour_of(now or datetime.now(UTC)) - KEEP_HOURS
+    result = db.session.execute(TrendHit.__table__.delete().where(_T.hour < horizon))
+    db.session.commit()
+    return int(result.rowcount or 0)

@@ -181,11 +181,13 @@ def render_profile(handle: str, errors: FormErrors | None = None,
                     reply_for: int | None = None) -> Any:
     provider = services.by_handle(handle)
     record = reputation.for_providers([provider.id])[provider.id]
+    like_you = reputation.like_you_on_profile(
+        current_user.id if current_user.is_authenticated else None, provider.id)
     rows, next_cursor = ratings.for_provider(provider.id, request.args.get("cursor"),
                                              RATINGS_PER_PAGE)
     is_owner = current_user.is_authenticated and provider.user_id == current_user.id
     return render_template(
-        "providers/profile.html", provider=provider, reputation=record,
+        "providers/profile.html", provider=provider, reputation=record, like_you=like_you,
         chart=histogram_chart(record["histogram"]),
         area=grid_cell_centre(provider.base_lat, provider.base_lon),
         ratings=RatingOutSchema(many=True).dump(rows), next_cursor=next_cursor,
