@@ -3,7 +3,7 @@ ratings and the customers who rated the same providers, with their stars) and tr
 by hour (prune-trends deletes the old hours)
 
 Revision ID: e9549162de47
-Revises: d3b8f1a6c5e9
+Revises: 3b6b6b78dc13
 Create Date: 2026-12-02 19:20:00.000000
 """
 from alembic import op
