@@ -37,6 +37,7 @@
             if (body.error) { reach.textContent = body.error.message; return; }  // e.g. a 429
             if (body.count === null) { reach.textContent = body.message; return; }
             const where = body.place ? " near " + body.place : "";
+            if (body.found) document.dispatchEvent(new CustomEvent("mkt:place-found", { detail: body.found }));
             reach.textContent = body.count === 1
               ? "1 provider is in reach" + where + "."
               : body.count + " providers are in reach" + where + ".";
@@ -53,6 +54,7 @@
         lon.value = pos.coords.longitude.toFixed(5);
         place.value = "";
         status.textContent = "Using your current location.";
+        lat.dispatchEvent(new Event("change", { bubbles: true }));  // moves the map's pin
         preview();
       }, function () {
         status.textContent = "Location not shared. Type a place name or coordinates instead.";

@@ -14,6 +14,7 @@ from marketplace.web import (
     feed,
     filters,
     jobs,
+    maps,
     messages,
     moderation,
     needs,
@@ -37,3 +38,4 @@ def register(app: Flask) -> None:
         app.register_blueprint(bp)
     shell.register(app)
     filters.register(app)
+    maps.register(app)
