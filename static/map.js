@@ -35,12 +35,17 @@
     L.tileLayer(el.dataset.tiles, {
       maxZoom: Number(el.dataset.maxZoom) || 19, attribution: el.dataset.attribution,
     }).addTo(map);
-    const group = L.featureGroup(spec.shapes.map(shapeLayer)).addTo(map);
-    if (spec.shapes.length) {
-      map.fitBounds(group.getBounds(), { maxZoom: 14, padding: [12, 12] });
+    if (spec.shapes.length) {  // bounds from the data: a circle has none until it is on a map
+      const bounds = L.latLngBounds([]);
+      spec.shapes.forEach(function (shape) {
+        const at = L.latLng(shape.lat, shape.lon);
+        bounds.extend(shape.kind === "pin" ? at : at.toBounds(2 * shape.radius_m));
+      });
+      map.fitBounds(bounds, { maxZoom: 14, padding: [12, 12] });
     } else {
       map.setView(WORLD[0], WORLD[1]);
     }
+    spec.shapes.forEach(function (shape) { shapeLayer(shape).addTo(map); });
     if (spec.pick) pickOn(map, spec.pick);
     el.nearbyMap = map;
   }

@@ -174,21 +174,24 @@ def _kept_as_address(form: Any, errors: FormErrors) -> Any:
 def reach() -> Any:
     """How many providers a need would reach, before posting (for the form's preview)."""
     args = request.args
+    found = None  # a town's or ZIP code's centre, for the form's map to look at
     try:
-        category = providers.category_by_slug(args.get("category", ""))
-        radius = float(args.get("radius_km", ""))
         if args.get("place_query") and not args.get("lat"):
             place = geocoding.resolve(args["place_query"])
             lat, lon, label = place.lat, place.lon, place.label
-            found = {"lat": lat, "lon": lon}  # a town's or ZIP code's centre, for the map
+            found = {"lat": lat, "lon": lon}
         else:
             lat, lon, label = float(args.get("lat", "")), float(args.get("lon", "")), None
-            found = None
+        if not args.get("category"):
+            return jsonify({"count": None, "found": found, "message":
+                            "Choose a category to see how many providers are in reach."})
+        category = providers.category_by_slug(args["category"])
+        radius = float(args.get("radius_km", ""))
         if not (1 <= radius <= 100 and -90 <= lat <= 90 and -180 <= lon <= 180):
             raise ValueError("out of range")
     except (ValueError, DomainError) as exc:
         message = exc.message if isinstance(exc, DomainError) else "Incomplete location or radius."
-        return jsonify({"count": None, "message": message})
+        return jsonify({"count": None, "message": message, "found": found})
     count = len(services.reach(category.id, lat, lon, radius, current_user.id))
     return jsonify({"count": count, "place": label, "found": found})
 
