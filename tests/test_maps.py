@@ -123,7 +123,7 @@ def test_the_customer_and_then_the_accepted_provider_see_the_pin(
 def test_the_profile_and_share_page_name_the_town(make_user, make_provider, make_need, auth):
     pro = make_provider(base=POINT, radius_km=30)
     page = auth.sign_in(make_user()).get(f"/p/{pro.provider.handle}")
-    assert "Works within 30 km of Austin, TX (approximate)" in dom(page).text()
+    assert "Works within 19 mi of Austin, TX (approximate)" in dom(page).text()
     cell = grid_cell_centre(*POINT)
     assert [(s["kind"], s["lat"], s["lon"], s["radius_m"]) for s in shapes(page, "area-map")] \
         == [("circle", cell.lat, cell.lon, 30000)]
@@ -157,3 +157,45 @@ def test_pages_with_maps_name_their_tiles_and_attribution(make_user, auth, app):
     assert node.attrs["hidden"] == "" and node.attrs["aria-label"].startswith("Map:")
     assert json.loads(node.attrs["data-map"]) == {"shapes": [], "pick": {
         "lat": "f-lat", "lon": "f-lon", "place": "f-place_query", "status": "location-status"}}
+
+
+# --- miles or kilometres --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("locale", "unit"), [("en_US", "mi"), ("en_GB", "mi"), ("de_DE", "km"),
+                                              ("fr", "km"), ("en", "mi"), (None, "mi"), ("xx-nope", "mi")])
+def test_the_unit_follows_the_locale(locale, unit):
+    from marketplace.web.i18n import unit_of_locale
+
+    assert unit_of_locale(locale) == unit
+
+
+def test_the_unit_is_chosen_on_the_account_through_the_api(make_user):
+    person = make_user()
+    assert person.get("/api/v1/me").get_json()["distance_unit"] is None
+    r = person.patch("/api/v1/me", json={"distance_unit": "km"})
+    assert (r.status_code, r.get_json()["distance_unit"]) == (200, "km")
+    r = person.patch("/api/v1/me", json={"distance_unit": "yards"})
+    assert r.status_code == 422
+    assert list(r.get_json()["error"]["fields"]) == ["distance_unit"]
+    assert person.get("/api/v1/me").get_json()["distance_unit"] == "km"
+    r = person.patch("/api/v1/me", json={"distance_unit": None})
+    assert r.get_json()["distance_unit"] is None
+
+
+def test_distances_on_pages_follow_the_account_s_unit(make_user, make_provider, make_need, auth):
+    pro = make_provider(base=POINT, radius_km=30)
+    need = make_need(location={"lat": POINT[0], "lon": POINT[1]}, place=None)
+    web = auth.sign_in(pro)  # no locale told: en_US, miles
+    profile = f"/p/{pro.provider.handle}"
+    assert "Works within 19 mi of Austin, TX" in dom(web.get(profile)).text()
+    card = dom(web.get("/feed")).by_id(f"need-{need.id}").text()
+    assert "under 1 mi from you" in card and "km" not in card
+    page = web.get("/account/preferences")
+    assert dom(page).find("option", value="").text() == "As my language does (miles)"
+    r = web.post("/account/preferences", data={"distance_unit": "km"})
+    assert (r.status_code, r.headers["Location"]) == (302, "/account/preferences")
+    assert "Works within 30 km of Austin, TX" in dom(web.get(profile)).text()
+    card = dom(web.get("/feed")).by_id(f"need-{need.id}").text()
+    assert "under 2 km from you" in card and " mi" not in card
+    assert pro.get("/api/v1/me").get_json()["distance_unit"] == "km"
