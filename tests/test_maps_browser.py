@@ -33,7 +33,8 @@ def test_a_tap_on_the_form_map_sets_the_place(chromium: Any, base_url: str,
         place.fill("78701")
         picker = page.locator("#pick-map")
         # The ZIP code's town comes into view (zoom 12), its tiles from the local server.
-        expect(picker.locator("img.leaflet-tile-loaded[src*='/12/']").first).to_be_attached()
+        expect(picker.locator("img.leaflet-tile-loaded[src*='/12/']").first).to_be_attached(
+            timeout=15000)  # a debounced preview, then the server: slow on a busy machine
         assert any(path.endswith(".png") for path in map_tiles.served)
         box = picker.bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
