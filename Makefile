@@ -27,6 +27,9 @@ static/vendor/.installed: package.json package-lock.json
 	cp node_modules/socket.io-client/dist/socket.io.min.js static/vendor/socket.io/
 	mkdir -p static/vendor/axe-core  # for the accessibility tests (tests/test_e2e_webapp.py)
 	cp node_modules/axe-core/axe.min.js static/vendor/axe-core/
+	mkdir -p static/vendor/leaflet  # the maps (static/map.js)
+	cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css \
+	   node_modules/leaflet/dist/images static/vendor/leaflet/
 	touch $@
 
 install: $(VENV)/.installed static/vendor/.installed

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from flask import Flask, Response, current_app, g, has_request_context, jsonify, request
@@ -175,6 +177,19 @@ CONTENT_SECURITY_POLICY = {
 }
 
 
+def tile_origin(tile_url: str) -> str:
+    """The CSP source of a tile URL template: its scheme and host (``{s}`` subdomains as
+    ``*``), so the map's images may come from there and from nowhere else."""
+    parts = urlsplit(tile_url.replace("{s}", "*"))
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def content_security_policy(config: Mapping[str, Any]) -> dict[str, str]:
+    origin = tile_origin(config["MAP_TILE_URL"])
+    return {**CONTENT_SECURITY_POLICY,
+            "img-src": " ".join(filter(None, (CONTENT_SECURITY_POLICY["img-src"], origin)))}
+
+
 def security_headers(app: Flask) -> None:
     """Talisman sets the CSP (with a nonce per request), X-Frame-Options DENY, nosniff,
     Referrer-Policy, and -- when ``HTTPS`` is configured -- HSTS and the redirect from plain
@@ -188,7 +203,7 @@ def security_headers(app: Flask) -> None:
         session_cookie_secure=bool(app.config["SESSION_COOKIE_SECURE"]),
         session_cookie_samesite=app.config["SESSION_COOKIE_SAMESITE"],
         frame_options="DENY",
-        content_security_policy=CONTENT_SECURITY_POLICY,
+        content_security_policy=content_security_policy(app.config),
         content_security_policy_nonce_in=["script-src"],
         referrer_policy="strict-origin-when-cross-origin",
     )

@@ -92,6 +92,14 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "NOMINATIM_USER_AGENT": env.get("NOMINATIM_USER_AGENT", "nearby-marketplace/0.1"),
         "NOMINATIM_DOMAIN": env.get("NOMINATIM_DOMAIN", "nominatim.openstreetmap.org"),
         "NOMINATIM_SCHEME": env.get("NOMINATIM_SCHEME", "https"),
+        # The map's tiles (static/map.js, Leaflet): any XYZ tile server; the CSP's img-src
+        # allows this URL's origin. Shapes are drawn whether or not tiles load.
+        "MAP_TILE_URL": env.get("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png"),
+        "MAP_ATTRIBUTION": env.get(
+            "MAP_ATTRIBUTION",
+            '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
+            "contributors"),
+        "MAP_MAX_ZOOM": int(env.get("MAP_MAX_ZOOM", "19")),
         "EXPIRY_INTERVAL_SECONDS": float(env.get("EXPIRY_INTERVAL_SECONDS", "30")),
         "SECRET_KEY": overrides.pop("SECRET_KEY", None) or _secret_key(),
         "NEED_DEFAULT_TTL_HOURS": int(env.get("NEED_DEFAULT_TTL_HOURS", "48")),

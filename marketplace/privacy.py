@@ -103,7 +103,7 @@ def _keep(_t: Table, _who: Who) -> None:
 def _erase_user(t: Table, who: Who) -> None:
     db.session.execute(update(t).where(t.c.id == who.user_id).values(
         email=f"erased-{who.user_id}@erased.invalid", name=FORMER_CUSTOMER, phone=None,
-        password_hash="!erased", time_zone=None, locale=None, erased_at=utcnow()))
+        password_hash="!erased", time_zone=None, locale=None, distance_unit=None, erased_at=utcnow()))
 
 
 def _erase_provider(t: Table, who: Who) -> None:

@@ -30,11 +30,12 @@
           category: form.category.value, radius_km: form.radius_km.value,
           lat: lat.value, lon: lon.value, place_query: place.value,
         });
-        if (!form.category.value || (!(lat.value && lon.value) && !place.value)) return;
+        if (!(lat.value && lon.value) && !place.value) return;  // a place alone moves the map
         fetch("/needs/reach?" + params.toString(), { headers: { Accept: "application/json" } })
           .then(function (r) { return r.json(); })
           .then(function (body) {
             if (body.error) { reach.textContent = body.error.message; return; }  // e.g. a 429
+            if (body.found) document.dispatchEvent(new CustomEvent("mkt:place-found", { detail: body.found }));
             if (body.count === null) { reach.textContent = body.message; return; }
             const where = body.place ? " near " + body.place : "";
             reach.textContent = body.count === 1
@@ -53,6 +54,7 @@
         lon.value = pos.coords.longitude.toFixed(5);
         place.value = "";
         status.textContent = "Using your current location.";
+        lat.dispatchEvent(new Event("change", { bubbles: true }));  // moves the map's pin
         preview();
       }, function () {
         status.textContent = "Location not shared. Type a place name or coordinates instead.";

@@ -78,6 +78,24 @@ def throwaway_pg_database(prefix: str) -> Iterator[str]:
         admin.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def map_tiles() -> Iterator[Any]:
+    """Every app and server process of the run draws its maps' tiles from a local tile server
+    (tests/tiles.py), never OpenStreetMap: set in the environment before any app is built, so
+    ``create_app`` and ``live.server`` processes read it."""
+    from tiles import TileServer
+
+    server = TileServer()
+    saved = os.environ.get("MAP_TILE_URL")
+    os.environ["MAP_TILE_URL"] = server.url
+    yield server
+    if saved is None:
+        os.environ.pop("MAP_TILE_URL", None)
+    else:
+        os.environ["MAP_TILE_URL"] = saved
+    server.close()
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this run, dropped afterwards."""

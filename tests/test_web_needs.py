@@ -69,10 +69,11 @@ def test_reach_preview_counts_matching_providers(make_user: Any, make_provider: 
     web = auth.sign_in(make_user())
     r = web.get("/needs/reach", query_string={"category": "catering", "lat": AUSTIN[0],
                                               "lon": AUSTIN[1], "radius_km": 20})
-    assert r.get_json() == {"count": 1, "place": None}
+    assert r.get_json() == {"count": 1, "place": None, "found": None}
     r = web.get("/needs/reach", query_string={"category": "catering", "radius_km": 20,
                                               "place_query": "Austin, TX"})
     assert r.get_json()["count"] == 1 and r.get_json()["place"] == "Austin, TX, US"
+    assert r.get_json()["found"] == {"lat": 30.26715, "lon": -97.74306}  # for the form's map
     r = web.get("/needs/reach", query_string={"category": "nope", "lat": 1, "lon": 1,
                                               "radius_km": 5})
     assert r.get_json()["count"] is None and "Unknown category" in r.get_json()["message"]

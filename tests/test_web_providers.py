@@ -6,7 +6,6 @@ documents as console errors); what matters is each error shown next to its field
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -306,7 +305,7 @@ def test_feed_card_shows_the_need_with_approximate_location_only(feed_world, aut
     # the place label is the geocoder's name of the cell (never "East Austin" as typed)
     assert near.place != "East Austin"
     assert near.place in text and "(approximate)" in text
-    assert "2-5 km from you" in text
+    assert "1-3 mi from you" in text  # the 2-5 km band, for a US reader
     assert "0 offers" in text and "Open until" in text
     assert card.find("a", href=f"/needs/{near.id}") is not None
     # Never the address, the customer, or the true point.
@@ -315,15 +314,16 @@ def test_feed_card_shows_the_need_with_approximate_location_only(feed_world, aut
         assert secret not in html, secret
 
 
-def test_feed_card_without_a_place_name_shows_the_grid_cell(make_user, make_provider,
-                                                            make_need, auth):
+def test_feed_card_without_a_place_name_names_the_grid_cell_s_town(make_user, make_provider,
+                                                                   make_need, auth):
     pro = make_provider()
     need = make_need(location=at(offset(2, 90)), place=None)
     from marketplace.geo import grid_cell_centre
 
     cell = grid_cell_centre(need.lat, need.lon)
     text = dom(auth.sign_in(pro).get("/feed")).by_id(f"need-{need.id}").text()
-    assert f"Around {cell.lat:.2f}, {cell.lon:.2f}" in text
+    assert "near Austin, TX (approximate)" in text
+    assert f"{cell.lat:.2f}" not in text and f"{need.lat:.2f}" not in text
 
 
 def test_feed_card_offers_take_it_and_an_offer_form(feed_world, auth):
@@ -548,9 +548,8 @@ def test_jobs_say_once_that_a_place_is_approximate(jobs_world, auth):
         for job in jobs.find_all("li", cls="job"):
             place = next(s.text() for s in job.find_all("span")
                          if s.find("span", cls="pin") is not None)
-            assert place.lower().count("approximate") + place.count("about 1 km") == 1, place
-            assert re.fullmatch(r"Around -?\d+\.\d\d, -?\d+\.\d\d \(within about 1 km\)",
-                                place), place
+            assert place.lower().count("approximate") + place.count("about 0.6 mi") == 1, place
+            assert place == "near Austin, TX (within about 0.6 mi)", place
 
 
 def test_jobs_pending_tab_can_withdraw(jobs_world, auth):
@@ -604,7 +603,7 @@ def test_profile_is_public_and_shows_reputation(make_user, make_provider, client
     text = page.text()
     assert "@pat-cooks" in text and "member since" in text
     assert "Catering" in text and "Event planning" in text
-    assert "(approximate)" in text and "within 25 km" in text
+    assert "(approximate)" in text and "within 16 mi" in text
     rep = reputation.for_providers([pro.provider.id])[pro.provider.id]
     # One number people read (the mean of the stars, with the count), the ranking score
     # explained on tap; the same badge as on the offer card.

@@ -37,6 +37,8 @@ class User(UserMixin, db.Model):
     # in, and their locale (a Babel name, "de_DE") for amounts and dates. None until known.
     time_zone: Mapped[str | None] = mapped_column(String(64))
     locale: Mapped[str | None] = mapped_column(String(35))
+    # "km" or "mi" as the person chose on the account; None: from their locale (US: miles).
+    distance_unit: Mapped[str | None] = mapped_column(String(2))
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

@@ -30,6 +30,11 @@ class NewTokenSchema(TokenSchema):
     token = fields.String(metadata={"description": "Shown only now; store it safely."})
 
 
+DISTANCE_UNITS = ("km", "mi")
+_UNIT = ("How distances are written for you: 'km' or 'mi'; null: from your locale (US, GB, LR "
+         "and MM: miles, elsewhere kilometres). The API always speaks kilometres.")
+
+
 class UserSchema(Schema):
     id = fields.Integer()
     email = fields.String()
@@ -40,11 +45,14 @@ class UserSchema(Schema):
         allow_none=True, metadata={"description": "When the address was confirmed by the link "
                                    "mailed to it; until then your ratings do not count toward "
                                    "reputation."})
+    distance_unit = fields.String(allow_none=True, metadata={"description": _UNIT})
 
 
 class MeUpdateSchema(Schema):
     name = text(100, min_len=1)
     phone = text(40, allow_none=True)
+    distance_unit = fields.String(allow_none=True, validate=validate.OneOf(DISTANCE_UNITS),
+                                  metadata={"description": _UNIT})
 
 
 class PasswordSchema(Schema):

@@ -114,9 +114,9 @@ def authenticate(email: str, password: str) -> User:
 
 
 def update_profile(user: User, changes: dict[str, object]) -> User:
-    for field in ("name", "phone"):
+    for field in ("name", "phone", "distance_unit"):
         if field in changes:
-            setattr(user, field, changes[field] or (None if field == "phone" else changes[field]))
+            setattr(user, field, changes[field] or (None if field != "name" else changes[field]))
     db.session.commit()
     return user
 

@@ -212,7 +212,7 @@ def me() -> Any:
 @blp.arguments(MeUpdateSchema, required=False)
 @blp.response(200, MeSchema)
 def update_me(data: dict[str, Any]) -> Any:
-    """Change your name or phone."""
+    """Change your name, phone or the unit distances are written in."""
     services.update_profile(g.user, data)
     return Me(g.user)
 

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import functools
+
 from marketplace.errors import DomainError, Invalid
 from marketplace.geo import grid_cell_centre
-from marketplace.geocoding import GeocoderUnavailable, Place, geocoder
+from marketplace.geocoding import GeocoderUnavailable, Place, geocoder, zips
 
 
 class ServiceUnavailable(DomainError):
@@ -10,7 +12,14 @@ class ServiceUnavailable(DomainError):
 
 
 def search(query: str, limit: int = 5, field: str = "query") -> list[Place]:
-    """Candidates, or a 422 naming ``field`` when the place is unknown."""
+    """Candidates, or a 422 naming ``field`` when the place is unknown. A US ZIP code is
+    answered offline (``zips``), whichever geocoder is configured."""
+    if zips.is_zip(query):
+        found = zips.lookup(query)
+        if found is None:
+            message = f"No US ZIP code {query.strip()!r} was found."
+            raise Invalid(message, _nest(field, [message + " Check the digits, or type a town."]))
+        return [found]
     try:
         places = geocoder().search(query, limit)
     except GeocoderUnavailable:
@@ -45,3 +54,20 @@ def label_of_cell(lat: float, lon: float, field: str = "place") -> str:
         message = "No named place is near these coordinates; leave out the place."
         raise Invalid(message, _nest(field, [message]))
     return found.label
+
+
+def cell_name(lat: float, lon: float) -> str | None:
+    """What a person reads for the grid cell around (lat, lon): the nearest listed town of
+    the cell's centre ("Austin, TX"), from the offline gazetteer whatever geocoder is
+    configured (pages name many cells; none may wait on a network service), or None far from
+    any town. Asked of the centre, so it says no more than the cell does."""
+    cell = grid_cell_centre(lat, lon)
+    return _named_cell(round(cell.lat, 6), round(cell.lon, 6))
+
+
+@functools.lru_cache(maxsize=4096)
+def _named_cell(lat: float, lon: float) -> str | None:
+    from marketplace.geocoding.gazetteer import shared_gazetteer
+
+    found = shared_gazetteer().reverse(lat, lon)
+    return None if found is None else found.label.removesuffix(", US")

@@ -15,6 +15,7 @@ from marketplace.web import (
     feed,
     filters,
     jobs,
+    maps,
     messages,
     moderation,
     needs,
@@ -38,3 +39,4 @@ def register(app: Flask) -> None:
         app.register_blueprint(bp)
     shell.register(app)
     filters.register(app)
+    maps.register(app)

@@ -23,7 +23,12 @@ from flask_login import current_user, login_required, login_user, logout_user, u
 from marketplace import privacy
 from marketplace.accounts import services, sessions
 from marketplace.accounts.models import User
-from marketplace.accounts.schemas import CredentialsSchema, PasswordSchema, RegisterSchema
+from marketplace.accounts.schemas import (
+    CredentialsSchema,
+    MeUpdateSchema,
+    PasswordSchema,
+    RegisterSchema,
+)
 from marketplace.errors import DomainError, error_body
 from marketplace.extensions import attempts_limited, forgive, login_manager
 from marketplace.web import confirm, forms, i18n
@@ -149,6 +154,32 @@ def logout() -> Any:
     logout_user()
     flash("You are signed out.")
     return redirect(url_for("accounts.home"))
+
+
+@bp.route("/account/preferences", methods=["GET", "POST"])
+@login_required
+def preferences() -> Any:
+    """How the account's pages write distances (its API twin: ``PATCH /api/v1/me``)."""
+    errors: FormErrors = {}
+    if request.method == "POST":
+        unit = request.form.get("distance_unit", "")
+        try:
+            data = forms.load(MeUpdateSchema(only=("distance_unit",)),
+                              {"distance_unit": unit or None})
+        except FormInvalid as exc:
+            errors = exc.errors
+        else:
+            services.update_profile(current_user, data)
+            flash("Saved. Distances are now written in "
+                  f"{UNIT_NAMES[i18n.viewer_distance_unit()]}.")
+            return redirect(url_for("accounts.preferences"))
+    return render_template("account/preferences.html", errors=errors,
+                           chosen=request.form.get("distance_unit", current_user.distance_unit
+                                                   or ""),
+                           from_locale=UNIT_NAMES[i18n.unit_of_locale(i18n.viewer_locale())])
+
+
+UNIT_NAMES = {"mi": "miles", "km": "kilometres"}
 
 
 @bp.route("/account/tokens", methods=["GET", "POST"])

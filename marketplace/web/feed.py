@@ -41,4 +41,5 @@ def index() -> Any:
         next_cursor=next_cursor, paged=bool(request.args.get("cursor")),
         category_names={c.slug: c.name for c in providers.all_categories()},
         acted=request.args.get("acted", type=int), major=major,
+        announced=bool(announced),
     )

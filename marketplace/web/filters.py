@@ -15,7 +15,12 @@ from markupsafe import Markup
 
 from marketplace.db_types import utcnow
 from marketplace.money import format_amount, input_text
-from marketplace.web.i18n import viewer_display_locale, viewer_locale, viewer_zone
+from marketplace.web.i18n import (
+    viewer_display_locale,
+    viewer_distance_unit,
+    viewer_locale,
+    viewer_zone,
+)
 
 # Babel's units and threshold (format_timedelta); static/app.js uses the same to stay in step.
 _UNITS = (("year", 365 * 86400), ("month", 30 * 86400), ("week", 7 * 86400), ("day", 86400),
@@ -129,7 +134,35 @@ def future(value: Any) -> bool:
     return moment is not None and moment > utcnow()
 
 
+KM_PER_MILE = 1.609344
+# The distance bands (geo.DISTANCE_BANDS, decided in km) as a reader of miles reads them.
+MILE_BANDS = {"under 2 km": "under 1 mi", "2-5 km": "1-3 mi", "5-10 km": "3-6 mi",
+              "10-25 km": "6-15 mi", "25-50 km": "15-30 mi", "50-100 km": "30-60 mi",
+              "over 100 km": "over 60 mi"}
+
+
+def distance(km: float | None) -> str:
+    """A distance in the reader's unit: "19 mi", "30 km" (a whole number, or one decimal
+    under 10)."""
+    if km is None:
+        return ""
+    unit = viewer_distance_unit()
+    value = km / KM_PER_MILE if unit == "mi" else km
+    shown = f"{value:.1f}".removesuffix(".0") if value < 10 else f"{round(value):d}"
+    return f"{shown} {unit}"
+
+
+def band(label: str | None) -> str:
+    """A distance band ("2-5 km") in the reader's unit ("1-3 mi")."""
+    if not label:
+        return ""
+    return MILE_BANDS.get(label, label) if viewer_distance_unit() == "mi" else label
+
+
 def register(app: Flask) -> None:
+    app.add_template_filter(distance, "distance")
+    app.add_template_filter(band, "band")
+    app.add_template_global(viewer_distance_unit, "distance_unit")
     app.add_template_filter(money, "money")
     app.add_template_filter(amount_input, "amount_input")
     app.add_template_filter(when, "when")

@@ -102,3 +102,21 @@ def remember(user: Any, zone: str | None, locale: str | None) -> bool:
         db.session.commit()
         g.pop("viewer_locale", None)
     return changed
+
+
+# Where road distances are written in miles (CLDR's measurement system for them is "US" or
+# "UK"); everyone else reads kilometres.
+MILE_TERRITORIES = frozenset({"US", "GB", "LR", "MM"})
+
+
+def unit_of_locale(locale: str | None) -> str:
+    """A locale without a territory reads as its language's: English as the US, else km."""
+    parsed = Locale.parse(valid_locale(locale) or DEFAULT_LOCALE)
+    territory = parsed.territory or ("US" if parsed.language == "en" else None)
+    return "mi" if territory in MILE_TERRITORIES else "km"
+
+
+def viewer_distance_unit() -> str:
+    """'mi' or 'km': the account's choice, else its locale's (a US locale reads miles)."""
+    chosen = _from_account("distance_unit")
+    return chosen if chosen in ("km", "mi") else unit_of_locale(viewer_locale())

@@ -9,6 +9,7 @@ document as a console error, and the JSON API is where status codes carry the me
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -122,6 +123,7 @@ def _need_aliases(lat: str, lon: str) -> dict[str, str]:
 @limited("RATE_LIMIT_NEEDS", methods=["POST"])
 def new() -> Any:
     errors: FormErrors = {}
+    form: Any = request.form
     if request.method == "POST":
         try:
             need = services.create(current_user, _need_form(request.form))
@@ -129,6 +131,7 @@ def new() -> Any:
             errors = exc.errors
         except DomainError as exc:
             errors = flatten(exc.fields or {"_form": [exc.message]}, NEED_ALIASES)
+            form = _kept_as_address(form, errors)
         else:
             flash("Your need is live. Your favourite providers have been told."
                   if need.audience == "favourites" else
@@ -137,11 +140,32 @@ def new() -> Any:
     chosen = request.form.get("currency") or default_currency()
     common, others = currencies_in_order(chosen)
     return render_template(
-        "needs/new.html", form=request.form, errors=errors,
+        "needs/new.html", form=form, errors=errors,
         categories=providers.all_categories(), currencies=common, chosen_currency=chosen,
         all_currencies=others, expiry_choices=EXPIRY_CHOICES,
         has_favourites=contacts.has_favourites(current_user),
     )
+
+
+# A house number then words: "1100 Congress Ave, Austin" (a ZIP code alone is a place).
+STREET_ADDRESS = re.compile(r"\s*\d+[A-Za-z]?(?:-\d+)?\s+\w.*", re.S)
+
+
+def _kept_as_address(form: Any, errors: FormErrors) -> Any:
+    """A street address typed in the place box that no geocoder could place (the offline
+    gazetteer knows towns and ZIP codes, not streets) is kept as the need's private address,
+    and the person is told how to give the place."""
+    query = form.get("place_query", "").strip()
+    if "place_query" not in errors or not STREET_ADDRESS.fullmatch(query) \
+            or form.get("address", "").strip():
+        return form
+    kept = form.copy()
+    kept["address"], kept["place_query"] = query, ""
+    errors["place_query"] = [
+        f"We could not find \u201c{query}\u201d on the map, so it is kept below as your private "
+        "address. Now say roughly where it is: tap the map, use your location, or type a "
+        "town or ZIP code."]
+    return kept
 
 
 @bp.route("/needs/reach")
@@ -150,21 +174,26 @@ def new() -> Any:
 def reach() -> Any:
     """How many providers a need would reach, before posting (for the form's preview)."""
     args = request.args
+    found = None  # a town's or ZIP code's centre, for the form's map to look at
     try:
-        category = providers.category_by_slug(args.get("category", ""))
-        radius = float(args.get("radius_km", ""))
         if args.get("place_query") and not args.get("lat"):
             place = geocoding.resolve(args["place_query"])
             lat, lon, label = place.lat, place.lon, place.label
+            found = {"lat": lat, "lon": lon}
         else:
             lat, lon, label = float(args.get("lat", "")), float(args.get("lon", "")), None
+        if not args.get("category"):
+            return jsonify({"count": None, "found": found, "message":
+                            "Choose a category to see how many providers are in reach."})
+        category = providers.category_by_slug(args["category"])
+        radius = float(args.get("radius_km", ""))
         if not (1 <= radius <= 100 and -90 <= lat <= 90 and -180 <= lon <= 180):
             raise ValueError("out of range")
     except (ValueError, DomainError) as exc:
         message = exc.message if isinstance(exc, DomainError) else "Incomplete location or radius."
-        return jsonify({"count": None, "message": message})
+        return jsonify({"count": None, "message": message, "found": found})
     count = len(services.reach(category.id, lat, lon, radius, current_user.id))
-    return jsonify({"count": count, "place": label})
+    return jsonify({"count": count, "place": label, "found": found})
 
 
 @bp.route("/needs")
