@@ -11,6 +11,7 @@ from marketplace.api import (
     blocks,
     contacts,
     document,
+    events,
     geocoding,
     messages,
     moderation,
@@ -27,7 +28,7 @@ from marketplace.pagination import next_link
 
 BLUEPRINTS = (accounts.blp, providers.blp, needs.blp, offers.blp, messages.blp, ratings.blp,
               notifications.blp, geocoding.blp, blocks.blp, contacts.blp,
-              moderation.blp, trends.blp)
+              moderation.blp, trends.blp, events.blp)
 
 
 def register(app: Flask) -> None:

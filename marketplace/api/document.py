@@ -89,6 +89,8 @@ OPERATION_IDS = {
     "moderation_api.act": "moderate",
     "moderation_api.moderation_log": "listModerationLog",
     "trends_api.trends": "getTrends",
+    "events_api.asyncapi": "getEventsAsyncApi",
+    "events_api.event_schema": "getEventSchema",
 }
 
 #: What an operation's own rules refuse beyond the statuses its shape implies, and why.
