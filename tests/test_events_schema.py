@@ -12,7 +12,6 @@ from typing import Any
 
 import jsonschema
 import observed_events
-import pytest
 import yaml
 from flask.testing import FlaskClient
 
