@@ -50,6 +50,11 @@ class Conflict(DomainError):
     status, code = 409, "conflict"
 
 
+class PreconditionFailed(DomainError):
+    """An ``If-Match`` that names a version no longer current (RFC 9110 §13.1.1)."""
+    status, code = 412, "precondition_failed"
+
+
 class Invalid(DomainError):
     status, code = 422, "validation_error"
 

@@ -158,8 +158,15 @@ def next_link(response: Response) -> Response:
     """``Link: <this request with cursor=next>; rel="next"`` on a page that has a next one
     (RFC 8288; the same cursor as the body's ``next_cursor``)."""
     cursor = g.pop("next_cursor", None)
-    if cursor and response.status_code == 200:
-        query = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
-        url = f"{request.path}?{urlencode([*query, ('cursor', cursor)])}"
+    params = g.pop("next_params", None) or ({"cursor": cursor} if cursor else None)
+    if params and response.status_code == 200:
+        query = [(k, v) for k, v in request.args.items(multi=True) if k not in params]
+        url = f"{request.path}?{urlencode([*query, *params.items()])}"
         response.headers["Link"] = f'<{url}>; rel="next"'
     return response
+
+
+def next_params(**params: Any) -> None:
+    """A list that pages by something other than a cursor (the notifications, by seq or id):
+    the query parameters that ask for its next page, for the ``Link`` header."""
+    g.next_params = {k: str(v) for k, v in params.items()}

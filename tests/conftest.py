@@ -40,8 +40,9 @@ from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
 from marketplace.ratings.models import Rating
 
-# Every status a test observes an API operation answer must be in the OpenAPI document.
-pytest_plugins = ["observed_statuses"]
+# Every status a test observes an API operation answer must be in the OpenAPI document, and
+# every event payload it sees must fit its schema.
+pytest_plugins = ["observed_statuses", "observed_events"]
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",")
@@ -358,6 +359,14 @@ class AuthActions:
 @pytest.fixture
 def auth(app: Flask) -> AuthActions:
     return AuthActions(app)
+
+
+def message_data(body: str, need_id: int = 1, **overrides: Any) -> dict[str, Any]:
+    """A well-formed ``message.received`` payload, for tests that drive delivery with
+    notifications of their own (every payload must fit its schema: observed_events.py)."""
+    return {"offer_id": 1, "need_id": need_id, "message_id": 1, "from": "customer",
+            "sender_name": "Someone", "body": body, "created_at": "2026-12-01T12:00:00+00:00",
+            **overrides}
 
 
 def need_data(**overrides: Any) -> dict[str, Any]:

@@ -521,6 +521,7 @@ PUBLIC = frozenset({
     f"POST {API}/password-reset/confirm", f"POST {API}/email-change/confirm",
     f"GET {API}/providers/<string:handle>", f"GET {API}/providers/<string:handle>/ratings",
     f"GET {API}/openapi.json", f"GET {API}/docs",
+    f"GET {API}/events/asyncapi.yaml", f"GET {API}/events/schemas/<event>.json",
 })
 
 

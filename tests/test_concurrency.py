@@ -480,3 +480,37 @@ def test_a_block_racing_an_accept_or_a_new_offer_leaves_no_open_dealing(
     assert (statuses[offer.id], need.status) == (
         (OfferStatus.ACCEPTED, NeedStatus.CANCELLED) if outcomes[1].ok
         else (OfferStatus.DECLINED, NeedStatus.OPEN))
+
+
+def test_two_revisions_with_the_same_etag_one_200_one_412(app: Flask, cast: dict[str, Any],
+                                                          make_need: Any,
+                                                          make_offer: Any) -> None:
+    """Both requests pass the If-Match check they make before taking any lock (racer-1 reads
+    the offer while racer-0 holds the need's lock); the check made again under the offer's row
+    lock lets only the first through."""
+    provider = cast["providers"][0]
+    offer_id = make_offer(make_need(cast["customer"]), provider).id
+    headers = {"Authorization": f"Bearer {provider.token}"}
+    read = app.test_client().get(f"/api/v1/offers/{offer_id}", headers=headers)
+    etag = read.headers["ETag"]  # (the read also touched the token, so no racer writes it)
+
+    def revising(amount: int) -> Callable[[], Callable[[], Any]]:
+        def prepare() -> Callable[[], Any]:
+            client = app.test_client()
+            return lambda: client.patch(f"/api/v1/offers/{offer_id}", json={
+                "price": {"amount": amount, "currency": "USD"}},
+                headers={**headers, "If-Match": etag})
+        return prepare
+
+    with interleaved("UPDATE needs", "SELECT offers") as holding:
+        outcomes = race(app, [revising(41000), gated_by(holding, revising(42000))])
+    assert [o.error for o in outcomes if not o.ok] == []
+    first, second = (o.value for o in outcomes)
+    assert (first.status_code, second.status_code) == (200, 412), (first.get_json(),
+                                                                   second.get_json())
+    assert error_of(second)["code"] == "precondition_failed"
+    assert "If-Match" in error_of(second)["fields"]
+    with db.engine.connect() as conn:
+        revision, amount = conn.execute(select(Offer.revision, Offer.price_amount)
+                                        .where(Offer.id == offer_id)).one()
+    assert (revision, amount) == (2, 41000)

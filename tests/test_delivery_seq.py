@@ -14,7 +14,7 @@ from typing import Any
 
 import flask_migrate
 import pytest
-from conftest import make_test_app, throwaway_pg_database
+from conftest import make_test_app, message_data, throwaway_pg_database
 from flask import Flask
 from sqlalchemy import MetaData, Table, event, insert, inspect, select, text
 
@@ -48,11 +48,11 @@ def seqs_by_user(user_ids: list[int]) -> dict[int, list[tuple[int, int]]]:
 def test_a_batch_numbers_each_recipient_on_from_its_last(app: Flask,
                                                          emitted_wire: list[str]) -> None:
     a, b, c = users(3)
-    notify([a, b], "message.received", {"body": "one", "need_id": 1})
+    notify([a, b], "message.received", message_data("one"))
     db.session.commit()
     # several for one recipient in one commit: consecutive, in the order they were queued
-    notify_each("message.received", [(a, {"body": "x"}), (c, {"body": "y"}),
-                                     (a, {"body": "z"}), (a, {"body": "w"})])
+    notify_each("message.received", [(a, message_data("x")), (c, message_data("y")),
+                                     (a, message_data("z")), (a, message_data("w"))])
     db.session.commit()
     got = seqs_by_user([a, b, c])
     assert [s for _i, s in got[a]] == [1, 2, 3, 4]
@@ -76,11 +76,11 @@ def test_a_fan_out_numbers_every_recipient_with_one_statement(app: Flask) -> Non
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
-    notify(people, "message.received", {"body": "first", "need_id": 1})
+    notify(people, "message.received", message_data("first"))
     db.session.commit()
     event.listen(db.engine, "before_cursor_execute", count)
     try:
-        notify(people, "message.received", {"body": "second", "need_id": 1})
+        notify(people, "message.received", message_data("second"))
         db.session.commit()
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
@@ -90,10 +90,10 @@ def test_a_fan_out_numbers_every_recipient_with_one_statement(app: Flask) -> Non
 
 def test_a_rolled_back_batch_takes_its_seqs_with_it(app: Flask) -> None:
     [a] = users(1)
-    notify([a], "message.received", {"body": "gone", "need_id": 1})
+    notify([a], "message.received", message_data("gone"))
     db.session.flush()
     db.session.rollback()
-    notify([a], "message.received", {"body": "kept", "need_id": 1})
+    notify([a], "message.received", message_data("kept"))
     db.session.commit()
     assert [s for _i, s in seqs_by_user([a])[a]] == [1]
 
@@ -116,7 +116,7 @@ def test_concurrent_commits_number_each_recipient_without_holes_in_commit_order(
                 for _ in range(15):
                     chosen = rng.sample(people, rng.randint(1, len(people)))
                     notify_each("message.received",
-                                [(uid, {"body": f"{seed}"}) for uid in chosen + chosen[:1]])
+                                [(uid, message_data(f"{seed}")) for uid in chosen + chosen[:1]])
                     db.session.commit()
                 db.session.remove()
         except BaseException as exc:  # reported by the main thread
@@ -169,7 +169,7 @@ def test_the_migration_numbers_existing_notifications_per_recipient(scratch_url:
             assert got == {1: [(1, 1), (3, 2), (5, 3), (7, 4)], 2: [(2, 1), (6, 2)],
                            3: [(4, 1)], 4: []}
             # and the outbox goes on from there
-            notify([1, 4], "message.received", {"body": "after", "need_id": 1})
+            notify([1, 4], "message.received", message_data("after"))
             db.session.commit()
             got = seqs_by_user([1, 4])
             assert (got[1][-1], got[4]) == ((8, 5), [(9, 1)])

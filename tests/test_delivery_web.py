@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from browser import Person, expect, make_provider
-from conftest import AUSTIN, migrated, migrated_sqlite, throwaway_pg_database
+from conftest import AUSTIN, message_data, migrated, migrated_sqlite, throwaway_pg_database
 from flask import Flask
 from live import Api, server
 from live import LiveServer as Server
@@ -63,7 +63,7 @@ def test_the_page_fills_a_gap_in_its_seqs_with_a_replay(chromium: Any,
         page.wait_for_function("() => document.body.dataset.lastSeq === '1'")
         with app.app_context():  # seq 2: stored, never emitted
             notify([provider.api.user["id"]], "message.received",
-                   {"body": "Lost on the way", "need_id": 1, "sender_name": "Someone"})
+                   message_data("Lost on the way"))
             db.session.commit()
             db.session.remove()
         post_need(customer, "Dinner for two")  # seq 3, live: the page sees 2 missing

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import _clean, need_data
+from conftest import _clean, message_data, need_data
 from sqlalchemy import Table, delete, func, insert, select
 
 from marketplace import lifecycle
@@ -107,13 +107,13 @@ def test_notification_ids_come_from_a_counter_that_only_grows(make_user: Any) ->
     notification does not make its id available again."""
     person = make_user()
     for _ in range(2):
-        notify([person.user.id], "message.received", {"body": "ping"})
+        notify([person.user.id], "message.received", message_data("ping"))
         db.session.commit()
     table = Notification.__table__
     with db.engine.begin() as conn:
         newest = conn.scalar(select(func.max(table.c.id)))
         conn.execute(delete(table).where(table.c.id == newest))
-    notify([person.user.id], "message.received", {"body": "ping"})
+    notify([person.user.id], "message.received", message_data("ping"))
     db.session.commit()
     with db.engine.connect() as conn:
         assert conn.scalar(select(func.max(table.c.id))) == newest + 1

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import AUSTIN, Person, error_of, need_data
+from conftest import AUSTIN, Person, error_of, message_data, need_data
 from flask_sqlalchemy.session import Session as FlaskSession
 from pages import dom
 from sqlalchemy import event, func, select, text, update
@@ -524,7 +524,7 @@ def test_ids_follow_commit_order_not_the_order_work_began(cast, make_need, make_
     emitted.clear()
 
     # A: begins, queues a notification and (PostgreSQL) holds a write open
-    outbox.notify([uid(cast.pros[2])], "message.received", {"body": "first begun"})
+    outbox.notify([uid(cast.pros[2])], "message.received", message_data("first begun"))
     if backend == "postgresql":  # SQLite has one writer: A may not write before B commits
         db.session.execute(update(Need).where(Need.id == elsewhere.id)
                            .values(description="edited in A"))
@@ -1017,7 +1017,7 @@ def test_every_page_carries_the_newest_notification_id_it_was_rendered_with(
     make_need(title="Second")
     newest = db.session.scalar(select(func.max(Notification.id))
                                .where(Notification.user_id == pro.user.id))
-    outbox.notify([other.user.id], "message.received", {"body": "not yours"})
+    outbox.notify([other.user.id], "message.received", message_data("not yours"))
     db.session.commit()
     for path in ("/needs", "/feed", "/jobs", "/needs/new"):
         assert resume_point(web.get(path)) == (newest, 2), path

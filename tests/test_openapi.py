@@ -45,6 +45,7 @@ PUBLIC_OPERATIONS = {
     ("post", f"{API}/verification"), ("post", f"{API}/password-reset"),
     ("post", f"{API}/password-reset/confirm"), ("post", f"{API}/email-change/confirm"),
     ("get", f"{API}/providers/{{handle}}"), ("get", f"{API}/providers/{{handle}}/ratings"),
+    ("get", f"{API}/events/asyncapi.yaml"), ("get", f"{API}/events/schemas/{{event}}.json"),
 }
 BODY_ENDPOINTS = [ep for ep in ENDPOINTS if ep.bodies]
 QUERY_ENDPOINTS = [ep for ep in ENDPOINTS if ep.query is not None]

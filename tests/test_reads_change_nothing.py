@@ -55,6 +55,7 @@ def _world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) 
     lifecycle.accept(customer.user, make_offer(assigned, rival).id)
     lifecycle.block(customer.user, "pro-two")
     return {"customer": customer, "pro": pro, "rival": rival, "need_id": open_need.id,
+            "event": "offer.received",
             "offer_id": offer.id, "rating_id": rating.id, "handle": "pro-one",
             "token": open_need.share_token, "filename": "app.css",
             "needs": [open_need.id, done.id, assigned.id]}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import socketio
-from conftest import AUSTIN, migrated_sqlite
+from conftest import AUSTIN, message_data, migrated_sqlite
 from flask import Flask
 from live import Api, server
 from sqlalchemy import select
@@ -37,7 +37,7 @@ def write_history(app: Flask, user_id: int, count: int, label: str = "old") -> l
     """``count`` notifications for one user, committed through the outbox in one transaction."""
     with app.app_context():
         for i in range(count):
-            notify([user_id], "message.received", {"body": f"{label} {i}", "need_id": 1})
+            notify([user_id], "message.received", message_data(f"{label} {i}"))
         db.session.commit()
         ids = db.session.scalars(select(Notification.id).where(
             Notification.user_id == user_id, Notification.data["body"].as_string()
@@ -172,8 +172,8 @@ def test_resuming_by_seq_pages_through_one_recipients_numbers_without_holes(
     pro, other = provider(base), provider(base)
     with app.app_context():
         for i in range(REPLAY_PAGE + 20):
-            notify([pro.user["id"]], "message.received", {"body": f"mine {i}", "need_id": 1})
-            notify([other.user["id"]], "message.received", {"body": f"theirs {i}", "need_id": 1})
+            notify([pro.user["id"]], "message.received", message_data(f"mine {i}"))
+            notify([other.user["id"]], "message.received", message_data(f"theirs {i}"))
         db.session.commit()
         db.session.remove()
     client = Recorder(base, {"token": pro.token, "last_seq": 10})

@@ -12,6 +12,7 @@ from marketplace.api import (
     blocks,
     contacts,
     document,
+    events,
     geocoding,
     messages,
     moderation,
@@ -28,7 +29,7 @@ from marketplace.pagination import next_link
 
 BLUEPRINTS = (accounts.blp, providers.blp, needs.blp, offers.blp, messages.blp, ratings.blp,
               notifications.blp, geocoding.blp, blocks.blp, contacts.blp,
-              moderation.blp, trends.blp, alerts.blp)
+              moderation.blp, trends.blp, alerts.blp, events.blp)
 
 
 def register(app: Flask) -> None:

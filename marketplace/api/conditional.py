@@ -16,11 +16,10 @@ from typing import Any
 
 from flask import Response, request
 
-from marketplace.errors import DomainError
+from marketplace.errors import PreconditionFailed
 
-
-class PreconditionFailed(DomainError):
-    status, code = 412, "precondition_failed"
+__all__ = ["PreconditionFailed", "check_if_match", "conditional", "if_match_revision",
+           "tagged"]
 
 
 def digest_tag(response: Response) -> str:

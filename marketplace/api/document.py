@@ -91,6 +91,8 @@ OPERATION_IDS = {
     "trends_api.trends": "getTrends",
     "alerts_api.get_alerts": "getMyAlerts",
     "alerts_api.save_alerts": "saveMyAlerts",
+    "events_api.asyncapi": "getEventsAsyncApi",
+    "events_api.event_schema": "getEventSchema",
 }
 
 #: What an operation's own rules refuse beyond the statuses its shape implies, and why.
@@ -132,6 +134,8 @@ REFUSALS: dict[str, dict[int, str]] = {
                  409: "The target is in that state already."},
 }
 
+#: Lists paged by something other than a cursor that still send ``Link`` to the next page.
+OTHER_PAGES = {"listNotifications"}
 #: Reads answered with an ``ETag`` (and 304 to a matching ``If-None-Match``).
 CONDITIONAL_READS = {"getNeed", "getOffer", "getProvider"}
 #: Updates that honour ``If-Match`` (412 when it names another version).
@@ -240,7 +244,8 @@ HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "enum": ["true"]}},
     "Link": {
         "description": "`<url>; rel=\"next\"` when there is a next page (the same cursor as "
-                     "`next_cursor`).",
+                     "`next_cursor`; for notifications, `after_seq` = `last_seq`, or "
+                     "`after` = `last_id` when you page by id).",
         "schema": {"type": "string"}},
     "ETag": {"description": "This version of the resource; send it as `If-None-Match` (304 "
                           "when unchanged) or `If-Match` on updates.",
@@ -438,7 +443,7 @@ def _finish_operation(path: str, method: str, op: dict[str, Any], path_item: dic
         if op_id in CONDITIONAL_READS or op_id in CONDITIONAL_UPDATES:
             headers["ETag"] = _header("ETag")
         schema = response.get("content", {}).get("application/json", {}).get("schema", {})
-        if _is_page(schema, doc):
+        if _is_page(schema, doc) or op_id in OTHER_PAGES:
             headers["Link"] = _header("Link")
         if op_id in LINKS:
             response["links"] = copy.deepcopy(LINKS[op_id])

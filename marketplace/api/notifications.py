@@ -13,6 +13,7 @@ from marketplace.notifications.schemas import (
     NotificationListSchema,
     UnreadSchema,
 )
+from marketplace.pagination import next_params
 
 blp = Blueprint("notifications_api", __name__, url_prefix="/api/v1", description="Notifications")
 
@@ -23,11 +24,18 @@ blp = Blueprint("notifications_api", __name__, url_prefix="/api/v1", description
 @blp.response(200, NotificationListSchema)
 def list_after(args: dict[str, Any]) -> Any:
     """Your notifications after an id and/or a seq, oldest first — to catch up on what you
-    missed. Given both, a notification must come after both."""
+    missed. Given both, a notification must come after both. When more follow, the `Link`
+    header names the next page."""
     after_id, after_seq = args.get("after", 0), args.get("after_seq", 0)
-    items = services.after(g.user.id, after_id, args["limit"], after_seq=after_seq)
+    items = services.after(g.user.id, after_id, args["limit"] + 1, after_seq=after_seq)
+    more, items = len(items) > args["limit"], items[:args["limit"]]
     if items:
         body = {"last_id": items[-1].id, "last_seq": items[-1].seq}
+        if more:  # the Link header: the same position, in the counts the caller pages by
+            by_id = "after" in args and "after_seq" not in args
+            next_params(**({"after": body["last_id"]} if by_id else
+                           {"after_seq": body["last_seq"], **(
+                               {"after": body["last_id"]} if "after" in args else {})}))
     else:  # nothing after: where the caller stands, in both counts
         body = dict(zip(("last_id", "last_seq"),
                         services.position(g.user.id, after_id, after_seq), strict=True))

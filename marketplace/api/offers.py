@@ -85,8 +85,11 @@ def show(offer_id: int) -> Any:
 def revise(data: dict[str, Any], offer_id: int) -> Any:
     """Revise your pending offer while the need is open. Send the offer's `ETag` as
     `If-Match` so a change made meanwhile is not overwritten unseen (412)."""
-    _check_if_match(offer_id)
-    return present_one(services.revise(g.user, offer_id, data))
+    _check_if_match(offer_id)  # and again under the row lock (services.revise)
+    if_match = request.if_match
+    named = (None if not request.headers.get("If-Match") or if_match.star_tag
+             else if_match.as_set())
+    return present_one(services.revise(g.user, offer_id, data, named))
 
 
 def _check_if_match(offer_id: int) -> None:

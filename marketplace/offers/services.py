@@ -3,7 +3,7 @@ Accepting one is part of the need's lifecycle (``lifecycle.accept``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
 from marketplace.db_types import utcnow
-from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
+from marketplace.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from marketplace.extensions import add_once, db
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
@@ -147,6 +147,20 @@ def _lock_open_need(offer: Offer, verb: str, *, unless_expired: bool = True) -> 
         raise _closed(offer, verb)
 
 
+def _lock_version(offer: Offer, versions: Collection[str]) -> None:
+    """Lock the offer's row (after its need's, the one lock order) and refuse with 412 unless
+    its version (``conditional.offer_tag``) is still one of ``versions``: the one the
+    request's ``If-Match`` checked before it waited for the lock may be gone by now."""
+    current, status = db.session.execute(
+        select(Offer.revision, Offer.status).where(Offer.id == offer.id).with_for_update()
+    ).one()
+    tag = f"{current}-{status.value}"
+    if tag not in versions:
+        db.session.rollback()
+        raise PreconditionFailed(f'The offer changed since you read it: it is now "{tag}".',
+                                 {"If-Match": [f'Not the current version ("{tag}").']})
+
+
 def _set_if_pending(offer: Offer, verb: str, **values: Any) -> None:
     result = db.session.execute(
         update(Offer).where(Offer.id == offer.id, Offer.status == OfferStatus.PENDING)
@@ -157,7 +171,12 @@ def _set_if_pending(offer: Offer, verb: str, **values: Any) -> None:
         raise _closed(offer, verb)
 
 
-def revise(user: User, offer_id: int, data: dict[str, Any]) -> Offer:
+def revise(user: User, offer_id: int, data: dict[str, Any],
+           if_match: Collection[str] | None = None) -> Offer:
+    """With ``if_match`` (the versions an ``If-Match`` named, ``"3-pending"``) the offer is
+    revised only if it is still one of them once its row is locked: of two revisions sent
+    with the same ETag, the one that waited for the other's lock gets 412, not a silent
+    overwrite."""
     offer = _own(user, offer_id, "revise")
     if "price" in data:
         _check_price(offer.need, data["price"])
@@ -169,6 +188,8 @@ def revise(user: User, offer_id: int, data: dict[str, Any]) -> Offer:
         if field in data:
             values[field] = data[field]
     _lock_open_need(offer, "revise")
+    if if_match is not None:
+        _lock_version(offer, if_match)
     _set_if_pending(offer, "revise", **values)
     db.session.refresh(offer)
     notify([offer.need.customer_id], NotificationType.OFFER_REVISED, presenters.event(offer))
