@@ -12,6 +12,7 @@ from marketplace.api import (
     contacts,
     document,
     geocoding,
+    media,
     messages,
     moderation,
     needs,
@@ -27,7 +28,7 @@ from marketplace.pagination import next_link
 
 BLUEPRINTS = (accounts.blp, providers.blp, needs.blp, offers.blp, messages.blp, ratings.blp,
               notifications.blp, geocoding.blp, blocks.blp, contacts.blp,
-              moderation.blp, trends.blp)
+              moderation.blp, trends.blp, media.blp)
 
 
 def register(app: Flask) -> None:

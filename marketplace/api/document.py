@@ -89,7 +89,20 @@ OPERATION_IDS = {
     "moderation_api.act": "moderate",
     "moderation_api.moderation_log": "listModerationLog",
     "trends_api.trends": "getTrends",
+    "media_api.put_avatar": "setMyAvatar",
+    "media_api.delete_avatar": "deleteMyAvatar",
+    "media_api.add_need_photo": "addNeedPhoto",
+    "media_api.delete_need_photo": "deleteNeedPhoto",
+    "media_api.get_need_photo": "getNeedPhoto",
+    "media_api.get_need_photo_small": "getNeedPhotoSmall",
 }
+
+#: How an image upload is refused (its 413 is about the image, not the 256 KB of a JSON body).
+UPLOAD: dict[int, str] = {
+    413: "The image is over `MEDIA_MAX_MB` or `MEDIA_MAX_MEGAPIXELS`; `fields` names the field.",
+    415: "The body is neither multipart/form-data nor an image/* type.",
+    422: "The file is not a JPEG, PNG or WebP image (or is damaged), or the field is missing; "
+         "`fields` names it."}
 
 #: What an operation's own rules refuse beyond the statuses its shape implies, and why.
 REFUSALS: dict[str, dict[int, str]] = {
@@ -126,12 +139,16 @@ REFUSALS: dict[str, dict[int, str]] = {
     "listOpenReports": {404: "You are not an admin."},
     "listModerationLog": {404: "You are not an admin."},
     "dismissReport": {409: "The report is closed already."},
+    "setMyAvatar": UPLOAD,
+    "addNeedPhoto": {**UPLOAD, 403: "You can see the need but it is not yours.",
+                     409: "The need is not open, or carries `NEED_PHOTOS_MAX` photos already."},
+    "deleteNeedPhoto": {403: "You can see the need but it is not yours."},
     "moderate": {404: "You are not an admin, or no such target.",
                  409: "The target is in that state already."},
 }
 
 #: Reads answered with an ``ETag`` (and 304 to a matching ``If-None-Match``).
-CONDITIONAL_READS = {"getNeed", "getOffer", "getProvider"}
+CONDITIONAL_READS = {"getNeed", "getOffer", "getProvider", "getNeedPhoto", "getNeedPhotoSmall"}
 #: Updates that honour ``If-Match`` (412 when it names another version).
 CONDITIONAL_UPDATES = {"reviseOffer", "acceptOffer"}
 

@@ -14,6 +14,7 @@ from marketplace.web import (
     feed,
     filters,
     jobs,
+    media,
     messages,
     moderation,
     needs,
@@ -28,7 +29,7 @@ from marketplace.web import (
 
 BLUEPRINTS = (accounts.bp, notifications.bp, needs.bp, offers.bp, messages.bp, ratings.bp,
               providers.bp, feed.bp, jobs.bp, contacts.bp, moderation.bp,
-              recovery.bp, trends.bp)
+              recovery.bp, trends.bp, media.bp)
 
 
 def register(app: Flask) -> None:
@@ -37,3 +38,4 @@ def register(app: Flask) -> None:
         app.register_blueprint(bp)
     shell.register(app)
     filters.register(app)
+    media.register(app)
