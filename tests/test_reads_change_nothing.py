@@ -59,7 +59,8 @@ def _world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) 
     lifecycle.block(customer.user, "pro-two")
     photo = needs.add_photo(customer.user, open_need, png)
     avatar = media.set_avatar(pro.user, png((20, 20), (9, 9, 9)))
-    return {"photo_id": photo.id, "digest": avatar.digest, "customer": customer, "pro": pro, "rival": rival, "need_id": open_need.id,
+    return {"photo_id": photo.id, "digest": avatar.digest,
+            "customer": customer, "pro": pro, "rival": rival, "need_id": open_need.id,
             "offer_id": offer.id, "rating_id": rating.id, "handle": "pro-one",
             "token": open_need.share_token, "filename": "app.css",
             "needs": [open_need.id, done.id, assigned.id]}
