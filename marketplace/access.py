@@ -18,6 +18,8 @@ from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
 from marketplace.errors import Forbidden, NotFound
 from marketplace.extensions import db
+from marketplace.media import services as media
+from marketplace.media.models import MediaBlob, NeedPhoto
 from marketplace.needs import feed as feeds
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
@@ -132,3 +134,16 @@ def visible_offers(user: User, need: Need, role: str) -> list[Offer]:
         assert provider is not None
         stmt = stmt.where(Offer.provider_id == provider.id)
     return list(db.session.scalars(stmt))
+
+
+def photos(need: Need) -> list[NeedPhoto]:
+    """The photos of ``need``, for a reader already known to have a role on it."""
+    return media.photos_of(need.id)
+
+
+def need_photo(user: User, need_id: int, photo_id: int, small: bool = False) -> MediaBlob:
+    """A photo of a need, for whoever may see the need (404 for everyone else, as for the need:
+    a provider it was not posted to cannot learn that it has photos)."""
+    need, _role = need_with_role(user, need_id)
+    photo = media.photo(need.id, photo_id)
+    return media.blob(photo.small_digest if small else photo.digest)

@@ -29,6 +29,7 @@ from marketplace.extensions import (
     rate_limit_headers,
     talisman,
 )
+from marketplace.media import http as uploads
 from marketplace.notifications import outbox
 
 
@@ -142,6 +143,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True,
                      compare_type=True)
     login_manager.init_app(app)
+    uploads.register(app)  # before CSRF reads a form: upload routes take larger bodies
     csrf.init_app(app)
     limiter.init_app(app)
     rate_limit_headers(app)

@@ -130,6 +130,12 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "LIVE_HEARTBEAT_SECONDS": float(env.get("LIVE_HEARTBEAT_SECONDS", "60")),
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "MAX_CONTENT_LENGTH": 256 * 1024,
+        # Uploaded images (avatars, photos on needs; marketplace/media): the largest file taken
+        # (MB; the upload routes alone take bodies this large), the largest picture (megapixels,
+        # read from the header before decoding) and how many photos one need may carry.
+        "MEDIA_MAX_MB": float(env.get("MEDIA_MAX_MB", "8")),
+        "MEDIA_MAX_MEGAPIXELS": float(env.get("MEDIA_MAX_MEGAPIXELS", "40")),
+        "NEED_PHOTOS_MAX": int(env.get("NEED_PHOTOS_MAX", "6")),
         # flask-smorest / OpenAPI
         "API_TITLE": "Marketplace API",
         "API_VERSION": "v1",
@@ -200,6 +206,8 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "RATE_LIMIT_NEEDS": env.get("RATE_LIMIT_NEEDS", "10 per hour;50 per day"),
         "RATE_LIMIT_OFFERS": env.get("RATE_LIMIT_OFFERS", "30 per hour;200 per day"),
         "RATE_LIMIT_MESSAGES": env.get("RATE_LIMIT_MESSAGES", "20 per minute;300 per hour"),
+        # Image uploads (avatars and need photos, API and forms): each one decodes an image.
+        "RATE_LIMIT_UPLOADS": env.get("RATE_LIMIT_UPLOADS", "20 per hour;100 per day"),
         "RATE_LIMIT_REPORTS": env.get("RATE_LIMIT_REPORTS", "10 per hour;50 per day"),
         # @mentions in needs: each provider a need is sent to by handle spends one.
         "RATE_LIMIT_MENTIONS": env.get("RATE_LIMIT_MENTIONS", "20 per hour;60 per day"),

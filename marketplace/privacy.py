@@ -33,6 +33,7 @@ from marketplace.db_types import utcnow
 from marketplace.errors import DomainError, Forbidden
 from marketplace.extensions import db
 from marketplace.geo import grid_cell_centre, lat_row, unit_vector
+from marketplace.media import services as media
 from marketplace.messages.models import Message
 from marketplace.moderation.models import Report
 from marketplace.needs.models import Need, NeedStatus
@@ -94,6 +95,14 @@ def _in(column: Any, ids: list[int]) -> ColumnElement[bool]:
 
 def _delete(t: Table, clause: ColumnElement[bool]) -> None:
     db.session.execute(delete(t).where(clause))
+
+
+def _drop_images(t: Table, clause: ColumnElement[bool]) -> None:
+    """Delete the rows naming images, then the images nothing else names."""
+    digests = [d for row in db.session.execute(select(t.c.digest, t.c.small_digest).where(clause))
+               for d in row]
+    _delete(t, clause)
+    media.discard_unused(digests)
 
 
 def _keep(_t: Table, _who: Who) -> None:
@@ -193,6 +202,12 @@ SECTIONS: list[Section] = [
     Section("need_recipients", lambda t, w: _in(t.c.need_id, w.need_ids)
             | _in(t.c.provider_id, w.provider_ids), _keep,
             doc="the favourites your needs went to, and the needs sent to you directly"),
+    Section("avatars", lambda t, w: t.c.user_id == w.user_id, lambda t, w: _drop_images(
+                t, t.c.user_id == w.user_id), doc="your photo (the digests of its two sizes; "
+            "the images are served at /media/<digest>)"),
+    Section("need_photos", lambda t, w: _in(t.c.need_id, w.need_ids), lambda t, w: _drop_images(
+                t, _in(t.c.need_id, w.need_ids)), doc="the photos on your needs (their digests "
+            "and sizes; the images are served at their API paths)"),
     Section("need_tags", lambda t, w: _in(t.c.need_id, w.need_ids),
             lambda t, w: _delete(t, _in(t.c.need_id, w.need_ids)),
             doc="the ?intent, #topic and @mention signals of your needs"),

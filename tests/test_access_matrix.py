@@ -23,12 +23,14 @@ from typing import Any
 import pytest
 from conftest import AUSTIN, Person, committed_state, need_data
 from flask import Flask
+from images import png
 
 from marketplace import lifecycle
 from marketplace.accounts import services as accounts
 from marketplace.extensions import db
 from marketplace.messages import services as messages
 from marketplace.moderation import services as moderation
+from marketplace.needs import services as needs
 from marketplace.ratings.models import Rating
 
 DALLAS = (32.7767, -96.7970)
@@ -124,6 +126,18 @@ MATRIX: tuple[Row, ...] = (
         frozenset({"matched", "accepted"}),
         lambda w, r: {"price": {"amount": 30000, "currency": "USD"}},
         why="providers who see it (matched has offered already: 409, past the rule)"),
+    # Images: one's own avatar; a need's photos go with the need (JSON bodies here: 415 past
+    # the rule for whoever may upload)
+    Row("PUT", "/me/avatar", "/me/avatar", SIGNED_IN),
+    Row("DELETE", "/me/avatar", "/me/avatar", SIGNED_IN),
+    Row("POST", "/needs/<int:need_id>/photos", "/needs/{open}/photos", frozenset({"owner"}),
+        why="its customer only; a provider who sees it: 403, anyone else 404"),
+    Row("GET", "/needs/<int:need_id>/photos/<int:photo_id>", "/needs/{open}/photos/{photo}",
+        frozenset({"owner", "matched", "accepted"}), why="whoever may see the need"),
+    Row("GET", "/needs/<int:need_id>/photos/<int:photo_id>/small",
+        "/needs/{open}/photos/{photo}/small", frozenset({"owner", "matched", "accepted"})),
+    Row("DELETE", "/needs/<int:need_id>/photos/<int:photo_id>", "/needs/{open}/photos/{photo}",
+        frozenset({"owner"})),
     Row("POST", "/needs/<int:need_id>/rating", "/needs/{done}/rating", frozenset({"owner"}),
         lambda w, r: {"stars": 4}),
     Row("GET", "/offers", "/offers", PROVIDERS, why="a provider's own offers"),
@@ -190,6 +204,7 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
                "admin": admin})
     open_need = make_need(owner, title="Open need")
     pending = make_offer(open_need, matched)
+    photo = needs.add_photo(owner.user, open_need, png)
     make_offer(open_need, blocked)
     lifecycle.block(owner.user, blocked.provider.handle)
     job = make_need(owner, title="Job need")
@@ -208,7 +223,7 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
                                               "reason": "spam"})
     moderation.act(admin.user, {"action": "suspend", "target_type": "user",
                                 "target_id": suspended.user.id, "reason": "matrix"})
-    w.ids = {"open": open_need.id, "pending": pending.id, "job": job.id,
+    w.ids = {"open": open_need.id, "photo": photo.id, "pending": pending.id, "job": job.id,
              "job_offer": job_offer.id, "done": done.id, "rating": rating.id,
              "owner_token": owner_token.id, "report": report.id, "matched_handle": matched.provider.handle,
              "accepted_handle": accepted.provider.handle,

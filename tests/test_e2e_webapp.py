@@ -9,6 +9,7 @@ Expected local times are written out by hand, not computed with the code under t
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,9 @@ import pytest
 import requests
 from browser import ARTIFACTS, DESKTOP, PHONE, Person, expect, make_provider
 from conftest import AUSTIN
+from images import GPS_IFD, jpeg_with_gps
 from live import Api
+from PIL import Image
 
 pytest.importorskip("playwright.sync_api")
 
@@ -451,7 +454,8 @@ def test_every_page_passes_axe_at_phone_size_and_is_photographed(
     pages = {
         "customer": ["/", f"/needs/{need_id}", "/needs", "/needs/new", "/notifications",
                      "/account/tokens", "/account/sessions", "/account/password",
-                     "/account/email", "/account/delete", "/me/providers", f"/p/{dana_handle}",
+                     "/account/email", "/account/delete", "/account/photo", "/me/providers",
+                     f"/p/{dana_handle}",
                      "/provider"],
         "provider": ["/feed", "/jobs", f"/needs/{need_id}", "/provider"],
         "anonymous": ["/", "/signin", "/signup", "/password-reset", f"/p/{dana_handle}",
@@ -496,3 +500,38 @@ def test_share_pages_have_link_previews_and_the_app_is_installable(base_url: str
     for icon in icons:
         r = requests.get(base_url + icon["src"], timeout=10)
         assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- one's photo ------------------------------------------------------------------------------
+
+
+def test_a_photo_uploaded_on_a_phone_shows_without_its_gps(chromium: Any, base_url: str,
+                                                          tmp_path: Any) -> None:
+    """The account photo page at phone size: the picture shows in the header, and what the
+    server serves carries none of the GPS the upload had."""
+    api = Api(base_url, f"photo-{uuid.uuid4().hex[:8]}@example.com", name="Phoebe Photo")
+    upload = tmp_path / "holiday.jpg"
+    upload.write_bytes(jpeg_with_gps((640, 480)))
+    person = Person(chromium, base_url, api, viewport=PHONE)
+    try:
+        page = person.page
+        page.goto("/account/photo")
+        expect(page.locator("summary .initials, summary").first).to_contain_text("PP")
+        page.get_by_label("Choose a photo").set_input_files(str(upload))
+        page.get_by_role("button", name="Save photo").click()
+        expect(page.get_by_text("Your photo is saved.")).to_be_visible()
+        header = page.locator("summary img.avatar")
+        expect(header).to_be_visible()
+        assert page.evaluate("() => document.querySelector('summary img.avatar').naturalWidth") == 64
+        large = page.locator("#avatar-now img")
+        expect(large).to_be_visible()
+        src = large.get_attribute("src")
+        person.shot("customer-account-photo-saved")
+        assert person.errors == []
+    finally:
+        person.close()
+    served = requests.get(base_url + src, timeout=10)
+    assert served.headers["Content-Type"] == "image/webp"
+    image = Image.open(io.BytesIO(served.content))
+    assert image.size == (256, 256) and not image.getexif().get_ifd(GPS_IFD)
+    assert api.call("GET", "/me").status_code == 200

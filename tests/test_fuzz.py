@@ -54,6 +54,9 @@ DATA_CHECKED = {
     # OpenAPI (ECMA-262) pattern cannot say: the field's description does
     "PUT /api/v1/me/provider": {"handle", "tags"},
     "POST /api/v1/reports": {"target_type"},  # your own content
+    # an upload's bytes must be a real JPEG, PNG or WebP: a binary string cannot say so
+    "PUT /api/v1/me/avatar": {"avatar"},
+    "POST /api/v1/needs/{need_id}/photos": {"photo"},
 }
 
 

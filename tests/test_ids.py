@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import _clean, message_data, need_data
+from images import png
 from sqlalchemy import Table, delete, func, insert, select
 
 from marketplace import lifecycle
@@ -19,6 +20,7 @@ from marketplace.db_types import utcnow
 from marketplace.extensions import db
 from marketplace.messages import services as messages
 from marketplace.moderation import services as moderation
+from marketplace.needs import services as needs
 from marketplace.notifications.models import Notification
 from marketplace.notifications.outbox import notify
 
@@ -57,6 +59,7 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
     response = customer.post("/api/v1/needs", json=need_data(title="Second need"),
                              headers={HEADER: "world-need"})
     assert response.status_code == 201, response.get_json()
+    needs.add_photo(customer.user, needs.get(response.get_json()["id"]), png)  # need_photos
     categories = db.metadata.tables["categories"]
     db.session.execute(insert(categories).values(slug="zz-spare", name="Spare"))
     db.session.commit()

@@ -14,12 +14,15 @@ from typing import Any
 import pytest
 from conftest import AUSTIN, AuthActions, committed_state, make_test_app
 from flask import Flask
+from images import png
 from pages import dom, messages_shown, value_of
 from sqlalchemy import func, select
 
 from marketplace import lifecycle
 from marketplace.extensions import db
+from marketplace.media import services as media
 from marketplace.messages import services as messages
+from marketplace.needs import services as needs
 from marketplace.notifications.models import Notification
 from marketplace.ratings import services as ratings
 
@@ -54,7 +57,10 @@ def _world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) 
     assigned = make_need(customer, title="Assigned need")
     lifecycle.accept(customer.user, make_offer(assigned, rival).id)
     lifecycle.block(customer.user, "pro-two")
-    return {"customer": customer, "pro": pro, "rival": rival, "need_id": open_need.id,
+    photo = needs.add_photo(customer.user, open_need, png)
+    avatar = media.set_avatar(pro.user, png((20, 20), (9, 9, 9)))
+    return {"photo_id": photo.id, "digest": avatar.digest,
+            "customer": customer, "pro": pro, "rival": rival, "need_id": open_need.id,
             "event": "offer.received",
             "offer_id": offer.id, "rating_id": rating.id, "handle": "pro-one",
             "token": open_need.share_token, "filename": "app.css",

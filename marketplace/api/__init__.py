@@ -14,6 +14,7 @@ from marketplace.api import (
     document,
     events,
     geocoding,
+    media,
     messages,
     moderation,
     needs,
@@ -29,7 +30,7 @@ from marketplace.pagination import next_link
 
 BLUEPRINTS = (accounts.blp, providers.blp, needs.blp, offers.blp, messages.blp, ratings.blp,
               notifications.blp, geocoding.blp, blocks.blp, contacts.blp,
-              moderation.blp, trends.blp, alerts.blp, events.blp)
+              moderation.blp, trends.blp, alerts.blp, events.blp, media.blp)
 
 
 def register(app: Flask) -> None:

@@ -93,7 +93,20 @@ OPERATION_IDS = {
     "alerts_api.save_alerts": "saveMyAlerts",
     "events_api.asyncapi": "getEventsAsyncApi",
     "events_api.event_schema": "getEventSchema",
+    "media_api.put_avatar": "setMyAvatar",
+    "media_api.delete_avatar": "deleteMyAvatar",
+    "media_api.add_need_photo": "addNeedPhoto",
+    "media_api.delete_need_photo": "deleteNeedPhoto",
+    "media_api.get_need_photo": "getNeedPhoto",
+    "media_api.get_need_photo_small": "getNeedPhotoSmall",
 }
+
+#: How an image upload is refused (its 413 is about the image, not the 256 KB of a JSON body).
+UPLOAD: dict[int, str] = {
+    413: "The image is over `MEDIA_MAX_MB` or `MEDIA_MAX_MEGAPIXELS`; `fields` names the field.",
+    415: "The body is neither multipart/form-data nor an image/* type.",
+    422: "The file is not a JPEG, PNG or WebP image (or is damaged), or the field is missing; "
+         "`fields` names it."}
 
 #: What an operation's own rules refuse beyond the statuses its shape implies, and why.
 REFUSALS: dict[str, dict[int, str]] = {
@@ -130,6 +143,10 @@ REFUSALS: dict[str, dict[int, str]] = {
     "listOpenReports": {404: "You are not an admin."},
     "listModerationLog": {404: "You are not an admin."},
     "dismissReport": {409: "The report is closed already."},
+    "setMyAvatar": UPLOAD,
+    "addNeedPhoto": {**UPLOAD, 403: "You can see the need but it is not yours.",
+                     409: "The need is not open, or carries `NEED_PHOTOS_MAX` photos already."},
+    "deleteNeedPhoto": {403: "You can see the need but it is not yours."},
     "moderate": {404: "You are not an admin, or no such target.",
                  409: "The target is in that state already."},
 }
@@ -137,7 +154,7 @@ REFUSALS: dict[str, dict[int, str]] = {
 #: Lists paged by something other than a cursor that still send ``Link`` to the next page.
 OTHER_PAGES = {"listNotifications"}
 #: Reads answered with an ``ETag`` (and 304 to a matching ``If-None-Match``).
-CONDITIONAL_READS = {"getNeed", "getOffer", "getProvider"}
+CONDITIONAL_READS = {"getNeed", "getOffer", "getProvider", "getNeedPhoto", "getNeedPhotoSmall"}
 #: Updates that honour ``If-Match`` (412 when it names another version).
 CONDITIONAL_UPDATES = {"reviseOffer", "acceptOffer"}
 

@@ -9,6 +9,7 @@ from marketplace.api.auth import auth_required, bearer_token
 from marketplace.api.base import Blueprint
 from marketplace.api.conditional import conditional
 from marketplace.geo import grid_cell_centre
+from marketplace.media import services as media
 from marketplace.offers import reputation
 from marketplace.pagination import OffsetPageArgs, PageArgs, offset_page, page, page_of
 from marketplace.providers import services
@@ -58,6 +59,7 @@ def public_profile(handle: str) -> Any:
     return {
         "handle": provider.handle,
         "display_name": provider.display_name,
+        "avatar": media.avatar_urls(media.avatar_of(provider.user)),
         "bio": provider.bio,
         "categories": [c.slug for c in provider.categories],
         "service_area": {"lat": cell.lat, "lon": cell.lon, "approximate": True},

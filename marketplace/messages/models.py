@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from marketplace.accounts.models import User
 from marketplace.db_types import IDS_NEVER_REUSED, Hideable, UTCDateTime, utcnow
 from marketplace.extensions import db
+from marketplace.media import services as media
 from marketplace.offers.models import Offer, OfferStatus
 
 
@@ -37,3 +38,14 @@ class Message(Hideable, db.Model):
         if self.sender_id != offer.need.customer_id:
             return offer.provider.display_name
         return self.sender.name if offer.status == OfferStatus.ACCEPTED else self.sender.first_name
+
+    @property
+    def sender_avatar(self) -> dict[str, str] | None:
+        """The sender's photo, by the rule of ``sender_name``: a provider's always; the
+        customer's only once this offer is accepted (as their full name)."""
+        if self.sender is None:
+            return None
+        offer = self.offer
+        if self.sender_id == offer.need.customer_id and offer.status != OfferStatus.ACCEPTED:
+            return None
+        return media.avatar_urls(media.avatar_of(self.sender))

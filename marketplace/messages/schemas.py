@@ -2,6 +2,7 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
+from marketplace.media.schemas import avatar_field
 from marketplace.schemas import text
 
 
@@ -16,6 +17,7 @@ class MessageOutSchema(Schema):
     sender_name = fields.String(allow_none=True, metadata={
         "description": "A provider's display name; the customer's first name until the offer "
                        "is accepted, then their full name. Null once the sender is erased."})
+    sender_avatar = avatar_field()
     body = fields.String()
     created_at = fields.AwareDateTime()
 

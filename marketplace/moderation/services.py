@@ -26,6 +26,7 @@ from marketplace.accounts.models import User
 from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Invalid, NotFound
 from marketplace.extensions import db
+from marketplace.media import services as media
 from marketplace.messages.models import Message
 from marketplace.moderation.models import (
     Action,
@@ -237,6 +238,8 @@ def act(admin: User, data: dict[str, Any]) -> dict[str, Any]:
         if row.hidden_at is not None:
             raise Conflict(f"This {target_type.value} is hidden already.")
         row.hidden_at, row.hidden_by = now, admin.id
+        if target_type == TargetType.NEED:
+            media.remove_photos_of_needs([row.id])  # a hidden need's photos are not kept
         resolved = _resolve(admin, target_type, row.id)
         _scrub_notifications(_texts(target_type, row))
     elif action == Action.UNHIDE:

@@ -10,6 +10,7 @@ from typing import Any
 
 from marketplace import contact
 from marketplace.geo import cell_distance_km, distance_band, grid_cell_centre
+from marketplace.media import services as media
 from marketplace.needs.models import Audience, Need, NeedStatus
 from marketplace.needs.schemas import SUMMARY_FIELDS, NeedOutSchema
 from marketplace.providers.models import Provider
@@ -117,7 +118,16 @@ class NeedView:
         person = self.need.customer
         if not self.exact or person is None or person.erased_at is not None:
             return None  # an erased customer has no contact left to give
-        return {"name": person.name, "email": person.email, "phone": person.phone}
+        return {"name": person.name, "email": person.email, "phone": person.phone,
+                "avatar": media.avatar_urls(media.avatar_of(person))}
+
+    @property
+    def photos(self) -> list[dict[str, Any]]:
+        """Everyone with a role sees the photos; what is published (role None: a
+        notification's summary, the share page) does not carry them."""
+        if self.role is None:
+            return []
+        return [media.photo_urls(p) for p in media.photos_of(self.need.id)]
 
     @property
     def cancel_reason(self) -> str | None:

@@ -1,5 +1,6 @@
 from marshmallow import Schema, fields, validate
 
+from marketplace.media.schemas import NeedPhotoSchema, avatar_field
 from marketplace.needs.models import Audience, NeedStatus
 from marketplace.pagination import PageArgs
 from marketplace.providers.models import MAX_RADIUS_KM, MIN_RADIUS_KM
@@ -55,6 +56,7 @@ class CustomerContactSchema(Schema):
     name = fields.String()
     email = fields.String()
     phone = fields.String(allow_none=True)
+    avatar = avatar_field()
 
 
 class NeedOutSchema(Schema):
@@ -97,6 +99,9 @@ class NeedOutSchema(Schema):
                                                     "`intents`."})
     mentions = fields.List(fields.String(), metadata={"description": "The @mentioned handles, "
                                                       "as `intents`."})
+    photos = fields.List(fields.Nested(NeedPhotoSchema), metadata={
+        "description": "The customer's photos of what is needed, oldest first: for everyone "
+                       "who may see the need (POST /api/v1/needs/{need_id}/photos adds one)."})
 
 
 # What a notification carries about a need (``needs.presenters.summary``).

@@ -15,7 +15,7 @@ from werkzeug.exceptions import TooManyRequests
 from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
 from marketplace.db_types import utcnow
-from marketplace.errors import Invalid, NotFound
+from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
 from marketplace.extensions import db, spend
 from marketplace.geo import (
     Point,
@@ -27,6 +27,8 @@ from marketplace.geo import (
     search_box,
 )
 from marketplace.geocoding import services as geocoding
+from marketplace.media import services as media
+from marketplace.media.models import NeedPhoto
 from marketplace.needs.models import Audience, Need, NeedRecipient, NeedStatus
 from marketplace.needs.presenters import summary
 from marketplace.notifications.outbox import Encoded, encode, notify_each
@@ -242,6 +244,34 @@ def _sent_by_signal(provider: Provider, need: Need) -> bool:
         return True
     return in_reach(grid_cell_centre(provider.base_lat, provider.base_lon), provider.radius_km,
                     grid_cell_centre(need.lat, need.lon), need.radius_km)
+
+
+def add_photo(user: User, need: Need, read: Callable[[], bytes],
+              field: str = "photo") -> NeedPhoto:
+    """Add the image ``read`` returns to ``need`` (its customer, while it is open, up to
+    NEED_PHOTOS_MAX) and commit. The rules are checked before the upload is read, so a caller
+    who may not add one learns nothing from the body's faults; the need row is locked first,
+    so two uploads at once cannot pass the cap."""
+    if need.customer_id != user.id:
+        raise Forbidden("Only the need's customer adds photos.")
+    db.session.execute(select(Need.id).where(Need.id == need.id).with_for_update())
+    if need.status != NeedStatus.OPEN:
+        raise Conflict(f"Photos are added while a need is open; this one is {need.status.value}.")
+    most = current_app.config["NEED_PHOTOS_MAX"]
+    if media.count_photos(need.id) >= most:
+        message = f"A need carries at most {most} photos; remove one first."
+        raise Conflict(message, {field: [message]})
+    photo = media.add_photo(need.id, read(), field)
+    db.session.commit()
+    return photo
+
+
+def remove_photo(user: User, need: Need, photo_id: int) -> None:
+    """Remove a photo from ``need`` (its customer, whatever its state) and commit."""
+    if need.customer_id != user.id:
+        raise Forbidden("Only the need's customer removes photos.")
+    media.remove_photos([media.photo(need.id, photo_id)])
+    db.session.commit()
 
 
 def get(need_id: int) -> Need:

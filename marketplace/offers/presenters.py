@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from marketplace.geo import band_index, cell_distance_km, distance_band
+from marketplace.media import services as media
 from marketplace.offers import reputation
 from marketplace.offers.models import DeclineReason, Offer
 from marketplace.offers.schemas import OfferOutSchema
@@ -63,6 +64,7 @@ class OfferView:
     def provider(self) -> dict[str, Any]:
         provider = self.offer.provider
         return {"handle": provider.handle, "display_name": provider.display_name,
+                "avatar": media.avatar_urls(media.avatar_of(provider.user)),
                 "reputation": self.record, "like_you": self.like_you}
 
     @property

@@ -1,5 +1,6 @@
 from marshmallow import Schema, fields, validate
 
+from marketplace.media.schemas import avatar_field
 from marketplace.offers.models import OfferStatus
 from marketplace.pagination import OffsetPageArgs, PageArgs
 from marketplace.providers.schemas import LIKE_YOU, LikeYouSchema, ReputationSchema
@@ -39,6 +40,7 @@ class OfferAcceptSchema(Schema):
 class OfferProviderSchema(Schema):
     handle = fields.String()
     display_name = fields.String()
+    avatar = avatar_field()
     reputation = fields.Nested(ReputationSchema)
     like_you = fields.Nested(LikeYouSchema, allow_none=True, metadata={"description": LIKE_YOU})
 

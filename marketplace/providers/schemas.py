@@ -2,6 +2,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from marketplace.media.schemas import avatar_field
 from marketplace.providers.models import HANDLE, MAX_RADIUS_KM, MIN_RADIUS_KM
 from marketplace.schemas import ApproximatePointSchema, PointSchema, SafeString, text
 from marketplace.signals.parser import parse_subscription
@@ -110,6 +111,7 @@ LIKE_YOU = ("What people like you thought: for the signed-in customer only, null
 class PublicProviderSchema(Schema):
     handle = fields.String()
     display_name = fields.String()
+    avatar = avatar_field()
     bio = fields.String()
     categories = fields.List(fields.String())
     service_area = fields.Nested(ApproximatePointSchema)

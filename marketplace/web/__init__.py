@@ -16,6 +16,7 @@ from marketplace.web import (
     filters,
     jobs,
     maps,
+    media,
     messages,
     moderation,
     needs,
@@ -30,7 +31,7 @@ from marketplace.web import (
 
 BLUEPRINTS = (accounts.bp, notifications.bp, needs.bp, offers.bp, messages.bp, ratings.bp,
               providers.bp, feed.bp, jobs.bp, contacts.bp, moderation.bp,
-              recovery.bp, trends.bp, alerts.bp)
+              recovery.bp, trends.bp, alerts.bp, media.bp)
 
 
 def register(app: Flask) -> None:
@@ -40,3 +41,4 @@ def register(app: Flask) -> None:
     shell.register(app)
     filters.register(app)
     maps.register(app)
+    media.register(app)
