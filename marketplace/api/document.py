@@ -60,6 +60,7 @@ OPERATION_IDS = {
     "needs_api.list_mine": "listMyNeeds",
     "needs_api.feed": "getFeed",
     "needs_api.show": "getNeed",
+    "needs_api.update": "updateNeed",
     "needs_api.cancel": "cancelNeed",
     "needs_api.complete": "completeNeed",
     "offers_api.make": "createOffer",
@@ -101,6 +102,9 @@ REFUSALS: dict[str, dict[int, str]] = {
     "saveMyProvider": {409: "That handle is taken."},
     "getFeed": {403: "You have no provider profile."},
     "listMyOffers": {403: "You have no provider profile."},
+    "updateNeed": {403: "Only the need's customer edits it.",
+                   409: "The need is not open (assigned, cancelled, completed or expired).",
+                   412: "`If-Match` names another version of the need."},
     "cancelNeed": {403: "You may not cancel this need.",
                    409: "The need is in a state that cannot be cancelled."},
     "completeNeed": {403: "Only the customer completes a job.",
@@ -133,7 +137,7 @@ REFUSALS: dict[str, dict[int, str]] = {
 #: Reads answered with an ``ETag`` (and 304 to a matching ``If-None-Match``).
 CONDITIONAL_READS = {"getNeed", "getOffer", "getProvider"}
 #: Updates that honour ``If-Match`` (412 when it names another version).
-CONDITIONAL_UPDATES = {"reviseOffer", "acceptOffer"}
+CONDITIONAL_UPDATES = {"reviseOffer", "acceptOffer", "updateNeed"}
 
 #: Output fields that are not always there (every other output field is required).
 SOMETIMES_ABSENT: dict[str, set[str]] = {
