@@ -172,6 +172,8 @@ EXAMPLES: dict[str, Any] = {
     "createOffer": {"price": {"amount": 55000, "currency": "USD"},
                     "message": "Happy to; I can bring a vegetarian tray too."},
     "reviseOffer": {"price": {"amount": 52000, "currency": "USD"}},
+    "updateNeed": {"description": "Vegetarian buffet for 30 now, and #dessert too",
+                   "budget": {"amount": 52000, "currency": "USD"}},
     "withdrawOffer": {},
     "acceptOffer": {"revision": 1},
     "sendMessage": {"body": "Can you arrive by 5 pm?"},

@@ -78,7 +78,7 @@ def show(need_id: int) -> Any:
 @auth_required
 @blp.limited("RATE_LIMIT_NEEDS")
 @tagged(digest_tag)
-@blp.arguments(NeedPatchSchema)
+@blp.arguments(NeedPatchSchema, required=False)
 @blp.response(200, NeedOutSchema)
 def update(data: dict[str, Any], need_id: int) -> Any:
     """Change your open need's `title`, `description`, `budget` (same currency), `needed_by`
