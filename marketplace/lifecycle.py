@@ -12,6 +12,7 @@ it, and one conditional ``UPDATE ... WHERE status = <source>`` settles races in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -147,6 +148,27 @@ def cancel(user: User, need_id: int, reason: str | None) -> Need:
         notify([uid], NotificationType.NEED_CANCELLED,
                {"need": published, "cancelled_by": actor,
                 "reason": need.cancel_reason if exact else masked})
+    db.session.commit()
+    return need
+
+
+def edit(user: User, need_id: int, data: dict[str, Any],
+         precondition: Callable[[Need], None] | None = None) -> Need:
+    """The customer changes an open need's text, budget or dates (``needs.edit``); every
+    provider with a pending offer on it is told (``need.updated``) and a provider it newly
+    @mentions is sent it. ``precondition`` sees the need as it is before the change, under
+    the need row's lock where the database has one (the API's ``If-Match``)."""
+    need, role = access.need_with_role(user, need_id)
+    if role != "customer":
+        raise Forbidden("Only the customer may edit this need.")
+    need = db.session.scalars(select(Need).where(Need.id == need.id).with_for_update()
+                              .execution_options(populate_existing=True)).one()
+    if precondition is not None:
+        precondition(need)
+    mentioned = needs.edit(user, need, data)
+    offering = set(_offering_users(need).values())
+    notify(sorted(offering), NotificationType.NEED_UPDATED, {"need": summary(need)})
+    needs.tell_mentioned(need, mentioned, offering)
     db.session.commit()
     return need
 

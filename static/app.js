@@ -294,6 +294,7 @@
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) return;
     const field = form.querySelector('input[name="confirm"]');
+    if (form.dataset.confirmed) { delete form.dataset.confirmed; return; }
     if (field && field.value === "yes") return;
     if (typeof HTMLDialogElement === "undefined") return;  // the server's page asks instead
     event.preventDefault();
@@ -307,7 +308,12 @@
     dialog.onclose = function () {
       if (dialog.returnValue === "yes") {
         if (field) field.value = "yes";
-        form.submit();
+        // Through the submit event again (answered at once above), so a page script such
+        // as swap.js can send it without a reload.
+        form.dataset.confirmed = "yes";
+        const button = opener && opener.form === form ? opener : undefined;
+        if (form.requestSubmit) form.requestSubmit(button);
+        else form.submit();
       } else if (opener && opener.focus) {
         opener.focus();
       }

@@ -117,6 +117,8 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/needs/<int:need_id>", "/needs/{open}",
         frozenset({"owner", "matched", "accepted"}),
         why="the owner, and providers in reach and not blocked"),
+    Row("PATCH", "/needs/<int:need_id>", "/needs/{open}", frozenset({"owner"}),
+        lambda w, r: {"description": f"Edited {r}"}, why="only the customer edits"),
     Row("POST", "/needs/<int:need_id>/cancel", "/needs/{open}/cancel", frozenset({"owner"}),
         lambda w, r: {"reason": "plans changed"}),
     Row("POST", "/needs/<int:need_id>/complete", "/needs/{job}/complete", frozenset({"owner"})),

@@ -80,7 +80,7 @@ from marketplace.messages.schemas import MessageInSchema
 from marketplace.moderation import services as moderation
 from marketplace.moderation.schemas import ActionInSchema, DismissInSchema, ReportInSchema
 from marketplace.needs import services as needs
-from marketplace.needs.schemas import CancelSchema, NeedInSchema, NeedListArgs
+from marketplace.needs.schemas import CancelSchema, NeedInSchema, NeedListArgs, NeedPatchSchema
 from marketplace.notifications.schemas import MarkReadSchema, NotificationArgs
 from marketplace.offers import services as offers
 from marketplace.offers.schemas import (
@@ -177,6 +177,7 @@ def build_world(client: FlaskClient) -> World:
     ids["accept_need"] = need("Offer to accept")
     ids["accept_offer"] = offer(ids["accept_need"])
     ids["cancel_need"] = need("Need to cancel")
+    ids["edit_need"] = need("Need to edit")
     for key in ("assigned_need", "completed_need", "rated_need"):
         ids[key] = need(key.replace("_", " "))
         lifecycle.accept(customer, offer(ids[key]))
@@ -378,6 +379,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              OfferPatchSchema, bodies=(OFFER_BODY,),
              extras=(Extra("other-currency", ("price", "currency"), "EUR"),
                      *_under("price", MONEY_EXTRAS))),
+    Endpoint("PATCH", f"{API}/needs/<int:need_id>", "customer", f"{API}/needs/{{edit_need}}",
+             NeedPatchSchema, bodies=({"title": "Need to edit, edited",
+                                       "budget": {"amount": 45000, "currency": "USD"}},),
+             extras=(Extra("other-currency", ("budget", "currency"), "EUR"),
+                     *_under("budget", MONEY_EXTRAS))),
     Endpoint("POST", f"{API}/offers/<int:offer_id>/withdraw", "pro",
              f"{API}/offers/{{offer}}/withdraw", EmptySchema, bodies=({},)),
     Endpoint("POST", f"{API}/needs/<int:need_id>/offers", "pro2",
@@ -1249,6 +1255,16 @@ FORMS: tuple[Form, ...] = (
          f"POST {API}/needs/<int:need_id>/cancel", CancelSchema,
          baselines=({"reason": "Plans changed"},), inputs={"reason": "reason"},
          errors="e-cancel-{input}"),
+    Form("/needs/<int:need_id>/edit", "customer", "/needs/{edit_need}/edit",
+         f"PATCH {API}/needs/<int:need_id>", NeedPatchSchema,
+         baselines=({"title": "Paella for 14", "description": "Seafood", "budget": "360.50",
+                     "needed_by": SOON_LOCAL, "tz": ZONE, "expires_in": "72"},),
+         inputs={"title": "title", "description": "description", "budget": "budget",
+                 "needed_by": "needed_by"},
+         zone_of="needed_by",
+         extras=(FormExtra("past", "needed_by", "2001-01-01T00:00"),
+                 FormExtra("not-a-choice", "expires_in", "9"),
+                 FormExtra("nul", "expires_in", "4\x008"))),
     Form("/needs/<int:need_id>/complete", "customer", "/needs/{assigned_need}/complete",
          f"POST {API}/needs/<int:need_id>/complete", None),
     Form("/needs/<int:need_id>/rate", "customer", "/needs/{completed_need}/rate",

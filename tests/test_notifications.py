@@ -402,6 +402,7 @@ def run_loop(cast: Cast, make_need: Any, make_offer: Any) -> None:
     oa = make_offer(need, a)  # offer.received
     ob = make_offer(need, b)
     oc = make_offer(need, c)
+    lifecycle.edit(cast.customer.user, need.id, {"description": "Edited"})  # need.updated
     offers.revise(b.user, ob.id, {"message": "Revised"})  # offer.revised
     offers.withdraw(c.user, oc.id)  # offer.withdrawn
     messages.send(cast.customer.user, oa.id, "Hello")  # message.received
@@ -429,7 +430,7 @@ def test_the_documented_types_are_the_types_notify_takes():
     section = DOCS.read_text().split("## Types", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `([a-z]+\.[a-z]+)` \|", section, re.M))
     assert documented == ALL_TYPES
-    assert len(ALL_TYPES) == 12
+    assert len(ALL_TYPES) == 13
 
 
 def test_notify_refuses_a_type_that_is_not_one(app):

@@ -1,6 +1,7 @@
 """Conditional requests (RFC 9110 §13): an ``ETag`` on reads of needs, offers and provider
 profiles, ``If-None-Match`` -> 304 Not Modified, and ``If-Match`` on offer updates -> 412
-Precondition Failed when it names a version that is no longer current.
+Precondition Failed when it names a version that is no longer current; on need updates the
+same, against the digest the customer's read of the need was sent with.
 
 A need's and a profile's ETag is a digest of the representation you were sent (it differs per
 viewer, as the representation does). An offer's is its ``revision`` and status, ``"3-pending"``:
@@ -76,14 +77,14 @@ def tagged(tag: Callable[[Response], str]) -> Callable[[Any], Any]:
     return decorator
 
 
-def check_if_match(current: str) -> None:
+def check_if_match(current: str, what: str = "offer") -> None:
     """Refuse with 412 when the request's ``If-Match`` names neither ``current`` nor ``*``."""
     if_match = request.if_match
     if not request.headers.get("If-Match") or if_match.star_tag:
         return
     if not if_match.contains(current):
         raise PreconditionFailed(
-            f'The offer changed since you read it: it is now "{current}".',
+            f'The {what} changed since you read it: it is now "{current}".',
             {"If-Match": [f'Not the current version ("{current}").']})
 
 

@@ -60,6 +60,7 @@ OPERATION_IDS = {
     "needs_api.list_mine": "listMyNeeds",
     "needs_api.feed": "getFeed",
     "needs_api.show": "getNeed",
+    "needs_api.update": "updateNeed",
     "needs_api.cancel": "cancelNeed",
     "needs_api.complete": "completeNeed",
     "offers_api.make": "createOffer",
@@ -118,6 +119,9 @@ REFUSALS: dict[str, dict[int, str]] = {
     "saveMyProvider": {409: "That handle is taken."},
     "getFeed": {403: "You have no provider profile."},
     "listMyOffers": {403: "You have no provider profile."},
+    "updateNeed": {403: "Only the need's customer edits it.",
+                   409: "The need is not open (assigned, cancelled, completed or expired).",
+                   412: "`If-Match` names another version of the need."},
     "cancelNeed": {403: "You may not cancel this need.",
                    409: "The need is in a state that cannot be cancelled."},
     "completeNeed": {403: "Only the customer completes a job.",
@@ -156,7 +160,7 @@ OTHER_PAGES = {"listNotifications"}
 #: Reads answered with an ``ETag`` (and 304 to a matching ``If-None-Match``).
 CONDITIONAL_READS = {"getNeed", "getOffer", "getProvider", "getNeedPhoto", "getNeedPhotoSmall"}
 #: Updates that honour ``If-Match`` (412 when it names another version).
-CONDITIONAL_UPDATES = {"reviseOffer", "acceptOffer"}
+CONDITIONAL_UPDATES = {"reviseOffer", "acceptOffer", "updateNeed"}
 
 #: Output fields that are not always there (every other output field is required).
 SOMETIMES_ABSENT: dict[str, set[str]] = {
@@ -191,6 +195,8 @@ EXAMPLES: dict[str, Any] = {
     "createOffer": {"price": {"amount": 55000, "currency": "USD"},
                     "message": "Happy to; I can bring a vegetarian tray too."},
     "reviseOffer": {"price": {"amount": 52000, "currency": "USD"}},
+    "updateNeed": {"description": "Vegetarian buffet for 30 now, and #dessert too",
+                   "budget": {"amount": 52000, "currency": "USD"}},
     "withdrawOffer": {},
     "acceptOffer": {"revision": 1},
     "sendMessage": {"body": "Can you arrive by 5 pm?"},

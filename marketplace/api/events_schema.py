@@ -73,7 +73,7 @@ class NeedCancelledData(Schema):
 
 
 class NeedData(Schema):
-    """need.expired, need.completed."""
+    """need.expired, need.completed, need.updated (the need as it is after the edit)."""
     need = _need()
 
 
@@ -115,6 +115,7 @@ PAYLOADS: dict[NotificationType, type[Schema]] = {
     NotificationType.NEED_CANCELLED: NeedCancelledData,
     NotificationType.NEED_EXPIRED: NeedData,
     NotificationType.NEED_COMPLETED: NeedData,
+    NotificationType.NEED_UPDATED: NeedData,
     NotificationType.MESSAGE_RECEIVED: MessageReceivedData,
     NotificationType.RATING_RECEIVED: RatingReceivedData,
     NotificationType.RATING_REPLIED: RatingRepliedData,

@@ -2,18 +2,20 @@
 
 from typing import Any
 
-from flask import g
+from flask import g, jsonify, request
 
 from marketplace import access, lifecycle
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
-from marketplace.api.conditional import conditional
+from marketplace.api.conditional import check_if_match, conditional, digest_tag, tagged
 from marketplace.needs import services
+from marketplace.needs.models import Need
 from marketplace.needs.schemas import (
     CancelSchema,
     NeedInSchema,
     NeedListArgs,
     NeedOutSchema,
+    NeedPatchSchema,
 )
 from marketplace.pagination import RankedPageArgs, page, page_of
 from marketplace.schemas import EmptySchema
@@ -70,6 +72,29 @@ def show(need_id: int) -> Any:
     """One need, as much of it as you may see."""
     need, role = access.need_with_role(g.user, need_id)
     return access.need_view(g.user, need, role)
+
+
+@blp.route("/needs/<int:need_id>", methods=["PATCH"])
+@auth_required
+@blp.limited("RATE_LIMIT_NEEDS")
+@tagged(digest_tag)
+@blp.arguments(NeedPatchSchema, required=False)
+@blp.response(200, NeedOutSchema)
+def update(data: dict[str, Any], need_id: int) -> Any:
+    """Change your open need's `title`, `description`, `budget` (same currency), `needed_by`
+    or `expires_at`; what you leave out stays. Providers with an offer on it are told
+    (`need.updated`), a provider it newly @mentions is sent it, and its signals and trends
+    are counted anew. Send its `ETag` as `If-Match` so a change made meanwhile is not
+    overwritten unseen (412)."""
+    return access.need_view(g.user, lifecycle.edit(g.user, need_id, data, _unchanged_since),
+                            "customer")
+
+
+def _unchanged_since(need: Need) -> None:
+    """412 unless ``If-Match`` names the need as its customer last read it (its ``ETag``)."""
+    if request.headers.get("If-Match"):
+        check_if_match(digest_tag(jsonify(NeedOutSchema().dump(
+            access.need_view(g.user, need, "customer")))), "need")
 
 
 @blp.route("/needs/<int:need_id>/cancel", methods=["POST"])

@@ -128,6 +128,8 @@ class Need(Hideable, db.Model):
     share_token: Mapped[str] = mapped_column(String(24), unique=True,
                                              default=lambda: secrets.token_urlsafe(12))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # When the customer last edited its text, budget or dates (the page says "edited").
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     customer: Mapped[User | None] = relationship(foreign_keys=[customer_id])
     category: Mapped[Category] = relationship()

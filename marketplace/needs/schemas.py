@@ -52,6 +52,19 @@ class NeedInSchema(Schema):
                               "else sees it, and no favourite learns who the others are.")})
 
 
+class NeedPatchSchema(Schema):
+    """What a customer may change of an open need: its text, budget and dates. Whatever is
+    left out stays as it is. Providers with an offer on it are told (`need.updated`)."""
+
+    title = text(120, min_len=3)
+    description = text(5000)
+    budget = fields.Nested(MoneySchema, metadata={
+        "description": "In the need's currency (offers are made in it)."})
+    needed_by = aware_datetime(allow_none=True)
+    expires_at = aware_datetime(metadata={
+        "description": "When it stops taking offers: in the future, within 30 days from now."})
+
+
 class CustomerContactSchema(Schema):
     name = fields.String()
     email = fields.String()
@@ -76,6 +89,8 @@ class NeedOutSchema(Schema):
     max_offers = fields.Integer(allow_none=True)
     offer_count = fields.Integer()
     created_at = fields.AwareDateTime()
+    edited_at = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "When the customer last changed its text, budget or dates."})
     assigned_at = fields.AwareDateTime(allow_none=True)
     completed_at = fields.AwareDateTime(allow_none=True)
     cancelled_at = fields.AwareDateTime(allow_none=True)

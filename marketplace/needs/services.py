@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from werkzeug.exceptions import TooManyRequests
 
 from marketplace.accounts.models import User
@@ -99,6 +99,82 @@ def create(user: User, data: dict[str, Any]) -> Need:
         _notify_matched(need, [(k, t) for k, t in found.pairs() if k != MENTION], mentioned)
     db.session.commit()
     return need
+
+
+EDITABLE = ("title", "description", "needed_by", "expires_at")
+
+
+def edit(user: User, need: Need, data: dict[str, Any]) -> list[Provider]:
+    """Change an open need's text, budget and dates (``NeedPatchSchema``), in the caller's
+    transaction, the need row locked by the conditional UPDATE (409 when it is no longer
+    open). Its signals are stored anew (``signals.rerecord``: trends stay the sum of the
+    needs as they read now); a provider no longer @mentioned stops being a recipient by it.
+    Returns the providers it now @mentions and did not before, to be sent it (``tell_mentioned``).
+    """
+    now = utcnow()
+    if need.status != NeedStatus.OPEN:
+        raise Conflict(f"This need is {need.status.value}; you can only edit a need that is open.")
+    if need.expires_at <= now:
+        raise Conflict("This need has expired; you can no longer edit it.")
+    changes: dict[str, Any] = {key: data[key] for key in EDITABLE if key in data}
+    if "budget" in data:
+        if data["budget"]["currency"] != need.budget_currency:
+            raise Invalid("The budget stays in the need's currency.",
+                          {"budget": {"currency": [
+                              f"Keep the need's currency ({need.budget_currency}): offers "
+                              "are made in it."]}})
+        changes["budget_amount"] = data["budget"]["amount"]
+    expires_at = changes.get("expires_at")
+    if "expires_at" in changes and (expires_at is None or expires_at <= now):
+        raise Invalid("expires_at must be in the future.", {"expires_at": ["Must be in the future."]})
+    if expires_at is not None and expires_at > now + MAX_TTL:
+        raise Invalid("A need may stay open for at most 30 days.",
+                      {"expires_at": ["Must be within 30 days from now."]})
+    needed_by = changes.get("needed_by")
+    if needed_by is not None and needed_by <= now:
+        raise Invalid("needed_by must be in the future.", {"needed_by": ["Must be in the future."]})
+    title = changes.get("title", need.title)
+    description = changes.get("description", need.description)
+    before = [t.tag for t in need.tags if t.kind == MENTION]
+    after = parse(title, description).mentions
+    if len(after) > MAX_MENTIONS:
+        raise Invalid(f"At most {MAX_MENTIONS} @mentions in one need.",
+                      {"description": [f"Mention at most {MAX_MENTIONS} providers."]})
+    mentioned = _mentioned(user, [h for h in after if h not in before])
+    result = db.session.execute(
+        update(Need).where(Need.id == need.id, Need.status == NeedStatus.OPEN)
+        .values(**changes, edited_at=now).execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.rollback()
+        db.session.refresh(need)
+        raise Conflict(f"This need is {need.status.value}; you can only edit a need that is open.")
+    db.session.refresh(need)
+    signals.rerecord(need.id, need.customer_id, need.lat, need.lon, need.created_at,
+                     need.title, need.description)
+    db.session.expire(need, ["tags"])
+    gone = [p.id for p in providers.by_handles([h for h in before if h not in after])]
+    if gone:
+        db.session.execute(delete(NeedRecipient).where(
+            NeedRecipient.need_id == need.id, NeedRecipient.via == "mention",
+            NeedRecipient.provider_id.in_(gone)))
+    return mentioned
+
+
+def tell_mentioned(need: Need, mentioned: Sequence[Provider], skip_user_ids: set[int]) -> None:
+    """Send an edited need to the providers it newly @mentions, as a new need is sent to them
+    (a ``need.matched`` marked ``direct``), except those in ``skip_user_ids`` (told otherwise);
+    each becomes a recipient by the mention unless they are one already."""
+    mentioned = [p for p in mentioned if p.user_id not in skip_user_ids]
+    if not mentioned:
+        return
+    known = set(db.session.scalars(select(NeedRecipient.provider_id).where(
+        NeedRecipient.need_id == need.id,
+        NeedRecipient.provider_id.in_([p.id for p in mentioned]))))
+    db.session.add_all(NeedRecipient(need_id=need.id, provider_id=p.id, via="mention")
+                       for p in mentioned if p.id not in known)
+    db.session.flush()
+    notify_each(NotificationType.NEED_MATCHED,
+                _direct_payloads(summary(need), grid_cell_centre(need.lat, need.lon), mentioned))
 
 
 MAX_MENTIONS = 5

@@ -19,6 +19,7 @@ class NotificationType(enum.StrEnum):
     OFFER_WITHDRAWN = "offer.withdrawn"
     OFFER_ACCEPTED = "offer.accepted"
     OFFER_DECLINED = "offer.declined"
+    NEED_UPDATED = "need.updated"
     NEED_CANCELLED = "need.cancelled"
     NEED_EXPIRED = "need.expired"
     NEED_COMPLETED = "need.completed"
@@ -49,6 +50,7 @@ _TEXT: dict[NotificationType, Callable[[dict[str, Any]], str]] = {
     NotificationType.OFFER_ACCEPTED: lambda d: f"Your offer was accepted: {_title(d)}",
     NotificationType.OFFER_DECLINED: lambda d: f"Your offer was declined: {_title(d)}"
     + (f" — {d['reason']}" if d.get("reason") else ""),
+    NotificationType.NEED_UPDATED: lambda d: f"The customer changed a need you offered on: {_title(d)}",
     NotificationType.NEED_CANCELLED: _cancelled,
     NotificationType.NEED_EXPIRED: lambda d: f"Expired without a taker: {_title(d)}",
     NotificationType.NEED_COMPLETED: lambda d: f"Marked completed: {_title(d)}",

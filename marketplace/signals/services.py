@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, case, func, or_, select
+from sqlalchemy import bindparam, case, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -79,21 +79,60 @@ def record(need_id: int, customer_id: int | None, lat: float, lon: float, create
         return signals
     db.session.add_all(NeedTag(need_id=need_id, kind=kind, tag=tag, position=i)
                        for i, (kind, tag) in enumerate(pairs))
-    counted = [(kind, tag) for kind, tag in pairs if kind != MENTION]
-    if customer_id is not None and counted:
-        cell = grid_cell_centre(lat, lon)
-        rows = [{"cell_row": lat_row(cell.lat), "cell_col": trend_col(cell.lon),
-                 "hour": hour_of(created_at), "kind": kind, "tag": tag,
-                 "customer_id": customer_id, "needs": 1} for kind, tag in counted]
+    if customer_id is not None:
+        _count(customer_id, lat, lon, created_at, [p for p in pairs if p[0] != MENTION], +1)
+    db.session.flush()
+    return signals
+
+
+def rerecord(need_id: int, customer_id: int | None, lat: float, lon: float,
+             created_at: datetime, *texts: str) -> Signals:
+    """Store the signals of an edited need in place of the ones it had, in the caller's
+    transaction: a tag no longer written is uncounted from the need's trend tile and hour, a
+    new one counted there (the hour it was posted, as if it had been written then), so the
+    counters always sum the needs as they read now. Returns the new signals."""
+    signals = parse(*texts)
+    pairs = signals.pairs()
+    rows = db.session.scalars(select(NeedTag).where(NeedTag.need_id == need_id)).all()
+    before = [(row.kind, row.tag) for row in sorted(rows, key=lambda r: r.position)]
+    for row in rows:
+        db.session.delete(row)
+    db.session.flush()
+    db.session.add_all(NeedTag(need_id=need_id, kind=kind, tag=tag, position=i)
+                       for i, (kind, tag) in enumerate(pairs))
+    if customer_id is not None:
+        old = {p for p in before if p[0] != MENTION}
+        new = {p for p in pairs if p[0] != MENTION}
+        _count(customer_id, lat, lon, created_at, sorted(new - old), +1)
+        _count(customer_id, lat, lon, created_at, sorted(old - new), -1)
+    db.session.flush()
+    return signals
+
+
+def _count(customer_id: int, lat: float, lon: float, created_at: datetime,
+           tags: list[tuple[str, str]], delta: int) -> None:
+    """Add ``delta`` (one need more or less) to each tag's counter of this customer in the
+    need's trend tile and hour; a counter that reaches 0 is removed."""
+    if not tags:
+        return
+    cell = grid_cell_centre(lat, lon)
+    key = {"cell_row": lat_row(cell.lat), "cell_col": trend_col(cell.lon),
+           "hour": hour_of(created_at), "customer_id": customer_id}
+    if delta > 0:
+        rows = [{**key, "kind": kind, "tag": tag, "needs": delta} for kind, tag in tags]
         dialect = db.session.connection().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         stmt = insert(TrendHit).values(rows)
         stmt = stmt.on_conflict_do_update(
             index_elements=["cell_row", "cell_col", "hour", "kind", "tag", "customer_id"],
-            set_={"needs": TrendHit.needs + 1})
+            set_={"needs": TrendHit.needs + delta})
         db.session.execute(stmt)
-    db.session.flush()
-    return signals
+        return
+    match = [_T.cell_row == key["cell_row"], _T.cell_col == key["cell_col"],
+             _T.hour == key["hour"], _T.customer_id == customer_id,
+             tuple_(_T.kind, _T.tag).in_(tags)]
+    db.session.execute(update(TrendHit.__table__).where(*match).values(needs=_T.needs + delta))
+    db.session.execute(delete(TrendHit.__table__).where(*match, _T.needs <= 0))
 
 
 @dataclass(frozen=True)

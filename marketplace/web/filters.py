@@ -62,6 +62,14 @@ def when_text(value: Any) -> str:
     return text.replace("\u202f", " ")  # CLDR's narrow space before AM/PM: as app.js writes it
 
 
+def wall_time(value: Any) -> str:
+    """What a ``datetime-local`` input is pre-filled with: the moment in the viewer's zone."""
+    moment = _aware(value)
+    if moment is None:
+        return ""
+    return moment.astimezone(zoneinfo.ZoneInfo(viewer_zone())).strftime("%Y-%m-%dT%H:%M")
+
+
 def _full(moment: datetime) -> str:
     return format_datetime(moment, "full", tzinfo=zoneinfo.ZoneInfo(viewer_zone()),
                            locale=viewer_display_locale())

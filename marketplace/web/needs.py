@@ -37,13 +37,13 @@ from marketplace.money import CURRENCIES, currencies_in_order, currency_of_local
 from marketplace.needs import services
 from marketplace.needs.models import NeedStatus
 from marketplace.needs.presenters import NeedView, summary
-from marketplace.needs.schemas import CancelSchema, NeedInSchema
+from marketplace.needs.schemas import CancelSchema, NeedInSchema, NeedPatchSchema
 from marketplace.offers.presenters import ordered, present
 from marketplace.offers.schemas import DEFAULT_SORT, SORTS
 from marketplace.providers import services as providers
 from marketplace.ratings import services as ratings
 from marketplace.web import confirm, forms
-from marketplace.web.filters import when_text
+from marketplace.web.filters import amount_input, wall_time, when_text
 from marketplace.web.forms import FormErrors, FormInvalid, flatten, local_datetime, safe_next
 from marketplace.web.i18n import viewer_locale
 
@@ -166,6 +166,66 @@ def _kept_as_address(form: Any, errors: FormErrors) -> Any:
         "address. Now say roughly where it is: tap the map, use your location, or type a "
         "town or ZIP code."]
     return kept
+
+
+def _edit_form(form: Any, currency: str) -> dict[str, Any]:
+    """The edit form -> the API's NeedPatch payload: what the form sends, in the need's
+    currency; a date left as it was shown is not sent (it may have passed meanwhile)."""
+    refused: FormErrors = {}
+    data: dict[str, Any] = {key: form[key] for key in ("title", "description") if key in form}
+    if "budget" in form:
+        try:
+            data["budget"] = {"amount": parse_amount(form["budget"], currency, viewer_locale()),
+                              "currency": currency}
+        except ValueError as exc:
+            refused["budget"] = [str(exc)]
+    if "needed_by" in form and form["needed_by"] != form.get("needed_by_was"):
+        try:
+            needed_by = local_datetime(form["needed_by"], form.get("tz"))
+        except ValueError as exc:
+            refused["needed_by"] = [str(exc)]
+        else:
+            data["needed_by"] = needed_by.isoformat() if needed_by else None
+    hours = form.get("expires_in", "")
+    if hours and hours not in {str(h) for h, _ in EXPIRY_CHOICES}:
+        refused["expires_at"] = ["Choose how long the need stays open."]
+    elif hours:
+        data["expires_at"] = (utcnow() + timedelta(hours=int(hours))).isoformat()
+    return forms.load(NeedPatchSchema(), data, aliases=NEED_ALIASES, refused=refused)
+
+
+@bp.route("/needs/<int:need_id>/edit", methods=["GET", "POST"])
+@login_required
+@limited("RATE_LIMIT_NEEDS", methods=["POST"])
+def edit(need_id: int) -> Any:
+    """The post form again, for the customer's open need: its text, budget and dates."""
+    need, role = access.need_with_role(current_user, need_id)
+    if role != "customer":
+        abort(404)
+    errors: FormErrors = {}
+    if need.status != NeedStatus.OPEN:
+        errors = {"_form": [f"This need is {need.status.value}; you can only edit a need "
+                            "that is open."]}
+    elif request.method == "POST":
+        try:
+            lifecycle.edit(current_user, need_id, _edit_form(request.form, need.budget_currency))
+        except FormInvalid as exc:
+            errors = exc.errors
+        except DomainError as exc:
+            if exc.status == 404:
+                abort(404)
+            errors = flatten(exc.fields or {"_form": [exc.message]}, NEED_ALIASES)
+        else:
+            flash("Your need is updated. Providers who offered have been told.")
+            return redirect(url_for("needs.show", need_id=need_id))
+    shown = request.form if request.method == "POST" else {
+        "title": need.title, "description": need.description,
+        "budget": amount_input({"amount": need.budget_amount, "currency": need.budget_currency}),
+        "needed_by": wall_time(need.needed_by)}
+    return render_template(
+        "needs/new.html", form=shown, errors=errors, editing=need,
+        needed_by_was=request.form.get("needed_by_was", wall_time(need.needed_by)),
+        chosen_currency=need.budget_currency, expiry_choices=EXPIRY_CHOICES)
 
 
 @bp.route("/needs/reach")
