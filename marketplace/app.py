@@ -25,6 +25,8 @@ from marketplace.extensions import (
     rate_limit_headers,
     talisman,
 )
+from marketplace.notifications import outbox
+from marketplace.webhooks import services as webhooks
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -128,6 +130,7 @@ def register_extensions(app: Flask) -> None:
     })
     openapi.init_app(app)
     realtime.init_app(app)
+    outbox.on_store(webhooks.owe_deliveries)  # deliveries commit with their notifications
     security_headers(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -89,6 +89,10 @@ OPERATION_IDS = {
     "moderation_api.act": "moderate",
     "moderation_api.moderation_log": "listModerationLog",
     "trends_api.trends": "getTrends",
+    "webhooks_api.create": "createWebhook",
+    "webhooks_api.list_mine": "listWebhooks",
+    "webhooks_api.show": "getWebhook",
+    "webhooks_api.remove": "deleteWebhook",
 }
 
 #: What an operation's own rules refuse beyond the statuses its shape implies, and why.
@@ -183,6 +187,8 @@ EXAMPLES: dict[str, Any] = {
     "moderate": {"action": "hide", "target_type": "offer", "target_id": 12,
                  "reason": "Spam."},
     "resendVerification": {},
+    "createWebhook": {"url": "https://example.com/hooks/nearby",
+                      "types": ["offer.received", "message.received"]},
 }
 
 
