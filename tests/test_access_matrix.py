@@ -30,6 +30,7 @@ from marketplace.extensions import db
 from marketplace.messages import services as messages
 from marketplace.moderation import services as moderation
 from marketplace.ratings.models import Rating
+from marketplace.webhooks import services as webhooks
 
 DALLAS = (32.7767, -96.7970)
 ROLES = ("anonymous", "other", "owner", "matched", "unmatched", "accepted", "blocked",
@@ -95,6 +96,11 @@ MATRIX: tuple[Row, ...] = (
     Row("DELETE", "/me/blocks/<string:handle>", "/me/blocks/{blocked_handle}", SIGNED_IN,
         why="lifts the caller's own block; with none to lift, 204 all the same (idempotent)"),
     Row("GET", "/me/providers", "/me/providers", SIGNED_IN),
+    Row("GET", "/webhooks", "/webhooks", SIGNED_IN, why="one's own webhooks"),
+    Row("POST", "/webhooks", "/webhooks", SIGNED_IN,
+        lambda w, r: {"url": "https://example.com/hooks", "types": ["need.matched"]}),
+    Row("GET", "/webhooks/<int:webhook_id>", "/webhooks/{webhook}", frozenset({"owner"})),
+    Row("DELETE", "/webhooks/<int:webhook_id>", "/webhooks/{webhook}", frozenset({"owner"})),
     Row("GET", "/me/providers/<string:handle>", "/me/providers/{matched_handle}",
         frozenset({"owner"}), why="a record only of providers one dealt with"),
     Row("PUT", "/me/providers/<string:handle>", "/me/providers/{matched_handle}",
@@ -196,6 +202,8 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
     lifecycle.rate(owner.user, done.id, {"stars": 5})
     rating = db.session.query(Rating).filter_by(need_id=done.id).one()
     owner_token = accounts.list_tokens(owner.user)[0]
+    webhook, _secret = webhooks.create(owner.user, {"url": "https://example.com/hooks",
+                                                    "types": ["need.matched"]})
     report = moderation.report(matched.user, {"target_type": "profile",
                                               "handle": accepted.provider.handle,
                                               "reason": "spam"})
@@ -203,7 +211,8 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
                                 "target_id": suspended.user.id, "reason": "matrix"})
     w.ids = {"open": open_need.id, "pending": pending.id, "job": job.id,
              "job_offer": job_offer.id, "done": done.id, "rating": rating.id,
-             "owner_token": owner_token.id, "report": report.id, "matched_handle": matched.provider.handle,
+             "owner_token": owner_token.id, "report": report.id, "webhook": webhook.id,
+             "matched_handle": matched.provider.handle,
              "accepted_handle": accepted.provider.handle,
              "blocked_handle": blocked.provider.handle}
     db.session.commit()

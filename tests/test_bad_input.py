@@ -103,6 +103,7 @@ from marketplace.providers.schemas import ProviderInSchema
 from marketplace.ratings.schemas import RatingInSchema, ReplyInSchema
 from marketplace.schemas import EmptySchema, TrimmedString
 from marketplace.signals.schemas import TrendsArgs
+from marketplace.webhooks.schemas import WebhookInSchema
 
 API = "/api/v1"
 BAD_STATUSES = frozenset({400, 401, 403, 404, 409, 413, 415, 422})
@@ -363,6 +364,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              query=OFFSET_PAGE),
     Endpoint("GET", f"{API}/me/blocks", "customer", f"{API}/me/blocks", OffsetPageArgs,
              query=OFFSET_PAGE),
+    Endpoint("GET", f"{API}/webhooks", "customer", f"{API}/webhooks", OffsetPageArgs,
+             query=OFFSET_PAGE),
+    Endpoint("POST", f"{API}/webhooks", "customer", f"{API}/webhooks", WebhookInSchema,
+             idempotent=True,
+             bodies=({"url": "https://example.com/hooks", "types": ["need.matched"]},),
+             extras=(Extra("not-a-url", ("url",), "not a url"),
+                     Extra("ftp", ("url",), "ftp://example.com/x"),
+                     Extra("unknown-type", ("types",), ["no.such"]))),
     Endpoint("GET", f"{API}/me/reports", "customer", f"{API}/me/reports", OffsetPageArgs,
              query=OFFSET_PAGE),
     Endpoint("GET", f"{API}/admin/reports", "admin", f"{API}/admin/reports", OffsetPageArgs,
