@@ -31,6 +31,7 @@ from marketplace.messages import services as messages
 from marketplace.moderation import services as moderation
 from marketplace.ratings.models import Rating
 from marketplace.webhooks import services as webhooks
+from marketplace.webhooks.models import WebhookDelivery
 
 DALLAS = (32.7767, -96.7970)
 ROLES = ("anonymous", "other", "owner", "matched", "unmatched", "accepted", "blocked",
@@ -101,6 +102,10 @@ MATRIX: tuple[Row, ...] = (
         lambda w, r: {"url": "https://example.com/hooks", "types": ["need.matched"]}),
     Row("GET", "/webhooks/<int:webhook_id>", "/webhooks/{webhook}", frozenset({"owner"})),
     Row("DELETE", "/webhooks/<int:webhook_id>", "/webhooks/{webhook}", frozenset({"owner"})),
+    Row("GET", "/webhooks/<int:webhook_id>/deliveries", "/webhooks/{webhook}/deliveries",
+        frozenset({"owner"})),
+    Row("POST", "/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/replay",
+        "/webhooks/{webhook}/deliveries/{delivery}/replay", frozenset({"owner"})),
     Row("GET", "/me/providers/<string:handle>", "/me/providers/{matched_handle}",
         frozenset({"owner"}), why="a record only of providers one dealt with"),
     Row("PUT", "/me/providers/<string:handle>", "/me/providers/{matched_handle}",
@@ -204,6 +209,10 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
     owner_token = accounts.list_tokens(owner.user)[0]
     webhook, _secret = webhooks.create(owner.user, {"url": "https://example.com/hooks",
                                                     "types": ["need.matched"]})
+    delivery = WebhookDelivery(webhook_id=webhook.id, notification_id=1, type="need.matched",
+                               payload="{}", status="failed", attempts=3)
+    db.session.add(delivery)
+    db.session.flush()
     report = moderation.report(matched.user, {"target_type": "profile",
                                               "handle": accepted.provider.handle,
                                               "reason": "spam"})
@@ -212,6 +221,7 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
     w.ids = {"open": open_need.id, "pending": pending.id, "job": job.id,
              "job_offer": job_offer.id, "done": done.id, "rating": rating.id,
              "owner_token": owner_token.id, "report": report.id, "webhook": webhook.id,
+             "delivery": delivery.id,
              "matched_handle": matched.provider.handle,
              "accepted_handle": accepted.provider.handle,
              "blocked_handle": blocked.provider.handle}

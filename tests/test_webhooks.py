@@ -47,6 +47,19 @@ def test_a_notification_is_delivered_signed_and_only_once(make_user: Any, make_p
     assert (stored.status, stored.attempts, stored.response_status) == ("delivered", 1, 200)
     # the same envelope the Socket.IO ``notification`` event carries
     assert json.loads(got.body)["id"] == stored.notification_id
+    # logged with its answer, and replayed on request with the same webhook-id
+    [logged] = provider.get(f"{API}/{created['id']}/deliveries").get_json()["items"]
+    assert (logged["status"], logged["response_status"], logged["response_body"]) == \
+        ("delivered", 200, "answered 200")
+    with receiving() as again:
+        db.session.get(Webhook, created["id"]).url = again.url
+        db.session.commit()
+        r = provider.post(f"{API}/{created['id']}/deliveries/{logged['id']}/replay")
+        assert r.status_code == 202 and r.get_json()["status"] == "pending"
+        assert deliver_due() == 1
+    [replayed] = again.received
+    assert replayed.headers["webhook-id"] == got.headers["webhook-id"]
+    assert Verifier(created["secret"]).verify(replayed.body, replayed.headers) == payload
     with pytest.raises(Exception, match="signature"):
         Verifier("whsec_" + "A" * 32).verify(got.body, got.headers)
 
@@ -120,6 +133,7 @@ def test_another_user_cannot_see_or_touch_your_webhook(make_user: Any) -> None:
     created = register(owner, "https://example.com/hooks")
     assert other.get(f"{API}/{created['id']}").status_code == 404
     assert other.delete(f"{API}/{created['id']}").status_code == 404
+    assert other.get(f"{API}/{created['id']}/deliveries").status_code == 404
     assert other.get(API).get_json()["items"] == []
     listed = owner.get(API).get_json()["items"]
     assert [w["id"] for w in listed] == [created["id"]] and "secret" not in listed[0]

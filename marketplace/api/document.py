@@ -93,6 +93,8 @@ OPERATION_IDS = {
     "webhooks_api.list_mine": "listWebhooks",
     "webhooks_api.show": "getWebhook",
     "webhooks_api.remove": "deleteWebhook",
+    "webhooks_api.list_deliveries": "listWebhookDeliveries",
+    "webhooks_api.replay": "replayWebhookDelivery",
 }
 
 #: What an operation's own rules refuse beyond the statuses its shape implies, and why.
@@ -130,6 +132,7 @@ REFUSALS: dict[str, dict[int, str]] = {
     "listOpenReports": {404: "You are not an admin."},
     "listModerationLog": {404: "You are not an admin."},
     "dismissReport": {409: "The report is closed already."},
+    "replayWebhookDelivery": {409: "The webhook is disabled."},
     "moderate": {404: "You are not an admin, or no such target.",
                  409: "The target is in that state already."},
 }
@@ -187,6 +190,7 @@ EXAMPLES: dict[str, Any] = {
     "moderate": {"action": "hide", "target_type": "offer", "target_id": 12,
                  "reason": "Spam."},
     "resendVerification": {},
+    "replayWebhookDelivery": {},
     "createWebhook": {"url": "https://example.com/hooks/nearby",
                       "types": ["offer.received", "message.received"]},
 }

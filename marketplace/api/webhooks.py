@@ -6,9 +6,15 @@ from flask import g
 
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
-from marketplace.pagination import OffsetPageArgs, offset_page, page, page_of
+from marketplace.pagination import OffsetPageArgs, PageArgs, offset_page, page, page_of
+from marketplace.schemas import EmptySchema
 from marketplace.webhooks import services
-from marketplace.webhooks.schemas import WebhookCreatedSchema, WebhookInSchema, WebhookOutSchema
+from marketplace.webhooks.schemas import (
+    DeliveryOutSchema,
+    WebhookCreatedSchema,
+    WebhookInSchema,
+    WebhookOutSchema,
+)
 
 blp = Blueprint("webhooks_api", __name__, url_prefix="/api/v1",
                 description="Webhooks: your notifications POSTed, signed, to your server")
@@ -51,3 +57,22 @@ def show(webhook_id: int) -> Any:
 def remove(webhook_id: int) -> None:
     """Remove a webhook; what it was still owed is not delivered."""
     services.delete(g.user, webhook_id)
+
+
+@blp.route("/webhooks/<int:webhook_id>/deliveries", methods=["GET"])
+@auth_required
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(DeliveryOutSchema))
+def list_deliveries(args: dict[str, Any], webhook_id: int) -> Any:
+    """A webhook's deliveries, newest first: status, attempts, the last answer's status and
+    the start of its body."""
+    return page(*services.deliveries(g.user, webhook_id, args["cursor"], args["limit"]))
+
+
+@blp.route("/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/replay", methods=["POST"])
+@auth_required
+@blp.arguments(EmptySchema, required=False)
+@blp.response(202, DeliveryOutSchema)
+def replay(_body: dict[str, Any], webhook_id: int, delivery_id: int) -> Any:
+    """Send a delivery again, as soon as the worker runs (with the same `webhook-id`)."""
+    return services.replay(g.user, webhook_id, delivery_id)

@@ -30,3 +30,20 @@ class WebhookOutSchema(Schema):
 class WebhookCreatedSchema(WebhookOutSchema):
     secret = fields.String(metadata={"description": "The signing secret (`whsec_...`), shown "
                                      "this once."})
+
+
+class DeliveryOutSchema(Schema):
+    id = fields.Integer()
+    notification_id = fields.Integer()
+    type = fields.String()
+    status = fields.String(metadata={"enum": ["pending", "delivered", "failed"]})
+    attempts = fields.Integer(metadata={"description": "Attempts made so far."})
+    next_at = fields.DateTime(metadata={"description": "When a pending delivery is tried next."})
+    response_status = fields.Integer(allow_none=True,
+                                     metadata={"description": "The last attempt's HTTP status."})
+    response_body = fields.String(allow_none=True, metadata={
+        "description": "The start of the last answer's body (at most 1,000 characters)."})
+    error = fields.String(allow_none=True, metadata={
+        "description": "Why the last attempt got no answer (refused address, time-out)."})
+    created_at = fields.DateTime()
+    delivered_at = fields.DateTime(allow_none=True)

@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
 from marketplace.db_types import utcnow
-from marketplace.errors import Invalid, NotFound
+from marketplace.errors import Conflict, Invalid, NotFound
 from marketplace.extensions import db
 from marketplace.notifications.outbox import Event
+from marketplace.pagination import paginate
 from marketplace.webhooks import outbound
 from marketplace.webhooks.models import Webhook, WebhookDelivery
 
@@ -94,6 +95,27 @@ def get(user: User, webhook_id: int) -> Webhook:
 def delete(user: User, webhook_id: int) -> None:
     db.session.delete(get(user, webhook_id))
     db.session.commit()
+
+
+def deliveries(user: User, webhook_id: int, cursor: str | None,
+               limit: int) -> tuple[Any, str | None]:
+    """One page of a webhook's deliveries, newest first, with how each last went."""
+    webhook = get(user, webhook_id)
+    return paginate(select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id),
+                    WebhookDelivery.id, cursor, limit)
+
+
+def replay(user: User, webhook_id: int, delivery_id: int) -> WebhookDelivery:
+    """Send a delivery again, now (the same ``webhook-id``: receivers deduplicate on it)."""
+    webhook = get(user, webhook_id)
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.webhook_id != webhook.id:
+        raise NotFound("No such delivery.")
+    if not webhook.enabled:
+        raise Conflict("The webhook is disabled.")
+    delivery.status, delivery.next_at, delivery.lease_until = PENDING, utcnow(), None
+    db.session.commit()
+    return delivery
 
 
 # --- the store hook -----------------------------------------------------------------------
