@@ -22,6 +22,7 @@ from marketplace.extensions import db
 from marketplace.messages import services as messages
 from marketplace.notifications.models import Notification
 from marketplace.ratings import services as ratings
+from marketplace.webhooks import services as webhooks
 
 # Query strings that make a GET do its fullest work (searching, paging, sorting).
 QUERIES: dict[str, dict[str, str]] = {
@@ -54,7 +55,10 @@ def _world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) 
     assigned = make_need(customer, title="Assigned need")
     lifecycle.accept(customer.user, make_offer(assigned, rival).id)
     lifecycle.block(customer.user, "pro-two")
-    return {"customer": customer, "pro": pro, "rival": rival, "need_id": open_need.id,
+    webhook, _secret = webhooks.create(customer.user, {"url": "https://example.com/h",
+                                                       "types": ["offer.received"]})
+    return {"webhook_id": webhook.id,
+            "customer": customer, "pro": pro, "rival": rival, "need_id": open_need.id,
             "offer_id": offer.id, "rating_id": rating.id, "handle": "pro-one",
             "token": open_need.share_token, "filename": "app.css",
             "needs": [open_need.id, done.id, assigned.id]}
