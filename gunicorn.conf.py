@@ -23,10 +23,16 @@ raw_env = ["SOCKETIO_ASYNC_MODE=gevent"]
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
     import gc
 
-    from marketplace.realtime import start_alerts_task, start_expiry_task, start_heartbeat_task
+    from marketplace.realtime import (
+        start_alerts_task,
+        start_expiry_task,
+        start_heartbeat_task,
+        start_webhook_task,
+    )
 
     start_expiry_task(worker.wsgi)
     start_heartbeat_task(worker.wsgi)
     start_alerts_task(worker.wsgi)
+    start_webhook_task(worker.wsgi)
     gc.freeze()  # as in marketplace/serve.py: shorter collections with many connections
     gc.set_threshold(50_000, 20, 100)

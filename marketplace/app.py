@@ -31,6 +31,7 @@ from marketplace.extensions import (
 )
 from marketplace.media import http as uploads
 from marketplace.notifications import outbox
+from marketplace.webhooks import services as webhooks
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -158,6 +159,7 @@ def register_extensions(app: Flask) -> None:
     realtime.init_app(app)
     # a matched need is queued for e-mail alerts in the transaction that stores it
     outbox.on_store(alerts.queue_matched)
+    outbox.on_store(webhooks.owe_deliveries)  # deliveries commit with their notifications
     security_headers(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -14,6 +14,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(grant_admin)
     app.cli.add_command(revoke_admin)
+    app.cli.add_command(webhooks_deliver)
 
 
 @click.command("seed-demo")
@@ -55,6 +56,25 @@ def prune_trends() -> None:
     from marketplace.signals.services import prune
 
     click.echo(f"Forgot {prune()} trend counters.")
+
+
+@click.command("webhooks-deliver")
+@click.option("--loop", is_flag=True, help="Keep delivering every WEBHOOKS_INTERVAL_SECONDS.")
+def webhooks_deliver(loop: bool) -> None:
+    """Deliver the webhook deliveries that are due (one pass, or --loop)."""
+    import time
+
+    from flask import current_app
+
+    from marketplace.webhooks.services import deliver_due
+
+    while True:
+        done = deliver_due()
+        click.echo(f"Attempted {done} webhook deliveries.")
+        if not loop:
+            return
+        if not done:
+            time.sleep(current_app.config["WEBHOOKS_INTERVAL_SECONDS"])
 
 
 @click.command("create-user")

@@ -223,6 +223,22 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         # Behind N reverse proxies that set X-Forwarded-For/-Proto/-Host (docs/deploy.md):
         # werkzeug's ProxyFix trusts that many hops, so per-IP limits see the client. 0: off.
         "PROXY_HOPS": int(env.get("PROXY_HOPS", "0")),
+        # Webhooks (docs/api.md, "Webhooks"): seconds between retries of a failed delivery
+        # (each +-20% jitter; after the last the delivery has failed), the lease a worker holds
+        # a delivery under, attempts in parallel per process, limits on each request, and how
+        # many failed deliveries in a row disable a webhook. Plain http:// and private or
+        # loopback addresses only for tests and closed networks.
+        "WEBHOOKS_RETRY_SCHEDULE": env.get("WEBHOOKS_RETRY_SCHEDULE",
+                                           "10,60,300,1800,7200,21600"),
+        "WEBHOOKS_LEASE_SECONDS": float(env.get("WEBHOOKS_LEASE_SECONDS", "60")),
+        "WEBHOOKS_CONCURRENCY": int(env.get("WEBHOOKS_CONCURRENCY", "4")),
+        "WEBHOOKS_TIMEOUT_SECONDS": float(env.get("WEBHOOKS_TIMEOUT_SECONDS", "10")),
+        "WEBHOOKS_RESPONSE_MAX_BYTES": int(env.get("WEBHOOKS_RESPONSE_MAX_BYTES", "4096")),
+        "WEBHOOKS_DISABLE_AFTER": int(env.get("WEBHOOKS_DISABLE_AFTER", "5")),
+        "WEBHOOKS_INTERVAL_SECONDS": float(env.get("WEBHOOKS_INTERVAL_SECONDS", "5")),
+        "WEBHOOKS_ALLOW_HTTP": env.get("WEBHOOKS_ALLOW_HTTP", "0") == "1",
+        "WEBHOOKS_ALLOW_PRIVATE": env.get("WEBHOOKS_ALLOW_PRIVATE", "0") == "1",
+        "RATE_LIMIT_WEBHOOKS": env.get("RATE_LIMIT_WEBHOOKS", "10 per hour;30 per day"),
     }
     config.update(overrides)
     config.update(mail_settings(config["MAIL_URL"]))

@@ -41,6 +41,7 @@ from marketplace.notifications.outbox import signal
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
 from marketplace.providers.models import ErasedHandle, Provider
+from marketplace.webhooks.models import Webhook
 
 FORMAT = "nearby-export/1"
 ERASED = "[erased]"
@@ -249,6 +250,14 @@ SECTIONS: list[Section] = [
             only=("id", "action", "target_type", "target_id", "subject_user_id", "reason", "at"),
             doc="moderation actions on your content and account (not which admin acted, nor "
                 "actions you took as an admin on others: the audit log stays whole)"),
+    Section("webhook_deliveries", lambda t, w: t.c.webhook_id.in_(
+                select(Webhook.id).where(Webhook.user_id == w.user_id)),
+            lambda t, w: _delete(t, t.c.webhook_id.in_(
+                select(Webhook.id).where(Webhook.user_id == w.user_id))),
+            doc="what was delivered (or is owed) to your webhooks, and their answers"),
+    Section("webhooks", lambda t, w: t.c.user_id == w.user_id,
+            lambda t, w: _delete(t, t.c.user_id == w.user_id), omit=("secret",),
+            doc="your webhooks (never their secrets)"),
     Section("idempotency_keys", lambda t, w: t.c.user_id == w.user_id,
             lambda t, w: _delete(t, t.c.user_id == w.user_id),
             only=("id", "user_id", "scope", "status_code", "created_at"),

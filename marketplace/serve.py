@@ -20,13 +20,19 @@ def main() -> None:
 
     from marketplace import create_app
     from marketplace.extensions import socketio
-    from marketplace.realtime import start_alerts_task, start_expiry_task, start_heartbeat_task
+    from marketplace.realtime import (
+        start_alerts_task,
+        start_expiry_task,
+        start_heartbeat_task,
+        start_webhook_task,
+    )
     from marketplace.wsgi_server import Handler
 
     app = create_app()
     start_expiry_task(app)
     start_heartbeat_task(app)
     start_alerts_task(app)
+    start_webhook_task(app)
     # Thousands of long-lived connections make full garbage collections long (a stop-the-world
     # pause for every client): keep start-up objects out of them and collect less often.
     gc.freeze()

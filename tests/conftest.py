@@ -115,6 +115,9 @@ def make_test_app(url: str, **extra: Any) -> Flask:
         # The limiter runs in every test, with limits no ordinary test reaches; tests of the
         # limits set their own (``rate_limits``). Counts are reset after each test.
         "RATELIMIT_STORAGE_URI": "memory://",
+        # Webhook receivers are local servers (tests/receiver.py); retries are not waited for.
+        "WEBHOOKS_ALLOW_HTTP": True, "WEBHOOKS_ALLOW_PRIVATE": True,
+        "WEBHOOKS_RETRY_SCHEDULE": "0,0", "WEBHOOKS_DISABLE_AFTER": 2,
         **dict.fromkeys(RATE_LIMITS, "100000 per hour"),
         **extra,
     })
@@ -125,7 +128,8 @@ RATE_LIMITS = ("RATE_LIMIT_PLACE_CHANGES", "RATE_LIMIT_LOCATION_READS",
                "RATE_LIMIT_REACH_PREVIEWS", "RATE_LIMIT_SIGNIN", "RATE_LIMIT_SIGNIN_PER_IP",
                "RATE_LIMIT_SIGNUP", "RATE_LIMIT_SIGNUP_PER_IP", "RATE_LIMIT_PASSWORD_RESET",
                "RATE_LIMIT_PASSWORD_RESET_PER_IP", "RATE_LIMIT_NEEDS", "RATE_LIMIT_OFFERS",
-               "RATE_LIMIT_MESSAGES", "RATE_LIMIT_REPLAYS", "RATE_LIMIT_REPORTS")
+               "RATE_LIMIT_MESSAGES", "RATE_LIMIT_REPLAYS", "RATE_LIMIT_REPORTS",
+               "RATE_LIMIT_WEBHOOKS")
 
 
 @pytest.fixture

@@ -32,6 +32,8 @@ from marketplace.messages import services as messages
 from marketplace.moderation import services as moderation
 from marketplace.needs import services as needs
 from marketplace.ratings.models import Rating
+from marketplace.webhooks import services as webhooks
+from marketplace.webhooks.models import WebhookDelivery
 
 DALLAS = (32.7767, -96.7970)
 ROLES = ("anonymous", "other", "owner", "matched", "unmatched", "accepted", "blocked",
@@ -104,6 +106,15 @@ MATRIX: tuple[Row, ...] = (
     Row("DELETE", "/me/blocks/<string:handle>", "/me/blocks/{blocked_handle}", SIGNED_IN,
         why="lifts the caller's own block; with none to lift, 204 all the same (idempotent)"),
     Row("GET", "/me/providers", "/me/providers", SIGNED_IN),
+    Row("GET", "/webhooks", "/webhooks", SIGNED_IN, why="one's own webhooks"),
+    Row("POST", "/webhooks", "/webhooks", SIGNED_IN,
+        lambda w, r: {"url": "https://example.com/hooks", "types": ["need.matched"]}),
+    Row("GET", "/webhooks/<int:webhook_id>", "/webhooks/{webhook}", frozenset({"owner"})),
+    Row("DELETE", "/webhooks/<int:webhook_id>", "/webhooks/{webhook}", frozenset({"owner"})),
+    Row("GET", "/webhooks/<int:webhook_id>/deliveries", "/webhooks/{webhook}/deliveries",
+        frozenset({"owner"})),
+    Row("POST", "/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/replay",
+        "/webhooks/{webhook}/deliveries/{delivery}/replay", frozenset({"owner"})),
     Row("GET", "/me/providers/<string:handle>", "/me/providers/{matched_handle}",
         frozenset({"owner"}), why="a record only of providers one dealt with"),
     Row("PUT", "/me/providers/<string:handle>", "/me/providers/{matched_handle}",
@@ -220,6 +231,12 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
     lifecycle.rate(owner.user, done.id, {"stars": 5})
     rating = db.session.query(Rating).filter_by(need_id=done.id).one()
     owner_token = accounts.list_tokens(owner.user)[0]
+    webhook, _secret = webhooks.create(owner.user, {"url": "https://example.com/hooks",
+                                                    "types": ["need.matched"]})
+    delivery = WebhookDelivery(webhook_id=webhook.id, notification_id=1, type="need.matched",
+                               payload="{}", status="failed", attempts=3)
+    db.session.add(delivery)
+    db.session.flush()
     report = moderation.report(matched.user, {"target_type": "profile",
                                               "handle": accepted.provider.handle,
                                               "reason": "spam"})
@@ -227,7 +244,9 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
                                 "target_id": suspended.user.id, "reason": "matrix"})
     w.ids = {"open": open_need.id, "photo": photo.id, "pending": pending.id, "job": job.id,
              "job_offer": job_offer.id, "done": done.id, "rating": rating.id,
-             "owner_token": owner_token.id, "report": report.id, "matched_handle": matched.provider.handle,
+             "owner_token": owner_token.id, "report": report.id, "webhook": webhook.id,
+             "delivery": delivery.id,
+             "matched_handle": matched.provider.handle,
              "accepted_handle": accepted.provider.handle,
              "blocked_handle": blocked.provider.handle}
     db.session.commit()

@@ -103,6 +103,9 @@ from marketplace.providers.schemas import ProviderInSchema
 from marketplace.ratings.schemas import RatingInSchema, ReplyInSchema
 from marketplace.schemas import EmptySchema, TrimmedString
 from marketplace.signals.schemas import TrendsArgs
+from marketplace.webhooks import services as webhooks
+from marketplace.webhooks.models import WebhookDelivery
+from marketplace.webhooks.schemas import WebhookInSchema
 
 API = "/api/v1"
 BAD_STATUSES = frozenset({400, 401, 403, 404, 409, 413, 415, 422})
@@ -201,6 +204,14 @@ def build_world(client: FlaskClient) -> World:
     ids["form_report"] = moderation.report(users["admin"], {
         "target_type": "profile", "handle": "pro-one", "reason": "spam"}).id
     ids["form_hide_need"] = need("Need to hide from the page")
+    webhook, _secret = webhooks.create(customer, {"url": "https://example.com/hooks",
+                                                  "types": ["offer.received"]})
+    ids["webhook"] = webhook.id
+    delivery = WebhookDelivery(webhook_id=webhook.id, notification_id=1, type="offer.received",
+                               payload="{}", status="failed", attempts=3)
+    db.session.add(delivery)
+    db.session.commit()
+    ids["delivery"] = delivery.id
     IDS.clear()
     IDS.update(ids)
     db.session.remove()
@@ -364,6 +375,19 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              query=OFFSET_PAGE),
     Endpoint("GET", f"{API}/me/blocks", "customer", f"{API}/me/blocks", OffsetPageArgs,
              query=OFFSET_PAGE),
+    Endpoint("GET", f"{API}/webhooks", "customer", f"{API}/webhooks", OffsetPageArgs,
+             query=OFFSET_PAGE),
+    Endpoint("GET", f"{API}/webhooks/<int:webhook_id>/deliveries", "customer",
+             f"{API}/webhooks/{{webhook}}/deliveries", PageArgs, query=PAGE),
+    Endpoint("POST", f"{API}/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/replay",
+             "customer", f"{API}/webhooks/{{webhook}}/deliveries/{{delivery}}/replay",
+             EmptySchema, bodies=({},)),
+    Endpoint("POST", f"{API}/webhooks", "customer", f"{API}/webhooks", WebhookInSchema,
+             idempotent=True,
+             bodies=({"url": "https://example.com/hooks", "types": ["need.matched"]},),
+             extras=(Extra("not-a-url", ("url",), "not a url"),
+                     Extra("ftp", ("url",), "ftp://example.com/x"),
+                     Extra("unknown-type", ("types",), ["no.such"]))),
     Endpoint("GET", f"{API}/me/reports", "customer", f"{API}/me/reports", OffsetPageArgs,
              query=OFFSET_PAGE),
     Endpoint("GET", f"{API}/admin/reports", "admin", f"{API}/admin/reports", OffsetPageArgs,

@@ -23,6 +23,7 @@ from marketplace.moderation import services as moderation
 from marketplace.needs import services as needs
 from marketplace.notifications.models import Notification
 from marketplace.notifications.outbox import notify
+from marketplace.webhooks.models import WebhookDelivery
 
 SURROGATE = sorted(t.name for t in db.metadata.sorted_tables if t.autoincrement_column is not None)
 
@@ -60,6 +61,10 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
                              headers={HEADER: "world-need"})
     assert response.status_code == 201, response.get_json()
     needs.add_photo(customer.user, needs.get(response.get_json()["id"]), png)  # need_photos
+    webhook = customer.post("/api/v1/webhooks", json={"url": "https://example.com/h",
+                                                      "types": ["offer.received"]}).get_json()
+    db.session.add(WebhookDelivery(webhook_id=webhook["id"], notification_id=1,
+                                   type="offer.received", payload="{}"))
     categories = db.metadata.tables["categories"]
     db.session.execute(insert(categories).values(slug="zz-spare", name="Spare"))
     db.session.commit()

@@ -432,7 +432,7 @@ def test_no_operation_hides_statuses_under_default(spec: dict[str, Any]) -> None
 def test_headers_are_documented_where_they_are_sent(spec: dict[str, Any]) -> None:
     idempotent = {op["operationId"] for _m, _p, op in operations(spec)
                   if any(p["name"] == "Idempotency-Key" for p in op.get("parameters", []))}
-    assert idempotent == {"createUser", "createToken", "createNeed", "createOffer",
+    assert idempotent == {"createUser", "createToken", "createNeed", "createOffer", "createWebhook",
                           "sendMessage", "rateNeed", "replyToRating"}
     for _method, _path, op in operations(spec):
         for code, response in op["responses"].items():

@@ -25,6 +25,7 @@ from marketplace.messages import services as messages
 from marketplace.needs import services as needs
 from marketplace.notifications.models import Notification
 from marketplace.ratings import services as ratings
+from marketplace.webhooks import services as webhooks
 
 # Query strings that make a GET do its fullest work (searching, paging, sorting).
 QUERIES: dict[str, dict[str, str]] = {
@@ -57,9 +58,11 @@ def _world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) 
     assigned = make_need(customer, title="Assigned need")
     lifecycle.accept(customer.user, make_offer(assigned, rival).id)
     lifecycle.block(customer.user, "pro-two")
+    webhook, _secret = webhooks.create(customer.user, {"url": "https://example.com/h",
+                                                       "types": ["offer.received"]})
     photo = needs.add_photo(customer.user, open_need, png)
     avatar = media.set_avatar(pro.user, png((20, 20), (9, 9, 9)))
-    return {"photo_id": photo.id, "digest": avatar.digest,
+    return {"photo_id": photo.id, "digest": avatar.digest, "webhook_id": webhook.id,
             "customer": customer, "pro": pro, "rival": rival, "need_id": open_need.id,
             "event": "offer.received",
             "offer_id": offer.id, "rating_id": rating.id, "handle": "pro-one",

@@ -23,6 +23,7 @@ from marketplace.api import (
     providers,
     ratings,
     trends,
+    webhooks,
 )
 from marketplace.api.auth import challenge
 from marketplace.extensions import csrf, openapi
@@ -30,7 +31,7 @@ from marketplace.pagination import next_link
 
 BLUEPRINTS = (accounts.blp, providers.blp, needs.blp, offers.blp, messages.blp, ratings.blp,
               notifications.blp, geocoding.blp, blocks.blp, contacts.blp,
-              moderation.blp, trends.blp, alerts.blp, events.blp, media.blp)
+              moderation.blp, trends.blp, alerts.blp, events.blp, media.blp, webhooks.blp)
 
 
 def register(app: Flask) -> None:

@@ -100,6 +100,12 @@ OPERATION_IDS = {
     "media_api.delete_need_photo": "deleteNeedPhoto",
     "media_api.get_need_photo": "getNeedPhoto",
     "media_api.get_need_photo_small": "getNeedPhotoSmall",
+    "webhooks_api.create": "createWebhook",
+    "webhooks_api.list_mine": "listWebhooks",
+    "webhooks_api.show": "getWebhook",
+    "webhooks_api.remove": "deleteWebhook",
+    "webhooks_api.list_deliveries": "listWebhookDeliveries",
+    "webhooks_api.replay": "replayWebhookDelivery",
 }
 
 #: How an image upload is refused (its 413 is about the image, not the 256 KB of a JSON body).
@@ -151,6 +157,7 @@ REFUSALS: dict[str, dict[int, str]] = {
     "addNeedPhoto": {**UPLOAD, 403: "You can see the need but it is not yours.",
                      409: "The need is not open, or carries `NEED_PHOTOS_MAX` photos already."},
     "deleteNeedPhoto": {403: "You can see the need but it is not yours."},
+    "replayWebhookDelivery": {409: "The webhook is disabled."},
     "moderate": {404: "You are not an admin, or no such target.",
                  409: "The target is in that state already."},
 }
@@ -212,6 +219,9 @@ EXAMPLES: dict[str, Any] = {
     "moderate": {"action": "hide", "target_type": "offer", "target_id": 12,
                  "reason": "Spam."},
     "resendVerification": {},
+    "replayWebhookDelivery": {},
+    "createWebhook": {"url": "https://example.com/hooks/nearby",
+                      "types": ["offer.received", "message.received"]},
 }
 
 

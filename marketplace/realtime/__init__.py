@@ -92,6 +92,27 @@ def start_alerts_task(app: Flask) -> None:
     socketio.start_background_task(loop)
 
 
+def start_webhook_task(app: Flask) -> None:
+    """Deliver due webhook deliveries inside the server process, every
+    WEBHOOKS_INTERVAL_SECONDS (at once again while there is more). Several processes may run
+    it: each delivery is claimed under a lease."""
+
+    def loop() -> None:
+        from marketplace.webhooks.services import deliver_due
+
+        while True:
+            done = 0
+            try:
+                with app.app_context():
+                    done = deliver_due()
+            except Exception:  # keep the loop alive; the next round retries
+                log.exception("delivering webhooks failed")
+            if not done:
+                socketio.sleep(app.config["WEBHOOKS_INTERVAL_SECONDS"])
+
+    socketio.start_background_task(loop)
+
+
 def start_heartbeat_task(app: Flask) -> None:
     """Vouch for this process's live connections every LIVE_HEARTBEAT_SECONDS, so rows of a
     process that died stop counting against their users' connection cap."""

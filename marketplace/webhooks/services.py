@@ -1,0 +1,281 @@
+"""Webhook operations: register, list, read, remove; the outbox's store hook that owes each
+subscribed webhook a delivery; and the delivery pass (claim due rows under a lease, POST them
+signed, record the answer, retry with back-off)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import random
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.fernet import Fernet
+from flask import current_app
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import User
+from marketplace.db_types import utcnow
+from marketplace.errors import Conflict, Invalid, NotFound
+from marketplace.extensions import db
+from marketplace.notifications.outbox import Event
+from marketplace.pagination import paginate
+from marketplace.webhooks import outbound
+from marketplace.webhooks.models import Webhook, WebhookDelivery
+
+log = logging.getLogger(__name__)
+SECRET_PREFIX = "whsec_"
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+
+
+# --- secrets and signatures ---------------------------------------------------------------
+
+def _cipher() -> Fernet:
+    key = hmac.new(current_app.config["SECRET_KEY"].encode(), b"webhook-secrets",
+                   hashlib.sha256).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def secret_of(webhook: Webhook) -> str:
+    return _cipher().decrypt(webhook.secret.encode()).decode()
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
+    """The Standard Webhooks signature ``v1,<base64 HMAC-SHA256>`` of one message."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    digest = hmac.new(key, f"{msg_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+# --- the user's webhooks ------------------------------------------------------------------
+
+def _check_url(url: str) -> None:
+    config = current_app.config
+    try:
+        outbound.check_url(url, allow_http=config["WEBHOOKS_ALLOW_HTTP"],
+                           allow_private=config["WEBHOOKS_ALLOW_PRIVATE"])
+    except outbound.Refused as e:
+        raise Invalid("This URL cannot receive webhooks.", {"url": [str(e)]}) from e
+
+
+def create(user: User, data: dict[str, Any]) -> tuple[Webhook, str]:
+    """Register an endpoint; the secret is returned this once (only its encryption is kept)."""
+    _check_url(data["url"])
+    secret = new_secret()
+    webhook = Webhook(user_id=user.id, url=data["url"], types=sorted(set(data["types"])),
+                      secret=_cipher().encrypt(secret.encode()).decode(), enabled=True)
+    db.session.add(webhook)
+    db.session.commit()
+    return webhook, secret
+
+
+def mine(user: User) -> list[Webhook]:
+    return list(db.session.scalars(select(Webhook).where(Webhook.user_id == user.id)
+                                   .order_by(Webhook.id.desc())))
+
+
+def get(user: User, webhook_id: int) -> Webhook:
+    """The caller's webhook; anyone else's is 404 (its existence is not revealed)."""
+    webhook = db.session.get(Webhook, webhook_id)
+    if webhook is None or webhook.user_id != user.id:
+        raise NotFound("No such webhook.")
+    return webhook
+
+
+def delete(user: User, webhook_id: int) -> None:
+    db.session.delete(get(user, webhook_id))
+    db.session.commit()
+
+
+def deliveries(user: User, webhook_id: int, cursor: str | None,
+               limit: int) -> tuple[Any, str | None]:
+    """One page of a webhook's deliveries, newest first, with how each last went."""
+    webhook = get(user, webhook_id)
+    return paginate(select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id),
+                    WebhookDelivery.id, cursor, limit)
+
+
+def replay(user: User, webhook_id: int, delivery_id: int) -> WebhookDelivery:
+    """Send a delivery again, now (the same ``webhook-id``: receivers deduplicate on it)."""
+    webhook = get(user, webhook_id)
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.webhook_id != webhook.id:
+        raise NotFound("No such delivery.")
+    if not webhook.enabled:
+        raise Conflict("The webhook is disabled.")
+    delivery.status, delivery.next_at, delivery.lease_until = PENDING, utcnow(), None
+    db.session.commit()
+    return delivery
+
+
+# --- the store hook -----------------------------------------------------------------------
+
+def owe_deliveries(session: Session, batch: list[tuple[int, Event]]) -> None:
+    """Outbox store hook: one delivery per (notification, enabled webhook of its recipient that
+    wants its type), written in the notification's transaction."""
+    user_ids = list({uid for uid, _event in batch})
+    hooks: dict[int, list[tuple[int, list[str]]]] = {}
+    for start in range(0, len(user_ids), 500):
+        rows = session.execute(
+            select(Webhook.id, Webhook.user_id, Webhook.types).join(User, User.id == Webhook.user_id)
+            .where(Webhook.user_id.in_(user_ids[start:start + 500]), Webhook.enabled,
+                   User.suspended_at.is_(None), User.erased_at.is_(None)))
+        for id_, uid, types in rows:
+            hooks.setdefault(uid, []).append((id_, types))
+    if not hooks:
+        return
+    now = utcnow()
+    owed = [{"webhook_id": id_, "notification_id": event["id"], "type": event["type"],
+             "payload": event.wire, "status": PENDING, "attempts": 0, "next_at": now,
+             "created_at": now}
+            for uid, event in batch for id_, types in hooks.get(uid, ())
+            if event["type"] in types]
+    if owed:
+        session.execute(WebhookDelivery.__table__.insert(), owed)
+
+
+# --- delivering ---------------------------------------------------------------------------
+
+def schedule() -> list[float]:
+    return [float(s) for s in str(current_app.config["WEBHOOKS_RETRY_SCHEDULE"]).split(",")
+            if s.strip()]
+
+
+def _due(now: datetime) -> Any:
+    return (select(WebhookDelivery.id).join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+            .join(User, User.id == Webhook.user_id)
+            .where(WebhookDelivery.status == PENDING, WebhookDelivery.next_at <= now,
+                   or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
+                   Webhook.enabled, User.suspended_at.is_(None), User.erased_at.is_(None))
+            .order_by(WebhookDelivery.next_at, WebhookDelivery.id))
+
+
+def claim(limit: int) -> list[int]:
+    """Take up to ``limit`` due deliveries under a lease (WEBHOOKS_LEASE_SECONDS): no other
+    worker takes them until it expires, so a worker that dies leaves them to the next."""
+    now = utcnow()
+    until = now + timedelta(seconds=current_app.config["WEBHOOKS_LEASE_SECONDS"])
+    claimed: list[int] = []
+    if db.engine.dialect.name == "postgresql":
+        ids = list(db.session.scalars(_due(now).limit(limit)
+                                      .with_for_update(of=WebhookDelivery, skip_locked=True)))
+        if ids:
+            db.session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_(ids))
+                               .values(lease_until=until))
+        claimed = ids
+    else:
+        for id_ in db.session.scalars(_due(now).limit(limit)).all():
+            won = db.session.execute(
+                update(WebhookDelivery).where(
+                    WebhookDelivery.id == id_, WebhookDelivery.status == PENDING,
+                    or_(WebhookDelivery.lease_until.is_(None),
+                        WebhookDelivery.lease_until < now))
+                .values(lease_until=until)).rowcount
+            if won == 1:
+                claimed.append(id_)
+    db.session.commit()
+    return claimed
+
+
+def headers_for(webhook: Webhook, delivery: WebhookDelivery, now: datetime) -> dict[str, str]:
+    msg_id = f"msg_{delivery.notification_id}_{webhook.id}"
+    timestamp = int(now.timestamp())
+    return {"webhook-id": msg_id, "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(secret_of(webhook), msg_id, timestamp, delivery.payload)}
+
+
+def attempt(delivery_id: int) -> str:
+    """POST one claimed delivery and record how it went; its new status."""
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.status != PENDING:
+        db.session.rollback()
+        return "gone"
+    webhook = db.session.get(Webhook, delivery.webhook_id)
+    assert webhook is not None
+    url, payload = webhook.url, delivery.payload
+    headers = headers_for(webhook, delivery, utcnow())
+    db.session.rollback()  # no transaction held open across the network call
+    config = current_app.config
+    status: int | None = None
+    body: str | None = None
+    error: str | None = None
+    try:
+        answer = outbound.post(url, payload.encode(), headers,
+                               allow_http=config["WEBHOOKS_ALLOW_HTTP"],
+                               allow_private=config["WEBHOOKS_ALLOW_PRIVATE"],
+                               timeout=config["WEBHOOKS_TIMEOUT_SECONDS"],
+                               max_bytes=config["WEBHOOKS_RESPONSE_MAX_BYTES"])
+        status, body = answer.status, answer.body[:1000]
+    except outbound.Refused as e:
+        error = str(e)
+    except Exception as e:  # network faults of any kind: the attempt failed, retry later
+        error = f"{type(e).__name__}: {e}"[:500]
+    now = utcnow()
+    ok = status is not None and 200 <= status < 300
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None:
+        db.session.rollback()
+        return "gone"
+    delivery.attempts += 1
+    delivery.response_status, delivery.response_body, delivery.error = status, body, error
+    delivery.lease_until = None
+    waits = schedule()
+    if ok:
+        delivery.status, delivery.delivered_at = DELIVERED, now
+    elif delivery.attempts > len(waits):
+        delivery.status = FAILED
+    else:
+        wait = waits[delivery.attempts - 1]
+        delivery.next_at = now + timedelta(seconds=wait * random.uniform(0.8, 1.2))
+    new_status = delivery.status
+    if new_status == FAILED:
+        _maybe_disable(delivery.webhook_id)
+    db.session.commit()
+    return new_status
+
+
+def _maybe_disable(webhook_id: int) -> None:
+    """Disable a webhook whose last WEBHOOKS_DISABLE_AFTER finished deliveries all failed."""
+    n = current_app.config["WEBHOOKS_DISABLE_AFTER"]
+    last = list(db.session.scalars(
+        select(WebhookDelivery.status).where(WebhookDelivery.webhook_id == webhook_id,
+                                             WebhookDelivery.status != PENDING)
+        .order_by(WebhookDelivery.id.desc()).limit(n)))
+    if len(last) >= n and all(s == FAILED for s in last):
+        db.session.execute(update(Webhook).where(Webhook.id == webhook_id).values(enabled=False))
+        log.warning("webhook %s disabled after %s failed deliveries", webhook_id, n)
+
+
+def deliver_due(limit: int = 50) -> int:
+    """One pass: claim what is due and attempt it, a few at a time
+    (WEBHOOKS_CONCURRENCY), so one slow receiver does not hold up the others. How many were
+    attempted."""
+    ids = claim(limit)
+    if not ids:
+        return 0
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def run(id_: int) -> str:
+        with app.app_context():
+            try:
+                return attempt(id_)
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(max_workers=app.config["WEBHOOKS_CONCURRENCY"]) as pool:
+        list(pool.map(run, ids))
+    return len(ids)
+
+
+def payload_json(delivery: WebhookDelivery) -> Any:
+    return json.loads(delivery.payload)
