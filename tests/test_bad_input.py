@@ -73,6 +73,8 @@ from marketplace.accounts.schemas import (
     ResetConfirmSchema,
     ResetRequestSchema,
 )
+from marketplace.alerts import services as alerts
+from marketplace.alerts.schemas import AlertSettingsSchema
 from marketplace.api.geocoding import GeocodeArgs
 from marketplace.contacts.schemas import MyProviderInSchema, MyProviderListArgs
 from marketplace.extensions import db
@@ -188,6 +190,7 @@ def build_world(client: FlaskClient) -> World:
             lifecycle.complete(customer, ids[key])
     ids["rating"] = lifecycle.rate(customer, ids["rated_need"], {"stars": 4, "comment": "Good"}).id
     ids["spare_token"] = accounts.create_token(customer, "spare")[0].id
+    ids["alerts_token"] = alerts.unsubscribe_token(users["pro"].id)  # the mailed link's
     # Links mailed to "mover" (who changes password and address in the baselines): the raw
     # tokens are the LINK_TOKENS values, used by the baselines of the link endpoints.
     ids["reset_link"], ids["change_link"] = LINK_TOKENS["reset"], LINK_TOKENS["change_email"]
@@ -375,6 +378,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              query=OFFSET_PAGE),
     Endpoint("GET", f"{API}/me/blocks", "customer", f"{API}/me/blocks", OffsetPageArgs,
              query=OFFSET_PAGE),
+    Endpoint("PUT", f"{API}/me/alerts", "pro", f"{API}/me/alerts", AlertSettingsSchema,
+             bodies=({"categories": ["catering"], "direct_asks": True, "tags": False},),
+             extras=(Extra("unknown-category", ("categories",), ["no-such-category"]),)),
     Endpoint("GET", f"{API}/webhooks", "customer", f"{API}/webhooks", OffsetPageArgs,
              query=OFFSET_PAGE),
     Endpoint("GET", f"{API}/webhooks/<int:webhook_id>/deliveries", "customer",
@@ -1008,7 +1014,7 @@ def test_bad_input_is_refused_and_changes_nothing(world: World, key: str) -> Non
 
 
 def _concrete(rule: str, world: World) -> str:
-    path = rule.replace("<string:handle>", world.ids["handle"])
+    path = rule.replace("<string:handle>", world.ids["handle"]).replace("<event>", "need.matched")
     return re.sub(r"<int:\w+>", str(world.ids["open_need"]), path)
 
 
@@ -1364,6 +1370,12 @@ FORMS: tuple[Form, ...] = (
     Form("/me/providers/<handle>/unblock", "customer", "/me/providers/{handle}/unblock",
          f"DELETE {API}/me/blocks/<string:handle>", None),
     Form("/signout", "customer", "/signout", None, None),
+    Form("/alerts", "pro", "/alerts", f"PUT {API}/me/alerts", AlertSettingsSchema,
+         baselines=({"categories": ["catering"], "direct_asks": "1"},),
+         inputs={"categories": "categories"}, optional=frozenset({"categories"})),
+    # The mailed one-click link: its signed token is its only input (forged ones: test_alerts).
+    Form("/alerts/unsubscribe/<token>", "anon", "/alerts/unsubscribe/{alerts_token}", None, None,
+         success=200),
     Form("/account/photo/remove", "customer", "/account/photo/remove", f"DELETE {API}/me/avatar",
          None),
     # Ending a session takes no input; somebody else's session id is simply not theirs.

@@ -91,7 +91,8 @@ def _offer_received() -> dict[str, Any]:
              "available_at": None, "created_at": "2026-12-01T12:00:00+00:00",
              "updated_at": "2026-12-01T12:00:00+00:00", "distance_band": "1-3 km",
              "decline_reason": None,
-             "provider": {"handle": "dana", "display_name": "Dana", "reputation": reputation}}
+             "provider": {"handle": "dana", "display_name": "Dana", "avatar": None,
+                          "reputation": reputation, "like_you": None}}
     return {"id": 42, "seq": 7, "type": "offer.received",
             "created_at": "2026-12-01T12:00:00+00:00", "text": "Dana made an offer",
             "data": {"need_id": 7, "offer": offer}}
