@@ -96,6 +96,10 @@
 
   function all(root) { root.querySelectorAll(".map[data-map]").forEach(setUp); }
   all(document);
+  // swap.js draws the maps of what it swapped in before it puts the reader back in place
+  // (a map is hidden until drawn: drawn later, it would move the page under them)
+  window.Nearby = window.Nearby || {};
+  window.Nearby.drawMaps = all;
   new MutationObserver(function (changes) {
     changes.forEach(function (change) {
       change.addedNodes.forEach(function (node) {

@@ -70,6 +70,7 @@
     if (!fresh) return false;
     root.innerHTML = fresh.innerHTML;
     if (window.Nearby && window.Nearby.setTimeZones) window.Nearby.setTimeZones(root);
+    if (window.Nearby && window.Nearby.drawMaps) window.Nearby.drawMaps(root);
     root.querySelectorAll(".bubbles").forEach(function (b) { b.scrollTop = b.scrollHeight; });
     const flashes = Array.from(doc.querySelectorAll(".flashes .flash")).map(function (f) { return f.textContent.trim(); });
     const summary = root.querySelector("[data-error-summary]");

@@ -131,7 +131,7 @@ def test_after_acceptance_only_the_accepted_provider_sees_exact_place_and_contac
     assert body["location"] == {"lat": TRUE_POINT[0], "lon": TRUE_POINT[1], "approximate": False}
     assert body["address"] == ADDRESS
     assert body["customer"] == {"name": "Cara Customer", "email": "cara@example.com",
-                                "phone": "+1 512 555 0199"}
+                                "phone": "+1 512 555 0199", "avatar": None}  # none uploaded
     declined = scene["pro_b"].get(f"/api/v1/needs/{need.id}")
     assert declined.status_code == 200
     assert declined.get_json()["viewer_role"] == "offering_provider"

@@ -151,7 +151,7 @@ def test_after_acceptance_exactly_the_accepted_provider_gets_the_contact(world):
     db.session.expire_all()
     alice = everything(world, "alice")
     body = json.loads(alice["GET need"])
-    assert body["customer"] == {"name": NAME, "email": EMAIL, "phone": PHONE}
+    assert body["customer"] == {"name": NAME, "email": EMAIL, "phone": PHONE, "avatar": None}
     assert body["address"] == ADDRESS
     assert (body["location"]["lat"], body["location"]["lon"]) == POINT
     assert (body["title"], body["description"]) == (TITLE, DESCRIPTION)

@@ -57,6 +57,9 @@ DATA_CHECKED = {
     # an upload's bytes must be a real JPEG, PNG or WebP: a binary string cannot say so
     "PUT /api/v1/me/avatar": {"avatar"},
     "POST /api/v1/needs/{need_id}/photos": {"photo"},
+    "PUT /api/v1/me/alerts": {"categories"},  # which slugs exist is data: GET /categories
+    # a host name must resolve to a public address (SSRF); an address is not a pattern
+    "POST /api/v1/webhooks": {"url"},
 }
 
 

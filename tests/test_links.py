@@ -38,6 +38,9 @@ def test_every_list_walks_by_link_alone(app: Any, make_user: Any, make_provider:
                                         make_need: Any, make_offer: Any, make_job: Any) -> None:
     customer, pro, other = make_user(), make_provider(), make_provider()
     moderation.set_admin(customer.user.email, True)
+    hooks = [customer.post(f"{API}/webhooks", json={
+        "url": f"https://example.com/hook-{i}", "types": ["offer.received"]}) for i in range(2)]
+    assert all(h.status_code == 201 for h in hooks), [h.get_json() for h in hooks]
     needs = [make_need(customer) for _ in range(2)]
     offers = [make_offer(n, pro) for n in needs] + [make_offer(needs[0], other)]
     for body in ("Is noon fine?", "And parking?"):
@@ -75,6 +78,10 @@ def test_every_list_walks_by_link_alone(app: Any, make_user: Any, make_provider:
         "listOpenReports": (customer, f"{API}/admin/reports"),
         "listModerationLog": (customer, f"{API}/admin/log"),
         "listNotifications": (customer, f"{API}/notifications?after_seq=0"),
+        "listWebhooks": (customer, f"{API}/webhooks"),
+        # the offers above owed each webhook a delivery (none is sent: no worker runs here)
+        "listWebhookDeliveries": (customer,
+                                  f"{API}/webhooks/{hooks[0].get_json()['id']}/deliveries"),
     }
     doc = customer.get(f"{API}/openapi.json").get_json()
     linked = {op["operationId"] for item in doc["paths"].values() for op in item.values()

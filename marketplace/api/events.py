@@ -16,7 +16,7 @@ blp = Blueprint("events_api", __name__, url_prefix="/api/v1", description="Event
 @blp.route("/events/asyncapi.yaml", methods=["GET"])
 @blp.doc(security=[], responses={"200": {
     "description": "The AsyncAPI 3.0 document (YAML).",
-    "content": {"application/yaml": {"schema": {"type": "string"}}}}})
+    "content": {"application/yaml": {"schema": {"type": "object"}}}}})
 def asyncapi() -> Response:
     """The AsyncAPI 3.0 document of the live events (the Socket.IO stream)."""
     return Response(events_schema.asyncapi_yaml(), mimetype="application/yaml")
