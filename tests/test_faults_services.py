@@ -57,6 +57,15 @@ def keyed_post(customer: Api, body: dict[str, Any], key: str) -> requests.Respon
         "Authorization": f"Bearer {customer.token}", "Idempotency-Key": key})
 
 
+def catering_in_austin(pro: Api) -> None:
+    """Make ``pro`` a provider that a catering need in Austin (need_data) matches."""
+    r = pro.call("PUT", "/me/provider", json={
+        "handle": f"pro-{uuid.uuid4().hex[:6]}", "display_name": "Pro", "bio": "",
+        "categories": ["catering"], "base": {"lat": AUSTIN[0], "lon": AUSTIN[1]},
+        "radius_km": 25, "active": True})
+    assert r.status_code == 200, r.text
+
+
 def readiness(base: str) -> tuple[int, dict[str, Any]]:
     r = requests.get(base + "/readyz", timeout=10)
     return r.status_code, r.json()
@@ -113,11 +122,7 @@ def test_redis_away_requests_still_succeed_and_readyz_says_so(pg_url: str,
             SOCKETIO_CHANNEL=f"faults-{uuid.uuid4().hex[:8]}",
             UNAVAILABLE_RETRY_AFTER=RETRY_AFTER) as base:
         customer, pro = Api(base, unique("redis-c")), Api(base, unique("redis-p"))
-        r = pro.call("PUT", "/me/provider", json={
-            "handle": f"pro-{uuid.uuid4().hex[:6]}", "display_name": "Pro", "bio": "",
-            "categories": ["catering"], "base": {"lat": AUSTIN[0], "lon": AUSTIN[1]},
-            "radius_km": 25, "active": True})
-        assert r.status_code == 200, r.text
+        catering_in_austin(pro)
         status, body = readiness(base)
         assert (status, body["checks"]) == (200, {"database": {"ok": True}, "redis": {"ok": True}})
 
@@ -150,11 +155,7 @@ def test_a_redis_that_hangs_costs_a_request_seconds_not_forever(pg_url: str,
                     REDIS_SOCKET_TIMEOUT="1",
                     SOCKETIO_CHANNEL=f"faults-{uuid.uuid4().hex[:8]}") as base:
             customer, pro = Api(base, unique("hang-c")), Api(base, unique("hang-p"))
-            r = pro.call("PUT", "/me/provider", json={
-                "handle": f"pro-{uuid.uuid4().hex[:6]}", "display_name": "Pro", "bio": "",
-                "categories": ["catering"], "base": {"lat": AUSTIN[0], "lon": AUSTIN[1]},
-                "radius_km": 25, "active": True})
-            assert r.status_code == 200, r.text
+            catering_in_austin(pro)
 
             proxy.pause()
             # Api.call waits 10 s: without the bound, the publish after the commit hangs
