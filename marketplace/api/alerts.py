@@ -22,7 +22,7 @@ def get_alerts() -> Any:
 
 @blp.route("/me/alerts", methods=["PUT"])
 @auth_required
-@blp.arguments(AlertSettingsSchema)
+@blp.arguments(AlertSettingsSchema, required=False)  # every field has a default: {} is all off
 @blp.response(200, AlertSettingsSchema)
 def save_alerts(data: dict[str, Any]) -> Any:
     """Replace your alert settings. At most one alert mail per few minutes (ALERTS_INTERVAL),

@@ -220,6 +220,7 @@ EXAMPLES: dict[str, Any] = {
                  "reason": "Spam."},
     "resendVerification": {},
     "replayWebhookDelivery": {},
+    "saveMyAlerts": {"categories": ["catering", "cleaning"], "direct_asks": True, "tags": False},
     "createWebhook": {"url": "https://example.com/hooks/nearby",
                       "types": ["offer.received", "message.received"]},
 }
