@@ -247,6 +247,10 @@ def attempt(delivery_id: int) -> str:
 def _maybe_disable(webhook_id: int) -> None:
     """Disable a webhook whose last WEBHOOKS_DISABLE_AFTER finished deliveries all failed."""
     n = current_app.config["WEBHOOKS_DISABLE_AFTER"]
+    # Two deliveries of one webhook may fail at once in two workers: the webhook's row lock
+    # makes the second look after the first committed, so it sees both failures (PostgreSQL;
+    # SQLite's writers take turns anyway).
+    db.session.execute(select(Webhook.id).where(Webhook.id == webhook_id).with_for_update())
     last = list(db.session.scalars(
         select(WebhookDelivery.status).where(WebhookDelivery.webhook_id == webhook_id,
                                              WebhookDelivery.status != PENDING)
