@@ -9,7 +9,7 @@ import shutil
 import uuid
 from typing import Any
 
-from conftest import ROOT
+from conftest import AUSTIN, ROOT
 from live import Api
 
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -73,3 +73,19 @@ def make_provider(base: str, where: tuple[float, float], name: str,
         "base": {"lat": where[0], "lon": where[1]}, "radius_km": radius_km, "active": True})
     assert r.status_code == 200, r.text
     return api
+
+
+def post_need(api: Api, title: str, **extra: Any) -> dict[str, Any]:
+    """A catering need in Austin through the API (``extra``: more or other fields)."""
+    r = api.call("POST", "/needs", json={
+        "title": title, "category": "catering", "location": {"lat": AUSTIN[0], "lon": AUSTIN[1]},
+        "radius_km": 20, "budget": {"amount": 40000, "currency": "USD"}, **extra})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def offer(api: Api, need_id: int, amount: int) -> dict[str, Any]:
+    r = api.call("POST", f"/needs/{need_id}/offers",
+                 json={"price": {"amount": amount, "currency": "USD"}, "message": "Happy to"})
+    assert r.status_code == 201, r.text
+    return r.json()

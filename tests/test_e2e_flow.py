@@ -9,8 +9,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import browser
 import pytest
-from browser import Person, expect, make_provider
+from browser import Person, expect, make_provider, offer
 from conftest import AUSTIN
 from live import Api
 
@@ -25,19 +26,7 @@ def _uid() -> str:
 
 
 def post_need(api: Api, title: str) -> dict[str, Any]:
-    r = api.call("POST", "/needs", json={
-        "title": title, "description": LONG, "category": "catering",
-        "location": {"lat": AUSTIN[0], "lon": AUSTIN[1]}, "radius_km": 20,
-        "budget": {"amount": 40000, "currency": "USD"}})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def offer(api: Api, need_id: int, amount: int) -> dict[str, Any]:
-    r = api.call("POST", f"/needs/{need_id}/offers",
-                 json={"price": {"amount": amount, "currency": "USD"}, "message": "Happy to"})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return browser.post_need(api, title, description=LONG)  # long: the phone layout's case
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from browser import ARTIFACTS, DESKTOP, PHONE, Person, expect, make_provider
+from browser import ARTIFACTS, DESKTOP, PHONE, Person, expect, make_provider, offer, post_need
 from conftest import AUSTIN
 from images import GPS_IFD, jpeg_with_gps
 from live import Api
@@ -39,19 +39,6 @@ def _uid() -> str:
     return uuid.uuid4().hex[:6]
 
 
-def post_need(api: Api, title: str, **extra: Any) -> dict[str, Any]:
-    r = api.call("POST", "/needs", json={
-        "title": title, "category": "catering", "location": {"lat": AUSTIN[0], "lon": AUSTIN[1]},
-        "radius_km": 20, "budget": {"amount": 40000, "currency": "USD"}, **extra})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def offer(api: Api, need_id: int, amount: int) -> dict[str, Any]:
-    r = api.call("POST", f"/needs/{need_id}/offers",
-                 json={"price": {"amount": amount, "currency": "USD"}, "message": "Happy to"})
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 class Visitor(Person):
