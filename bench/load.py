@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.load [--duration 60] [--rate 400] [--processes 1|2]
         [--backend sqlite|postgresql] [--providers 16] [--customers 16] [--browsers 12]
-        [--json PATH]
+        [--until OPERATION ...] [--max-duration 60] [--json PATH]
 
 It
 
@@ -30,7 +30,9 @@ It
    each user runs at a constant throughput (``constant_throughput``) chosen so the scheduled
    requests add up to ``--rate``; the offers and messages sent in answer to events come on
    top;
-4. measures for ``--duration`` seconds once every Socket.IO connection is up: throughput
+4. measures for ``--duration`` seconds once every Socket.IO connection is up (and, with
+   ``--until OPERATION``, on until each such operation has a sample, at most
+   ``--max-duration`` seconds): throughput
    (completed HTTP requests per second), p50/p99 per operation, errors by kind (5xx counted
    apart), the load average and the CPU the server and this process burned;
 5. then stops the load and checks delivery: every row of ``notifications`` (all of them are for
@@ -639,6 +641,13 @@ def drive(server: Server, url: str, args: argparse.Namespace) -> dict[str, Any]:
     while (elapsed := time.monotonic() - t0) < args.duration:
         gevent.sleep(min(5.0, args.duration - elapsed))
         loads.append(os.getloadavg()[0])
+    # --until: a short run on a busy machine may not yet have reached every operation (an
+    # offer waits for a need's notification); measure on until it has, within --max-duration
+    while (unmet := [op for op in args.until if not STATE.samples.get(op)]):
+        if time.monotonic() - t0 >= args.max_duration:
+            out(f"--until: no sample of {', '.join(unmet)} after {args.max_duration:.0f} s")
+            break
+        gevent.sleep(0.2)
     STATE.measuring = False
     window = time.monotonic() - t0
     cpu_server, cpu_self = server.cpu_seconds() - cpu_server0, _own_cpu() - cpu_self0
@@ -771,6 +780,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
     p.add_argument("--redis-url", help="with --processes 2: this Redis (use a db of its own) "
                    "instead of a private redis-server on a free port")
+    p.add_argument("--until", action="append", default=[], metavar="OPERATION",
+                   help="measure past --duration until this operation (as printed, e.g. "
+                   "'POST /api/v1/needs/[id]/offers') has a sample; repeatable")
+    p.add_argument("--max-duration", type=float, default=60.0,
+                   help="with --until: measure no longer than this (60)")
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--server-log", action="store_true", help="print the server's log at the end")
     args = p.parse_args(argv)
