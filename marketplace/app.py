@@ -166,8 +166,9 @@ def register_extensions(app: Flask) -> None:
             event.listen(db.engine, "connect", _sqlite_pragmas)
 
 
-# Scripts only from our origin or carrying this request's nonce (the one inline script is the API
-# explorer's configuration); no inline styles or handlers anywhere; nothing may frame a page.
+# Scripts only from our origin or carrying this request's nonce (the inline scripts are the
+# line in base.html that marks scripts as running, and the API explorer's configuration); no
+# inline styles or handlers anywhere; nothing may frame a page.
 CONTENT_SECURITY_POLICY = {
     "default-src": "'self'",
     "script-src": "'self'",

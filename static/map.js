@@ -30,7 +30,6 @@
     el.dataset.ready = "1";
     const spec = JSON.parse(el.dataset.map);
     L.Icon.Default.imagePath = el.dataset.images;
-    el.hidden = false;
     const map = L.map(el, { scrollWheelZoom: false, zoomSnap: 0.5, maxZoom: Number(el.dataset.maxZoom) || 19 });
     L.tileLayer(el.dataset.tiles, {
       maxZoom: Number(el.dataset.maxZoom) || 19, attribution: el.dataset.attribution,
@@ -97,7 +96,6 @@
   function all(root) { root.querySelectorAll(".map[data-map]").forEach(setUp); }
   all(document);
   // swap.js draws the maps of what it swapped in before it puts the reader back in place
-  // (a map is hidden until drawn: drawn later, it would move the page under them)
   window.Nearby = window.Nearby || {};
   window.Nearby.drawMaps = all;
   new MutationObserver(function (changes) {
