@@ -8,10 +8,13 @@ bytes each page transfers.
 It starts the demo (``flask seed-demo`` on a fresh SQLite file, ``python -m marketplace.serve``,
 the production server) on a free port, installs Lighthouse into ``bench/lighthouse/`` from its
 lock file on first use (``npm ci``; the suite never needs it), signs in through the API, and
-hands Lighthouse the session cookie. Lighthouse's own mobile defaults apply: a Moto G Power
-sized screen, simulated slow 4G and a 4x slower CPU. Each page runs ``--runs`` times and the
-median score is printed; the baseline is the issue's bar, 1.00 on each category (the ratio
-column is score / 1.00, and no page may be below 0.95).
+hands Lighthouse the session cookie. The maps' tiles come from a local tile server
+(bench/tiles.py: every tile one small PNG) unless ``--tiles configured`` keeps the configured
+``MAP_TILE_URL`` (OpenStreetMap's by default, which a machine without internet cannot reach:
+its failed tile requests then cost best-practices points). Lighthouse's own mobile defaults
+apply: a Moto G Power sized screen, simulated slow 4G and a 4x slower CPU. Each page runs
+``--runs`` times and the median score is printed; the baseline is the issue's bar, 1.00 on
+each category (the ratio column is score / 1.00, and no page may be below 0.95).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 import requests
 
 from bench.common import free_port, load_note, out, wait_serving
+from bench.tiles import TileServer
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent / "lighthouse"
@@ -58,8 +62,9 @@ def version() -> str:
 class Demo:
     """The demo server on a fresh SQLite database."""
 
-    def __init__(self) -> None:
+    def __init__(self, tiles: str = "local") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="lighthouse-"))
+        self.tiles = TileServer() if tiles == "local" else None
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "DATABASE_URL": f"sqlite:///{self.dir / 'demo.sqlite3'}",
@@ -67,6 +72,8 @@ class Demo:
                     "SECRET_KEY": "lighthouse-bench", "PUBLIC_URL": self.base,
                     "RATELIMIT_ENABLED": "0"}
         self.env.pop("REDIS_URL", None)
+        if self.tiles is not None:
+            self.env["MAP_TILE_URL"] = self.tiles.url
         self.log = self.dir / "server.log"
         self.proc: subprocess.Popen[Any] | None = None
 
@@ -85,6 +92,8 @@ class Demo:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+        if self.tiles is not None:
+            self.tiles.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def signed_in(self, email: str) -> tuple[requests.Session, str]:
@@ -160,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", default=",".join(PAGES))
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--tiles", choices=("local", "configured"), default="local",
+                        help="map tiles from a local tile server (default) or MAP_TILE_URL")
     args = parser.parse_args(argv)
     names = [p for p in args.pages.split(",") if p]
     unknown = set(names) - set(PAGES)
@@ -167,12 +178,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown pages: {', '.join(sorted(unknown))} (known: {', '.join(PAGES)})")
     cli = lighthouse_cli()
     out(f"Lighthouse {version()}, mobile defaults, {CHROMIUM}; {load_note()}")
-    out(f"baseline: the bar of 1.00 per category; median of {args.runs} run(s) per page")
+    out(f"baseline: the bar of 1.00 per category; median of {args.runs} run(s) per page; "
+        f"map tiles: {'a local tile server' if args.tiles == 'local' else 'MAP_TILE_URL'}")
     out()
     out("| page | performance | accessibility | best practices | LCP (ms) | transferred |")
     out("|---|---|---|---|---|---|")
     worst, heaviest = 1.0, ("", 0.0)
-    with Demo() as demo:
+    with Demo(args.tiles) as demo:
         for name, url, cookie in targets(demo, names):
             runs = [run_once(cli, url, cookie) for _ in range(args.runs)]
             scores = {c: statistics.median(r["scores"][c] for r in runs) for c in CATEGORIES}

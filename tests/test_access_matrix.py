@@ -1,9 +1,11 @@
 """The access-control matrix: every API operation, tried by every kind of person, against one
-table that says who may. A world per case — a customer (the owner) with an open need, a job in
-progress and a finished, rated job; a provider with a pending offer on the open need
-(matched); the provider hired for the jobs (accepted); a provider who had offered and was then
-blocked; a provider far away (unmatched); a customer with no dealings (other); nobody
-(anonymous) — and each role calls each operation on the owner's things.
+table that says who may. The same world for every case (built once per backend, its rows
+restored before each case, so what one case changed never reaches the next) — a customer (the
+owner) with an open need, a job in progress and a finished, rated job; a provider with a
+pending offer on the open need (matched); the provider hired for the jobs (accepted); a
+provider who had offered and was then blocked; a provider far away (unmatched); a customer with
+no dealings (other); nobody (anonymous) — and each role calls each operation on the owner's
+things.
 
 "Denied" is what the API answers for anything you may not reach: 401 without credentials, 404
 (or 403) with them — and a denied write changes nothing. "Allowed" is anything else: the rule
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from conftest import AUSTIN, Person, committed_state, need_data
+from conftest import AUSTIN, Person, committed_state, need_data, rebind, restore, snapshot
 from flask import Flask
 from images import png
 
@@ -202,8 +204,27 @@ MATRIX: tuple[Row, ...] = (
 BY_KEY = {(row.method, row.rule): row for row in MATRIX}
 
 
+#: backend -> its world and the rows it is made of (``world``)
+WORLDS: dict[str, tuple[World, Any]] = {}
+
+
 @pytest.fixture
-def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -> World:
+def world(backend: str, make_user: Any, make_provider: Any, make_need: Any,
+          make_offer: Any) -> World:
+    """The world of the module docstring, in this test's database: built by the first case
+    of each backend, restored from its rows for every other."""
+    if backend in WORLDS:
+        built, rows = WORLDS[backend]
+        restore(rows)
+        for person in built.people.values():
+            rebind(person)
+        return built
+    built = build_world(make_user, make_provider, make_need, make_offer)
+    WORLDS[backend] = (built, snapshot())
+    return built
+
+
+def build_world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -> World:
     owner, other = make_user("Olive Owner"), make_user("Otto Other")
     matched = make_provider(make_user("Mia Matched"))
     accepted = make_provider(make_user("Abe Accepted"))

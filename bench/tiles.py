@@ -1,6 +1,8 @@
 """A map tile server on a free local port: every ``/{z}/{x}/{y}.png`` is one small PNG, and it
 counts what it served. Tests point ``MAP_TILE_URL`` at it (``conftest.map_tiles``), so no test
-ever asks OpenStreetMap for a tile."""
+ever asks OpenStreetMap for a tile; so does ``bench.lighthouse`` by default, so its pages load
+their tiles as they would in production (a machine without internet would otherwise score
+the console errors of tiles it cannot reach)."""
 
 from __future__ import annotations
 
