@@ -14,10 +14,11 @@
     area: { color: "#0f766e", weight: 2, fillOpacity: 0.08, dashArray: "6 4" },
   };
   const WORLD = [[20, 0], 2];
+  let pin = null;  // the marker icon (draw)
 
   function shapeLayer(shape) {
     if (shape.kind === "pin") {
-      return L.marker([shape.lat, shape.lon], { interactive: false, keyboard: false, alt: shape.label || "" });
+      return L.marker([shape.lat, shape.lon], { icon: pin, interactive: false, keyboard: false, alt: shape.label || "" });
     }
     const circle = L.circle([shape.lat, shape.lon], Object.assign(
       { radius: shape.radius_m, className: "map-" + (shape.style || "cell") }, STYLES[shape.style] || STYLES.cell));
@@ -25,14 +26,41 @@
     return circle;
   }
 
+  // Leaflet's stylesheet, once per page, fetched when the first map is drawn (not a
+  // render-blocking <link>: the map's room is already kept by app.css); maps wait for it
+  function withStyles(el, then) {
+    let link = document.querySelector("link[data-leaflet-css]");
+    if (!link) {
+      link = document.createElement("link");
+      link.rel = "stylesheet";
+      link.href = el.dataset.css;
+      link.dataset.leafletCss = "";
+      link.addEventListener("load", function () { link.dataset.loaded = "1"; });
+      link.addEventListener("error", function () { link.dataset.loaded = "1"; });
+      document.head.appendChild(link);
+    }
+    if (link.dataset.loaded) { then(); return; }
+    const done = function () { then(); };
+    link.addEventListener("load", done, { once: true });
+    link.addEventListener("error", done, { once: true });
+  }
+
   function setUp(el) {
     if (el.dataset.ready) return;
     el.dataset.ready = "1";
+    withStyles(el, function () { draw(el); });
+  }
+
+  function draw(el) {
     const spec = JSON.parse(el.dataset.map);
-    L.Icon.Default.imagePath = el.dataset.images;
+    pin = pin || L.icon({  // Leaflet's pin, without its shadow (which has no sharp 2x image)
+      iconUrl: el.dataset.images + "marker-icon.png", iconRetinaUrl: el.dataset.images + "marker-icon-2x.png",
+      iconSize: [25, 41], iconAnchor: [12, 41],
+    });
     const map = L.map(el, { scrollWheelZoom: false, zoomSnap: 0.5, maxZoom: Number(el.dataset.maxZoom) || 19 });
     L.tileLayer(el.dataset.tiles, {
       maxZoom: Number(el.dataset.maxZoom) || 19, attribution: el.dataset.attribution,
+      detectRetina: true,  // sharp on phones: tiles of the next zoom at half size
     }).addTo(map);
     if (spec.shapes.length) {  // bounds from the data: a circle has none until it is on a map
       const bounds = L.latLngBounds([]);
@@ -60,7 +88,7 @@
 
     function put(latlng) {
       if (!marker) {
-        marker = L.marker(latlng, { draggable: true, keyboard: false, alt: "The place you picked" }).addTo(map);
+        marker = L.marker(latlng, { icon: pin, draggable: true, keyboard: false, alt: "The place you picked" }).addTo(map);
         marker.on("dragend", function () { chosen(marker.getLatLng()); });
       } else {
         marker.setLatLng(latlng);
