@@ -14,6 +14,12 @@ VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "met
 URL_ATTRIBUTES = ("src", "href", "action", "data")
 
 
+def same_for_anyone(html: str) -> str:
+    """A page as two people could compare it: every request's script nonce (random, and the
+    same for everyone) blanked out."""
+    return re.sub(r'nonce="[^"]*"', 'nonce=""', html)
+
+
 class Node:
     """An element: its tag, attributes, parent and children (elements and text)."""
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import PUBLIC_URL, error_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pages import messages_shown
+from pages import messages_shown, same_for_anyone
 from sqlalchemy import func, select, update
 
 from marketplace.accounts import services as accounts
@@ -142,8 +142,8 @@ def test_asking_for_a_reset_answers_the_same_for_any_address(client, mailbox, ma
     web_known = client.post("/password-reset", data={"email": "owner@example.com"})
     web_unknown = client.post("/password-reset", data={"email": "nobody@example.com"})
     assert web_known.status_code == web_unknown.status_code == 200
-    assert web_known.get_data(as_text=True).replace("owner@", "nobody@") == \
-        web_unknown.get_data(as_text=True)
+    assert same_for_anyone(web_known.get_data(as_text=True)).replace("owner@", "nobody@") == \
+        same_for_anyone(web_unknown.get_data(as_text=True))
 
 
 # --- resetting a password ------------------------------------------------------------------------
