@@ -56,7 +56,16 @@ class Person:
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         size = "phone" if self.page.viewport_size["width"] < 600 else "desktop"
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}-{size}.png"), full_page=True)
+        path = str(ARTIFACTS / f"{name}-{size}.png")
+        try:
+            self.page.screenshot(path=path, full_page=True)
+        except Exception as exc:
+            # Chromium on a busy machine sometimes has no frame to give ("Unable to capture
+            # screenshot"): the picture is an artifact, so take it again once a frame is drawn
+            if "Unable to capture screenshot" not in str(exc):
+                raise
+            self.page.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")
+            self.page.screenshot(path=path, full_page=True)
 
     def close(self) -> None:
         self.context.close()
