@@ -318,7 +318,10 @@ def test_the_need_page_adds_and_removes_photos(make_user: Any, make_need: Any,
     assert small in [img.attrs.get("src") for img in page.find_all("img")]
     r = web.post(f"/needs/{need.id}/photos", data={"photo": (io.BytesIO(b"nope"), "a.png")},
                  content_type="multipart/form-data", follow_redirects=True)
-    assert "not a JPEG, PNG or WebP image" in r.get_data(as_text=True)
+    # next to the file input, announced with it -- not a banner at the top of the page
+    assert "not a JPEG, PNG or WebP image" in field_error(r, "photo")
+    assert not [f for f in dom(r).find_all("p", cls="flash") if "JPEG" in f.text()]
+    assert field_error(web.get(f"/needs/{need.id}"), "photo") is None  # shown once
     assert web.post(f"/needs/{need.id}/photos/{photo['id']}/remove").status_code == 302
     assert committed_count(NeedPhoto) == 0
 

@@ -95,7 +95,7 @@ def add_need_photo(need_id: int) -> Any:
         if exc.status in (403, 404):
             raise
         for message in _refused(exc, "photo")["photo"]:
-            flash(message, "error")
+            flash(message, "field:photo")  # shown next to the file input (needs/show.html)
     else:
         flash("Photo added.")
     return redirect(url_for("needs.show", need_id=need_id) + "#photos")

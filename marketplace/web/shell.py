@@ -45,6 +45,12 @@ def shell() -> dict[str, Any]:
             "endpoints": views, "last_notification_id": last_id, "last_notification_seq": last_seq}
 
 
+#: Flashed messages that belong next to one field of a page after its redirect (a need photo
+#: refused): base.html leaves them to that page instead of the banner at the top.
+FIELD_MESSAGES = ("field:photo",)
+
+
 def register(app: Flask) -> None:
     app.before_request(read_resume_point)
     app.context_processor(shell)
+    app.jinja_env.globals["field_message_categories"] = FIELD_MESSAGES
