@@ -7,8 +7,9 @@ Run from the repository root::
 
 Per backend: a throw-away database built by the migrations (a temporary SQLite file; a new
 PostgreSQL database on ``TEST_POSTGRES_URL``'s server, dropped at the end); N synthetic needs
-(seeded) bulk-loaded into ``users``, ``needs``, ``need_tags`` and ``trend_hits`` (the counters
-``signals.services.record`` maintains, aggregated the same way); ANALYZE. Then the real
+(seeded) bulk-loaded into ``users``, ``needs``, ``need_tags``, ``trend_hits`` and
+``trend_groups`` (the counters ``signals.services.record`` maintains, aggregated the same
+way); ANALYZE. Then the real
 ``signals.services.trends`` is timed on random queries (p50/p90/p99), and, in the same run, a
 scan answers the same questions from ``needs JOIN need_tags`` (the needs of the window in the
 area's box, tiled and floored in Python, as ``trends`` defines it): its timings, the ratio,
@@ -110,6 +111,13 @@ def generate(n: int, seed: int) -> Any:
     yield None, hits
 
 
+# trend_groups as signals.services keeps it: each tile-tag's distinct customers (as the
+# migration that created it fills it)
+GROUPS = ("INSERT INTO trend_groups (cell_row, cell_col, kind, tag, customers) "
+          "SELECT cell_row, cell_col, kind, tag, count(DISTINCT customer_id) FROM trend_hits "
+          "GROUP BY cell_row, cell_col, kind, tag")
+
+
 def load(backend: str, url: str, engine: Any, n: int, seed: int) -> tuple[int, int]:
     """Bulk load (executemany on SQLite, COPY on PostgreSQL), one transaction, foreign keys
     off while loading only (rows consistent by construction); returns (tags, trend_hits)."""
@@ -136,6 +144,7 @@ def load(backend: str, url: str, engine: Any, n: int, seed: int) -> tuple[int, i
                                     "customer_id, needs) VALUES (?, ?, ?, ?, ?, ?, ?)",
                                     [(*k, v) for k, v in tags.items()])
                     hits_loaded = len(tags)
+                    con.execute(GROUPS)
                     break
                 con.executemany(f"INSERT INTO needs ({', '.join(columns)}) VALUES ({marks})", [
                     tuple(sqlite_time(r[c]) if isinstance(r.get(c), datetime) else r.get(c)
@@ -165,6 +174,7 @@ def load(backend: str, url: str, engine: Any, n: int, seed: int) -> tuple[int, i
                         for k, v in tags.items():
                             copy.write_row((*k, v))
                     hits_loaded = len(tags)
+                    cur.execute(GROUPS)
                     break
                 with cur.copy(f"COPY needs ({', '.join(columns)}) FROM STDIN") as copy:
                     for r in needs:
@@ -177,7 +187,7 @@ def load(backend: str, url: str, engine: Any, n: int, seed: int) -> tuple[int, i
                 tags_loaded += len(tags)
         con.commit()
     with psycopg.connect(url, autocommit=True) as con:
-        con.execute("VACUUM (ANALYZE) users, needs, need_tags, trend_hits")
+        con.execute("VACUUM (ANALYZE) users, needs, need_tags, trend_hits, trend_groups")
     return tags_loaded, hits_loaded
 
 

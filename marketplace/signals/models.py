@@ -1,5 +1,5 @@
-"""The signals as data: each need's tags (``need_tags``) and the trend counters
-(``trend_hits``)."""
+"""The signals as data: each need's tags (``need_tags``), the trend counters (``trend_hits``)
+and how many customers each tile's tag has (``trend_groups``)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,10 @@ class TrendHit(db.Model):
         PrimaryKeyConstraint("cell_row", "cell_col", "hour", "kind", "tag", "customer_id",
                              postgresql_include=["needs"]),
         Index("ix_trend_hits_hour", "hour"),  # prune-trends forgets the old hours
+        # One tile's tag over a range of hours, for the groups that can reach the floor
+        # (trend_groups): the trends query seeks each of those instead of reading every hit.
+        Index("ix_trend_hits_group", "cell_row", "cell_col", "kind", "tag", "hour",
+              "customer_id", "needs"),
         {"sqlite_with_rowid": False},
     )
 
@@ -50,3 +54,20 @@ class TrendHit(db.Model):
     customer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
                                              index=True)
     needs: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class TrendGroup(db.Model):
+    """How many distinct customers a tag has in one trend tile over every hour still kept (no
+    window is longer, so no window has more). Trends read only the hits of groups at or over
+    the k floor: in a 50 km, 7-day area most tile-tag groups are one or two customers, and
+    none of them can be shown. It may count too many for a while (a customer erased, a race
+    of two first uses), never too few once a write commits; pruning and moderation count
+    the groups they touch again. No customer is named: one row per tile and tag."""
+
+    __tablename__ = "trend_groups"
+
+    cell_row: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    cell_col: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customers: Mapped[int] = mapped_column(Integer)

@@ -16,6 +16,11 @@ Trends are aggregates only, built so that no single customer or need can be pick
   that.
 - **Hours.** Windows are whole hours (``24h`` or ``7d`` ending with the current hour), the
   previous window the same length just before.
+
+Speed: a tile's tag that fewer than k customers used over all the kept hours cannot pass the
+floor in any window, and in a wide area most of them are such. ``trend_groups`` keeps each
+tile-tag's customer count (at least the true one), and the queries read only the hits of
+groups at or over k, each by one index seek over its hours.
 """
 
 from __future__ import annotations
@@ -27,13 +32,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, case, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from marketplace.extensions import db
 from marketplace.geo import grid_cell_centre, lat_row, search_box
-from marketplace.signals.models import NeedTag, TrendHit
+from marketplace.signals.models import NeedTag, TrendGroup, TrendHit
 from marketplace.signals.parser import INTENT, MENTION, TOPIC, Signals, normalise, parse
 
 TILE_DEG = 0.1
@@ -118,21 +123,65 @@ def _count(customer_id: int, lat: float, lon: float, created_at: datetime,
     cell = grid_cell_centre(lat, lon)
     key = {"cell_row": lat_row(cell.lat), "cell_col": trend_col(cell.lon),
            "hour": hour_of(created_at), "customer_id": customer_id}
+    row, col = key["cell_row"], key["cell_col"]
     if delta > 0:
+        # the tags this customer uses in this tile for the first time (in the kept hours)
+        had = {tuple(r) for r in db.session.execute(
+            select(_T.kind, _T.tag).distinct()
+            .where(_T.customer_id == customer_id, _T.cell_row == row, _T.cell_col == col,
+                   tuple_(_T.kind, _T.tag).in_(tags)))}
         rows = [{**key, "kind": kind, "tag": tag, "needs": delta} for kind, tag in tags]
-        dialect = db.session.connection().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = insert(TrendHit).values(rows)
+        stmt = _insert()(TrendHit).values(rows)
         stmt = stmt.on_conflict_do_update(
             index_elements=["cell_row", "cell_col", "hour", "kind", "tag", "customer_id"],
             set_={"needs": TrendHit.needs + delta})
         db.session.execute(stmt)
+        first = [{"cell_row": row, "cell_col": col, "kind": kind, "tag": tag, "customers": 1}
+                 for kind, tag in tags if (kind, tag) not in had]
+        if first:
+            group = _insert()(TrendGroup).values(first)
+            db.session.execute(group.on_conflict_do_update(
+                index_elements=["cell_row", "cell_col", "kind", "tag"],
+                set_={"customers": TrendGroup.customers + 1}))
         return
-    match = [_T.cell_row == key["cell_row"], _T.cell_col == key["cell_col"],
+    match = [_T.cell_row == row, _T.cell_col == col,
              _T.hour == key["hour"], _T.customer_id == customer_id,
              tuple_(_T.kind, _T.tag).in_(tags)]
     db.session.execute(update(TrendHit.__table__).where(*match).values(needs=_T.needs + delta))
     db.session.execute(delete(TrendHit.__table__).where(*match, _T.needs <= 0))
+    regroup({(row, col, kind, tag) for kind, tag in tags})
+
+
+def _insert() -> Any:
+    return pg_insert if db.session.connection().dialect.name == "postgresql" else sqlite_insert
+
+
+GroupKey = tuple[int, int, str, str]
+
+
+def regroup(keys: set[GroupKey]) -> None:
+    """Count the distinct customers of these tile-tag groups again from ``trend_hits`` (in the
+    caller's transaction), after hits went: a group left with none is removed."""
+    ordered = sorted(keys)
+    hit_key = tuple_(_T.cell_row, _T.cell_col, _T.kind, _T.tag)
+    group_key = tuple_(_G.cell_row, _G.cell_col, _G.kind, _G.tag)
+    for start in range(0, len(ordered), 400):
+        chunk = ordered[start:start + 400]
+        counts = db.session.execute(
+            select(_T.cell_row, _T.cell_col, _T.kind, _T.tag,
+                   func.count(func.distinct(_T.customer_id)))
+            .where(hit_key.in_(chunk))
+            .group_by(_T.cell_row, _T.cell_col, _T.kind, _T.tag)).all()
+        db.session.execute(delete(TrendGroup.__table__).where(group_key.in_(chunk)))
+        if counts:
+            db.session.execute(TrendGroup.__table__.insert(), [
+                {"cell_row": r, "cell_col": c, "kind": kind, "tag": tag, "customers": n}
+                for r, c, kind, tag, n in counts])
+
+
+def _groups_of(*where: Any) -> set[GroupKey]:
+    return {tuple(r) for r in db.session.execute(  # type: ignore[misc]
+        select(_T.cell_row, _T.cell_col, _T.kind, _T.tag).distinct().where(*where))}
 
 
 @dataclass(frozen=True)
@@ -158,19 +207,32 @@ def _tiles(where: Area) -> dict[str, Any]:
 
 
 _T = TrendHit.__table__.c
+_G = TrendGroup.__table__.c
+
+
+def _hits_of_groups_over_the_floor() -> tuple[Any, list[Any]]:
+    """trend_hits joined to the area's groups with at least k customers (bind parameters
+    ``rows``, ``cols``, ``k``), and the conditions saying so: the hits of every other group
+    cannot pass the floor and are never read."""
+    rows, cols = bindparam("rows", expanding=True), bindparam("cols", expanding=True)
+    joined = TrendHit.__table__.join(TrendGroup.__table__, and_(
+        _T.cell_row == _G.cell_row, _T.cell_col == _G.cell_col, _T.kind == _G.kind,
+        _T.tag == _G.tag))
+    return joined, [_G.cell_row.in_(rows), _G.cell_col.in_(cols), _G.customers >= bindparam("k"),
+                    _T.cell_row.in_(rows), _T.cell_col.in_(cols)]
 
 
 def _statement() -> Any:
     current = _T.hour >= bindparam("current")
+    joined, over_the_floor = _hits_of_groups_over_the_floor()
     return (
         select(_T.kind, _T.tag, _T.cell_row, _T.cell_col,
                func.sum(case((current, _T.needs), else_=0)),
                func.count(func.distinct(case((current, _T.customer_id)))),
                func.sum(case((current, 0), else_=_T.needs)),
                func.count(func.distinct(case((current, None), else_=_T.customer_id))))
-        .where(_T.cell_row.in_(bindparam("rows", expanding=True)),
-               _T.cell_col.in_(bindparam("cols", expanding=True)),
-               _T.hour >= bindparam("since"), _T.hour <= bindparam("until"))
+        .select_from(joined)
+        .where(*over_the_floor, _T.hour >= bindparam("since"), _T.hour <= bindparam("until"))
         .group_by(_T.kind, _T.tag, _T.cell_row, _T.cell_col)
         # Only tiles over the floor in one window or the other leave the database.
         .having(or_(func.count(func.distinct(case((current, _T.customer_id))))
@@ -222,13 +284,13 @@ SUGGEST_WINDOW = "7d"
 
 
 def _suggest_statement(prefixed: bool) -> Any:
-    where = [_T.cell_row.in_(bindparam("rows", expanding=True)),
-             _T.cell_col.in_(bindparam("cols", expanding=True)),
-             _T.hour >= bindparam("since"), _T.hour <= bindparam("until")]
+    joined, over_the_floor = _hits_of_groups_over_the_floor()
+    where = [*over_the_floor, _T.hour >= bindparam("since"), _T.hour <= bindparam("until")]
     if prefixed:
         where += [_T.kind == bindparam("kind"),
                   func.substr(_T.tag, 1, bindparam("length")) == bindparam("prefix")]
     return (select(_T.kind, _T.tag, func.sum(_T.needs))
+            .select_from(joined)
             .where(*where)
             .group_by(_T.kind, _T.tag, _T.cell_row, _T.cell_col)
             .having(func.count(func.distinct(_T.customer_id)) >= bindparam("k")))
@@ -272,7 +334,14 @@ def recount(customer_id: int, needs: list[tuple[int, float, float, datetime]]) -
     transaction: moderation calls it when it hides or restores a need or suspends or restores
     the customer, so trends never show what moderation took away, and show it again once
     restored. Hours already pruned stay forgotten."""
+    touched = _groups_of(_T.customer_id == customer_id)
     db.session.execute(TrendHit.__table__.delete().where(_T.customer_id == customer_id))
+    _count_again(customer_id, needs, touched)  # adds the groups it counts in to ``touched``
+    regroup(touched)
+
+
+def _count_again(customer_id: int, needs: list[tuple[int, float, float, datetime]],
+                 touched: set[GroupKey]) -> None:
     since = hour_of(datetime.now(UTC)) - KEEP_HOURS
     kept = [n for n in needs if hour_of(n[3]) >= since]
     if not kept:
@@ -292,11 +361,14 @@ def recount(customer_id: int, needs: list[tuple[int, float, float, datetime]]) -
             {"cell_row": r, "cell_col": c, "hour": h, "kind": kind, "tag": tag,
              "customer_id": customer_id, "needs": n}
             for (r, c, h, kind, tag), n in counts.items()])
+        touched.update((r, c, kind, tag) for r, c, _h, kind, tag in counts)
 
 
 def prune(now: datetime | None = None) -> int:
     """Forget trend counters older than ``KEEP_HOURS``; commits, returns how many rows went."""
     horizon = hour_of(now or datetime.now(UTC)) - KEEP_HOURS
+    touched = _groups_of(_T.hour < horizon)
     result = db.session.execute(TrendHit.__table__.delete().where(_T.hour < horizon))
+    regroup(touched)
     db.session.commit()
     return int(result.rowcount or 0)
