@@ -238,6 +238,9 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         "WEBHOOKS_INTERVAL_SECONDS": float(env.get("WEBHOOKS_INTERVAL_SECONDS", "5")),
         "WEBHOOKS_ALLOW_HTTP": env.get("WEBHOOKS_ALLOW_HTTP", "0") == "1",
         "WEBHOOKS_ALLOW_PRIVATE": env.get("WEBHOOKS_ALLOW_PRIVATE", "0") == "1",
+        # After a secret rotation the previous secret also signs deliveries this long.
+        "WEBHOOKS_SECRET_OVERLAP_SECONDS": float(env.get("WEBHOOKS_SECRET_OVERLAP_SECONDS",
+                                                         "86400")),
         "RATE_LIMIT_WEBHOOKS": env.get("RATE_LIMIT_WEBHOOKS", "10 per hour;30 per day"),
     }
     config.update(overrides)

@@ -107,7 +107,7 @@ from marketplace.schemas import EmptySchema, TrimmedString
 from marketplace.signals.schemas import TrendsArgs
 from marketplace.webhooks import services as webhooks
 from marketplace.webhooks.models import WebhookDelivery
-from marketplace.webhooks.schemas import WebhookInSchema
+from marketplace.webhooks.schemas import WebhookInSchema, WebhookPatchSchema
 
 API = "/api/v1"
 BAD_STATUSES = frozenset({400, 401, 403, 404, 409, 413, 415, 422})
@@ -388,6 +388,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", f"{API}/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/replay",
              "customer", f"{API}/webhooks/{{webhook}}/deliveries/{{delivery}}/replay",
              EmptySchema, bodies=({},)),
+    Endpoint("PATCH", f"{API}/webhooks/<int:webhook_id>", "customer",
+             f"{API}/webhooks/{{webhook}}", WebhookPatchSchema,
+             bodies=({"url": "https://example.com/hooks/v2", "types": ["need.matched"],
+                      "enabled": True}, {}),
+             extras=(Extra("not-a-url", ("url",), "not a url"),
+                     Extra("ftp", ("url",), "ftp://example.com/x"),
+                     Extra("no-types", ("types",), []),
+                     Extra("unknown-type", ("types",), ["no.such"]))),
+    Endpoint("POST", f"{API}/webhooks/<int:webhook_id>/rotate-secret", "customer",
+             f"{API}/webhooks/{{webhook}}/rotate-secret", EmptySchema, bodies=({},)),
     Endpoint("POST", f"{API}/webhooks", "customer", f"{API}/webhooks", WebhookInSchema,
              idempotent=True,
              bodies=({"url": "https://example.com/hooks", "types": ["need.matched"]},),

@@ -60,6 +60,7 @@ DATA_CHECKED = {
     "PUT /api/v1/me/alerts": {"categories"},  # which slugs exist is data: GET /categories
     # a host name must resolve to a public address (SSRF); an address is not a pattern
     "POST /api/v1/webhooks": {"url"},
+    "PATCH /api/v1/webhooks/{webhook_id}": {"url"},
 }
 
 

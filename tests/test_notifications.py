@@ -18,6 +18,7 @@ import pytest
 from conftest import AUSTIN, Person, error_of, message_data, need_data
 from flask_sqlalchemy.session import Session as FlaskSession
 from pages import dom
+from receiver import receiving
 from sqlalchemy import event, func, select, text, update
 
 from marketplace import lifecycle
@@ -33,6 +34,8 @@ from marketplace.notifications.types import NotificationType
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
 from marketplace.ratings import services as ratings
+from marketplace.webhooks import services as webhooks
+from marketplace.webhooks.services import deliver_due
 
 DALLAS = (32.7767, -96.7970)  # ~300 km from Austin
 TRUE_POINT = (30.2712345, -97.7398765)  # not a grid-cell centre, so any leak is recognisable
@@ -397,6 +400,18 @@ def test_rating_tells_the_provider_and_the_reply_tells_the_customer(cast, make_n
 
 def run_loop(cast: Cast, make_need: Any, make_offer: Any) -> None:
     """Every event type at least once."""
+    with receiving() as receiver:
+        receiver.answers = [500] * 100  # the customer's webhook never takes a delivery
+        webhooks.create(cast.customer.user, {"url": receiver.url, "types": ["offer.received"]})
+        _run_loop(cast, make_need, make_offer)
+        # webhook.disabled: its offer.received deliveries fail every attempt until it is
+        # disabled (WEBHOOKS_DISABLE_AFTER of them)
+        for _ in range(10):
+            if not deliver_due():
+                break
+
+
+def _run_loop(cast: Cast, make_need: Any, make_offer: Any) -> None:
     a, b, c = cast.pros
     need = post(cast, make_need)  # need.matched x3
     oa = make_offer(need, a)  # offer.received
@@ -430,7 +445,7 @@ def test_the_documented_types_are_the_types_notify_takes():
     section = DOCS.read_text().split("## Types", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `([a-z]+\.[a-z]+)` \|", section, re.M))
     assert documented == ALL_TYPES
-    assert len(ALL_TYPES) == 13
+    assert len(ALL_TYPES) == 14
 
 
 def test_notify_refuses_a_type_that_is_not_one(app):

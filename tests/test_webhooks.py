@@ -2,11 +2,13 @@
 signed as Standard Webhooks says (checked with its reference verifier), retried after a
 failing answer, given up and the webhook disabled after persistent failure; nothing goes to a
 suspended account's webhook; URLs that point inside are refused; another user cannot see or
-touch one's webhook."""
+touch one's webhook; a webhook is changed and re-enabled (resuming what it is owed), its secret
+rotated with an overlap in which both secrets verify, and its owner told when it is disabled."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from flask import Flask
 from receiver import receiving
 from standardwebhooks.webhooks import Webhook as Verifier
 
+from marketplace.db_types import utcnow
 from marketplace.extensions import db
 from marketplace.moderation import services as moderation
 from marketplace.webhooks import outbound
@@ -139,3 +142,165 @@ def test_another_user_cannot_see_or_touch_your_webhook(make_user: Any) -> None:
     assert [w["id"] for w in listed] == [created["id"]] and "secret" not in listed[0]
     assert owner.delete(f"{API}/{created['id']}").status_code == 204
     assert owner.get(f"{API}/{created['id']}").status_code == 404
+
+
+# --- changing a webhook -------------------------------------------------------------------
+
+def test_a_webhook_is_changed_by_its_owner_only(app: Flask, make_user: Any) -> None:
+    owner, other = make_user("Olive Owner"), make_user("Otto Other")
+    created = register(owner, "https://example.com/hooks")
+    url = f"{API}/{created['id']}"
+    r = owner.patch(url, json={"url": "https://example.org/new", "types": [
+        "offer.received", "need.matched", "offer.received"]})
+    assert r.status_code == 200, r.get_json()
+    changed = r.get_json()
+    assert (changed["url"], changed["types"], changed["enabled"]) == \
+        ("https://example.org/new", ["need.matched", "offer.received"], True)
+    assert "secret" not in changed
+    assert owner.patch(url, json={}).get_json() == changed  # what is left out stays
+    assert other.patch(url, json={"enabled": False}).status_code == 404
+    for body, field in [({"types": ["no.such"]}, "types"), ({"types": []}, "types"),
+                        ({"enabled": "perhaps"}, "enabled"), ({"url": ""}, "url"),
+                        ({"url": "ftp://example.com/x"}, "url")]:
+        r = owner.patch(url, json=body)
+        assert r.status_code == 422, body
+        assert field in error_of(r)["fields"], body
+    app.config.update(WEBHOOKS_ALLOW_HTTP=False, WEBHOOKS_ALLOW_PRIVATE=False)
+    try:
+        r = owner.patch(url, json={"url": "https://10.1.2.3/x"})
+    finally:
+        app.config.update(WEBHOOKS_ALLOW_HTTP=True, WEBHOOKS_ALLOW_PRIVATE=True)
+    assert r.status_code == 422 and "url" in error_of(r)["fields"]
+    assert owner.get(url).get_json() == changed  # nothing refused was kept
+
+
+def fail_until_disabled(receiver: Any, customer: Any, make_need: Any) -> None:
+    """Two deliveries failing every attempt (WEBHOOKS_DISABLE_AFTER=2, three attempts each
+    in tests), and a third owed meanwhile, still pending when the webhook is disabled."""
+    receiver.answers = [500] * 7
+    make_need(customer, title="First")
+    make_need(customer, title="Second")
+    assert deliver_due() == 2
+    assert deliver_due() == 2
+    make_need(customer, title="Third")
+    assert deliver_due() == 3  # the first two fail for good; the third's first try fails
+
+
+def test_re_enabling_a_disabled_webhook_resumes_what_it_is_owed(make_user: Any,
+                                                                make_provider: Any,
+                                                                make_need: Any) -> None:
+    provider = make_provider(make_user("Pia Provider"))
+    customer = make_user("Cy Customer")
+    with receiving() as receiver:
+        created = register(provider, receiver.url)
+        url = f"{API}/{created['id']}"
+        fail_until_disabled(receiver, customer, make_need)
+        assert provider.get(url).get_json()["enabled"] is False
+        assert deliver_due() == 0  # what it is still owed waits
+        [pending] = db.session.query(WebhookDelivery).filter_by(status="pending").all()
+        sent = len(receiver.received)
+        assert provider.post(f"{url}/deliveries/{pending.id}/replay").status_code == 409
+        r = provider.patch(url, json={"enabled": True})
+        assert r.status_code == 200 and r.get_json()["enabled"] is True
+        assert deliver_due() == 1
+        assert len(receiver.received) == sent + 1
+        assert json.loads(receiver.received[-1].body)["data"]["need"]["title"] == "Third"
+        db.session.expire_all()
+        assert db.session.get(WebhookDelivery, pending.id).status == "delivered"
+        # the count of failures started again: one more failed delivery does not disable it
+        receiver.answers = [500] * 3
+        make_need(customer, title="Fourth")
+        for _ in range(3):
+            deliver_due()
+        assert provider.get(url).get_json()["enabled"] is True
+        # and pausing it holds deliveries back
+        assert provider.patch(url, json={"enabled": False}).get_json()["enabled"] is False
+        make_need(customer, title="Fifth")
+        assert deliver_due() == 0
+
+
+# --- disabled, with a notice --------------------------------------------------------------
+
+def test_a_disabled_webhook_s_owner_is_told_live_and_on_their_other_webhooks(
+        make_user: Any, make_provider: Any, make_need: Any, emitted_wire: list[str],
+        auth: Any) -> None:
+    provider = make_provider(make_user("Pia Provider"))
+    customer = make_user("Cy Customer")
+    with receiving() as failing, receiving() as other:
+        created = register(provider, failing.url, ["need.matched", "webhook.disabled"])
+        second = register(provider, other.url, ["webhook.disabled"])
+        fail_until_disabled(failing, customer, make_need)
+        assert deliver_due() == 1  # the notice, to the other webhook only
+        assert deliver_due() == 0
+    [notice] = [n for n in provider.get("/api/v1/notifications").get_json()["items"]
+                if n["type"] == "webhook.disabled"]
+    assert notice["data"] == {
+        "webhook_id": created["id"], "url": failing.url, "failed_deliveries": 2,
+        "last_delivery_id": notice["data"]["last_delivery_id"], "last_status": 500,
+        "last_error": "HTTP 500"}
+    assert failing.url in notice["text"] and "HTTP 500" in notice["text"]
+    last = db.session.get(WebhookDelivery, notice["data"]["last_delivery_id"])
+    assert (last.webhook_id, last.status) == (created["id"], "failed")
+    # emitted live, as every notification is
+    assert [json.loads(w)["id"] for w in emitted_wire
+            if json.loads(w)["type"] == "webhook.disabled"] == [notice["id"]]
+    # the failing webhook was never sent its own notice; the other was, signed with its secret
+    assert all(json.loads(r.body)["type"] == "need.matched" for r in failing.received)
+    [got] = other.received
+    assert Verifier(second["secret"]).verify(got.body, got.headers)["id"] == notice["id"]
+    # the notifications page says it
+    page = auth.sign_in(provider).get("/notifications").get_data(as_text=True)
+    assert "webhook disabled" in page and "was disabled after 2 failed deliveries" in page
+
+
+# --- rotating the secret ------------------------------------------------------------------
+
+def test_after_a_rotation_both_secrets_verify_until_the_overlap_ends(app: Flask,
+                                                                     make_user: Any,
+                                                                     make_provider: Any,
+                                                                     make_need: Any) -> None:
+    provider = make_provider(make_user("Pia Provider"))
+    with receiving() as receiver:
+        created = register(provider, receiver.url)
+        url = f"{API}/{created['id']}"
+        assert created["previous_until"] is None
+        assert make_user("Otto Other").post(f"{url}/rotate-secret").status_code == 404
+        before = utcnow()
+        r = provider.post(f"{url}/rotate-secret")
+        assert r.status_code == 200, r.get_json()
+        rotated = r.get_json()
+        old, new = created["secret"], rotated["secret"]
+        assert new.startswith("whsec_") and new != old
+        overlap = app.config["WEBHOOKS_SECRET_OVERLAP_SECONDS"]
+        until = datetime.fromisoformat(rotated["previous_until"])
+        assert before + timedelta(seconds=overlap - 5) < until <= utcnow() + timedelta(
+            seconds=overlap)
+        assert provider.get(url).get_json()["previous_until"] == rotated["previous_until"]
+        assert "secret" not in provider.get(url).get_json()
+        make_need(make_user("Cy Customer"), title="Tacos")
+        assert deliver_due() == 1
+        [got] = receiver.received
+        assert len(got.headers["webhook-signature"].split(" ")) == 2
+        assert Verifier(old).verify(got.body, got.headers) == \
+            Verifier(new).verify(got.body, got.headers)
+        # the overlap runs out: only the new secret signs
+        db.session.get(Webhook, created["id"]).previous_until = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+        [delivery] = provider.get(f"{url}/deliveries").get_json()["items"]
+        assert provider.post(f"{url}/deliveries/{delivery['id']}/replay").status_code == 202
+        assert deliver_due() == 1
+        replayed = receiver.received[-1]
+        assert len(replayed.headers["webhook-signature"].split(" ")) == 1
+        assert Verifier(new).verify(replayed.body, replayed.headers)["data"]["need"]["title"] \
+            == "Tacos"
+        with pytest.raises(Exception, match="signature"):
+            Verifier(old).verify(replayed.body, replayed.headers)
+        # a second rotation: the first secret no longer signs at all, the second does
+        newest = provider.post(f"{url}/rotate-secret").get_json()["secret"]
+        r = provider.post(f"{url}/deliveries/{delivery['id']}/replay")
+        assert r.status_code == 202 and deliver_due() == 1
+        last = receiver.received[-1]
+        assert Verifier(newest).verify(last.body, last.headers)
+        assert Verifier(new).verify(last.body, last.headers)
+        with pytest.raises(Exception, match="signature"):
+            Verifier(old).verify(last.body, last.headers)

@@ -104,6 +104,8 @@ OPERATION_IDS = {
     "webhooks_api.list_mine": "listWebhooks",
     "webhooks_api.show": "getWebhook",
     "webhooks_api.remove": "deleteWebhook",
+    "webhooks_api.change": "updateWebhook",
+    "webhooks_api.rotate_secret": "rotateWebhookSecret",
     "webhooks_api.list_deliveries": "listWebhookDeliveries",
     "webhooks_api.replay": "replayWebhookDelivery",
 }
@@ -220,6 +222,8 @@ EXAMPLES: dict[str, Any] = {
                  "reason": "Spam."},
     "resendVerification": {},
     "replayWebhookDelivery": {},
+    "rotateWebhookSecret": {},
+    "updateWebhook": {"enabled": True, "types": ["offer.received", "webhook.disabled"]},
     "saveMyAlerts": {"categories": ["catering", "cleaning"], "direct_asks": True, "tags": False},
     "createWebhook": {"url": "https://example.com/hooks/nearby",
                       "types": ["offer.received", "message.received"]},

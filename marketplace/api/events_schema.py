@@ -104,6 +104,18 @@ class RatingRepliedData(Schema):
     reply = fields.String(required=True)
 
 
+class WebhookDisabledData(Schema):
+    webhook_id = fields.Integer(required=True)
+    url = fields.String(required=True)
+    failed_deliveries = fields.Integer(required=True, metadata={
+        "description": "Deliveries in a row that failed every attempt (WEBHOOKS_DISABLE_AFTER)."})
+    last_delivery_id = fields.Integer(required=True)
+    last_status = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "The HTTP status of the last attempt; null when it got no answer."})
+    last_error = fields.String(required=True, metadata={
+        "description": "Why the last attempt failed: `HTTP <status>`, or the network fault."})
+
+
 #: One line per type: the marshmallow schema of its ``data``.
 PAYLOADS: dict[NotificationType, type[Schema]] = {
     NotificationType.NEED_MATCHED: NeedMatchedData,
@@ -119,6 +131,7 @@ PAYLOADS: dict[NotificationType, type[Schema]] = {
     NotificationType.MESSAGE_RECEIVED: MessageReceivedData,
     NotificationType.RATING_RECEIVED: RatingReceivedData,
     NotificationType.RATING_REPLIED: RatingRepliedData,
+    NotificationType.WEBHOOK_DISABLED: WebhookDisabledData,
 }
 
 

@@ -14,6 +14,7 @@ from marketplace.webhooks.schemas import (
     WebhookCreatedSchema,
     WebhookInSchema,
     WebhookOutSchema,
+    WebhookPatchSchema,
 )
 
 blp = Blueprint("webhooks_api", __name__, url_prefix="/api/v1",
@@ -30,8 +31,13 @@ def create(data: dict[str, Any]) -> Any:
     """Register an endpoint for the notification types you want. The answer carries the
     signing secret, this once."""
     webhook, secret = services.create(g.user, data)
+    return _with_secret(webhook, secret)
+
+
+def _with_secret(webhook: Any, secret: str) -> dict[str, Any]:
     return {"id": webhook.id, "url": webhook.url, "types": webhook.types,
-            "enabled": webhook.enabled, "created_at": webhook.created_at, "secret": secret}
+            "enabled": webhook.enabled, "created_at": webhook.created_at,
+            "previous_until": webhook.previous_until, "secret": secret}
 
 
 @blp.route("/webhooks", methods=["GET"])
@@ -49,6 +55,29 @@ def list_mine(args: dict[str, Any]) -> Any:
 def show(webhook_id: int) -> Any:
     """One of your webhooks."""
     return services.get(g.user, webhook_id)
+
+
+@blp.route("/webhooks/<int:webhook_id>", methods=["PATCH"])
+@auth_required
+@blp.arguments(WebhookPatchSchema, required=False)
+@blp.response(200, WebhookOutSchema)
+def change(data: dict[str, Any], webhook_id: int) -> Any:
+    """Change a webhook's `url` (checked as when registering), `types` or `enabled`; what you
+    leave out stays. Enabling a disabled webhook resumes what it is still owed."""
+    return services.change(g.user, webhook_id, data)
+
+
+@blp.route("/webhooks/<int:webhook_id>/rotate-secret", methods=["POST"])
+@auth_required
+@blp.limited("RATE_LIMIT_WEBHOOKS")
+@blp.arguments(EmptySchema, required=False)
+@blp.response(200, WebhookCreatedSchema)
+def rotate_secret(_body: dict[str, Any], webhook_id: int) -> Any:
+    """A new signing secret, shown this once. Until `previous_until`
+    (`WEBHOOKS_SECRET_OVERLAP_SECONDS` from now, default 24 h) each delivery is signed with
+    both the new and the previous secret, so your receiver may switch at any time."""
+    webhook, secret = services.rotate_secret(g.user, webhook_id)
+    return _with_secret(webhook, secret)
 
 
 @blp.route("/webhooks/<int:webhook_id>", methods=["DELETE"])

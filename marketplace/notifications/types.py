@@ -26,6 +26,7 @@ class NotificationType(enum.StrEnum):
     MESSAGE_RECEIVED = "message.received"
     RATING_RECEIVED = "rating.received"
     RATING_REPLIED = "rating.replied"
+    WEBHOOK_DISABLED = "webhook.disabled"
 
 
 def _title(d: dict[str, Any]) -> str:
@@ -58,6 +59,8 @@ _TEXT: dict[NotificationType, Callable[[dict[str, Any]], str]] = {
     f"{d.get('body', '')}",
     NotificationType.RATING_RECEIVED: lambda d: f"You got {d.get('stars')}★ for {_title(d)}",
     NotificationType.RATING_REPLIED: lambda d: f"{d.get('provider')} replied to your rating",
+    NotificationType.WEBHOOK_DISABLED: lambda d: f"Your webhook {d.get('url')} was disabled "
+    f"after {d.get('failed_deliveries')} failed deliveries: {d.get('last_error')}",
 }
 assert set(_TEXT) == set(NotificationType), "every type says something"
 

@@ -28,6 +28,11 @@ class Webhook(db.Model):
     types: Mapped[list[Any]] = mapped_column(JSON)
     secret: Mapped[str] = mapped_column(Text)  # Fernet token of "whsec_..."
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Deliveries that failed every attempt since the last one delivered (or since the webhook
+    # was enabled): WEBHOOKS_DISABLE_AFTER of them disable it.
+    failed_in_a_row: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    previous_secret: Mapped[str | None] = mapped_column(Text)  # Fernet token, as ``secret``
+    previous_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -10,13 +10,31 @@ from marketplace.webhooks.models import URL_MAX
 TYPES = sorted(t.value for t in NotificationType)
 
 
+def _url(required: bool) -> fields.String:
+    return fields.String(required=required, validate=validate.Length(min=1, max=URL_MAX),
+                         metadata={"description": "Where deliveries are POSTed: an https:// URL "
+                                   "on a public address."})
+
+
+def _types(required: bool) -> fields.List:
+    return fields.List(fields.String(validate=validate.OneOf(TYPES)), required=required,
+                       validate=validate.Length(min=1, max=len(TYPES)),
+                       metadata={"description": "The notification types to deliver."})
+
+
 class WebhookInSchema(Schema):
-    url = fields.String(required=True, validate=validate.Length(min=1, max=URL_MAX),
-                        metadata={"description": "Where deliveries are POSTed: an https:// URL "
-                                  "on a public address."})
-    types = fields.List(fields.String(validate=validate.OneOf(TYPES)), required=True,
-                        validate=validate.Length(min=1, max=len(TYPES)),
-                        metadata={"description": "The notification types to deliver."})
+    url = _url(required=True)
+    types = _types(required=True)
+
+
+class WebhookPatchSchema(Schema):
+    """What may change of a webhook; whatever is left out stays as it is."""
+
+    url = _url(required=False)
+    types = _types(required=False)
+    enabled = fields.Boolean(metadata={
+        "description": "`false` pauses deliveries (they wait, pending); `true` resumes a "
+                       "disabled webhook: what it is still owed is sent at once."})
 
 
 class WebhookOutSchema(Schema):
@@ -25,6 +43,9 @@ class WebhookOutSchema(Schema):
     types = fields.List(fields.String())
     enabled = fields.Boolean()
     created_at = fields.DateTime()
+    previous_until = fields.DateTime(allow_none=True, metadata={
+        "description": "After a secret rotation, until when the previous secret also signs "
+                       "each delivery (a second `v1,` signature); null when none does."})
 
 
 class WebhookCreatedSchema(WebhookOutSchema):

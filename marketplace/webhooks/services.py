@@ -1,6 +1,7 @@
-"""Webhook operations: register, list, read, remove; the outbox's store hook that owes each
-subscribed webhook a delivery; and the delivery pass (claim due rows under a lease, POST them
-signed, record the answer, retry with back-off)."""
+"""Webhook operations: register, list, read, change, rotate the secret, remove; the outbox's
+store hook that owes each subscribed webhook a delivery; and the delivery pass (claim due rows
+under a lease, POST them signed, record the answer, retry with back-off, disable a webhook that
+keeps failing and tell its owner)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ from marketplace.accounts.models import User
 from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Invalid, NotFound
 from marketplace.extensions import db
+from marketplace.notifications import outbox
 from marketplace.notifications.outbox import Event
+from marketplace.notifications.types import NotificationType
 from marketplace.pagination import paginate
 from marketplace.webhooks import outbound
 from marketplace.webhooks.models import Webhook, WebhookDelivery
@@ -46,8 +49,21 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
+def _encrypt(secret: str) -> str:
+    return _cipher().encrypt(secret.encode()).decode()
+
+
 def secret_of(webhook: Webhook) -> str:
     return _cipher().decrypt(webhook.secret.encode()).decode()
+
+
+def signing_secrets(webhook: Webhook, now: datetime) -> list[str]:
+    """The secrets a delivery is signed with now: the current one, and during the overlap
+    after a rotation (until ``previous_until``) the one it replaced."""
+    secrets_ = [secret_of(webhook)]
+    if webhook.previous_secret and webhook.previous_until and now < webhook.previous_until:
+        secrets_.append(_cipher().decrypt(webhook.previous_secret.encode()).decode())
+    return secrets_
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
@@ -73,7 +89,7 @@ def create(user: User, data: dict[str, Any]) -> tuple[Webhook, str]:
     _check_url(data["url"])
     secret = new_secret()
     webhook = Webhook(user_id=user.id, url=data["url"], types=sorted(set(data["types"])),
-                      secret=_cipher().encrypt(secret.encode()).decode(), enabled=True)
+                      secret=_encrypt(secret), enabled=True, failed_in_a_row=0)
     db.session.add(webhook)
     db.session.commit()
     return webhook, secret
@@ -90,6 +106,42 @@ def get(user: User, webhook_id: int) -> Webhook:
     if webhook is None or webhook.user_id != user.id:
         raise NotFound("No such webhook.")
     return webhook
+
+
+def change(user: User, webhook_id: int, data: dict[str, Any]) -> Webhook:
+    """Change a webhook's ``url`` (checked as when registering), ``types`` or ``enabled``;
+    what is left out stays. Enabling a disabled webhook resumes what it is still owed: its
+    pending deliveries are due at once, and its count of failures starts again."""
+    webhook = get(user, webhook_id)
+    if "url" in data:
+        _check_url(data["url"])
+        webhook.url = data["url"]
+    if "types" in data:
+        webhook.types = sorted(set(data["types"]))
+    if data.get("enabled") is True and not webhook.enabled:
+        webhook.enabled, webhook.failed_in_a_row = True, 0
+        db.session.execute(
+            update(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id,
+                                           WebhookDelivery.status == PENDING)
+            .values(next_at=utcnow(), lease_until=None))
+    elif data.get("enabled") is False:
+        webhook.enabled = False
+    db.session.commit()
+    return webhook
+
+
+def rotate_secret(user: User, webhook_id: int) -> tuple[Webhook, str]:
+    """A new signing secret, returned this once. The one it replaces goes on signing too for
+    WEBHOOKS_SECRET_OVERLAP_SECONDS (each delivery then carries both signatures), so a
+    receiver can switch without missing a delivery; an older one stops at once."""
+    webhook = get(user, webhook_id)
+    secret = new_secret()
+    overlap = float(current_app.config["WEBHOOKS_SECRET_OVERLAP_SECONDS"])
+    webhook.previous_secret = webhook.secret if overlap > 0 else None
+    webhook.previous_until = utcnow() + timedelta(seconds=overlap) if overlap > 0 else None
+    webhook.secret = _encrypt(secret)
+    db.session.commit()
+    return webhook, secret
 
 
 def delete(user: User, webhook_id: int) -> None:
@@ -191,7 +243,8 @@ def headers_for(webhook: Webhook, delivery: WebhookDelivery, now: datetime) -> d
     msg_id = f"msg_{delivery.notification_id}_{webhook.id}"
     timestamp = int(now.timestamp())
     return {"webhook-id": msg_id, "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(secret_of(webhook), msg_id, timestamp, delivery.payload)}
+            "webhook-signature": " ".join(sign(secret, msg_id, timestamp, delivery.payload)
+                                          for secret in signing_secrets(webhook, now))}
 
 
 def attempt(delivery_id: int) -> str:
@@ -232,6 +285,9 @@ def attempt(delivery_id: int) -> str:
     waits = schedule()
     if ok:
         delivery.status, delivery.delivered_at = DELIVERED, now
+        db.session.execute(update(Webhook).where(Webhook.id == delivery.webhook_id,
+                                                 Webhook.failed_in_a_row != 0)
+                           .values(failed_in_a_row=0))
     elif delivery.attempts > len(waits):
         delivery.status = FAILED
     else:
@@ -239,25 +295,43 @@ def attempt(delivery_id: int) -> str:
         delivery.next_at = now + timedelta(seconds=wait * random.uniform(0.8, 1.2))
     new_status = delivery.status
     if new_status == FAILED:
-        _maybe_disable(delivery.webhook_id)
+        _count_failure(delivery)
     db.session.commit()
     return new_status
 
 
-def _maybe_disable(webhook_id: int) -> None:
-    """Disable a webhook whose last WEBHOOKS_DISABLE_AFTER finished deliveries all failed."""
+def _last_error(delivery: WebhookDelivery) -> str:
+    if delivery.error:
+        return delivery.error
+    return f"HTTP {delivery.response_status}"
+
+
+def _count_failure(delivery: WebhookDelivery) -> None:
+    """Count a delivery that failed every attempt; at WEBHOOKS_DISABLE_AFTER in a row the
+    webhook is disabled and its owner told (``webhook.disabled``: stored, live, and delivered
+    to the owner's other webhooks that want it -- not to this one, disabled in the same
+    transaction before the notice is stored)."""
     n = current_app.config["WEBHOOKS_DISABLE_AFTER"]
-    # Two deliveries of one webhook may fail at once in two workers: the webhook's row lock
-    # makes the second look after the first committed, so it sees both failures (PostgreSQL;
-    # SQLite's writers take turns anyway).
-    db.session.execute(select(Webhook.id).where(Webhook.id == webhook_id).with_for_update())
-    last = list(db.session.scalars(
-        select(WebhookDelivery.status).where(WebhookDelivery.webhook_id == webhook_id,
-                                             WebhookDelivery.status != PENDING)
-        .order_by(WebhookDelivery.id.desc()).limit(n)))
-    if len(last) >= n and all(s == FAILED for s in last):
-        db.session.execute(update(Webhook).where(Webhook.id == webhook_id).values(enabled=False))
-        log.warning("webhook %s disabled after %s failed deliveries", webhook_id, n)
+    # One UPDATE ... RETURNING: two deliveries of one webhook failing at once in two workers
+    # both count (the second waits for the first's row lock on PostgreSQL; SQLite's writers
+    # take turns anyway).
+    row = db.session.execute(
+        update(Webhook).where(Webhook.id == delivery.webhook_id)
+        .values(failed_in_a_row=Webhook.failed_in_a_row + 1)
+        .returning(Webhook.failed_in_a_row, Webhook.enabled, Webhook.user_id, Webhook.url)
+    ).one_or_none()
+    if row is None:
+        return
+    failed, enabled, user_id, url = row
+    if failed < n or not enabled:
+        return
+    db.session.execute(update(Webhook).where(Webhook.id == delivery.webhook_id)
+                       .values(enabled=False))
+    log.warning("webhook %s disabled after %s failed deliveries", delivery.webhook_id, failed)
+    outbox.notify([user_id], NotificationType.WEBHOOK_DISABLED, {
+        "webhook_id": delivery.webhook_id, "url": url, "failed_deliveries": failed,
+        "last_delivery_id": delivery.id, "last_status": delivery.response_status,
+        "last_error": _last_error(delivery)})
 
 
 def deliver_due(limit: int = 50) -> int:
