@@ -3,7 +3,7 @@
 tile's tag over a range of hours (ix_trend_hits_group); filled from trend_hits
 
 Revision ID: b7e2c4d9a1f3
-Revises: af59fba7aae9
+Revises: b3c4d5e6f7a8
 Create Date: 2026-12-03 00:30:00.000000
 """
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'b7e2c4d9a1f3'
-down_revision = 'af59fba7aae9'
+down_revision = 'b3c4d5e6f7a8'
 branch_labels = None
 depends_on = None
 
