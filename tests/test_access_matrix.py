@@ -119,6 +119,8 @@ MATRIX: tuple[Row, ...] = (
     Row("DELETE", "/webhooks/<int:webhook_id>", "/webhooks/{webhook}", frozenset({"owner"})),
     Row("GET", "/webhooks/<int:webhook_id>/deliveries", "/webhooks/{webhook}/deliveries",
         frozenset({"owner"})),
+    Row("GET", "/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/attempts",
+        "/webhooks/{webhook}/deliveries/{delivery}/attempts", frozenset({"owner"})),
     Row("POST", "/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/replay",
         "/webhooks/{webhook}/deliveries/{delivery}/replay", frozenset({"owner"})),
     Row("GET", "/me/providers/<string:handle>", "/me/providers/{matched_handle}",

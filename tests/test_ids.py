@@ -23,7 +23,7 @@ from marketplace.moderation import services as moderation
 from marketplace.needs import services as needs
 from marketplace.notifications.models import Notification
 from marketplace.notifications.outbox import notify
-from marketplace.webhooks.models import WebhookDelivery
+from marketplace.webhooks.models import WebhookAttempt, WebhookDelivery
 
 SURROGATE = sorted(t.name for t in db.metadata.sorted_tables if t.autoincrement_column is not None)
 
@@ -63,8 +63,11 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
     needs.add_photo(customer.user, needs.get(response.get_json()["id"]), png)  # need_photos
     webhook = customer.post("/api/v1/webhooks", json={"url": "https://example.com/h",
                                                       "types": ["offer.received"]}).get_json()
-    db.session.add(WebhookDelivery(webhook_id=webhook["id"], notification_id=1,
-                                   type="offer.received", payload="{}"))
+    delivery = WebhookDelivery(webhook_id=webhook["id"], notification_id=1,
+                               type="offer.received", payload="{}")
+    db.session.add(delivery)
+    db.session.flush()
+    db.session.add(WebhookAttempt(delivery_id=delivery.id, duration_ms=5, response_status=500))
     categories = db.metadata.tables["categories"]
     db.session.execute(insert(categories).values(slug="zz-spare", name="Spare"))
     db.session.commit()

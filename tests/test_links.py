@@ -8,8 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import error_of
+from sqlalchemy import select
 
+from marketplace.extensions import db
 from marketplace.moderation import services as moderation
+from marketplace.webhooks.models import WebhookAttempt, WebhookDelivery
 
 API = "/api/v1"
 
@@ -63,6 +66,13 @@ def test_every_list_walks_by_link_alone(app: Any, make_user: Any, make_provider:
             "action": "hide", "target_type": "need", "target_id": hidden.id, "reason": "Spam"})
         assert r.status_code in (200, 201), error_of(r)
     handle = pro.provider.handle
+    # two tries of one delivery, as the worker records them (none runs here)
+    first = db.session.scalars(select(WebhookDelivery).where(
+        WebhookDelivery.webhook_id == hooks[0].get_json()["id"])).first()
+    for status in (500, 200):
+        tried = WebhookAttempt(delivery_id=first.id, duration_ms=12, response_status=status)
+        db.session.add(tried)
+    db.session.commit()
     walks = {
         "listMyNeeds": (customer, f"{API}/needs?status=open"),
         "getFeed": (other, f"{API}/feed"),
@@ -82,6 +92,9 @@ def test_every_list_walks_by_link_alone(app: Any, make_user: Any, make_provider:
         # the offers above owed each webhook a delivery (none is sent: no worker runs here)
         "listWebhookDeliveries": (customer,
                                   f"{API}/webhooks/{hooks[0].get_json()['id']}/deliveries"),
+        "listWebhookDeliveryAttempts": (
+            customer, f"{API}/webhooks/{hooks[0].get_json()['id']}/deliveries/"
+            f"{tried.delivery_id}/attempts"),
     }
     doc = customer.get(f"{API}/openapi.json").get_json()
     linked = {op["operationId"] for item in doc["paths"].values() for op in item.values()

@@ -83,6 +83,11 @@ def test_a_failing_receiver_is_retried_then_the_webhook_disabled(make_user: Any,
             [receiver.received[0].headers["webhook-id"]] * 3  # the same message each time
         delivery = db.session.query(WebhookDelivery).one()
         assert (delivery.status, delivery.attempts) == ("delivered", 3)
+        # every attempt logged with what came back, newest first
+        tried = provider.get(f"{API}/{created['id']}/deliveries/{delivery.id}/attempts")
+        assert [(a["response_status"], a["error"]) for a in tried.get_json()["items"]] == \
+            [(200, None), (503, None), (500, None)]
+        assert all(a["duration_ms"] >= 0 and a["attempted_at"] for a in tried.get_json()["items"])
         # two deliveries in a row failing every attempt: the webhook is disabled
         receiver.answers = [500] * 6
         make_need(customer, title="Second")
@@ -137,6 +142,7 @@ def test_another_user_cannot_see_or_touch_your_webhook(make_user: Any) -> None:
     assert other.get(f"{API}/{created['id']}").status_code == 404
     assert other.delete(f"{API}/{created['id']}").status_code == 404
     assert other.get(f"{API}/{created['id']}/deliveries").status_code == 404
+    assert other.get(f"{API}/{created['id']}/deliveries/1/attempts").status_code == 404
     assert other.get(API).get_json()["items"] == []
     listed = owner.get(API).get_json()["items"]
     assert [w["id"] for w in listed] == [created["id"]] and "secret" not in listed[0]

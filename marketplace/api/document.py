@@ -107,6 +107,7 @@ OPERATION_IDS = {
     "webhooks_api.change": "updateWebhook",
     "webhooks_api.rotate_secret": "rotateWebhookSecret",
     "webhooks_api.list_deliveries": "listWebhookDeliveries",
+    "webhooks_api.list_attempts": "listWebhookDeliveryAttempts",
     "webhooks_api.replay": "replayWebhookDelivery",
 }
 

@@ -10,6 +10,7 @@ from marketplace.pagination import OffsetPageArgs, PageArgs, offset_page, page, 
 from marketplace.schemas import EmptySchema
 from marketplace.webhooks import services
 from marketplace.webhooks.schemas import (
+    AttemptOutSchema,
     DeliveryOutSchema,
     WebhookCreatedSchema,
     WebhookInSchema,
@@ -96,6 +97,18 @@ def list_deliveries(args: dict[str, Any], webhook_id: int) -> Any:
     """A webhook's deliveries, newest first: status, attempts, the last answer's status and
     the start of its body."""
     return page(*services.deliveries(g.user, webhook_id, args["cursor"], args["limit"]))
+
+
+@blp.route("/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/attempts",
+           methods=["GET"])
+@auth_required
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(AttemptOutSchema))
+def list_attempts(args: dict[str, Any], webhook_id: int, delivery_id: int) -> Any:
+    """A delivery's attempts, newest first: when, how long, and the answer's status and the
+    start of its body (or why there was none)."""
+    return page(*services.attempts(g.user, webhook_id, delivery_id, args["cursor"],
+                                   args["limit"]))
 
 
 @blp.route("/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/replay", methods=["POST"])

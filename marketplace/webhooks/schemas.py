@@ -68,3 +68,15 @@ class DeliveryOutSchema(Schema):
         "description": "Why the last attempt got no answer (refused address, time-out)."})
     created_at = fields.DateTime()
     delivered_at = fields.DateTime(allow_none=True)
+
+
+class AttemptOutSchema(Schema):
+    id = fields.Integer()
+    attempted_at = fields.DateTime()
+    duration_ms = fields.Integer(metadata={"description": "How long the attempt took."})
+    response_status = fields.Integer(allow_none=True, metadata={
+        "description": "The answer's HTTP status; null when there was no answer."})
+    response_body = fields.String(allow_none=True, metadata={
+        "description": "The start of the answer's body (at most 1,000 characters)."})
+    error = fields.String(allow_none=True, metadata={
+        "description": "Why there was no answer (refused address, time-out, connection)."})

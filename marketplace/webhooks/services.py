@@ -30,7 +30,7 @@ from marketplace.notifications.outbox import Event
 from marketplace.notifications.types import NotificationType
 from marketplace.pagination import paginate
 from marketplace.webhooks import outbound
-from marketplace.webhooks.models import Webhook, WebhookDelivery
+from marketplace.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
 SECRET_PREFIX = "whsec_"
@@ -157,12 +157,25 @@ def deliveries(user: User, webhook_id: int, cursor: str | None,
                     WebhookDelivery.id, cursor, limit)
 
 
-def replay(user: User, webhook_id: int, delivery_id: int) -> WebhookDelivery:
-    """Send a delivery again, now (the same ``webhook-id``: receivers deduplicate on it)."""
+def _delivery(user: User, webhook_id: int, delivery_id: int) -> tuple[Webhook, WebhookDelivery]:
     webhook = get(user, webhook_id)
     delivery = db.session.get(WebhookDelivery, delivery_id)
     if delivery is None or delivery.webhook_id != webhook.id:
         raise NotFound("No such delivery.")
+    return webhook, delivery
+
+
+def attempts(user: User, webhook_id: int, delivery_id: int, cursor: str | None,
+             limit: int) -> tuple[Any, str | None]:
+    """One page of a delivery's attempts, newest first, each with what came back."""
+    _webhook, delivery = _delivery(user, webhook_id, delivery_id)
+    return paginate(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery.id),
+                    WebhookAttempt.id, cursor, limit)
+
+
+def replay(user: User, webhook_id: int, delivery_id: int) -> WebhookDelivery:
+    """Send a delivery again, now (the same ``webhook-id``: receivers deduplicate on it)."""
+    webhook, delivery = _delivery(user, webhook_id, delivery_id)
     if not webhook.enabled:
         raise Conflict("The webhook is disabled.")
     delivery.status, delivery.next_at, delivery.lease_until = PENDING, utcnow(), None
@@ -262,6 +275,7 @@ def attempt(delivery_id: int) -> str:
     status: int | None = None
     body: str | None = None
     error: str | None = None
+    started = utcnow()
     try:
         answer = outbound.post(url, payload.encode(), headers,
                                allow_http=config["WEBHOOKS_ALLOW_HTTP"],
@@ -281,6 +295,10 @@ def attempt(delivery_id: int) -> str:
         return "gone"
     delivery.attempts += 1
     delivery.response_status, delivery.response_body, delivery.error = status, body, error
+    db.session.add(WebhookAttempt(
+        delivery_id=delivery_id, attempted_at=started, response_status=status,
+        response_body=body, error=error,
+        duration_ms=max(0, round((now - started).total_seconds() * 1000))))
     delivery.lease_until = None
     waits = schedule()
     if ok:
