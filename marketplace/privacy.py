@@ -41,7 +41,7 @@ from marketplace.notifications.outbox import signal
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
 from marketplace.providers.models import ErasedHandle, Provider
-from marketplace.webhooks.models import Webhook
+from marketplace.webhooks.models import Webhook, WebhookDelivery
 
 FORMAT = "nearby-export/1"
 ERASED = "[erased]"
@@ -154,6 +154,12 @@ def _erase_ratings(t: Table, who: Who) -> None:
                        .values(reply=None))
 
 
+def _deliveries_of(user_id: Any) -> Any:
+    """The ids of the deliveries owed to a user's webhooks."""
+    return (select(WebhookDelivery.id).join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+            .where(Webhook.user_id == user_id))
+
+
 SECTIONS: list[Section] = [
     Section("users", lambda t, w: t.c.id == w.user_id, _erase_user, omit=("password_hash",),
             doc="your account"),
@@ -255,6 +261,10 @@ SECTIONS: list[Section] = [
             lambda t, w: _delete(t, t.c.webhook_id.in_(
                 select(Webhook.id).where(Webhook.user_id == w.user_id))),
             doc="what was delivered (or is owed) to your webhooks, and their answers"),
+    Section("webhook_attempts", lambda t, w: t.c.delivery_id.in_(_deliveries_of(w.user_id)),
+            lambda t, w: _delete(t, t.c.delivery_id.in_(_deliveries_of(w.user_id))),
+            doc="every attempt at those deliveries: when, how long, and what your server "
+                "answered"),
     Section("webhooks", lambda t, w: t.c.user_id == w.user_id,
             lambda t, w: _delete(t, t.c.user_id == w.user_id), omit=("secret",),
             doc="your webhooks (never their secrets)"),

@@ -26,6 +26,7 @@ from marketplace.needs import services as needs
 from marketplace.notifications.models import Notification
 from marketplace.ratings import services as ratings
 from marketplace.webhooks import services as webhooks
+from marketplace.webhooks.models import WebhookAttempt, WebhookDelivery
 
 # Query strings that make a GET do its fullest work (searching, paging, sorting).
 QUERIES: dict[str, dict[str, str]] = {
@@ -60,9 +61,15 @@ def _world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) 
     lifecycle.block(customer.user, "pro-two")
     webhook, _secret = webhooks.create(customer.user, {"url": "https://example.com/h",
                                                        "types": ["offer.received"]})
+    delivery = WebhookDelivery(webhook_id=webhook.id, notification_id=1, type="offer.received",
+                               payload="{}", status="failed", attempts=1)
+    db.session.add(delivery)
+    db.session.flush()
+    db.session.add(WebhookAttempt(delivery_id=delivery.id, duration_ms=3, response_status=500))
     photo = needs.add_photo(customer.user, open_need, png)
     avatar = media.set_avatar(pro.user, png((20, 20), (9, 9, 9)))
     return {"photo_id": photo.id, "digest": avatar.digest, "webhook_id": webhook.id,
+            "delivery_id": delivery.id,
             "customer": customer, "pro": pro, "rival": rival, "need_id": open_need.id,
             "event": "offer.received",
             "offer_id": offer.id, "rating_id": rating.id, "handle": "pro-one",
