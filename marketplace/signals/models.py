@@ -60,9 +60,12 @@ class TrendGroup(db.Model):
     """How many distinct customers a tag has in one trend tile over every hour still kept (no
     window is longer, so no window has more). Trends read only the hits of groups at or over
     the k floor: in a 50 km, 7-day area most tile-tag groups are one or two customers, and
-    none of them can be shown. It may count too many for a while (a customer erased, a race
-    of two first uses), never too few once a write commits; pruning and moderation count
-    the groups they touch again. No customer is named: one row per tile and tag."""
+    none of them can be shown. It may count too many for a while (a customer erased, two first
+    uses of one customer at once): trends then read a group they did not need to. Counting a
+    group again (prune, moderation, a removed tag) while another customer's first use of it
+    commits can leave it one short until it is next counted: trends may then leave out a tag
+    they could show, never show one they may not. No customer is named: one row per tile and
+    tag."""
 
     __tablename__ = "trend_groups"
 
