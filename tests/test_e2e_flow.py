@@ -34,7 +34,7 @@ def world(base_url: str) -> dict[str, Any]:
     customer = Api(base_url, f"fl-cust-{_uid()}@example.com", name="Flo Customer")
     dana = make_provider(base_url, (AUSTIN[0] + 0.01, AUSTIN[1]), "Dana Dough")
     eli = make_provider(base_url, (AUSTIN[0] - 0.01, AUSTIN[1]), "Eli Eats")
-    need = post_need(customer, f"Tacos for 30 {_uid()}")
+    need = post_need(customer, f"Tacos for thirty, {_uid()}")
     return {"customer": customer, "dana": dana, "eli": eli, "need": need,
             "offers": [offer(dana, need["id"], 38000), offer(eli, need["id"], 41000)]}
 

@@ -76,7 +76,7 @@ def test_the_feed_catches_up_on_a_need_posted_while_it_was_offline(chromium: Any
                                                                  base_url: str) -> None:
     customer = Api(base_url, unique("cust"), name="Olive Customer")
     provider = Person(chromium, base_url, make_provider(base_url, AUSTIN, "Otto Offline"))
-    title = f"Birthday cake for 30 {uuid.uuid4().hex[:4]}"
+    title = f"Birthday cake for thirty, {uuid.uuid4().hex[:4]}"
     try:
         page = provider.page
         page.goto("/feed")

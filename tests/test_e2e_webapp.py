@@ -75,7 +75,9 @@ def world(base_url: str) -> dict[str, Any]:
     customer = Api(base_url, f"wa-cust-{_uid()}@example.com", name="Carmen Customer")
     dana = make_provider(base_url, (AUSTIN[0] + 0.01, AUSTIN[1]), "Dana Dough")
     eli = make_provider(base_url, (AUSTIN[0] - 0.01, AUSTIN[1]), "Eli Eats")
-    need = post_need(customer, f"Tacos for 30 {_uid()}", needed_by=NEEDED_BY)
+    # no digits beside the random part: "30 40079f" reads as a phone number, which every page
+    # rightly masks (the share page's title then is not the one posted)
+    need = post_need(customer, f"Tacos for thirty, {_uid()}", needed_by=NEEDED_BY)
     return {"customer": customer, "dana": dana, "eli": eli, "need": need,
             "offers": [offer(dana, need["id"], 38000), offer(eli, need["id"], 41000)]}
 

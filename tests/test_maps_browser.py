@@ -59,7 +59,7 @@ def test_a_tap_on_the_form_map_sets_the_place(chromium: Any, base_url: str,
 def test_a_provider_sees_a_circle_even_with_the_tile_server_down(chromium: Any,
                                                                  base_url: str) -> None:
     customer = Api(base_url, f"mc-{_uid()}@example.com", name="Mia Customer")
-    need = post_need(customer, f"Paella for 12 {_uid()}")
+    need = post_need(customer, f"Paella for twelve, {_uid()}")
     dana = make_provider(base_url, (AUSTIN[0] + 0.01, AUSTIN[1]), "Dana Maps")
     pro = Person(chromium, base_url, dana, viewport=PHONE)
     try:
