@@ -196,15 +196,7 @@ def scan(lat: float, lon: float, radius_km: float, window: str, k: int) -> dict[
     box (widened by a cell: tiles are of cell centres), tiled and floored in Python."""
     from marketplace.extensions import db
     from marketplace.geo import grid_cell_centre, lat_row
-    from marketplace.signals.services import (
-        TILE_DEG,
-        TOP,
-        WINDOWS,
-        area,
-        bucket,
-        hour_of,
-        trend_col,
-    )
+    from marketplace.signals.services import TILE_DEG, WINDOWS, area, hour_of, trend_col
 
     hours = WINDOWS[window]
     until = hour_of(NOW)
@@ -245,6 +237,17 @@ def scan(lat: float, lon: float, radius_km: float, window: str, k: int) -> dict[
         else:
             t[2] += 1
             t[3].add(customer)
+    return answer_from_tiles(tiles, k)
+
+
+def answer_from_tiles(tiles: dict[tuple[str, str, int, int], list[Any]],
+                      k: int) -> dict[str, Any]:
+    """The ranked answer from per-tile tallies -- (kind, tag, row, col) -> [needs now,
+    customers now, needs before, customers before] -- by the rules ``trends`` documents (the
+    k floor per tile, buckets, top ``TOP`` per kind). Shared by ``scan`` and
+    tests/test_trend_groups.py, which tally differently."""
+    from marketplace.signals.services import TOP, bucket
+
     totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for (kind, tag, _r, _c), (now_n, now_who, before_n, before_who) in tiles.items():
         if len(now_who) >= k:

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
+from bench.trends import answer_from_tiles
 from marketplace.extensions import db
 from marketplace.signals import services
 from marketplace.signals.models import TrendGroup, TrendHit
@@ -49,7 +50,8 @@ def stored_groups() -> dict[tuple[Any, ...], int]:
 
 def trends_from_every_hit(lat: float, lon: float, radius_km: float, window: str,
                           k: int) -> dict[str, Any]:
-    """What ``services.trends`` must answer, from every hit of the area (no groups)."""
+    """What ``services.trends`` must answer, from every hit of the area (no groups), ranked
+    as the benchmark's scan ranks its tallies."""
     hours = services.WINDOWS[window]
     until = services.hour_of(NOW)
     current = until - hours + 1
@@ -65,23 +67,7 @@ def trends_from_every_hit(lat: float, lon: float, radius_km: float, window: str,
         now = hit.hour >= current
         acc[0 if now else 2] += hit.needs
         acc[1 if now else 3].add(hit.customer_id)
-    totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for (kind, tag, _r, _c), (needs, people, before, people_before) in tiles.items():
-        if len(people) >= k:
-            totals[(kind, tag)][0] += needs
-        if len(people_before) >= k:
-            totals[(kind, tag)][1] += before
-    by_kind: dict[str, list[dict[str, Any]]] = {"intent": [], "topic": []}
-    for (kind, tag), (needs, before) in totals.items():
-        shown = services.bucket(needs, k)
-        if shown:
-            previous = services.bucket(before, k)
-            by_kind[kind].append({"tag": tag, "count": shown, "previous": previous,
-                                  "change": shown - previous})
-    for items in by_kind.values():
-        items.sort(key=lambda item: (-item["count"], item["tag"]))
-        del items[services.TOP:]
-    return {"intents": by_kind["intent"], "topics": by_kind["topic"]}
+    return answer_from_tiles(tiles, k)
 
 
 def test_the_groups_stay_exact_and_trends_match_every_hit(app: Any, make_user: Any) -> None:
