@@ -111,11 +111,27 @@ def generate(n: int, seed: int) -> Any:
     yield None, hits
 
 
-# trend_groups as signals.services keeps it: each tile-tag's distinct customers (as the
-# migration that created it fills it)
-GROUPS = ("INSERT INTO trend_groups (cell_row, cell_col, kind, tag, customers) "
-          "SELECT cell_row, cell_col, kind, tag, count(DISTINCT customer_id) FROM trend_hits "
-          "GROUP BY cell_row, cell_col, kind, tag")
+def groups_and_hits(hits: dict[tuple[int, int, int, str, str, int], int]) -> tuple[
+        list[tuple[int, int, int, str, str, int]], list[tuple[Any, ...]]]:
+    """trend_groups and trend_hits rows as signals.services keeps them: each tile-tag's
+    distinct customers under an id, and each hit naming its group and whether it is shared."""
+    from marketplace.signals.models import SHARED_FROM
+
+    customers: dict[tuple[int, int, str, str], set[int]] = defaultdict(set)
+    for row, col, _hour, kind, tag, customer in hits:
+        customers[(row, col, kind, tag)].add(customer)
+    ids = {key: i for i, key in enumerate(sorted(customers), start=1)}
+    groups = [(i, *key, len(customers[key])) for key, i in ids.items()]
+    rows = []
+    for (row, col, hour, kind, tag, customer), n in hits.items():
+        key = (row, col, kind, tag)
+        rows.append((row, col, hour, kind, tag, customer, n, ids[key],
+                     len(customers[key]) >= SHARED_FROM))
+    return groups, rows
+
+
+GROUP_COLUMNS = "(id, cell_row, cell_col, kind, tag, customers)"
+HIT_COLUMNS = "(cell_row, cell_col, hour, kind, tag, customer_id, needs, group_id, shared)"
 
 
 def load(backend: str, url: str, engine: Any, n: int, seed: int) -> tuple[int, int]:
@@ -140,11 +156,12 @@ def load(backend: str, url: str, engine: Any, n: int, seed: int) -> tuple[int, i
             marks = ", ".join("?" * len(columns))
             for needs, tags in generate(n, seed):
                 if needs is None:
-                    con.executemany("INSERT INTO trend_hits (cell_row, cell_col, hour, kind, tag, "
-                                    "customer_id, needs) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                    [(*k, v) for k, v in tags.items()])
-                    hits_loaded = len(tags)
-                    con.execute(GROUPS)
+                    groups, rows = groups_and_hits(tags)
+                    con.executemany(f"INSERT INTO trend_groups {GROUP_COLUMNS} VALUES "
+                                    "(?, ?, ?, ?, ?, ?)", groups)
+                    con.executemany(f"INSERT INTO trend_hits {HIT_COLUMNS} VALUES "
+                                    "(?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    hits_loaded = len(rows)
                     break
                 con.executemany(f"INSERT INTO needs ({', '.join(columns)}) VALUES ({marks})", [
                     tuple(sqlite_time(r[c]) if isinstance(r.get(c), datetime) else r.get(c)
@@ -169,12 +186,15 @@ def load(backend: str, url: str, engine: Any, n: int, seed: int) -> tuple[int, i
                     copy.write_row(u)
             for needs, tags in generate(n, seed):
                 if needs is None:
-                    with cur.copy("COPY trend_hits (cell_row, cell_col, hour, kind, tag, "
-                                  "customer_id, needs) FROM STDIN") as copy:
-                        for k, v in tags.items():
-                            copy.write_row((*k, v))
-                    hits_loaded = len(tags)
-                    cur.execute(GROUPS)
+                    groups, rows = groups_and_hits(tags)
+                    with cur.copy(f"COPY trend_groups {GROUP_COLUMNS} FROM STDIN") as copy:
+                        for group in groups:
+                            copy.write_row(group)
+                    cur.execute("SELECT setval('trend_groups_id_seq', %s)", (len(groups),))
+                    with cur.copy(f"COPY trend_hits {HIT_COLUMNS} FROM STDIN") as copy:
+                        for hit in rows:
+                            copy.write_row(hit)
+                    hits_loaded = len(rows)
                     break
                 with cur.copy(f"COPY needs ({', '.join(columns)}) FROM STDIN") as copy:
                     for r in needs:

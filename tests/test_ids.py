@@ -57,7 +57,7 @@ def world(make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -
     moderation.dismiss(admin.user, report.id, "")  # a moderation_log row
     assert customer.post("/api/v1/password-reset", json={"email": customer.user.email}) \
         .status_code == 202  # a mailed link (account_tokens)
-    response = customer.post("/api/v1/needs", json=need_data(title="Second need"),
+    response = customer.post("/api/v1/needs", json=need_data(title="Second need ?kayak"),
                              headers={HEADER: "world-need"})
     assert response.status_code == 201, response.get_json()
     needs.add_photo(customer.user, needs.get(response.get_json()["id"]), png)  # need_photos

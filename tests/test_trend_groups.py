@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 from bench.trends import answer_from_tiles
 from marketplace.extensions import db
 from marketplace.signals import services
-from marketplace.signals.models import TrendGroup, TrendHit
+from marketplace.signals.models import SHARED_FROM, TrendGroup, TrendHit
 
 NOW = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
 # three tiles apart (0.1 degree each) and one of them at the edge of a 10 km area
@@ -46,6 +46,18 @@ def stored_groups() -> dict[tuple[Any, ...], int]:
     g = TrendGroup.__table__.c
     return {tuple(r[:4]): r[4] for r in db.session.execute(
         select(g.cell_row, g.cell_col, g.kind, g.tag, g.customers))}
+
+
+def hits_name_their_group_and_its_sharing() -> None:
+    """Every hit names the group of its tile and tag, and is ``shared`` exactly when that group
+    has at least ``SHARED_FROM`` customers (trends read only shared hits)."""
+    groups = {r.id: r for r in db.session.execute(select(TrendGroup.__table__))}
+    for hit in db.session.scalars(select(TrendHit)):
+        group = groups[hit.group_id]
+        assert (group.cell_row, group.cell_col, group.kind, group.tag) == \
+            (hit.cell_row, hit.cell_col, hit.kind, hit.tag)
+        assert hit.shared == (group.customers >= SHARED_FROM), (hit.kind, hit.tag)
+    assert len({(r.cell_row, r.cell_col, r.kind, r.tag) for r in groups.values()}) == len(groups)
 
 
 def trends_from_every_hit(lat: float, lon: float, radius_km: float, window: str,
@@ -90,6 +102,7 @@ def test_the_groups_stay_exact_and_trends_match_every_hit(app: Any, make_user: A
             else:
                 services.prune(NOW + timedelta(hours=step[1]))
             assert stored_groups() == exact_groups(), step
+            hits_name_their_group_and_its_sharing()
         for radius, window in ((5.0, "24h"), (30.0, "7d")):
             answer = services.trends(*AUSTIN, radius, window, now=NOW)
             assert {"intents": answer["intents"], "topics": answer["topics"]} == \

@@ -3,10 +3,26 @@ and how many customers each tile's tag has (``trend_groups``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, Integer, PrimaryKeyConstraint, SmallInteger, String
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
+from marketplace.db_types import IDS_NEVER_REUSED
 from marketplace.extensions import db
+
+#: A hit is ``shared`` when its tile-tag group has at least this many customers: a group of one
+#: can pass no floor k >= 2, and the trends queries read only shared hits (k >= 2).
+SHARED_FROM = 2
 
 
 class NeedTag(db.Model):
@@ -33,16 +49,19 @@ class TrendHit(db.Model):
     (row IN, column IN) so each tile is one seek and a range of hours."""
 
     __tablename__ = "trend_hits"
-    # The primary key is the trends query's index and covers it: clustered on SQLite (WITHOUT
-    # ROWID), with ``needs`` included on PostgreSQL, so no row is visited twice.
+    # The primary key is the counter's identity (the upsert of ``_count``): clustered on SQLite
+    # (WITHOUT ROWID), with ``needs`` included on PostgreSQL.
     __table_args__ = (
         PrimaryKeyConstraint("cell_row", "cell_col", "hour", "kind", "tag", "customer_id",
                              postgresql_include=["needs"]),
         Index("ix_trend_hits_hour", "hour"),  # prune-trends forgets the old hours
-        # One tile's tag over a range of hours, for the groups that can reach the floor
-        # (trend_groups): the trends query seeks each of those instead of reading every hit.
-        Index("ix_trend_hits_group", "cell_row", "cell_col", "kind", "tag", "hour",
-              "customer_id", "needs"),
+        # The trends query's index: only the hits of groups of two or more customers (most
+        # tile-tags in a wide area are one customer's), each tile one seek and a range of
+        # hours, grouped by the integer group id (sorting text keys cost more than the rest).
+        Index("ix_trend_hits_shared", "cell_row", "cell_col", "hour", "group_id",
+              "customer_id", "needs", postgresql_where=text("shared"),
+              sqlite_where=text("shared = 1")),
+        Index("ix_trend_hits_group_id", "group_id", "customer_id"),  # regroup counts a group
         {"sqlite_with_rowid": False},
     )
 
@@ -54,6 +73,10 @@ class TrendHit(db.Model):
     customer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
                                              index=True)
     needs: Mapped[int] = mapped_column(Integer, default=1)
+    #: the trend_groups row of (cell_row, cell_col, kind, tag)
+    group_id: Mapped[int] = mapped_column(ForeignKey("trend_groups.id", ondelete="CASCADE"))
+    #: whether that group has at least ``SHARED_FROM`` customers (kept by ``signals.services``)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class TrendGroup(db.Model):
@@ -65,12 +88,16 @@ class TrendGroup(db.Model):
     group again (prune, moderation, a removed tag) while another customer's first use of it
     commits can leave it one short until it is next counted: trends may then leave out a tag
     they could show, never show one they may not. No customer is named: one row per tile and
-    tag."""
+    tag. Its ``id`` is what the hits name (``trend_hits.group_id``), and what trends group by.
+    """
 
     __tablename__ = "trend_groups"
+    __table_args__ = (UniqueConstraint("cell_row", "cell_col", "kind", "tag",
+                                       name="uq_trend_groups_tile_tag"), IDS_NEVER_REUSED)
 
-    cell_row: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    cell_col: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
-    tag: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cell_row: Mapped[int] = mapped_column(Integer, autoincrement=False)
+    cell_col: Mapped[int] = mapped_column(Integer, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(8))
+    tag: Mapped[str] = mapped_column(String(40))
     customers: Mapped[int] = mapped_column(Integer)

@@ -18,9 +18,12 @@ Trends are aggregates only, built so that no single customer or need can be pick
   previous window the same length just before.
 
 Speed: a tile's tag that fewer than k customers used over all the kept hours cannot pass the
-floor in any window, and in a wide area most of them are such. ``trend_groups`` keeps each
-tile-tag's customer count (at least the true one), and the queries read only the hits of
-groups at or over k, each by one index seek over its hours.
+floor in any window, and in a wide area most of them are one customer's. ``trend_groups`` keeps
+each tile-tag's customer count (at least the true one) under an integer id; each hit names its
+group and is ``shared`` once that group has two customers (``SHARED_FROM``). The queries read
+only the area's shared hits (one partial index, one seek per tile and a range of hours), group
+them by the integer id (sorting the text keys cost more than everything else), and look up the
+kind and tag of only the groups that pass. A floor k of 1 (no floor) reads every hit.
 """
 
 from __future__ import annotations
@@ -32,13 +35,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, tuple_, update
+from sqlalchemy import bindparam, case, delete, false, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from marketplace.extensions import db
 from marketplace.geo import grid_cell_centre, lat_row, search_box
-from marketplace.signals.models import NeedTag, TrendGroup, TrendHit
+from marketplace.signals.models import SHARED_FROM, NeedTag, TrendGroup, TrendHit
 from marketplace.signals.parser import INTENT, MENTION, TOPIC, Signals, normalise, parse
 
 TILE_DEG = 0.1
@@ -124,64 +127,82 @@ def _count(customer_id: int, lat: float, lon: float, created_at: datetime,
     key = {"cell_row": lat_row(cell.lat), "cell_col": trend_col(cell.lon),
            "hour": hour_of(created_at), "customer_id": customer_id}
     row, col = key["cell_row"], key["cell_col"]
+    tags = sorted(set(tags))  # one order for every writer: the group rows lock in it
     if delta > 0:
         # the tags this customer uses in this tile for the first time (in the kept hours)
         had = {tuple(r) for r in db.session.execute(
             select(_T.kind, _T.tag).distinct()
             .where(_T.customer_id == customer_id, _T.cell_row == row, _T.cell_col == col,
                    tuple_(_T.kind, _T.tag).in_(tags)))}
-        rows = [{**key, "kind": kind, "tag": tag, "needs": delta} for kind, tag in tags]
+        # One upsert counts the first uses and locks every group row (until commit), so a
+        # hit is written knowing whether its group is shared, and a group turning shared
+        # marks every hit it has (no other writer of the group is half-way).
+        group = _insert()(TrendGroup).values([
+            {"cell_row": row, "cell_col": col, "kind": kind, "tag": tag,
+             "customers": 0 if (kind, tag) in had else 1} for kind, tag in tags])
+        groups = {(kind, tag): (gid, customers) for gid, kind, tag, customers in
+                  db.session.execute(group.on_conflict_do_update(
+                      index_elements=["cell_row", "cell_col", "kind", "tag"],
+                      set_={"customers": TrendGroup.customers + group.excluded.customers})
+                      .returning(TrendGroup.id, TrendGroup.kind, TrendGroup.tag,
+                                 TrendGroup.customers))}
+        rows = [{**key, "kind": kind, "tag": tag, "needs": delta, "group_id": groups[kind, tag][0],
+                 "shared": groups[kind, tag][1] >= SHARED_FROM} for kind, tag in tags]
         stmt = _insert()(TrendHit).values(rows)
-        stmt = stmt.on_conflict_do_update(
+        db.session.execute(stmt.on_conflict_do_update(
             index_elements=["cell_row", "cell_col", "hour", "kind", "tag", "customer_id"],
-            set_={"needs": TrendHit.needs + delta})
-        db.session.execute(stmt)
-        first = [{"cell_row": row, "cell_col": col, "kind": kind, "tag": tag, "customers": 1}
-                 for kind, tag in tags if (kind, tag) not in had]
-        if first:
-            group = _insert()(TrendGroup).values(first)
-            db.session.execute(group.on_conflict_do_update(
-                index_elements=["cell_row", "cell_col", "kind", "tag"],
-                set_={"customers": TrendGroup.customers + 1}))
+            set_={"needs": TrendHit.needs + delta}))
+        turned = [gid for (kind, tag), (gid, customers) in groups.items()
+                  if customers == SHARED_FROM and (kind, tag) not in had]
+        if turned:
+            db.session.execute(update(TrendHit.__table__).where(
+                _T.group_id.in_(turned), _T.shared == false()).values(shared=True))
         return
     match = [_T.cell_row == row, _T.cell_col == col,
              _T.hour == key["hour"], _T.customer_id == customer_id,
              tuple_(_T.kind, _T.tag).in_(tags)]
+    touched = set(db.session.scalars(select(_T.group_id).where(*match)))
     db.session.execute(update(TrendHit.__table__).where(*match).values(needs=_T.needs + delta))
     db.session.execute(delete(TrendHit.__table__).where(*match, _T.needs <= 0))
-    regroup({(row, col, kind, tag) for kind, tag in tags})
+    regroup(touched)
 
 
 def _insert() -> Any:
     return pg_insert if db.session.connection().dialect.name == "postgresql" else sqlite_insert
 
 
-GroupKey = tuple[int, int, str, str]
-
-
-def regroup(keys: set[GroupKey]) -> None:
-    """Count the distinct customers of these tile-tag groups again from ``trend_hits`` (in the
-    caller's transaction), after hits went: a group left with none is removed."""
-    ordered = sorted(keys)
-    hit_key = tuple_(_T.cell_row, _T.cell_col, _T.kind, _T.tag)
-    group_key = tuple_(_G.cell_row, _G.cell_col, _G.kind, _G.tag)
+def regroup(ids: set[int]) -> None:
+    """Count the distinct customers of these tile-tag groups (by id) again from
+    ``trend_hits`` (in the caller's transaction), after hits went or came back, and mark
+    their hits shared or not by it: a group left with none is removed."""
+    ordered = sorted(ids)
     for start in range(0, len(ordered), 400):
         chunk = ordered[start:start + 400]
-        counts = db.session.execute(
-            select(_T.cell_row, _T.cell_col, _T.kind, _T.tag,
-                   func.count(func.distinct(_T.customer_id)))
-            .where(hit_key.in_(chunk))
-            .group_by(_T.cell_row, _T.cell_col, _T.kind, _T.tag)).all()
-        db.session.execute(delete(TrendGroup.__table__).where(group_key.in_(chunk)))
-        if counts:
-            db.session.execute(TrendGroup.__table__.insert(), [
-                {"cell_row": r, "cell_col": c, "kind": kind, "tag": tag, "customers": n}
-                for r, c, kind, tag, n in counts])
+        counts = dict(db.session.execute(  # type: ignore[arg-type]
+            select(_T.group_id, func.count(func.distinct(_T.customer_id)))
+            .where(_T.group_id.in_(chunk)).group_by(_T.group_id)).all())
+        gone = [gid for gid in chunk if gid not in counts]
+        if gone:
+            db.session.execute(delete(TrendGroup.__table__).where(_G.id.in_(gone)))
+        for customers, same in _by_count(counts).items():
+            db.session.execute(update(TrendGroup.__table__).where(_G.id.in_(same))
+                               .values(customers=customers))
+        for shared in (True, False):
+            same = [gid for gid, n in counts.items() if (n >= SHARED_FROM) == shared]
+            if same:
+                db.session.execute(update(TrendHit.__table__).where(
+                    _T.group_id.in_(same), _T.shared != shared).values(shared=shared))
 
 
-def _groups_of(*where: Any) -> set[GroupKey]:
-    return {tuple(r) for r in db.session.execute(  # type: ignore[misc]
-        select(_T.cell_row, _T.cell_col, _T.kind, _T.tag).distinct().where(*where))}
+def _by_count(counts: dict[int, int]) -> dict[int, list[int]]:
+    grouped: dict[int, list[int]] = defaultdict(list)
+    for gid, n in counts.items():
+        grouped[n].append(gid)
+    return grouped
+
+
+def _groups_of(*where: Any) -> set[int]:
+    return set(db.session.scalars(select(_T.group_id).distinct().where(*where)))
 
 
 @dataclass(frozen=True)
@@ -210,39 +231,39 @@ _T = TrendHit.__table__.c
 _G = TrendGroup.__table__.c
 
 
-def _hits_of_groups_over_the_floor() -> tuple[Any, list[Any]]:
-    """trend_hits joined to the area's groups with at least k customers (bind parameters
-    ``rows``, ``cols``, ``k``), and the conditions saying so: the hits of every other group
-    cannot pass the floor and are never read."""
+def _area_hits(shared: bool) -> list[Any]:
+    """The conditions on the hits of the area's tiles (bind parameters ``rows``, ``cols``) in
+    hours ``since``..``until``; with ``shared``, of groups of two customers or more only
+    (``ix_trend_hits_shared``): the hits of every other group cannot pass a floor k >= 2."""
     rows, cols = bindparam("rows", expanding=True), bindparam("cols", expanding=True)
-    joined = TrendHit.__table__.join(TrendGroup.__table__, and_(
-        _T.cell_row == _G.cell_row, _T.cell_col == _G.cell_col, _T.kind == _G.kind,
-        _T.tag == _G.tag))
-    return joined, [_G.cell_row.in_(rows), _G.cell_col.in_(cols), _G.customers >= bindparam("k"),
-                    _T.cell_row.in_(rows), _T.cell_col.in_(cols)]
+    where = [_T.cell_row.in_(rows), _T.cell_col.in_(cols), _T.hour >= bindparam("since"),
+             _T.hour <= bindparam("until")]
+    return [*where, _T.shared] if shared else where
 
 
-def _statement() -> Any:
+def _statement(shared: bool) -> Any:
+    """Per group of the area over the floor (bind parameter ``k``) in either window: its needs
+    and customers in the current window (``current`` on) and in the one before. The hits are
+    grouped by the integer group id, and only the groups that pass are looked up by it."""
     current = _T.hour >= bindparam("current")
-    joined, over_the_floor = _hits_of_groups_over_the_floor()
-    return (
-        select(_T.kind, _T.tag, _T.cell_row, _T.cell_col,
-               func.sum(case((current, _T.needs), else_=0)),
-               func.count(func.distinct(case((current, _T.customer_id)))),
-               func.sum(case((current, 0), else_=_T.needs)),
-               func.count(func.distinct(case((current, None), else_=_T.customer_id))))
-        .select_from(joined)
-        .where(*over_the_floor, _T.hour >= bindparam("since"), _T.hour <= bindparam("until"))
-        .group_by(_T.kind, _T.tag, _T.cell_row, _T.cell_col)
+    now_who = func.count(func.distinct(case((current, _T.customer_id))))
+    before_who = func.count(func.distinct(case((current, None), else_=_T.customer_id)))
+    per_group = (
+        select(_T.group_id, func.sum(case((current, _T.needs), else_=0)).label("needs"),
+               now_who.label("customers"),
+               func.sum(case((current, 0), else_=_T.needs)).label("before"),
+               before_who.label("customers_before"))
+        .where(*_area_hits(shared))
+        .group_by(_T.group_id)
         # Only tiles over the floor in one window or the other leave the database.
-        .having(or_(func.count(func.distinct(case((current, _T.customer_id))))
-                    >= bindparam("k"),
-                    func.count(func.distinct(case((current, None), else_=_T.customer_id)))
-                    >= bindparam("k")))
-    )
+        .having(or_(now_who >= bindparam("k"), before_who >= bindparam("k")))
+    ).subquery()
+    c = per_group.c
+    return (select(_G.kind, _G.tag, c.needs, c.customers, c.before, c.customers_before)
+            .select_from(per_group.join(TrendGroup.__table__, _G.id == c.group_id)))
 
 
-_STATEMENT = _statement()
+_STATEMENT = {shared: _statement(shared) for shared in (False, True)}
 
 
 def trends(lat: float, lon: float, radius_km: float, window: str,
@@ -258,8 +279,8 @@ def trends(lat: float, lon: float, radius_km: float, window: str,
     params: dict[str, Any] = {**_tiles(where), "current": current, "k": k,
                               "since": current - hours, "until": until}
     totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for kind, tag, _row, _col, needs, customers, before, customers_before in \
-            db.session.connection().execute(_STATEMENT, params):
+    for kind, tag, needs, customers, before, customers_before in \
+            db.session.connection().execute(_STATEMENT[k >= SHARED_FROM], params):
         if customers >= k:
             totals[(kind, tag)][0] += needs
         if customers_before >= k:
@@ -283,20 +304,23 @@ SUGGEST_RADIUS_KM = 25
 SUGGEST_WINDOW = "7d"
 
 
-def _suggest_statement(prefixed: bool) -> Any:
-    joined, over_the_floor = _hits_of_groups_over_the_floor()
-    where = [*over_the_floor, _T.hour >= bindparam("since"), _T.hour <= bindparam("until")]
+def _suggest_statement(prefixed: bool, shared: bool) -> Any:
+    per_group = (select(_T.group_id, func.sum(_T.needs).label("needs"))
+                 .where(*_area_hits(shared))
+                 .group_by(_T.group_id)
+                 .having(func.count(func.distinct(_T.customer_id)) >= bindparam("k"))).subquery()
+    statement = (select(_G.kind, _G.tag, per_group.c.needs)
+                 .select_from(per_group.join(TrendGroup.__table__,
+                                             _G.id == per_group.c.group_id)))
     if prefixed:
-        where += [_T.kind == bindparam("kind"),
-                  func.substr(_T.tag, 1, bindparam("length")) == bindparam("prefix")]
-    return (select(_T.kind, _T.tag, func.sum(_T.needs))
-            .select_from(joined)
-            .where(*where)
-            .group_by(_T.kind, _T.tag, _T.cell_row, _T.cell_col)
-            .having(func.count(func.distinct(_T.customer_id)) >= bindparam("k")))
+        statement = statement.where(
+            _G.kind == bindparam("kind"),
+            func.substr(_G.tag, 1, bindparam("length")) == bindparam("prefix"))
+    return statement
 
 
-_SUGGEST = {p: _suggest_statement(p) for p in (False, True)}
+_SUGGEST = {(p, shared): _suggest_statement(p, shared) for p in (False, True)
+            for shared in (False, True)}
 
 
 def suggest_tags(lat: float, lon: float, kind: str | None = None, prefix: str = "",
@@ -317,7 +341,7 @@ def suggest_tags(lat: float, lon: float, kind: str | None = None, prefix: str = 
         params.update(kind=kind, prefix=prefix, length=len(prefix))
     totals: dict[tuple[str, str], int] = defaultdict(int)
     for row_kind, tag, needs in db.session.connection().execute(
-            _SUGGEST[prefixed], params):
+            _SUGGEST[prefixed, k >= SHARED_FROM], params):
         if (row_kind, tag) not in exclude and (kind is None or row_kind == kind):
             totals[(row_kind, tag)] += needs
     ranked = sorted(((bucket(n, k), kind_, tag) for (kind_, tag), n in totals.items()),
@@ -341,7 +365,7 @@ def recount(customer_id: int, needs: list[tuple[int, float, float, datetime]]) -
 
 
 def _count_again(customer_id: int, needs: list[tuple[int, float, float, datetime]],
-                 touched: set[GroupKey]) -> None:
+                 touched: set[int]) -> None:
     since = hour_of(datetime.now(UTC)) - KEEP_HOURS
     kept = [n for n in needs if hour_of(n[3]) >= since]
     if not kept:
@@ -357,11 +381,30 @@ def _count_again(customer_id: int, needs: list[tuple[int, float, float, datetime
         for kind, tag in tags.get(need_id, []):
             counts[(lat_row(cell.lat), trend_col(cell.lon), hour_of(created_at), kind, tag)] += 1
     if counts:
+        ids = _group_ids({(r, c, kind, tag) for r, c, _h, kind, tag in counts})
         db.session.execute(TrendHit.__table__.insert(), [
             {"cell_row": r, "cell_col": c, "hour": h, "kind": kind, "tag": tag,
-             "customer_id": customer_id, "needs": n}
+             "customer_id": customer_id, "needs": n, "group_id": ids[r, c, kind, tag],
+             "shared": False}  # regroup marks them
             for (r, c, h, kind, tag), n in counts.items()])
-        touched.update((r, c, kind, tag) for r, c, _h, kind, tag in counts)
+        touched.update(ids.values())
+
+
+def _group_ids(keys: set[tuple[int, int, str, str]]) -> dict[tuple[int, int, str, str], int]:
+    """The ids of these tile-tag groups, each created (counting no one yet) if it is new; the
+    rows stay locked until commit, taken in one order. ``regroup`` counts them."""
+    ids: dict[tuple[int, int, str, str], int] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 400):
+        group = _insert()(TrendGroup).values([
+            {"cell_row": r, "cell_col": c, "kind": kind, "tag": tag, "customers": 0}
+            for r, c, kind, tag in ordered[start:start + 400]])
+        for gid, r, c, kind, tag in db.session.execute(group.on_conflict_do_update(
+                index_elements=["cell_row", "cell_col", "kind", "tag"],
+                set_={"customers": TrendGroup.customers})
+                .returning(_G.id, _G.cell_row, _G.cell_col, _G.kind, _G.tag)):
+            ids[r, c, kind, tag] = gid
+    return ids
 
 
 def prune(now: datetime | None = None) -> int:
