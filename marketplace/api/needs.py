@@ -83,8 +83,9 @@ def show(need_id: int) -> Any:
 def update(data: dict[str, Any], need_id: int) -> Any:
     """Change your open need's `title`, `description`, `budget` (same currency), `needed_by`
     or `expires_at`; what you leave out stays. Providers with an offer on it are told
-    (`need.updated`), a provider it newly @mentions is sent it, and its signals and trends
-    are counted anew. Send its `ETag` as `If-Match` so a change made meanwhile is not
+    (`need.updated`), a provider it newly @mentions, or who subscribes to an ?intent or
+    #topic tag it newly has and is in reach, is sent it (`need.matched`), and its signals and
+    trends are counted anew. Send its `ETag` as `If-Match` so a change made meanwhile is not
     overwritten unseen (412)."""
     return access.need_view(g.user, lifecycle.edit(g.user, need_id, data, _unchanged_since),
                             "customer")
