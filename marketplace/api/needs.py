@@ -16,6 +16,8 @@ from marketplace.needs.schemas import (
     NeedListArgs,
     NeedOutSchema,
     NeedPatchSchema,
+    SuggestionArgs,
+    SuggestionsSchema,
 )
 from marketplace.pagination import RankedPageArgs, page, page_of
 from marketplace.schemas import EmptySchema
@@ -61,6 +63,20 @@ def list_mine(args: dict[str, Any]) -> Any:
 def feed(args: dict[str, Any]) -> Any:
     """Open needs posted to you as a provider: nearest distance band first, then newest."""
     return page(*access.feed(g.user, args["cursor"], args["limit"]))
+
+
+@blp.route("/needs/suggestions", methods=["GET"])
+@auth_required
+@blp.limited("RATE_LIMIT_REACH_PREVIEWS")
+@blp.arguments(SuggestionArgs, location="query")
+@blp.response(200, SuggestionsSchema)
+def suggestions(args: dict[str, Any]) -> Any:
+    """Tags and a category to offer while a need is being typed, from what is used near
+    `lat`/`lon` (or `place_query`): the ?intent or #topic tag being typed at the end of `text`
+    completed by prefix, or else the tags used nearby, never one already written in `text`
+    or `also`. Aggregates under the trends rules (docs/api.md, "Suggestions while typing");
+    the web form's `GET /needs/suggestions` gives the same answer."""
+    return services.suggestions(args)
 
 
 @blp.route("/needs/<int:need_id>", methods=["GET"])

@@ -39,7 +39,7 @@ from marketplace.providers import services as providers
 from marketplace.providers.models import Category, Provider
 from marketplace.signals import services as signals
 from marketplace.signals.models import NeedTag
-from marketplace.signals.parser import MENTION, parse
+from marketplace.signals.parser import MENTION, SIGIL_OF, being_typed, parse
 
 MAX_TTL = timedelta(days=30)
 
@@ -470,3 +470,26 @@ def suggest_category(lat: float, lon: float, tags: list[tuple[str, str]]) -> Cat
     if best is None or len(best[1]) < k:
         return None
     return db.session.get(Category, best[0])
+
+
+def suggestions(args: dict[str, Any]) -> dict[str, Any]:
+    """Tags (``signals.suggest_tags``) and a category (``suggest_category``) to offer someone
+    typing a need (``SuggestionArgs``: ``text`` being typed, the ``also`` field beside it, and
+    ``lat``/``lon`` or a ``place_query``, looked up, 422 naming it when unknown): aggregates
+    under the trends rules, never one person's needs. A tag being typed at the end of ``text``
+    is completed by prefix; tags already written are not suggested."""
+    if args.get("lat") is not None and args.get("lon") is not None:
+        lat, lon = args["lat"], args["lon"]
+    else:
+        found = geocoding.resolve(args["place_query"], field="place_query")
+        lat, lon = found.lat, found.lon
+    text = args.get("text") or ""
+    typing = being_typed(text)
+    kind, prefix, start = typing if typing else (None, "", len(text))
+    written = parse(args.get("also") or "", text[:start])
+    tags = signals.suggest_tags(lat, lon, kind, prefix, exclude=set(written.pairs()))
+    return {
+        "typing": SIGIL_OF[kind] + prefix if kind else None,
+        "tags": [{**t, "spelled": SIGIL_OF[t["kind"]] + t["tag"]} for t in tags],
+        "category": suggest_category(lat, lon, written.pairs()),
+    }
