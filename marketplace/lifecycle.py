@@ -155,9 +155,10 @@ def cancel(user: User, need_id: int, reason: str | None) -> Need:
 def edit(user: User, need_id: int, data: dict[str, Any],
          precondition: Callable[[Need], None] | None = None) -> Need:
     """The customer changes an open need's text, budget or dates (``needs.edit``); every
-    provider with a pending offer on it is told (``need.updated``) and a provider it newly
-    @mentions is sent it. ``precondition`` sees the need as it is before the change, under
-    the need row's lock where the database has one (the API's ``If-Match``)."""
+    provider with a pending offer on it is told (``need.updated``), and a provider it newly
+    @mentions, or who subscribes to a tag it newly has and is in reach, is sent it
+    (``needs.tell_new_recipients``). ``precondition`` sees the need as it is before the
+    change, under the need row's lock where the database has one (the API's ``If-Match``)."""
     need, role = access.need_with_role(user, need_id)
     if role != "customer":
         raise Forbidden("Only the customer may edit this need.")
@@ -165,10 +166,10 @@ def edit(user: User, need_id: int, data: dict[str, Any],
                               .execution_options(populate_existing=True)).one()
     if precondition is not None:
         precondition(need)
-    mentioned = needs.edit(user, need, data)
+    edited = needs.edit(user, need, data)
     offering = set(_offering_users(need).values())
     notify(sorted(offering), NotificationType.NEED_UPDATED, {"need": summary(need)})
-    needs.tell_mentioned(need, mentioned, offering)
+    needs.tell_new_recipients(need, edited, offering)
     db.session.commit()
     return need
 

@@ -82,7 +82,13 @@ from marketplace.messages.schemas import MessageInSchema
 from marketplace.moderation import services as moderation
 from marketplace.moderation.schemas import ActionInSchema, DismissInSchema, ReportInSchema
 from marketplace.needs import services as needs
-from marketplace.needs.schemas import CancelSchema, NeedInSchema, NeedListArgs, NeedPatchSchema
+from marketplace.needs.schemas import (
+    CancelSchema,
+    NeedInSchema,
+    NeedListArgs,
+    NeedPatchSchema,
+    SuggestionArgs,
+)
 from marketplace.notifications.schemas import MarkReadSchema, NotificationArgs
 from marketplace.offers import services as offers
 from marketplace.offers.schemas import (
@@ -562,6 +568,14 @@ ENDPOINTS += (
     Endpoint("GET", f"{API}/trends", "customer", f"{API}/trends", TrendsArgs,
              query={"lat": str(AUSTIN[0]), "lon": str(AUSTIN[1]), "radius_km": "10",
                     "window": "24h"}),
+    Endpoint("GET", f"{API}/needs/suggestions", "customer", f"{API}/needs/suggestions",
+             SuggestionArgs, query={"lat": str(AUSTIN[0]), "lon": str(AUSTIN[1]),
+                                    "text": "Need a ?ka", "also": "#summer"},
+             extras=(Extra("without-lon", ("lon",), None),
+                     Extra("without-lat", ("lat",), None),
+                     Extra("unknown-place", ("place_query",),
+                           {"place_query": "Nowhere At All", "text": "?ka"}),
+                     Extra("no-place", ("lat",), {"text": "?ka"}, expect=("lat",)))),
 )
 BY_KEY = {ep.key: ep for ep in ENDPOINTS}
 # Image uploads take a file, not JSON (multipart or an image/* body): what they refuse — not an
@@ -849,9 +863,27 @@ def query_variants(ep: Endpoint) -> list[Variant]:
                 add(name, "empty", "")
                 if isinstance(f, TrimmedString):
                     add(name, "blank", "   ")
+        elif isinstance(f, mf.Float):
+            for label, value in (("not-a-number", "abc"), ("empty", ""), ("nan", "NaN"),
+                                 ("infinity", "Infinity")):
+                add(name, label, value)
+            for r in _ranges(f):
+                if r.min is not None:
+                    add(name, "below-min", str(r.min - 0.5))
+                if r.max is not None:
+                    add(name, "above-max", str(r.max + 0.5))
         if name == "cursor":
             for label, value in FORGED_CURSORS.items():
                 add(name, label, value)
+    for extra in ep.extras:  # None leaves the parameter out; a dict is the whole query
+        name = extra.path[0]
+        query = {k: v for k, v in base.items() if k != name}
+        if isinstance(extra.value, dict):
+            query = extra.value
+        elif extra.value is not None:
+            query[name] = extra.value
+        out.append(Variant(f"?{name}:{extra.label}", query=query,
+                           expect=extra.expect or (name,), status=extra.status))
     return out
 
 

@@ -42,6 +42,9 @@ MODES = [GenerationMode(m) for m in os.environ.get("FUZZ_MODES", "positive,negat
 DATA_CHECKED = {
     "POST /api/v1/needs": {"location", "place", "audience"},  # geocoder names; favourites exist
     "GET /api/v1/geocode": {"q"},  # a place the gazetteer knows
+    # a place the gazetteer knows; lat and lon go together, or place_query instead (a rule
+    # between query parameters that OpenAPI 3.0 cannot state: the descriptions do)
+    "GET /api/v1/needs/suggestions": {"lat", "lon", "place_query"},
     "POST /api/v1/verification": {"token"},  # the secret in a mailed link
     "POST /api/v1/email-change/confirm": {"token"},
     "POST /api/v1/password-reset/confirm": {"token"},

@@ -1,7 +1,8 @@
 """Editing an open need (``PATCH /api/v1/needs/{id}``, ``lifecycle.edit``): only its customer,
 only while open, bad input named and nothing changed, ``If-Match`` against its ETag, providers
-with an offer told (``need.updated``), a newly @mentioned provider sent it, and the trend
-counters the sum of the needs as they read now."""
+with an offer told (``need.updated``), a newly @mentioned provider and a subscriber to a newly
+written tag sent it (live: tests/test_signals_live.py), and the trend counters the sum of the
+needs as they read now."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import committed_rows, committed_state, error_of, need_data
+from conftest import AUSTIN, committed_rows, committed_state, error_of, need_data
 from sqlalchemy import select
 
 from marketplace import lifecycle
@@ -178,3 +179,135 @@ def test_trends_count_the_needs_as_they_read_now(make_user: Any, make_need: Any)
     tags = db.session.scalars(select(NeedTag).where(NeedTag.need_id == need.id)
                               .order_by(NeedTag.position)).all()
     assert [(t.kind, t.tag) for t in tags] == [("topic", "garden"), ("mention", "someone-else")]
+
+
+def subscribe(person: Any, tags: list[str]) -> None:
+    p = person.provider
+    r = person.put("/api/v1/me/provider", json={
+        "handle": p.handle, "display_name": p.display_name, "bio": "",
+        "categories": [c.slug for c in p.categories],
+        "base": {"lat": p.base_lat, "lon": p.base_lon}, "radius_km": p.radius_km,
+        "active": p.active, "tags": tags})
+    assert r.status_code == 200, r.get_json()
+
+
+def matched_ids(person: Any) -> list[tuple[int, bool]]:
+    return [(p["need"]["id"], p["need"]["direct"]) for p in told(person, "need.matched")]
+
+
+def test_a_tag_added_reaches_its_subscribers_in_reach_once(
+        make_user: Any, make_provider: Any) -> None:
+    near = make_provider(categories=("plumbing",))
+    far = make_provider(categories=("plumbing",), base=FAR, radius_km=100)
+    blocked = make_provider(categories=("plumbing",))
+    inactive = make_provider(categories=("plumbing",))
+    serving = make_provider(categories=("catering",))  # told when it was posted
+    topical = make_provider(categories=("plumbing",))
+    for pro in (near, far, blocked, inactive, serving):
+        subscribe(pro, ["?kayak"])
+    subscribe(topical, ["#river"])
+    inactive.put("/api/v1/me/provider", json={
+        "handle": inactive.provider.handle, "display_name": "Resting", "bio": "",
+        "categories": ["plumbing"], "base": {"lat": AUSTIN[0], "lon": AUSTIN[1]},
+        "radius_km": 25, "active": False, "tags": ["?kayak"]})
+    customer = make_user()
+    assert customer.put(f"/api/v1/me/blocks/{blocked.provider.handle}").status_code in (200, 204)
+    need = customer.post("/api/v1/needs", json=need_data()).get_json()
+    path = f"/api/v1/needs/{need['id']}"
+    assert matched_ids(near) == [] and near.get(path).status_code == 404
+    assert matched_ids(serving) == [(need["id"], False)]
+
+    r = customer.patch(path, json={"description": "And a ?Kayak for the #river"})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["intents"] == ["kayak"]
+    assert matched_ids(near) == [(need["id"], False)]
+    assert matched_ids(topical) == [(need["id"], False)]
+    [item] = [i for i in near.get("/api/v1/notifications").get_json()["items"]
+              if i["type"] == "need.matched"]
+    assert item["data"]["need"]["id"] == need["id"]
+    assert item["data"]["need"]["distance_band"]
+    assert near.get(path).get_json()["viewer_role"] == "matched_provider"
+    assert [n["id"] for n in near.get("/api/v1/feed").get_json()["items"]] == [need["id"]]
+    assert matched_ids(far) == [] and far.get(path).status_code == 404
+    assert matched_ids(blocked) == [] and blocked.get(path).status_code == 404
+    assert matched_ids(inactive) == []
+    assert matched_ids(serving) == [(need["id"], False)]  # not twice
+    assert matched_ids(customer) == []
+
+    # Saving again, dropping the tag and writing it back: nobody is told twice.
+    customer.patch(path, json={"title": "Catering for 25 people"})
+    customer.patch(path, json={"description": "No boats after all"})
+    customer.patch(path, json={"description": "A ?kayak and the #river again"})
+    assert matched_ids(near) == [(need["id"], False)]
+    assert matched_ids(topical) == [(need["id"], False)]
+    rows = db.session.scalars(select(NeedRecipient).where(
+        NeedRecipient.need_id == need["id"])).all()
+    assert sorted((r.provider_id, r.via) for r in rows) == sorted(
+        [(near.provider.id, "tag"), (topical.provider.id, "tag")])
+
+
+def test_a_provider_no_longer_mentioned_is_not_told_again_by_a_tag(
+        make_user: Any, make_provider: Any) -> None:
+    pro = make_provider(categories=("plumbing",), handle="kayak-pro")
+    subscribe(pro, ["?kayak"])
+    other = make_provider(categories=("plumbing",))
+    subscribe(other, ["?kayak"])
+    customer = make_user()
+    need = customer.post("/api/v1/needs", json=need_data(
+        description="Could @kayak-pro do it?")).get_json()
+    path = f"/api/v1/needs/{need['id']}"
+    assert matched_ids(pro) == [(need["id"], True)]
+    r = customer.patch(path, json={"description": "Who has a ?kayak?"})
+    assert r.status_code == 200, r.get_json()
+    assert matched_ids(pro) == [(need["id"], True)]  # told once, when it was mentioned
+    assert pro.get(path).get_json()["viewer_role"] == "matched_provider"  # now by the tag
+    assert matched_ids(other) == [(need["id"], False)]
+
+
+def test_a_provider_with_an_offer_is_told_of_the_edit_not_sent_it_again(
+        make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -> None:
+    customer = make_user()
+    need = make_need(customer)
+    pro = make_provider()
+    make_offer(need, pro)
+    subscribe(pro, ["?kayak"])
+    pro.put("/api/v1/me/provider", json={  # serves another trade now, subscribed to ?kayak
+        "handle": pro.provider.handle, "display_name": "Pro", "bio": "",
+        "categories": ["plumbing"], "base": {"lat": AUSTIN[0], "lon": AUSTIN[1]},
+        "radius_km": 25, "active": True, "tags": ["?kayak"]})
+    r = customer.patch(url(need), json={"description": "A ?kayak too"})
+    assert r.status_code == 200, r.get_json()
+    assert len(told(pro, "need.updated")) == 1
+    assert matched_ids(pro) == []  # it is no news to them
+
+
+def test_a_tag_added_to_a_need_sent_to_favourites_reaches_no_subscriber(
+        make_user: Any, make_provider: Any, make_need: Any, make_offer: Any) -> None:
+    customer = make_user()
+    fav = make_provider()
+    make_offer(make_need(customer), fav)
+    assert customer.put(f"/api/v1/me/providers/{fav.provider.handle}",
+                        json={"favourite": True}).status_code == 200
+    subscriber = make_provider(categories=("plumbing",))
+    subscribe(subscriber, ["?kayak"])
+    need = make_need(customer, audience="favourites")
+    r = customer.patch(url(need), json={"description": "A ?kayak too"})
+    assert r.status_code == 200, r.get_json()
+    assert matched_ids(subscriber) == []
+    assert subscriber.get(url(need)).status_code == 404
+
+
+def test_the_web_edit_page_sends_a_tag_added_to_its_subscribers(
+        make_user: Any, make_provider: Any, make_need: Any, auth: Any) -> None:
+    near = make_provider(categories=("plumbing",))
+    far = make_provider(categories=("plumbing",), base=FAR, radius_km=100)
+    subscribe(near, ["?kayak"])
+    subscribe(far, ["?kayak"])
+    customer = make_user()
+    need = make_need(customer)
+    web = auth.sign_in(customer)
+    r = web.post(f"/needs/{need.id}/edit", data={
+        "title": need.title, "description": "Bring a ?kayak", "budget": "400.00"})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    assert matched_ids(near) == [(need.id, False)]
+    assert matched_ids(far) == []

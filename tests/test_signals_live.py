@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import AUSTIN, migrated_sqlite
+from conftest import AUSTIN, migrated, migrated_sqlite, throwaway_pg_database
 from live import Api, Listener, server
 
 FAR = (32.7767, -96.7970)  # Dallas: ~300 km from Austin
@@ -19,6 +19,21 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url, _app = migrated_sqlite(tmp_path_factory, "signals-live")
     with server(url, EXPIRY_INTERVAL_SECONDS="3600") as base:
         yield base
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def each_backend_url(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server process on each database backend."""
+    if request.param == "sqlite":
+        url, _app = migrated_sqlite(tmp_path_factory, "signals-live-edit")
+        with server(url, EXPIRY_INTERVAL_SECONDS="3600") as base:
+            yield base
+        return
+    with throwaway_pg_database("mkt_signals_live") as url:
+        migrated(url)
+        with server(url, EXPIRY_INTERVAL_SECONDS="3600") as base:
+            yield base
 
 
 def unique(prefix: str) -> str:
@@ -82,3 +97,39 @@ def test_a_mentioned_provider_far_away_hears_of_it_as_a_direct_ask(live_url: str
         assert event["data"]["need"]["direct"] is True
     finally:
         listener.close()
+
+
+def test_a_tag_added_by_an_edit_reaches_a_subscriber_in_range_live_once(
+        each_backend_url: str) -> None:
+    base = each_backend_url
+    customer = Api(base, unique("cust"))
+    near, _ = provider(base, tags=["?kayak"])
+    far, _ = provider(base, where=FAR, radius=100, tags=["?kayak"])
+    blocked, blocked_handle = provider(base, tags=["?kayak"])
+    assert customer.call("PUT", f"/me/blocks/{blocked_handle}").status_code in (200, 204)
+    listeners = {"near": Listener(base, auth={"token": near.token}),
+                 "far": Listener(base, auth={"token": far.token}),
+                 "blocked": Listener(base, auth={"token": blocked.token})}
+    try:
+        need = post_need(customer, "Catering on Saturday")
+        r = customer.call("PATCH", f"/needs/{need['id']}",
+                          json={"description": "And a ?Kayak to get there"})
+        assert r.status_code == 200, r.text
+        event = listeners["near"].until(matched(need["id"]))[-1]
+        assert event["data"]["need"]["direct"] is False
+        assert event["data"]["need"]["title"] == "Catering on Saturday"
+        listed = near.call("GET", "/notifications", params={"after": event["id"] - 1}).json()
+        assert [(i["id"], i["data"]) for i in listed["items"]] == [(event["id"], event["data"])]
+        # Saved again: nothing more. Sentinels that reach each of them (another customer's,
+        # their trade, their town) come after anything about the need would have.
+        customer.call("PATCH", f"/needs/{need['id']}", json={"title": "Catering, Saturday"})
+        other = Api(base, unique("cust"))
+        here = post_need(other, "Sentinel", category="plumbing")
+        there = post_need(other, "Sentinel", where=FAR, category="plumbing")
+        for name, sentinel in (("near", here), ("blocked", here), ("far", there)):
+            before = listeners[name].until(matched(sentinel["id"]))
+            assert [e for e in before
+                    if e["data"].get("need", {}).get("id") == need["id"]] == [], name
+    finally:
+        for listener in listeners.values():
+            listener.close()

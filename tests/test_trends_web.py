@@ -124,15 +124,16 @@ def test_suggestions_offer_tags_used_nearby_and_their_category(make_user: Any, m
     web = auth.sign_in(make_user())
     at = {"lat": str(AUSTIN[0]), "lon": str(AUSTIN[1])}
     typing = web.get("/needs/suggestions", query_string={**at, "text": "Need a ?KA"}).get_json()
-    assert typing == {"typing": "?KA", "tags": [{"spelled": "?kayak", "count": 3}],
-                      "category": None}
+    assert typing == {"typing": "?KA", "category": None, "tags": [
+        {"kind": "intent", "tag": "kayak", "spelled": "?kayak", "count": 3}]}
     written = web.get("/needs/suggestions", query_string={
         **at, "text": "Need a ?kayak soon", "also": "#summer"}).get_json()
     assert written["typing"] is None
     assert written["tags"] == []  # both nearby tags are written already
     assert written["category"] == {"slug": "moving", "name": written["category"]["name"]}
     assert web.get("/needs/suggestions", query_string={
-        **at, "text": "#su"}).get_json()["tags"] == [{"spelled": "#summer", "count": 3}]
+        **at, "text": "#su"}).get_json()["tags"] == [
+            {"kind": "topic", "tag": "summer", "spelled": "#summer", "count": 3}]
     far = web.get("/needs/suggestions", query_string={"lat": "32.7767", "lon": "-96.797",
                                                       "text": "?ka"}).get_json()
     assert far["tags"] == []

@@ -59,6 +59,7 @@ OPERATION_IDS = {
     "needs_api.create": "createNeed",
     "needs_api.list_mine": "listMyNeeds",
     "needs_api.feed": "getFeed",
+    "needs_api.suggestions": "suggestNeedTags",
     "needs_api.show": "getNeed",
     "needs_api.update": "updateNeed",
     "needs_api.cancel": "cancelNeed",

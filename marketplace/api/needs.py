@@ -16,6 +16,8 @@ from marketplace.needs.schemas import (
     NeedListArgs,
     NeedOutSchema,
     NeedPatchSchema,
+    SuggestionArgs,
+    SuggestionsSchema,
 )
 from marketplace.pagination import RankedPageArgs, page, page_of
 from marketplace.schemas import EmptySchema
@@ -63,6 +65,20 @@ def feed(args: dict[str, Any]) -> Any:
     return page(*access.feed(g.user, args["cursor"], args["limit"]))
 
 
+@blp.route("/needs/suggestions", methods=["GET"])
+@auth_required
+@blp.limited("RATE_LIMIT_REACH_PREVIEWS")
+@blp.arguments(SuggestionArgs, location="query")
+@blp.response(200, SuggestionsSchema)
+def suggestions(args: dict[str, Any]) -> Any:
+    """Tags and a category to offer while a need is being typed, from what is used near
+    `lat`/`lon` (or `place_query`): the ?intent or #topic tag being typed at the end of `text`
+    completed by prefix, or else the tags used nearby, never one already written in `text`
+    or `also`. Aggregates under the trends rules (docs/api.md, "Suggestions while typing");
+    the web form's `GET /needs/suggestions` gives the same answer."""
+    return services.suggestions(args)
+
+
 @blp.route("/needs/<int:need_id>", methods=["GET"])
 @auth_required
 @blp.limited("RATE_LIMIT_LOCATION_READS")
@@ -83,8 +99,9 @@ def show(need_id: int) -> Any:
 def update(data: dict[str, Any], need_id: int) -> Any:
     """Change your open need's `title`, `description`, `budget` (same currency), `needed_by`
     or `expires_at`; what you leave out stays. Providers with an offer on it are told
-    (`need.updated`), a provider it newly @mentions is sent it, and its signals and trends
-    are counted anew. Send its `ETag` as `If-Match` so a change made meanwhile is not
+    (`need.updated`), a provider it newly @mentions, or who subscribes to an ?intent or
+    #topic tag it newly has and is in reach, is sent it (`need.matched`), and its signals and
+    trends are counted anew. Send its `ETag` as `If-Match` so a change made meanwhile is not
     overwritten unseen (412)."""
     return access.need_view(g.user, lifecycle.edit(g.user, need_id, data, _unchanged_since),
                             "customer")

@@ -1,4 +1,4 @@
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from marketplace.media.schemas import NeedPhotoSchema, avatar_field
 from marketplace.needs.models import Audience, NeedStatus
@@ -135,3 +135,67 @@ class NeedListArgs(PageArgs):
 
 class CancelSchema(Schema):
     reason = text(500, load_default=None, allow_none=True)
+
+
+_PLACE_QUERY = text(200, load_default=None, metadata={
+    "description": "A place to look up instead of `lat` and `lon` (e.g. 'Austin, TX'); "
+                   "an unknown place is a 422 naming it. Coordinates win when both are "
+                   "sent."})
+
+
+class SuggestionArgs(Schema):
+    """What a customer has typed so far, and where (a point, or a place to look up)."""
+
+    text = SafeString(load_default="", validate=validate.Length(max=5000), metadata={
+        "description": "The field being typed, as it reads (not trimmed): a `?` or `#` tag "
+                       "at its very end is the tag being typed, completed by prefix."})
+    also = SafeString(load_default="", validate=validate.Length(max=5000), metadata={
+        "description": "The need's other text field (title or description): tags written "
+                       "there are not suggested again, and count for the category."})
+    lat = fields.Float(load_default=None, allow_nan=False,
+                       validate=validate.Range(min=-90, max=90), metadata={
+                           "description": "Where the need is, with `lon` (or send "
+                                          "`place_query`); a 422 names the one missing."})
+    lon = fields.Float(load_default=None, allow_nan=False,
+                       validate=validate.Range(min=-180, max=180),
+                       metadata={"description": "With `lat`."})
+    place_query = _PLACE_QUERY  # (``text`` names a field here)
+
+    @validates_schema
+    def _located(self, data: dict[str, object], **_kwargs: object) -> None:
+        lat, lon = data.get("lat"), data.get("lon")
+        if lat is None and lon is None:
+            if not data.get("place_query"):
+                raise ValidationError({"lat": ["Send lat and lon, or place_query."],
+                                       "lon": ["Send lat and lon, or place_query."]})
+        elif lat is None:
+            raise ValidationError({"lat": ["Send lat with lon."]})
+        elif lon is None:
+            raise ValidationError({"lon": ["Send lon with lat."]})
+
+
+class SuggestedTagSchema(Schema):
+    kind = fields.String(metadata={"enum": ["intent", "topic"]})
+    tag = fields.String(metadata={"description": "The normalised tag, without its sigil."})
+    spelled = fields.String(metadata={"description": "The tag as it is written: `?kayak`."})
+    count = fields.Integer(metadata={"description": (
+        "Needs with the tag nearby in the last 7 days, as the lower edge of its bucket (as "
+        "in GET /api/v1/trends): k, 5, 10, 20, 50, 100, ...")})
+
+
+class SuggestedCategorySchema(Schema):
+    slug = fields.String()
+    name = fields.String()
+
+
+class SuggestionsSchema(Schema):
+    typing = fields.String(allow_none=True, metadata={"description": (
+        "The tag being typed at the end of `text`, as written (`?KA`), which a suggestion "
+        "completes; null when none is.")})
+    tags = fields.List(fields.Nested(SuggestedTagSchema), metadata={"description": (
+        "At most 8 ?intent and #topic tags used within ~25 km in the last 7 days by at least "
+        "k distinct customers per ~10 km tile, by count then tag; of the kind and prefix "
+        "being typed, if any; none already written in `text` or `also`.")})
+    category = fields.Nested(SuggestedCategorySchema, allow_none=True, metadata={
+        "description": "The category most distinct customers nearby (~25 km, the last 30 "
+                       "days) chose with the tags written, when at least k did; else null."})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import delete, select, update
@@ -39,7 +39,7 @@ from marketplace.providers import services as providers
 from marketplace.providers.models import Category, Provider
 from marketplace.signals import services as signals
 from marketplace.signals.models import NeedTag
-from marketplace.signals.parser import MENTION, parse
+from marketplace.signals.parser import MENTION, SIGIL_OF, being_typed, parse
 
 MAX_TTL = timedelta(days=30)
 
@@ -104,13 +104,21 @@ def create(user: User, data: dict[str, Any]) -> Need:
 EDITABLE = ("title", "description", "needed_by", "expires_at")
 
 
-def edit(user: User, need: Need, data: dict[str, Any]) -> list[Provider]:
+class Edited(NamedTuple):
+    """What an edit adds to whom a need is sent (``tell_new_recipients``)."""
+
+    mentioned: list[Provider]  # @mentioned now and not before
+    tags: list[tuple[str, str]]  # intent and topic tags it has now and did not have before
+    unmentioned: set[int]  # provider ids no longer @mentioned: told already, when they were
+
+
+def edit(user: User, need: Need, data: dict[str, Any]) -> Edited:
     """Change an open need's text, budget and dates (``NeedPatchSchema``), in the caller's
     transaction, the need row locked by the conditional UPDATE (409 when it is no longer
     open). Its signals are stored anew (``signals.rerecord``: trends stay the sum of the
     needs as they read now); a provider no longer @mentioned stops being a recipient by it.
-    Returns the providers it now @mentions and did not before, to be sent it (``tell_mentioned``).
-    """
+    Returns who it may now reach that it did not before: the providers it newly @mentions
+    and the intent and topic tags it newly has, to be sent it (``tell_new_recipients``)."""
     now = utcnow()
     if need.status != NeedStatus.OPEN:
         raise Conflict(f"This need is {need.status.value}; you can only edit a need that is open.")
@@ -136,6 +144,7 @@ def edit(user: User, need: Need, data: dict[str, Any]) -> list[Provider]:
     title = changes.get("title", need.title)
     description = changes.get("description", need.description)
     before = [t.tag for t in need.tags if t.kind == MENTION]
+    tagged = {(t.kind, t.tag) for t in need.tags if t.kind != MENTION}
     after = parse(title, description).mentions
     if len(after) > MAX_MENTIONS:
         raise Invalid(f"At most {MAX_MENTIONS} @mentions in one need.",
@@ -149,32 +158,62 @@ def edit(user: User, need: Need, data: dict[str, Any]) -> list[Provider]:
         db.session.refresh(need)
         raise Conflict(f"This need is {need.status.value}; you can only edit a need that is open.")
     db.session.refresh(need)
-    signals.rerecord(need.id, need.customer_id, need.lat, need.lon, need.created_at,
-                     need.title, need.description)
+    found = signals.rerecord(need.id, need.customer_id, need.lat, need.lon, need.created_at,
+                             need.title, need.description)
     db.session.expire(need, ["tags"])
     gone = [p.id for p in providers.by_handles([h for h in before if h not in after])]
     if gone:
         db.session.execute(delete(NeedRecipient).where(
             NeedRecipient.need_id == need.id, NeedRecipient.via == "mention",
             NeedRecipient.provider_id.in_(gone)))
-    return mentioned
+    added = [p for p in found.pairs() if p[0] != MENTION and p not in tagged]
+    return Edited(mentioned, added, set(gone))
 
 
-def tell_mentioned(need: Need, mentioned: Sequence[Provider], skip_user_ids: set[int]) -> None:
-    """Send an edited need to the providers it newly @mentions, as a new need is sent to them
-    (a ``need.matched`` marked ``direct``), except those in ``skip_user_ids`` (told otherwise);
-    each becomes a recipient by the mention unless they are one already."""
-    mentioned = [p for p in mentioned if p.user_id not in skip_user_ids]
-    if not mentioned:
-        return
+def tell_new_recipients(need: Need, edited: Edited, skip_user_ids: set[int]) -> None:
+    """Send an edited need to whom the edit newly reaches, as a new need is sent to them (a
+    ``need.matched``, in the caller's transaction): the providers it newly @mentions
+    (``direct``), and the providers subscribed to a tag it newly has, in reach, found as
+    ``_notify_matched`` finds them for a new need (never the blocked or inactive), unless
+    it was sent to them already (a recipient, or matched by its category). Each becomes a
+    recipient, but those in ``skip_user_ids`` (with an offer on it: told otherwise) and
+    those it no longer @mentions (told when it did) are not told again. A need sent to
+    favourites goes to nobody by a tag."""
     known = set(db.session.scalars(select(NeedRecipient.provider_id).where(
-        NeedRecipient.need_id == need.id,
-        NeedRecipient.provider_id.in_([p.id for p in mentioned]))))
-    db.session.add_all(NeedRecipient(need_id=need.id, provider_id=p.id, via="mention")
-                       for p in mentioned if p.id not in known)
+        NeedRecipient.need_id == need.id)))
+    direct = {p.id for p in edited.mentioned}
+    by_tag: list[matching.Match] = []
+    if edited.tags and need.audience != Audience.FAVOURITES:
+        blocked = (blocks.blocked_provider_ids(need.customer_id)
+                   if need.customer_id is not None else set())
+        by_category = {m.provider_id for m in reach(need.category_id, need.lat, need.lon,
+                                                    need.radius_km, need.customer_id)}
+        by_tag = _tag_matches(need, edited.tags, blocked | by_category | known | direct)
+    db.session.add_all([*(NeedRecipient(need_id=need.id, provider_id=m.provider_id, via="tag")
+                          for m in by_tag),
+                        *(NeedRecipient(need_id=need.id, provider_id=p.id, via="mention")
+                          for p in edited.mentioned
+                          if p.id not in known and p.user_id not in skip_user_ids)])
     db.session.flush()
+    told = [m for m in by_tag
+            if m.user_id not in skip_user_ids and m.provider_id not in edited.unmentioned]
+    mentioned = [p for p in edited.mentioned if p.user_id not in skip_user_ids]
+    if not told and not mentioned:
+        return
+    shared = summary(need)
+    cell = grid_cell_centre(need.lat, need.lon)
     notify_each(NotificationType.NEED_MATCHED,
-                _direct_payloads(summary(need), grid_cell_centre(need.lat, need.lon), mentioned))
+                [*_matched_payloads(shared, cell, told),
+                 *_direct_payloads(shared, cell, mentioned)])
+
+
+def _tag_matches(need: Need, tags: list[tuple[str, str]],
+                 exclude_provider_ids: set[int]) -> list[matching.Match]:
+    """The providers subscribed to one of ``tags`` that ``need`` reaches under the distance
+    rule, minus its customer and ``exclude_provider_ids``."""
+    return matching.providers_for_tags(tags, need.lat, need.lon, need.radius_km,
+                                       exclude_user_id=need.customer_id,
+                                       exclude_provider_ids=exclude_provider_ids)
 
 
 MAX_MENTIONS = 5
@@ -231,7 +270,6 @@ def _notify_matched(need: Need, tags: list[tuple[str, str]],
     "tag", which the feed and visibility read), under the same distance rule; and whoever it
     @mentions, wherever they are (``via`` "mention", ``direct``)."""
     shared = summary(need)
-    payload = _banded(shared, direct=False)
     cell = grid_cell_centre(need.lat, need.lon)
     customer_id = need.customer_id
     blocked = blocks.blocked_provider_ids(customer_id) if customer_id is not None else set()
@@ -240,26 +278,32 @@ def _notify_matched(need: Need, tags: list[tuple[str, str]],
     direct = {p.id for p in mentioned}
     by_tag: list[matching.Match] = []
     if tags:
-        by_tag = matching.providers_for_tags(
-            tags, need.lat, need.lon, need.radius_km, exclude_user_id=customer_id,
-            exclude_provider_ids=blocked | {m.provider_id for m in matched} | direct)
+        by_tag = _tag_matches(need, tags, blocked | {m.provider_id for m in matched} | direct)
     if by_tag or mentioned:
         db.session.add_all([*(NeedRecipient(need_id=need.id, provider_id=m.provider_id, via="tag")
                               for m in by_tag),
                             *(NeedRecipient(need_id=need.id, provider_id=p.id, via="mention")
                               for p in mentioned)])
         db.session.flush()
+    items = _matched_payloads(shared, cell, [m for m in [*matched, *by_tag]
+                                             if m.provider_id not in direct])
+    items.extend(_direct_payloads(shared, cell, mentioned))
+    notify_each(NotificationType.NEED_MATCHED, items)
+
+
+def _matched_payloads(shared: dict[str, Any], cell: Point,
+                      matched: Sequence[matching.Match]) -> list[tuple[int, Encoded]]:
+    """(user id, payload) of each matched provider: one payload per distance band, a band
+    computed once per distinct provider cell (``_banded``)."""
+    payload = _banded(shared, direct=False)
     by_cell: dict[Point, Encoded] = {}
     items = []
-    for match in [*matched, *by_tag]:
-        if match.provider_id in direct:
-            continue
+    for match in matched:
         data = by_cell.get(match.cell)
         if data is None:
             data = by_cell[match.cell] = payload(distance_band(display_km(match.cell, cell)))
         items.append((match.user_id, data))
-    items.extend(_direct_payloads(shared, cell, mentioned))
-    notify_each(NotificationType.NEED_MATCHED, items)
+    return items
 
 
 def _banded(shared: dict[str, Any], direct: bool) -> Callable[[str], Encoded]:
@@ -426,3 +470,26 @@ def suggest_category(lat: float, lon: float, tags: list[tuple[str, str]]) -> Cat
     if best is None or len(best[1]) < k:
         return None
     return db.session.get(Category, best[0])
+
+
+def suggestions(args: dict[str, Any]) -> dict[str, Any]:
+    """Tags (``signals.suggest_tags``) and a category (``suggest_category``) to offer someone
+    typing a need (``SuggestionArgs``: ``text`` being typed, the ``also`` field beside it, and
+    ``lat``/``lon`` or a ``place_query``, looked up, 422 naming it when unknown): aggregates
+    under the trends rules, never one person's needs. A tag being typed at the end of ``text``
+    is completed by prefix; tags already written are not suggested."""
+    if args.get("lat") is not None and args.get("lon") is not None:
+        lat, lon = args["lat"], args["lon"]
+    else:
+        found = geocoding.resolve(args["place_query"], field="place_query")
+        lat, lon = found.lat, found.lon
+    text = args.get("text") or ""
+    typing = being_typed(text)
+    kind, prefix, start = typing if typing else (None, "", len(text))
+    written = parse(args.get("also") or "", text[:start])
+    tags = signals.suggest_tags(lat, lon, kind, prefix, exclude=set(written.pairs()))
+    return {
+        "typing": SIGIL_OF[kind] + prefix if kind else None,
+        "tags": [{**t, "spelled": SIGIL_OF[t["kind"]] + t["tag"]} for t in tags],
+        "category": suggest_category(lat, lon, written.pairs()),
+    }

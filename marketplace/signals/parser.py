@@ -140,3 +140,16 @@ def parse_subscription(text: str) -> tuple[str, str] | None:
 def spelled(kind: str, tag: str) -> str:
     """A tag as people write it: ``?kayak``, ``#boats``, ``@anna``."""
     return SIGIL_OF[kind] + tag
+
+
+# The tag being typed: a sigil and tag characters at the very end of the text.
+_TYPING = re.compile(r"(?:^|[\s(\[{\"'])([?#])([^\W]*)$")
+
+
+def being_typed(text: str) -> tuple[str, str, int] | None:
+    """The intent or topic tag at the very end of ``text`` -- (kind, its characters as typed,
+    where its sigil stands) -- or None when the text does not end in one."""
+    found = _TYPING.search(text)
+    if found is None:
+        return None
+    return SIGILS[found.group(1)], found.group(2), found.start(1)

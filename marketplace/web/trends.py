@@ -4,7 +4,6 @@ page and swaps the chart when the answer changes."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request
@@ -15,9 +14,10 @@ from marketplace.extensions import limited
 from marketplace.geo import grid_cell_centre
 from marketplace.geocoding import services as geocoding
 from marketplace.needs import services as needs
+from marketplace.needs.schemas import SuggestionArgs, SuggestionsSchema
 from marketplace.providers import services as providers
 from marketplace.signals import services as signals
-from marketplace.signals.parser import INTENT, SIGIL_OF, SIGILS, TOPIC, normalise, parse
+from marketplace.signals.parser import INTENT, SIGIL_OF, TOPIC, normalise
 from marketplace.signals.schemas import TrendsArgs
 from marketplace.web import forms
 from marketplace.web.forms import FormInvalid
@@ -94,36 +94,16 @@ def index() -> Any:
                            place=place)
 
 
-# The tag being typed: a sigil and tag characters at the very end of the text.
-_TYPING = re.compile(r"(?:^|[\s(\[{\"'])([?#])([^\W]*)$")
-
-
 @bp.route("/needs/suggestions")
 @login_required
 @limited("RATE_LIMIT_REACH_PREVIEWS")
 def suggestions() -> Any:
-    """Tags (and a category) to offer while a customer types a need, from what is used nearby:
-    aggregates under the trends rules (static/suggest.js asks as they type)."""
-    args = request.args
-    text = (args.get("text") or "")[:5200]
+    """Tags (and a category) to offer while a customer types a need, from what is used nearby
+    (``needs.suggestions``, the answer of ``GET /api/v1/needs/suggestions``); asked by
+    static/suggest.js as they type, so input it cannot use (no place yet, a place unknown)
+    gets no suggestions rather than an error."""
     try:
-        if args.get("place_query") and not args.get("lat"):
-            found = geocoding.resolve(args["place_query"])
-            lat, lon = found.lat, found.lon
-        else:
-            lat, lon = float(args.get("lat", "")), float(args.get("lon", ""))
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise ValueError("out of range")
-    except (ValueError, DomainError):
+        answer = needs.suggestions(forms.load(SuggestionArgs(), request.args))
+    except (FormInvalid, DomainError):
         return jsonify({"tags": [], "category": None})
-    typing = _TYPING.search(text)
-    kind, prefix = (SIGILS[typing.group(1)], typing.group(2)) if typing else (None, "")
-    written = parse((args.get("also") or "")[:5200], text[:typing.start(1)] if typing else text)
-    have = set(written.pairs())
-    tags = signals.suggest_tags(lat, lon, kind, prefix, exclude=have)
-    category = needs.suggest_category(lat, lon, written.pairs())
-    return jsonify({
-        "typing": SIGIL_OF[kind] + prefix if kind else None,
-        "tags": [{"spelled": SIGIL_OF[t["kind"]] + t["tag"], "count": t["count"]} for t in tags],
-        "category": None if category is None else {"slug": category.slug, "name": category.name},
-    })
+    return jsonify(SuggestionsSchema().dump(answer))
