@@ -84,16 +84,34 @@
     const lon = document.getElementById(pick.lon);
     const place = document.getElementById(pick.place);
     const status = document.getElementById(pick.status);
+    const radius = pick.radius && document.getElementById(pick.radius);
     let marker = null;
+    let reach = null;  // how far a provider may come, as typed (data-metres: one unit in metres)
 
+    function reachMetres() {
+      const typed = radius ? parseFloat(radius.value) : NaN;
+      return isFinite(typed) && typed > 0 ? typed * Number(radius.dataset.metres || 1000) : 0;
+    }
+    function drawReach() {
+      const metres = reachMetres();
+      if (!marker || !metres) { if (reach) { reach.remove(); reach = null; } return; }
+      if (!reach) {
+        reach = L.circle(marker.getLatLng(), Object.assign({ radius: metres, className: "map-area", interactive: false }, STYLES.area)).addTo(map);
+      } else {
+        reach.setLatLng(marker.getLatLng()).setRadius(metres);
+      }
+    }
     function put(latlng) {
       if (!marker) {
         marker = L.marker(latlng, { icon: pin, draggable: true, keyboard: false, alt: "The place you picked" }).addTo(map);
         marker.on("dragend", function () { chosen(marker.getLatLng()); });
+        marker.on("drag", drawReach);
       } else {
         marker.setLatLng(latlng);
       }
+      drawReach();
     }
+    if (radius) radius.addEventListener("input", drawReach);
     function chosen(latlng) {
       const wrapped = latlng.wrap();
       put(wrapped);

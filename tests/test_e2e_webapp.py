@@ -444,9 +444,9 @@ def test_every_page_passes_axe_at_phone_size_and_is_photographed(
         "customer": ["/", f"/needs/{need_id}", "/needs", "/needs/new", "/notifications",
                      "/account/tokens", "/account/sessions", "/account/password",
                      "/account/email", "/account/delete", "/account/photo", "/me/providers",
-                     f"/p/{dana_handle}",
-                     "/provider"],
-        "provider": ["/feed", "/jobs", f"/needs/{need_id}", "/provider"],
+                     "/account/preferences", f"/p/{dana_handle}", f"/needs/{need_id}/edit",
+                     "/trends", "/provider"],
+        "provider": ["/feed", "/jobs", f"/needs/{need_id}", "/provider", "/alerts", "/trends"],
         "anonymous": ["/", "/signin", "/signup", "/password-reset", f"/p/{dana_handle}",
                       "/no-such-page", shared],
     }
