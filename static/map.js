@@ -68,7 +68,7 @@
         const at = L.latLng(shape.lat, shape.lon);
         bounds.extend(shape.kind === "pin" ? at : at.toBounds(2 * shape.radius_m));
       });
-      map.fitBounds(bounds, { maxZoom: 14, padding: [12, 12] });
+      map.fitBounds(bounds, { maxZoom: 14, padding: [24, 24] });  // a circle clear of the edges and the attribution
     } else {
       map.setView(WORLD[0], WORLD[1]);
     }

@@ -164,7 +164,21 @@ def test_miles_limits_stay_inside_the_km_limits() -> None:
 
     box = Radius("mi", 1, 62)
     assert box.to_km(box.low) >= 1 and box.to_km(box.high) <= 100
-    assert box.shown(62 * KM_PER_MILE) == "62" and box.shown(25) == "15.53"
+    assert box.shown(62 * KM_PER_MILE) == "62" and box.shown(25) == "15.5"
+    assert Radius("km", 1, 100).shown(12.5) == "12.5"
+
+
+def test_a_radius_shown_rounded_and_left_alone_keeps_its_km(make_provider: Any,
+                                                            auth: Any) -> None:
+    pro = make_provider(radius_km=30)
+    assert pro.patch("/api/v1/me", json={"distance_unit": "mi"}).status_code == 200
+    web = auth.sign_in(pro)
+    assert value_of(web.get("/provider"), "radius_mi") == "18.6"
+    form = {**SETUP, "handle": pro.provider.handle}
+    assert web.post("/provider", data={**form, "radius_mi": "18.6"}).status_code == 302
+    assert db.session.get(Provider, pro.provider.id).radius_km == 30  # not 29.93
+    assert web.post("/provider", data={**form, "radius_mi": "18.5"}).status_code == 302
+    assert db.session.get(Provider, pro.provider.id).radius_km == pytest.approx(18.5 * KM_PER_MILE)
 
 
 # --- trends -----------------------------------------------------------------------------------

@@ -47,14 +47,15 @@ def major(money: dict[str, Any]) -> str:
 # --- set-up ---------------------------------------------------------------------------------
 
 
-def _provider_form(form: MultiDict[str, str],
-                   box: Radius) -> tuple[dict[str, Any], str | None]:
+def _provider_form(form: MultiDict[str, str], box: Radius,
+                   was_km: float | None) -> tuple[dict[str, Any], str | None]:
     """Form fields -> the loaded ProviderIn payload (or ``FormInvalid``), and the label of a
-    place name the geocoder resolved (when the base came from one)."""
+    place name the geocoder resolved (when the base came from one). ``was_km``: the saved
+    radius, kept when its box is left as it showed it."""
     refused: FormErrors = {}
     place_label = None
     radius_km, radius_refused = box.read(form, f"Say how far you travel, {box.low}-{box.high} "
-                                               f"{box.words}.")
+                                               f"{box.words}.", was_km)
     data: dict[str, Any] = {
         "handle": form.get("handle", "").strip().lower(),  # as the hint says: lower case
         "display_name": form.get("display_name", ""),
@@ -133,7 +134,8 @@ def setup() -> Any:
     if request.method == "POST":
         form = request.form
         try:
-            data, place_label = _provider_form(form, box)
+            data, place_label = _provider_form(form, box,
+                                               provider.radius_km if provider else None)
             saved = services.save_profile(current_user, data)
         except FormInvalid as exc:
             errors = exc.errors

@@ -34,11 +34,12 @@ class Radius:
         return UNIT_WORDS[self.unit]
 
     def shown(self, km: float | str | None) -> str:
-        """A stored radius as this box shows it: 16.09344 km -> "10" (mi), 25.0 -> "25" (km)."""
+        """A stored radius as this box shows it: 16.09344 km -> "10" (mi), 30 -> "18.6" (mi),
+        25.0 -> "25" (km)."""
         if km is None or km == "":
             return ""
         value = float(km) / (KM_PER_MILE if self.unit == "mi" else 1)
-        return f"{value:.2f}".rstrip("0").rstrip(".")
+        return f"{value:.1f}".removesuffix(".0") if self.unit == "mi" else f"{value:g}"
 
     def to_km(self, value: float) -> float:
         return value * KM_PER_MILE if self.unit == "mi" else value
@@ -46,15 +47,19 @@ class Radius:
     def range_words(self) -> str:
         return f"Choose a distance from {self.low} to {self.high} {self.words}."
 
-    def read(self, form: Mapping[str, Any], required: str) -> tuple[Any, list[str]]:
+    def read(self, form: Mapping[str, Any], required: str,
+             was_km: float | None = None) -> tuple[Any, list[str]]:
         """The radius a form sent, for the schema's ``radius_km`` — and the box's errors.
         Kilometres pass as typed (the schema judges them, in the words it always had); miles
-        are judged here, in miles, then sent on as kilometres."""
+        are judged here, in miles, then sent on as kilometres. A box left as it showed
+        ``was_km`` (rounded: 30 km reads "18.6") keeps ``was_km`` as it was."""
         text = str(form.get(self.name, "")).strip()
         if self.unit == "km":
             return text, []
         if not text:
             return None, [required]
+        if was_km is not None and text == self.shown(was_km):
+            return was_km, []
         try:
             value = float(text)
         except ValueError:
