@@ -68,7 +68,7 @@
         const at = L.latLng(shape.lat, shape.lon);
         bounds.extend(shape.kind === "pin" ? at : at.toBounds(2 * shape.radius_m));
       });
-      map.fitBounds(bounds, { maxZoom: 14, padding: [12, 12] });
+      map.fitBounds(bounds, { maxZoom: 14, padding: [24, 24] });  // a circle clear of the edges and the attribution
     } else {
       map.setView(WORLD[0], WORLD[1]);
     }
@@ -84,16 +84,34 @@
     const lon = document.getElementById(pick.lon);
     const place = document.getElementById(pick.place);
     const status = document.getElementById(pick.status);
+    const radius = pick.radius && document.getElementById(pick.radius);
     let marker = null;
+    let reach = null;  // how far a provider may come, as typed (data-metres: one unit in metres)
 
+    function reachMetres() {
+      const typed = radius ? parseFloat(radius.value) : NaN;
+      return isFinite(typed) && typed > 0 ? typed * Number(radius.dataset.metres || 1000) : 0;
+    }
+    function drawReach() {
+      const metres = reachMetres();
+      if (!marker || !metres) { if (reach) { reach.remove(); reach = null; } return; }
+      if (!reach) {
+        reach = L.circle(marker.getLatLng(), Object.assign({ radius: metres, className: "map-area", interactive: false }, STYLES.area)).addTo(map);
+      } else {
+        reach.setLatLng(marker.getLatLng()).setRadius(metres);
+      }
+    }
     function put(latlng) {
       if (!marker) {
         marker = L.marker(latlng, { icon: pin, draggable: true, keyboard: false, alt: "The place you picked" }).addTo(map);
         marker.on("dragend", function () { chosen(marker.getLatLng()); });
+        marker.on("drag", drawReach);
       } else {
         marker.setLatLng(latlng);
       }
+      drawReach();
     }
+    if (radius) radius.addEventListener("input", drawReach);
     function chosen(latlng) {
       const wrapped = latlng.wrap();
       put(wrapped);

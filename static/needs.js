@@ -26,10 +26,11 @@
     function preview() {
       clearTimeout(timer);
       timer = setTimeout(function () {
+        const radius = form.querySelector("[data-radius]");  // radius_km or radius_mi
         const params = new URLSearchParams({
-          category: form.category.value, radius_km: form.radius_km.value,
-          lat: lat.value, lon: lon.value, place_query: place.value,
+          category: form.category.value, lat: lat.value, lon: lon.value, place_query: place.value,
         });
+        params.set(radius.name, radius.value);
         if (!(lat.value && lon.value) && !place.value) return;  // a place alone moves the map
         fetch("/needs/reach?" + params.toString(), { headers: { Accept: "application/json" } })
           .then(function (r) { return r.json(); })

@@ -156,7 +156,8 @@ def test_pages_with_maps_name_their_tiles_and_attribution(make_user, auth, app):
     assert "OpenStreetMap" in node.attrs["data-attribution"]
     assert "hidden" not in node.attrs and node.attrs["aria-label"].startswith("Map:")
     assert json.loads(node.attrs["data-map"]) == {"shapes": [], "pick": {
-        "lat": "f-lat", "lon": "f-lon", "place": "f-place_query", "status": "location-status"}}
+        "lat": "f-lat", "lon": "f-lon", "place": "f-place_query", "status": "location-status",
+        "radius": "f-radius_mi"}}  # no locale told: miles
 
 
 # --- miles or kilometres --------------------------------------------------------------------

@@ -56,6 +56,53 @@ def test_a_tap_on_the_form_map_sets_the_place(chromium: Any, base_url: str,
         customer.close()
 
 
+CIRCLES = """sel => { const radii = [];
+  document.querySelector(sel).nearbyMap.eachLayer(
+    l => { if (l.getRadius) radii.push(Math.round(l.getRadius())); });
+  return radii; }"""
+
+
+def test_a_reader_of_miles_types_the_reach_in_miles_and_the_map_draws_it(
+        chromium: Any, base_url: str, map_tiles: Any) -> None:
+    api = Api(base_url, f"mi-{_uid()}@example.com")
+    assert api.call("PATCH", "/me", json={"distance_unit": "mi"}).status_code == 200
+    customer = Person(chromium, base_url, api, viewport=PHONE)
+    try:
+        page = customer.page
+        page.goto("/needs/new")
+        reach = page.get_by_label("How far may a provider come? (mi)")
+        expect(reach).to_have_value("10")
+        assert (reach.get_attribute("min"), reach.get_attribute("max")) == ("1", "62")
+        picker = page.locator("#pick-map")
+        page.wait_for_function("() => document.querySelector('#pick-map').nearbyMap")
+        page.get_by_label("…or a place name").fill("78701")  # Austin comes into view
+        expect(picker.locator("img.leaflet-tile-loaded[src*='/12/']").first).to_be_attached(
+            timeout=15000)
+        picker.scroll_into_view_if_needed()
+        box = picker.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        expect(picker.locator(".leaflet-marker-icon")).to_have_count(1)
+        reach.fill("3")
+        page.wait_for_function(f"() => ({CIRCLES})('#pick-map').includes(4828)")  # 3 mi
+        reach.fill("10")
+        page.wait_for_function(f"() => ({CIRCLES})('#pick-map').includes(16093)")
+        expect(page.locator("#reach")).to_contain_text("in reach")
+        page.get_by_label("Title").fill("Fix a fence")
+        page.locator("#f-category").select_option("catering")
+        page.get_by_label("Budget").fill("150")
+        page.get_by_role("button", name="Post my need").click()
+        expect(page.locator(".meta", has_text="providers within")).to_contain_text(
+            "providers within 10 mi")
+        page.wait_for_function("() => document.querySelector('#need-map').nearbyMap")
+        assert page.evaluate(f"({CIRCLES})('#need-map')") == [16093]
+        need_id = page.url.rsplit("/", 1)[-1]
+        stored = api.call("GET", f"/needs/{need_id}").json()["radius_km"]
+        assert abs(stored - 16.09344) < 1e-6, stored
+        assert customer.errors == []
+    finally:
+        customer.close()
+
+
 def test_a_provider_sees_a_circle_even_with_the_tile_server_down(chromium: Any,
                                                                  base_url: str) -> None:
     customer = Api(base_url, f"mc-{_uid()}@example.com", name="Mia Customer")

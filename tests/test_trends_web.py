@@ -113,7 +113,7 @@ def test_the_trends_page_needs_a_sign_in(client: Any) -> None:
 def test_a_bad_point_on_the_trends_page_is_said_not_a_500(make_user: Any, auth: Any) -> None:
     page = dom(auth.sign_in(make_user()).get("/trends?lat=95&lon=east"))
     errors = [p.text() for p in page.by_id("trends-region").find_all("p", cls="error")]
-    assert [e.split(":")[0] for e in errors] == ["lat", "lon"]
+    assert [e.split(":")[0] for e in errors] == ["Latitude", "Longitude"]
 
 
 def test_suggestions_offer_tags_used_nearby_and_their_category(make_user: Any, make_need: Any,

@@ -3,7 +3,7 @@ who may add or see one; these functions only write and read rows (callers commit
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flask import current_app
@@ -75,10 +75,23 @@ def discard_unused(digests: Iterable[str]) -> None:
                        .execution_options(synchronize_session=False))
 
 
-def avatar_of(user: User | None) -> Avatar | None:
+def avatar_of(user: User | None,
+              batch: Mapping[int, Avatar | None] | None = None) -> Avatar | None:
+    """``user``'s avatar; from ``batch`` (``avatars_for``) when it looked them up, so a list
+    of people costs one statement, not one per person."""
     if user is None or user.erased_at is not None:
         return None
+    if batch is not None and user.id in batch:
+        return batch[user.id]
     return db.session.get(Avatar, user.id)
+
+
+def avatars_for(users: Iterable[User | None]) -> dict[int, Avatar | None]:
+    """Every one of ``users``' avatars in one statement, by user id (None: none, or erased),
+    for ``avatar_of(user, batch)``."""
+    people = {u.id: u for u in users if u is not None}
+    found = avatars_of(i for i, u in people.items() if u.erased_at is None)
+    return {i: found.get(i) for i in people}
 
 
 def avatars_of(user_ids: Iterable[int]) -> dict[int, Avatar]:

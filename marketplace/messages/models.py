@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, Text
@@ -9,6 +10,7 @@ from marketplace.accounts.models import User
 from marketplace.db_types import IDS_NEVER_REUSED, Hideable, UTCDateTime, utcnow
 from marketplace.extensions import db
 from marketplace.media import services as media
+from marketplace.media.models import Avatar
 from marketplace.offers.models import Offer, OfferStatus
 
 
@@ -41,11 +43,15 @@ class Message(Hideable, db.Model):
 
     @property
     def sender_avatar(self) -> dict[str, str] | None:
+        return self.sender_avatar_in(None)
+
+    def sender_avatar_in(self, batch: Mapping[int, Avatar | None] | None) -> dict[str, str] | None:
         """The sender's photo, by the rule of ``sender_name``: a provider's always; the
-        customer's only once this offer is accepted (as their full name)."""
+        customer's only once this offer is accepted (as their full name). ``batch``: the
+        thread's avatars read at once (``media.avatars_for``)."""
         if self.sender is None:
             return None
         offer = self.offer
         if self.sender_id == offer.need.customer_id and offer.status != OfferStatus.ACCEPTED:
             return None
-        return media.avatar_urls(media.avatar_of(self.sender))
+        return media.avatar_urls(media.avatar_of(self.sender, batch))

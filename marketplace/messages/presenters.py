@@ -4,10 +4,16 @@ each party reads their own words as written. ``MessageOutSchema`` dumps a ``Mess
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import select
+
 from marketplace import contact
+from marketplace.accounts.models import User
+from marketplace.extensions import db
+from marketplace.media import services as media
+from marketplace.media.models import Avatar
 from marketplace.messages.models import Message
 from marketplace.offers.models import OfferStatus
 
@@ -28,12 +34,14 @@ def body_for_provider(message: Message) -> str:
 
 
 class MessageView:
-    """``message`` as ``reader_id`` (a party of its thread) reads it."""
+    """``message`` as ``reader_id`` (a party of its thread) reads it; ``avatars``: the senders'
+    pictures read at once for a list (``present``)."""
 
-    __slots__ = ("message", "reader_id")
+    __slots__ = ("message", "reader_id", "avatars")
 
-    def __init__(self, message: Message, reader_id: int | None) -> None:
-        self.message, self.reader_id = message, reader_id
+    def __init__(self, message: Message, reader_id: int | None,
+                 avatars: Mapping[int, Avatar | None] | None = None) -> None:
+        self.message, self.reader_id, self.avatars = message, reader_id, avatars
 
     def __getattr__(self, name: str) -> Any:
         """Columns both parties see as stored (ids, sender, times)."""
@@ -47,5 +55,15 @@ class MessageView:
         return body_for_provider(message)
 
 
+    @property
+    def sender_avatar(self) -> dict[str, str] | None:
+        return self.message.sender_avatar_in(self.avatars)
+
+
 def present(messages: Sequence[Message], reader_id: int | None) -> list[MessageView]:
-    return [MessageView(m, reader_id) for m in messages]
+    """Messages for their reader: the senders and their pictures read in one statement each
+    (``message.sender`` then comes from the session), however long the thread."""
+    ids = sorted({m.sender_id for m in messages if m.sender_id is not None})
+    senders = list(db.session.scalars(select(User).where(User.id.in_(ids)))) if ids else []
+    avatars = media.avatars_for(senders)
+    return [MessageView(m, reader_id, avatars) for m in messages]

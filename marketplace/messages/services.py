@@ -11,7 +11,7 @@ from marketplace.blocks import services as blocks
 from marketplace.errors import Conflict
 from marketplace.extensions import db
 from marketplace.messages.models import Message
-from marketplace.messages.presenters import MessageView, body_for_provider
+from marketplace.messages.presenters import MessageView, body_for_provider, present
 from marketplace.notifications.outbox import notify
 from marketplace.notifications.types import NotificationType
 from marketplace.offers import services as offers
@@ -56,9 +56,9 @@ def threads_of(offer_ids: Sequence[int], reader_id: int) -> dict[int, list[Messa
     page that shows the threads of offers its reader may already see)."""
     threads: dict[int, list[MessageView]] = {i: [] for i in offer_ids}
     if offer_ids:
-        for message in db.session.scalars(
+        rows = list(db.session.scalars(
             select(Message).where(Message.offer_id.in_(list(offer_ids)),
-                                  Message.hidden_at.is_(None)).order_by(Message.id)
-        ):
-            threads[message.offer_id].append(MessageView(message, reader_id))
+                                  Message.hidden_at.is_(None)).order_by(Message.id)))
+        for view in present(rows, reader_id):
+            threads[view.message.offer_id].append(view)
     return threads

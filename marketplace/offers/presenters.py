@@ -7,11 +7,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from marketplace.extensions import db
 from marketplace.geo import band_index, cell_distance_km, distance_band
 from marketplace.media import services as media
 from marketplace.offers import reputation
 from marketplace.offers.models import DeclineReason, Offer
 from marketplace.offers.schemas import OfferOutSchema
+from marketplace.providers.models import Provider
 
 # Why a declined offer was declined, as each side reads it: a provider is not told of a block.
 DECLINED_FOR_CUSTOMER = {
@@ -30,12 +35,13 @@ class OfferView:
     """``offer`` for its customer (``for_customer``) or its provider, with ``record``, the
     provider's reputation (``reputation.for_providers``)."""
 
-    __slots__ = ("offer", "record", "for_customer", "km", "like_you")
+    __slots__ = ("offer", "record", "for_customer", "km", "like_you", "avatar")
 
     def __init__(self, offer: Offer, record: dict[str, Any], *, for_customer: bool,
-                 like_you: dict[str, Any] | None = None) -> None:
+                 like_you: dict[str, Any] | None = None,
+                 avatar: dict[str, str] | None = None) -> None:
         self.offer, self.record, self.for_customer = offer, record, for_customer
-        self.like_you = like_you
+        self.like_you, self.avatar = like_you, avatar
         provider, need = offer.provider, offer.need
         self.km = cell_distance_km(provider.base_lat, provider.base_lon, need.lat, need.lon)
 
@@ -64,7 +70,7 @@ class OfferView:
     def provider(self) -> dict[str, Any]:
         provider = self.offer.provider
         return {"handle": provider.handle, "display_name": provider.display_name,
-                "avatar": media.avatar_urls(media.avatar_of(provider.user)),
+                "avatar": self.avatar,
                 "reputation": self.record, "like_you": self.like_you}
 
     @property
@@ -77,6 +83,8 @@ def present(offers: Sequence[Offer], *, for_customer: bool = False) -> list[Offe
     customer, with what people like them thought of each provider (one statement per need,
     near the need)."""
     records = reputation.for_providers([o.provider_id for o in offers])
+    people = _providers_of(offers)
+    avatars = media.avatars_for(p.user for p in people.values())
     mine: dict[int, dict[int, dict[str, Any] | None]] = {}
     if for_customer:
         by_need: dict[int, list[Offer]] = {}
@@ -87,8 +95,21 @@ def present(offers: Sequence[Offer], *, for_customer: bool = False) -> list[Offe
             mine[need.id] = reputation.like_you(
                 need.customer_id, [o.provider_id for o in group], (need.lat, need.lon))
     return [OfferView(o, records[o.provider_id], for_customer=for_customer,
-                      like_you=mine[o.need_id][o.provider_id] if for_customer else None)
+                      like_you=mine[o.need_id][o.provider_id] if for_customer else None,
+                      avatar=media.avatar_urls(media.avatar_of(people[o.provider_id].user,
+                                                               avatars)))
             for o in offers]
+
+
+def _providers_of(offers: Sequence[Offer]) -> dict[int, Provider]:
+    """The offers' providers and their users in two statements (later ``offer.provider`` and
+    ``provider.user`` come from the session), not two per offer."""
+    ids = {o.provider_id for o in offers}
+    if not ids:
+        return {}
+    stmt = select(Provider).where(Provider.id.in_(sorted(ids))).options(
+        selectinload(Provider.user))
+    return {p.id: p for p in db.session.scalars(stmt)}
 
 
 def present_one(offer: Offer, *, for_customer: bool = False) -> OfferView:

@@ -21,6 +21,7 @@ from marketplace.web.i18n import (
     viewer_locale,
     viewer_zone,
 )
+from marketplace.web.radius import KM_PER_MILE
 
 # Babel's units and threshold (format_timedelta); static/app.js uses the same to stay in step.
 _UNITS = (("year", 365 * 86400), ("month", 30 * 86400), ("week", 7 * 86400), ("day", 86400),
@@ -142,7 +143,6 @@ def future(value: Any) -> bool:
     return moment is not None and moment > utcnow()
 
 
-KM_PER_MILE = 1.609344
 # The distance bands (geo.DISTANCE_BANDS, decided in km) as a reader of miles reads them.
 MILE_BANDS = {"under 2 km": "under 1 mi", "2-5 km": "1-3 mi", "5-10 km": "3-6 mi",
               "10-25 km": "6-15 mi", "25-50 km": "15-30 mi", "50-100 km": "30-60 mi",

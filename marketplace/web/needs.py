@@ -41,30 +41,36 @@ from marketplace.needs.schemas import CancelSchema, NeedInSchema, NeedPatchSchem
 from marketplace.offers.presenters import ordered, present
 from marketplace.offers.schemas import DEFAULT_SORT, SORTS
 from marketplace.providers import services as providers
+from marketplace.providers.models import MAX_RADIUS_KM, MIN_RADIUS_KM
 from marketplace.ratings import services as ratings
 from marketplace.web import confirm, forms
 from marketplace.web.filters import amount_input, wall_time, when_text
 from marketplace.web.forms import FormErrors, FormInvalid, flatten, local_datetime, safe_next
 from marketplace.web.i18n import viewer_locale
+from marketplace.web.radius import Radius, radius
 
 bp = Blueprint("needs", __name__)
 
 MY_NEEDS_SHOWN = 200
+DEFAULT_RADIUS = {"km": "15", "mi": "10"}  # what the post form starts with, in its unit
 EXPIRY_CHOICES = [(24, "1 day"), (48, "2 days"), (72, "3 days"), (168, "1 week"), (336, "2 weeks")]
 NEED_ALIASES = {"budget.amount": "budget", "budget.currency": "currency",
                 "location.lat": "lat", "location.lon": "lon", "location.query": "place_query",
                 "location": "place_query", "expires_at": "expires_in"}
 
 
-def _need_form(form: Any) -> dict[str, Any]:
+def _need_form(form: Any, box: Radius) -> dict[str, Any]:
     """Form fields -> the API's NeedIn payload, loaded with its schema (or ``FormInvalid``)."""
     refused: FormErrors = {}
+    radius_km, radius_refused = box.read(form, "Say how far a provider may come, in miles.")
+    if radius_refused:
+        refused["radius_km"] = radius_refused
     currency = form.get("currency") or default_currency()
     data: dict[str, Any] = {
         "title": form.get("title", ""),
         "description": form.get("description", ""),
         "category": form.get("category", ""),
-        "radius_km": form.get("radius_km", ""),
+        "radius_km": radius_km,
         "address": form.get("address") or None,
         "max_offers": form.get("max_offers", ""),
         "audience": form.get("audience") or "nearby",
@@ -98,7 +104,8 @@ def _need_form(form: Any) -> dict[str, Any]:
         refused["expires_at"] = ["Choose how long the need stays open."]
     else:
         data["expires_at"] = (utcnow() + timedelta(hours=int(hours))).isoformat()
-    return forms.load(NeedInSchema(), data, aliases=_need_aliases(lat, lon), refused=refused)
+    return forms.load(NeedInSchema(), data, aliases={**_need_aliases(lat, lon), "radius_km": box.name},
+                      refused=refused)
 
 
 def default_currency() -> str:
@@ -124,13 +131,15 @@ def _need_aliases(lat: str, lon: str) -> dict[str, str]:
 def new() -> Any:
     errors: FormErrors = {}
     form: Any = request.form
+    box = radius(MIN_RADIUS_KM, MAX_RADIUS_KM, request.form if request.method == "POST" else None)
     if request.method == "POST":
         try:
-            need = services.create(current_user, _need_form(request.form))
+            need = services.create(current_user, _need_form(request.form, box))
         except FormInvalid as exc:
             errors = exc.errors
         except DomainError as exc:
-            errors = flatten(exc.fields or {"_form": [exc.message]}, NEED_ALIASES)
+            errors = flatten(exc.fields or {"_form": [exc.message]},
+                             {**NEED_ALIASES, "radius_km": box.name})
             form = _kept_as_address(form, errors)
         else:
             flash("Your need is live. Your favourite providers have been told."
@@ -144,6 +153,7 @@ def new() -> Any:
         categories=providers.all_categories(), currencies=common, chosen_currency=chosen,
         all_currencies=others, expiry_choices=EXPIRY_CHOICES,
         has_favourites=contacts.has_favourites(current_user),
+        radius=box, radius_default=DEFAULT_RADIUS[box.unit],
     )
 
 
@@ -246,13 +256,14 @@ def reach() -> Any:
             return jsonify({"count": None, "found": found, "message":
                             "Choose a category to see how many providers are in reach."})
         category = providers.category_by_slug(args["category"])
-        radius = float(args.get("radius_km", ""))
-        if not (1 <= radius <= 100 and -90 <= lat <= 90 and -180 <= lon <= 180):
+        box = radius(MIN_RADIUS_KM, MAX_RADIUS_KM, args)
+        typed = float(args.get(box.name, ""))
+        if not (box.low <= typed <= box.high and -90 <= lat <= 90 and -180 <= lon <= 180):
             raise ValueError("out of range")
     except (ValueError, DomainError) as exc:
         message = exc.message if isinstance(exc, DomainError) else "Incomplete location or radius."
         return jsonify({"count": None, "message": message, "found": found})
-    count = len(services.reach(category.id, lat, lon, radius, current_user.id))
+    count = len(services.reach(category.id, lat, lon, box.to_km(typed), current_user.id))
     return jsonify({"count": count, "place": label, "found": found})
 
 

@@ -29,11 +29,13 @@ from marketplace.ratings.schemas import RatingOutSchema
 from marketplace.schemas import LocationInSchema
 from marketplace.web import forms
 from marketplace.web.forms import FormErrors, FormInvalid, safe_next
+from marketplace.web.radius import KM_PER_MILE, Radius, radius
 
 bp = Blueprint("providers", __name__)
 
 PROVIDER_ALIASES = {"base.lat": "lat", "base.lon": "lon", "base": "place_query"}
 DEFAULT_RADIUS_KM = 25
+DEFAULT_RADIUS_MI = 15
 RATINGS_PER_PAGE = 20
 
 
@@ -45,24 +47,30 @@ def major(money: dict[str, Any]) -> str:
 # --- set-up ---------------------------------------------------------------------------------
 
 
-def _provider_form(form: MultiDict[str, str]) -> tuple[dict[str, Any], str | None]:
+def _provider_form(form: MultiDict[str, str], box: Radius,
+                   was_km: float | None) -> tuple[dict[str, Any], str | None]:
     """Form fields -> the loaded ProviderIn payload (or ``FormInvalid``), and the label of a
-    place name the geocoder resolved (when the base came from one)."""
+    place name the geocoder resolved (when the base came from one). ``was_km``: the saved
+    radius, kept when its box is left as it showed it."""
     refused: FormErrors = {}
     place_label = None
+    radius_km, radius_refused = box.read(form, f"Say how far you travel, {box.low}-{box.high} "
+                                               f"{box.words}.", was_km)
     data: dict[str, Any] = {
         "handle": form.get("handle", "").strip().lower(),  # as the hint says: lower case
         "display_name": form.get("display_name", ""),
         "bio": form.get("bio", ""),
         "categories": [c for c in form.getlist("categories") if c],
-        "radius_km": form.get("radius_km", "").strip(),
+        "radius_km": radius_km,
         "active": form.get("active") == "1",
         "tags": form.get("tags", "").split(),  # "?kayak #boats", space-separated
         "direct_asks": form.get("direct_asks") == "1",
     }
     if not data["categories"]:
         refused["categories"] = ["Choose at least one category."]
-    if not data["radius_km"]:
+    if radius_refused:
+        refused["radius_km"] = radius_refused
+    elif data["radius_km"] == "":
         refused["radius_km"] = [f"Say how far you travel, {MIN_RADIUS_KM}-{MAX_RADIUS_KM} km."]
     query = form.get("place_query", "").strip()
     lat, lon = form.get("lat", "").strip(), form.get("lon", "").strip()
@@ -85,6 +93,7 @@ def _provider_form(form: MultiDict[str, str]) -> tuple[dict[str, Any], str | Non
             aliases = {**PROVIDER_ALIASES, "base": "lon" if lat else "lat"}
     else:
         refused["base"] = ["Use your location, type a place, or enter coordinates."]
+    aliases = {**aliases, "radius_km": box.name}
     return forms.load(ProviderInSchema(), data, aliases=aliases, refused=refused), place_label
 
 
@@ -94,13 +103,15 @@ def _place_query(query: str) -> str:
                       aliases={"query": "place_query"})["query"]
 
 
-def _setup_values(provider: Provider | None) -> dict[str, Any]:
+def _setup_values(provider: Provider | None, box: Radius) -> dict[str, Any]:
     """What the set-up form shows before anything is posted."""
     wanted = request.args.get("category", "")
     if provider is None:
         return {"handle": "", "display_name": current_user.name, "bio": "",
                 "categories": [wanted] if wanted else [], "place_query": "", "lat": "",
-                "lon": "", "radius_km": str(DEFAULT_RADIUS_KM), "active": True, "tags": "",
+                "lon": "", "radius": box.shown(DEFAULT_RADIUS_KM if box.unit == "km"
+                                                   else DEFAULT_RADIUS_MI * KM_PER_MILE),
+                "active": True, "tags": "",
                 "direct_asks": True}
     slugs = [c.slug for c in provider.categories]
     if wanted and wanted not in slugs:
@@ -108,7 +119,7 @@ def _setup_values(provider: Provider | None) -> dict[str, Any]:
     return {"handle": provider.handle, "display_name": provider.display_name,
             "bio": provider.bio, "categories": slugs, "place_query": "",
             "lat": f"{provider.base_lat:g}", "lon": f"{provider.base_lon:g}",
-            "radius_km": f"{provider.radius_km:g}", "active": provider.active,
+            "radius": box.shown(provider.radius_km), "active": provider.active,
             "tags": " ".join(provider.subscriptions),
             "direct_asks": provider.direct_asks}
 
@@ -119,10 +130,12 @@ def _setup_values(provider: Provider | None) -> dict[str, Any]:
 def setup() -> Any:
     provider = services.provider_of(current_user)
     errors: FormErrors = {}
+    box = radius(MIN_RADIUS_KM, MAX_RADIUS_KM, request.form if request.method == "POST" else None)
     if request.method == "POST":
         form = request.form
         try:
-            data, place_label = _provider_form(form)
+            data, place_label = _provider_form(form, box,
+                                               provider.radius_km if provider else None)
             saved = services.save_profile(current_user, data)
         except FormInvalid as exc:
             errors = exc.errors
@@ -138,16 +151,17 @@ def setup() -> Any:
             return redirect(safe_next(url_for("feed.index")))
         values: dict[str, Any] = {k: form.get(k, "") for k in
                                   ("handle", "display_name", "bio", "place_query", "lat", "lon",
-                                   "radius_km", "tags")}
+                                   "tags")}
+        values["radius"] = form.get(box.name, "")
         values["categories"] = form.getlist("categories")
         values["active"] = form.get("active") == "1"
         values["direct_asks"] = form.get("direct_asks") == "1"
     else:
-        values = _setup_values(provider)
+        values = _setup_values(provider, box)
     return render_template(
         "providers/setup.html", values=values, errors=errors, provider=provider,
         categories=services.all_categories(), next=request.values.get("next", ""),
-        min_radius=MIN_RADIUS_KM, max_radius=MAX_RADIUS_KM,
+        radius=box,
     )
 
 

@@ -16,16 +16,20 @@ from marketplace.geocoding import services as geocoding
 from marketplace.needs import services as needs
 from marketplace.needs.schemas import SuggestionArgs, SuggestionsSchema
 from marketplace.providers import services as providers
+from marketplace.providers.models import MAX_RADIUS_KM, MIN_RADIUS_KM
 from marketplace.signals import services as signals
 from marketplace.signals.parser import INTENT, SIGIL_OF, TOPIC, normalise
 from marketplace.signals.schemas import TrendsArgs
 from marketplace.web import forms
 from marketplace.web.forms import FormInvalid
+from marketplace.web.radius import radius
 
 bp = Blueprint("trends", __name__)
 
 CHART = {"width": 360, "row": 28, "label_w": 120, "bar_max": 170}
-RADII = (5, 10, 25, 50)
+# The radius picker's choices in the reader's unit, and the one it starts on.
+RADII = {"km": (5, 10, 25, 50), "mi": (3, 5, 15, 30)}
+DEFAULT_RADIUS = {"km": 10, "mi": 5}
 
 
 def chart(items: list[dict[str, Any]], kind: str, focus: tuple[str, str] | None) -> dict[str, Any]:
@@ -71,11 +75,17 @@ def index() -> Any:
     focus = (kind, normalise(args["tag"])) if args.get("tag") else None
     answer = None
     query: dict[str, Any] = {}
+    box = radius(MIN_RADIUS_KM, MAX_RADIUS_KM, args)
+    chosen = args.get(box.name) or str(DEFAULT_RADIUS[box.unit])
+    radius_km, refused = box.read({box.name: chosen}, box.range_words())
+    if refused:
+        errors[box.name] = refused
     if point is not None and not errors:
         try:
             query = forms.load(TrendsArgs(), {"lat": point[0], "lon": point[1],
-                                              "radius_km": args.get("radius_km") or 10,
-                                              "window": args.get("window") or "24h"})
+                                              "radius_km": radius_km,
+                                              "window": args.get("window") or "24h"},
+                               aliases={"radius_km": box.name})
         except FormInvalid as exc:
             errors = exc.errors
         else:
@@ -89,7 +99,8 @@ def index() -> Any:
         shown = {(INTENT, i["tag"]) for i in answer["intents"]} | {
             (TOPIC, i["tag"]) for i in answer["topics"]}
     return render_template("signals/trends.html", answer=answer, charts=charts, errors=errors,
-                           query=query, radii=RADII, focus=focus,
+                           query=query, radius=box, radii=RADII[box.unit],
+                           chosen_radius=chosen, focus=focus,
                            focus_shown=focus in shown, sigil=SIGIL_OF,
                            place=place)
 

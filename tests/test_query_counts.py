@@ -1,0 +1,97 @@
+"""What a list costs in SQL statements does not grow with its length: the need page with 1 or 20
+offers (each provider's picture beside their offer, the threads under them) and a thread of 1
+or 20 messages each read their people's pictures in one statement, not one per person."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from images import png
+from sqlalchemy import event
+
+from marketplace import lifecycle
+from marketplace.extensions import db
+from marketplace.media import services as media
+from marketplace.messages import services as messages
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """Every SQL statement run inside the block."""
+    seen: list[str] = []
+
+    def count(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+def cost(read: Callable[[], Any]) -> list[str]:
+    read()  # warm: what a first request loads once (categories, config) is not the point
+    db.session.expire_all()
+    with statements() as seen:
+        r = read()
+    assert r.status_code == 200, r
+    return seen
+
+
+def _need_with_offers(make_need: Any, make_offer: Any, make_provider: Any, customer: Any,
+                      n: int) -> Any:
+    need = make_need(customer)
+    for i in range(n):
+        pro = make_provider()
+        if i % 2 == 0:  # half with a picture, half with initials
+            media.set_avatar(pro.user, png((20, 20), (i, 9, 9)))
+        offer = make_offer(need, pro)
+        messages.send(pro.user, offer.id, "Hello, I can do it.")
+        messages.send(customer.user, offer.id, "Great, tell me more.")
+    return need
+
+
+def test_the_need_page_costs_the_same_for_1_or_20_offers(make_user: Any, make_need: Any,
+                                                        make_offer: Any, make_provider: Any,
+                                                        auth: Any) -> None:
+    customer = make_user()
+    media.set_avatar(customer.user, png((20, 20)))
+    one = _need_with_offers(make_need, make_offer, make_provider, customer, 1)
+    many = _need_with_offers(make_need, make_offer, make_provider, customer, 20)
+    web = auth.sign_in(customer)
+    few = cost(lambda: web.get(f"/needs/{one.id}"))
+    lots = cost(lambda: web.get(f"/needs/{many.id}"))
+    assert len(lots) == len(few), [s for s in lots if s not in few][:5]
+    page = web.get(f"/needs/{many.id}").get_data(as_text=True)
+    # beside each offer and in its thread; and the customer's own in the header
+    assert page.count('class="avatar avatar-small"') == 10 + 10 + 1
+    assert page.count('class="avatar avatar-small initials"') == 10 + 10
+
+
+def test_a_thread_costs_the_same_for_1_or_20_messages(make_user: Any, make_need: Any,
+                                                      make_offer: Any, make_provider: Any,
+                                                      auth: Any) -> None:
+    customer, pro = make_user(), make_provider()
+    media.set_avatar(customer.user, png((20, 20)))
+    media.set_avatar(pro.user, png((20, 20), (1, 2, 3)))
+    short = make_offer(make_need(customer), pro)
+    long = make_offer(make_need(customer), pro)
+    messages.send(pro.user, short.id, "Hello")
+    for i in range(10):
+        messages.send(pro.user, long.id, f"Hello {i}")
+        messages.send(customer.user, long.id, f"Reply {i}")
+    few = cost(lambda: pro.get(f"/api/v1/offers/{short.id}/messages"))
+    lots = cost(lambda: pro.get(f"/api/v1/offers/{long.id}/messages"))
+    assert len(lots) == len(few), [s for s in lots if s not in few][:5]
+    # The rule stays: the customer's picture reaches the provider only after acceptance.
+    items = pro.get(f"/api/v1/offers/{long.id}/messages").get_json()["items"]
+    assert {bool(m["sender_avatar"]) for m in items if m["sender_name"] != "Pro " + pro.user.name} \
+        == {False}
+    lifecycle.accept(customer.user, long.id)
+    items = pro.get(f"/api/v1/offers/{long.id}/messages").get_json()["items"]
+    assert all(m["sender_avatar"] for m in items)
+    page = auth.sign_in(pro).get(f"/needs/{long.need_id}")
+    assert page.get_data(as_text=True).count('class="avatar avatar-small"') >= 10
