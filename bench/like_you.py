@@ -97,6 +97,7 @@ class World:
 
     def needs_and_ratings(self) -> Any:
         from marketplace.geo import grid_cell_centre, km_cos, lat_row, unit_vector
+        from marketplace.ratings.models import near_tile
 
         rng, args = self.rng, self.args
         needs, ratings = [], []
@@ -120,7 +121,9 @@ class World:
             stars = round(self.quality[p - 1] + self.bias[c] + rng.gauss(0, 0.6))
             ratings.append({"id": rid, "need_id": rid, "provider_id": p, "customer_id": c + 1,
                             "stars": max(1, min(5, stars)), "comment": "",
-                            "created_at": created + timedelta(days=1)})
+                            "created_at": created + timedelta(days=1),
+                            **dict(zip(("near_row", "near_col"), near_tile(lat, lon),
+                                       strict=True))})
             if len(needs) == BATCH:
                 yield needs, ratings
                 needs, ratings = [], []

@@ -36,7 +36,7 @@ from marketplace.offers.models import DeclineReason, Offer, OfferStatus
 from marketplace.offers.presenters import DECLINED_FOR_PROVIDER
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
-from marketplace.ratings.models import SUB_SCORES, Rating
+from marketplace.ratings.models import SUB_SCORES, Rating, near_tile
 
 # (from, to) -> who may make that change. "system" is the expiry job.
 
@@ -333,9 +333,11 @@ def rate(user: User, need_id: int, data: dict[str, Any]) -> Rating:
     if accepted is None:
         raise Conflict("This job has no accepted provider to rate.")
     scores = data.get("scores") or {}
+    near_row, near_col = near_tile(need.lat, need.lon)
     rating = Rating(
         need_id=need.id, provider_id=accepted.provider_id, customer_id=user.id,
-        stars=data["stars"], comment=data.get("comment", ""),
+        stars=data["stars"], comment=data.get("comment", ""), near_row=near_row,
+        near_col=near_col,
         **{name: scores.get(name) for name in SUB_SCORES},
     )
     add_once(rating, "You already rated this job.")

@@ -148,8 +148,10 @@ def _erase_messages(t: Table, who: Who) -> None:
 
 
 def _erase_ratings(t: Table, who: Who) -> None:
-    # A rating stays (the provider's reputation keeps its count), by "Former customer".
-    db.session.execute(update(t).where(t.c.customer_id == who.user_id).values(customer_id=None))
+    # A rating stays (the provider's reputation keeps its count), by "Former customer", and
+    # no longer says where the job was.
+    db.session.execute(update(t).where(t.c.customer_id == who.user_id)
+                       .values(customer_id=None, near_row=None, near_col=None))
     db.session.execute(update(t).where(_in(t.c.provider_id, who.provider_ids))
                        .values(reply=None))
 

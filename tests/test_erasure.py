@@ -170,6 +170,19 @@ def test_erasure_forgets_where_and_how_the_person_reads(world: World) -> None:
     assert erased is not None and (erased.time_zone, erased.locale) == (None, None)
 
 
+def test_erasure_forgets_where_the_person_s_rated_jobs_were(world: World) -> None:
+    """A rating stays (the provider's count), but its job's tile ("near you") says where the
+    person lived: it goes with the name."""
+    cara = world["cara"]
+    rated = world["rated_need"].id
+    before = db.session.scalars(select(Rating).where(Rating.need_id == rated)).one()
+    assert (before.near_row, before.near_col) != (None, None)
+    assert cara.delete("/api/v1/me", json=_password(cara)).status_code == 204
+    db.session.remove()
+    after = db.session.scalars(select(Rating).where(Rating.need_id == rated)).one()
+    assert (after.customer_id, after.near_row, after.near_col) == (None, None, None)
+
+
 def test_erasing_a_customer_keeps_everyone_elses_world(world: World, client: Any,
                                                       auth: Any) -> None:
     cara, pat, quinn, dan = world["cara"], world["pat"], world["quinn"], world["dan"]

@@ -22,7 +22,7 @@ from marketplace.accounts.models import User
 from marketplace.extensions import db
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.offers.models import Offer
-from marketplace.ratings.models import SUB_SCORES, Rating
+from marketplace.ratings.models import SUB_SCORES, Rating, near_tile
 from marketplace.signals.services import bucket
 
 DEFAULT_PLATFORM_MEAN = 4.0  # used until the platform has any ratings at all
@@ -109,7 +109,6 @@ def for_providers(provider_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
 
 MIN_IN_COMMON = 2  # providers both rated, at the least, for two customers to be compared
 MAX_MEAN_GAP = 1.0  # stars apart on average over them, at the most, to agree
-NEAR_TILE_DEG = 0.1  # "near": the job's tile of this size or one of the eight around it
 AGREEING, NEARBY = "agreeing", "nearby"
 
 
@@ -120,14 +119,13 @@ def like_you_counted() -> Any:
                 User.erased_at.is_(None))
 
 
-def near_box(lat: float, lon: float) -> tuple[float, float, float, float]:
-    """(south, north, west, east) of the 3 x 3 fixed tiles around the tile of (lat, lon): a
-    place moved within its tile names the same box, so two places give the same group or
-    groups that differ by whole tiles of people."""
-    row = math.floor(lat / NEAR_TILE_DEG)
-    col = math.floor(lon / NEAR_TILE_DEG)
-    return ((row - 1) * NEAR_TILE_DEG, (row + 2) * NEAR_TILE_DEG,
-            (col - 1) * NEAR_TILE_DEG, (col + 2) * NEAR_TILE_DEG)
+def near_tiles(lat: float, lon: float) -> tuple[int, int, int, int]:
+    """(first row, last row, first column, last column) of the 3 x 3 fixed tiles around the
+    tile of (lat, lon) (``ratings.models.near_tile``): a place moved within its tile names the
+    same tiles, so two places give the same group or groups that differ by whole tiles of
+    people."""
+    row, col = near_tile(lat, lon)
+    return row - 1, row + 1, col - 1, col + 1
 
 
 def _agreeing_rows(viewer_id: int, ids: list[int]) -> Any:
@@ -156,14 +154,14 @@ def _agreeing_rows(viewer_id: int, ids: list[int]) -> Any:
 
 
 def _nearby_rows(viewer_id: int, ids: list[int], place: tuple[float, float]) -> Any:
-    south, north, west, east = near_box(*place)
+    first_row, last_row, first_col, last_col = near_tiles(*place)
     return (select(literal_column(f"'{NEARBY}'").label("grp"), Rating.provider_id,
                    Rating.customer_id, Rating.stars, Rating.id)
-            .join(Need, Need.id == Rating.need_id)
             .join(User, User.id == Rating.customer_id)
             .where(Rating.provider_id.in_(ids), Rating.customer_id != viewer_id,
                    Rating.hidden_at.is_(None), like_you_counted(),
-                   Need.lat >= south, Need.lat < north, Need.lon >= west, Need.lon < east))
+                   Rating.near_row.between(first_row, last_row),
+                   Rating.near_col.between(first_col, last_col)))
 
 
 def half_star(value: float) -> float:
