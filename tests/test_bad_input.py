@@ -1254,6 +1254,14 @@ MONEY_FORM_EXTRAS = ("not-an-amount", "abc"), ("negative", "-1"), ("three-decima
     ("nul", "40\x000")
 NEED_PAGE_FORM = "form-error"  # the need page's alert for a form's own (non-field) errors
 
+# A radius box is in the reader's unit (web/radius.py); the world's accounts read miles (en_US).
+# A form that sent no box at all is told so at the box the reader sees; a miles box is judged in
+# miles, whatever a stale kilometre field beside it says.
+RADIUS_EXTRAS = (FormExtra("missing", "radius_km", None, expect="e-radius_mi"),
+                 FormExtra("too-far", "radius_mi", "63"),
+                 FormExtra("zero", "radius_mi", "0"),
+                 FormExtra("not-a-number", "radius_mi", "ten"),
+                 FormExtra("infinite", "radius_mi", "inf"))
 FORMS: tuple[Form, ...] = (
     Form("/signup", "anon", "/signup", f"POST {API}/users", RegisterSchema,
          baselines=({"name": "New Person", "email": "new.person@example.com",
@@ -1367,7 +1375,7 @@ FORMS: tuple[Form, ...] = (
                  "radius_km": "radius_km"},
          # The form lower-cases a handle as typed (its hint says lower case), so no upper-case
          # variant here; the API refuses one.
-         extras=(FormExtra("leading-dash", "handle", "-abc"),
+         extras=(*RADIUS_EXTRAS, FormExtra("leading-dash", "handle", "-abc"),
                  FormExtra("taken", "handle", "pro-one"),
                  FormExtra("unknown", "categories", ["no-such-category"]),
                  FormExtra("unknown-place", "place_query", "Qqzzxx Nowhere"),
@@ -1388,7 +1396,7 @@ FORMS: tuple[Form, ...] = (
                  "max_offers": "max_offers", "audience": "audience"},
          optional=frozenset({"currency", "lat", "lon", "place_query", "audience"}),
          zone_of="needed_by",
-         extras=(FormExtra("no-location", "place_query", None),
+         extras=(*RADIUS_EXTRAS, FormExtra("no-location", "place_query", None),
                  FormExtra("missing", "lat", None), FormExtra("missing", "lon", None),
                  FormExtra("unknown", "category", "no-such-category"),
                  FormExtra("unknown-place", "place_query", "Qqzzxx Nowhere"),

@@ -511,6 +511,8 @@ def test_a_photo_uploaded_on_a_phone_shows_without_its_gps(chromium: Any, base_u
         expect(page.get_by_text("Your photo is saved.")).to_be_visible()
         header = page.locator("summary img.avatar")
         expect(header).to_be_visible()
+        # visible is its box (width and height are set); its pixels come when it has loaded
+        page.wait_for_function("() => document.querySelector('summary img.avatar').complete")
         assert page.evaluate("() => document.querySelector('summary img.avatar').naturalWidth") == 64
         large = page.locator("#avatar-now img")
         expect(large).to_be_visible()
