@@ -519,6 +519,7 @@ def test_nominatim_failure_through_the_app_is_503(app, make_user, nominatim):
         r = person.post("/api/v1/needs", json=need_data(location={"query": "Houston"}))
         assert r.status_code == 503
         assert error_of(r)["code"] == "service_unavailable"
+        assert r.headers["Retry-After"] == str(app.config["UNAVAILABLE_RETRY_AFTER"])
         assert need_count() == before
     finally:
         if previous is None:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
+
+from flask import current_app
 
 from marketplace.errors import DomainError, Invalid
 from marketplace.geo import grid_cell_centre
@@ -8,7 +11,15 @@ from marketplace.geocoding import GeocoderUnavailable, Place, geocoder, zips
 
 
 class ServiceUnavailable(DomainError):
+    """The geocoder is away: 503 with Retry-After, as when the database is
+    (``UNAVAILABLE_RETRY_AFTER``)."""
+
     status, code = 503, "service_unavailable"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {
+            "Retry-After": str(current_app.config.get("UNAVAILABLE_RETRY_AFTER", 5))})
+        super().__init__(message, **kwargs)
 
 
 def search(query: str, limit: int = 5, field: str = "query") -> list[Place]:
