@@ -23,7 +23,7 @@ from marketplace.media.models import MediaBlob, NeedPhoto
 from marketplace.needs import feed as feeds
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
-from marketplace.needs.presenters import NeedView
+from marketplace.needs.presenters import NeedView, prefetch
 from marketplace.offers.models import Offer
 from marketplace.pagination import decode_ranked_cursor, encode_ranked_cursor
 from marketplace.providers import services as providers
@@ -68,6 +68,13 @@ def need_view(user: User, need: Need, role: str) -> NeedView:
     return NeedView.for_provider(need, role, provider)
 
 
+def need_views(user: User, items: Sequence[Need], role: str) -> list[NeedView]:
+    """``need_view`` of each of ``items``, all with ``role``, their photos and avatars read at
+    once (``presenters.prefetch``)."""
+    provider = providers.provider_of(user) if role != "customer" else None
+    return prefetch([NeedView.for_provider(need, role, provider) for need in items])
+
+
 def offerer_view(provider: Provider, need: Need, offer_id: int) -> NeedView:
     """The need as the provider who made ``offer_id`` sees it, without looking up their role:
     having an offer on it settles that (the accepted one sees the exact place, unless the
@@ -96,8 +103,8 @@ def _feed_views(provider: Provider, slots: Sequence[feeds.Slot]) -> list[NeedVie
     # provider's offers among them instead of a role lookup per need.
     offered = set(db.session.scalars(select(Offer.need_id).where(
         Offer.provider_id == provider.id, Offer.need_id.in_(ids))))
-    return [NeedView.for_provider(by_id[i], "offering_provider" if i in offered
-                                  else "matched_provider", provider) for i in ids]
+    return prefetch([NeedView.for_provider(by_id[i], "offering_provider" if i in offered
+                                           else "matched_provider", provider) for i in ids])
 
 
 def feed(user: User, cursor: str | None = None,

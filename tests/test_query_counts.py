@@ -95,3 +95,49 @@ def test_a_thread_costs_the_same_for_1_or_20_messages(make_user: Any, make_need:
     assert all(m["sender_avatar"] for m in items)
     page = auth.sign_in(pro).get(f"/needs/{long.need_id}")
     assert page.get_data(as_text=True).count('class="avatar avatar-small"') >= 10
+
+
+def _with_photo(need: Any) -> Any:
+    media.add_photo(need.id, png((30, 20), (need.id % 250, 5, 5)))
+    db.session.commit()
+    return need
+
+
+def test_my_needs_cost_the_same_for_1_or_20_needs_with_photos(make_user: Any,
+                                                              make_need: Any) -> None:
+    few_owner, many_owner = make_user(), make_user()
+    media.set_avatar(many_owner.user, png((20, 20)))
+    _with_photo(make_need(few_owner))
+    for _ in range(20):
+        _with_photo(make_need(many_owner))
+    few = cost(lambda: few_owner.get("/api/v1/needs?mine=true"))
+    lots = cost(lambda: many_owner.get("/api/v1/needs?mine=true"))
+    assert len(lots) == len(few), [s for s in lots if s not in few][:5]
+    items = many_owner.get("/api/v1/needs?mine=true").get_json()["items"]
+    assert len(items) == 20 and all(len(n["photos"]) == 1 for n in items)
+    assert all(n["customer"]["avatar"] for n in items)
+
+
+def test_the_feed_costs_the_same_for_1_or_20_needs(make_user: Any, make_need: Any,
+                                                   make_provider: Any) -> None:
+    pro = make_provider()
+    first = _with_photo(make_need(make_user()))
+    few = cost(lambda: pro.get("/api/v1/feed?limit=20"))
+    for _ in range(19):
+        _with_photo(make_need(make_user()))
+    lots = cost(lambda: pro.get("/api/v1/feed?limit=20"))
+    assert len(lots) == len(few), [s for s in lots if s not in few][:5]
+    items = pro.get("/api/v1/feed?limit=20").get_json()["items"]
+    assert len(items) == 20 and first.id in {n["id"] for n in items}
+    assert all(len(n["photos"]) == 1 for n in items)
+
+
+def test_pending_offers_cost_the_same_for_1_or_8(make_user: Any, make_need: Any,
+                                                  make_offer: Any, make_provider: Any) -> None:
+    one, eight = make_provider(), make_provider()
+    make_offer(make_need(make_user()), one)
+    for _ in range(8):
+        make_offer(make_need(make_user()), eight)
+    few = cost(lambda: one.get("/api/v1/offers?status=pending"))
+    lots = cost(lambda: eight.get("/api/v1/offers?status=pending"))
+    assert len(lots) == len(few), [s for s in lots if s not in few][:5]

@@ -52,7 +52,7 @@ def list_mine(args: dict[str, Any]) -> Any:
     """Your own needs, newest first (``mine`` must be true: providers see needs in their
     feed)."""
     items, cursor = services.list_mine(g.user, args["status"], args["cursor"], args["limit"])
-    return page([access.need_view(g.user, n, "customer") for n in items], cursor)
+    return page(access.need_views(g.user, items, "customer"), cursor)
 
 
 @blp.route("/feed", methods=["GET"])

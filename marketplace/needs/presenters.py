@@ -24,13 +24,15 @@ class NeedView:
     matched_provider; None for what is published to anyone, such as a notification's summary
     or the share page). ``band`` is the distance band from the viewing provider's cell."""
 
-    __slots__ = ("need", "role", "distance_band", "mentioned", "_signals")
+    __slots__ = ("need", "role", "distance_band", "mentioned", "_signals", "_photos", "_avatars")
 
     def __init__(self, need: Need, role: str | None, band: str | None = None,
                  mentioned: bool = False) -> None:
         self.need, self.role, self.distance_band = need, role, band
         self.mentioned = mentioned
         self._signals: Signals | None = None
+        self._photos: list[Any] | None = None  # set by ``prefetch`` for a list of views
+        self._avatars: dict[int, Any] | None = None
 
     @classmethod
     def for_provider(cls, need: Need, role: str, provider: Provider | None) -> NeedView:
@@ -119,7 +121,7 @@ class NeedView:
         if not self.exact or person is None or person.erased_at is not None:
             return None  # an erased customer has no contact left to give
         return {"name": person.name, "email": person.email, "phone": person.phone,
-                "avatar": media.avatar_urls(media.avatar_of(person))}
+                "avatar": media.avatar_urls(media.avatar_of(person, self._avatars))}
 
     @property
     def photos(self) -> list[dict[str, Any]]:
@@ -127,7 +129,8 @@ class NeedView:
         notification's summary, the share page) does not carry them."""
         if self.role is None:
             return []
-        return [media.photo_urls(p) for p in media.photos_of(self.need.id)]
+        found = media.photos_of(self.need.id) if self._photos is None else self._photos
+        return [media.photo_urls(p) for p in found]
 
     @property
     def cancel_reason(self) -> str | None:
@@ -163,6 +166,19 @@ class NeedView:
     @property
     def accepted_offer_id(self) -> int | None:
         return self.need.accepted_offer_id if self.role == "customer" else None
+
+
+def prefetch(views: list[NeedView]) -> list[NeedView]:
+    """``views`` with what a list of them shows read at once: every need's photos in one
+    statement and the customers' avatars (for the views that show the customer) in another,
+    instead of two statements per need."""
+    photos = media.photos_for(v.need.id for v in views if v.role is not None)
+    people = [v.need.customer for v in views if v.exact]
+    avatars = media.avatars_for(people) if people else {}
+    for view in views:
+        view._photos = photos.get(view.need.id, [])
+        view._avatars = avatars
+    return views
 
 
 _SUMMARY = NeedOutSchema(only=SUMMARY_FIELDS)

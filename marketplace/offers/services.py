@@ -7,6 +7,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
@@ -228,7 +229,9 @@ def withdraw(user: User, offer_id: int) -> Offer:
 
 def mine(user: User, status: str | None, cursor: str | None, limit: int) -> Any:
     provider = _require_provider(user)
-    stmt = select(Offer).where(Offer.provider_id == provider.id, Offer.hidden_at.is_(None))
+    # a page shows each offer's need: read them in one statement, not one per offer
+    stmt = (select(Offer).options(selectinload(Offer.need))
+            .where(Offer.provider_id == provider.id, Offer.hidden_at.is_(None)))
     if status:
         stmt = stmt.where(Offer.status == OfferStatus(status))
     return paginate(stmt, Offer.id, cursor, limit)
