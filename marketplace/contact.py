@@ -157,4 +157,10 @@ def for_providers(text: str, person: object | None = None, address: str | None =
         full_name=getattr(person, "name", None), first_name=getattr(person, "first_name", None),
         email=getattr(person, "email", None), phone=getattr(person, "phone", None),
         address=address)
-    return mask(text, regions, known)
+    return _masked(text, regions, known)
+
+
+# The same texts are read again and again (a feed page, a list of needs, a thread), and the
+# phone matcher is the costly part of a view: remember the latest answers. ``mask`` is a pure
+# function of its arguments, all hashable here.
+_masked = functools.lru_cache(maxsize=4096)(mask)

@@ -115,6 +115,7 @@ def currencies_in_order(first: str | None = None) -> tuple[list[str], list[str]]
     return common, sorted(CURRENCIES - set(common))
 
 
+@functools.lru_cache(maxsize=4096)  # pages show the same few amounts again and again
 def format_amount(amount: int, currency: str, locale: str | None = None) -> str:
     """``125000, "USD"`` -> ``"$1,250.00"`` (en_US), ``"1.250,00 €"`` for EUR in de_DE; exact
     (a Decimal of the minor units) and with ISO 4217's number of decimals."""

@@ -4,6 +4,7 @@ relative times ("in 2 days", "5 minutes ago") that app.js keeps current."""
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from datetime import UTC, datetime
 from typing import Any
@@ -55,9 +56,19 @@ def when_text(value: Any) -> str:
     moment = _aware(value)
     if moment is None:
         return ""
-    zone, locale = zoneinfo.ZoneInfo(viewer_zone()), viewer_display_locale()
+    name = viewer_zone()
+    this_year = utcnow().astimezone(zoneinfo.ZoneInfo(name)).year
+    return _when_text(moment, name, viewer_display_locale(), this_year)
+
+
+# Babel's formatting is the costly part of a page's times, and pages show the same moments
+# (a need's dates, an offer's) to the same few zones and locales again and again: the texts
+# are pure functions of their arguments, so the latest are kept.
+@functools.lru_cache(maxsize=8192)
+def _when_text(moment: datetime, zone_name: str, locale: str, this_year: int) -> str:
+    zone = zoneinfo.ZoneInfo(zone_name)
     local = moment.astimezone(zone)
-    skeleton = "MMMEd" if local.year == utcnow().astimezone(zone).year else "yMMMEd"
+    skeleton = "MMMEd" if local.year == this_year else "yMMMEd"
     day = format_skeleton(skeleton, local, tzinfo=zone, locale=locale)
     text = f"{day}, {format_time(local, 'short', tzinfo=zone, locale=locale)}"
     return text.replace("\u202f", " ")  # CLDR's narrow space before AM/PM: as app.js writes it
@@ -72,8 +83,12 @@ def wall_time(value: Any) -> str:
 
 
 def _full(moment: datetime) -> str:
-    return format_datetime(moment, "full", tzinfo=zoneinfo.ZoneInfo(viewer_zone()),
-                           locale=viewer_display_locale())
+    return _full_text(moment, viewer_zone(), viewer_display_locale())
+
+
+@functools.lru_cache(maxsize=8192)
+def _full_text(moment: datetime, zone_name: str, locale: str) -> str:
+    return format_datetime(moment, "full", tzinfo=zoneinfo.ZoneInfo(zone_name), locale=locale)
 
 
 def relative_text(value: Any, now: datetime | None = None) -> str:

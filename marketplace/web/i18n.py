@@ -67,8 +67,12 @@ def _from_account(attribute: str) -> str | None:
 
 
 def viewer_zone() -> str:
-    """The zone this page's times are rendered in."""
-    return valid_zone(_from_account("time_zone")) or DEFAULT_ZONE
+    """The zone this page's times are rendered in (looked up once per request)."""
+    if not has_request_context():
+        return DEFAULT_ZONE
+    if "viewer_zone" not in g:
+        g.viewer_zone = valid_zone(_from_account("time_zone")) or DEFAULT_ZONE
+    return g.viewer_zone
 
 
 def viewer_locale() -> str:
@@ -101,6 +105,7 @@ def remember(user: Any, zone: str | None, locale: str | None) -> bool:
     if changed:
         db.session.commit()
         g.pop("viewer_locale", None)
+        g.pop("viewer_zone", None)
     return changed
 
 
