@@ -7,6 +7,7 @@ import hashlib
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from marketplace.accounts import sessions
 from marketplace.accounts.models import ApiToken, User
@@ -24,7 +25,9 @@ def hash_token(token: str) -> str:
 
 def token_for(token: str) -> ApiToken | None:
     """The token row of a presented token, if it exists and its account may sign in."""
-    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    # the account with its token: one statement on every API request, not two
+    row = db.session.scalar(select(ApiToken).options(joinedload(ApiToken.user))
+                            .where(ApiToken.token_hash == hash_token(token)))
     if row is None or not sessions.can_sign_in(row.user):
         return None
     return row

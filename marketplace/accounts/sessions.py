@@ -74,12 +74,17 @@ def start(user: User, *, remember: bool, user_agent: str = "") -> str:
 
 def load(key: str) -> User | None:
     """The user a session key signs in, or None when the session ended, expired or never was."""
-    row = db.session.scalar(select(WebSession).where(WebSession.key_hash == _hash(key)))
+    # the session and its account in one statement: every signed-in page asks
+    found = db.session.execute(
+        select(WebSession, User).join(User, User.id == WebSession.user_id)
+        .where(WebSession.key_hash == _hash(key))).first()
     now = utcnow()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
+    if found is None:
         return None
-    user = db.session.get(User, row.user_id)
-    if user is None or not can_sign_in(user):
+    row, user = found
+    if row.revoked_at is not None or row.expires_at <= now:
+        return None
+    if not can_sign_in(user):
         return None
     if now - row.last_seen_at > _TOUCH_EVERY:
         row.last_seen_at = now
