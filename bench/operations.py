@@ -1,0 +1,176 @@
+"""What each operation of the load mix costs the server, alone: CPU time and SQL statements.
+
+    .venv/bin/python -m bench.operations [--needs 20] [--reps 100] [--only TEXT]
+
+``bench/load.py`` measures the whole mix against gunicorn; this says which operations of it
+cost the most, without the network or the other users, so a change to one of them can be
+measured on its own. It
+
+1. seeds a temporary SQLite file as the load test does (``bench.load.seed``: 16 customers,
+   16 providers around Austin, an API token each), every rate limit raised;
+2. through the Flask test client, posts ``--needs`` needs per customer, has every provider
+   offer on up to 6 needs of its feed and the customers answer 100 offers with a message, and
+   signs a customer and a provider in through the sign-in form;
+3. times each operation of the mix ``--reps`` times after 5 warm-up calls (CPU time of this
+   process, ``time.process_time``: the app runs in it) and counts the SQL statements one call
+   runs; the baseline, in the same run, is ``GET /healthz`` (no statement: what every request
+   costs in Flask and its extensions), and each operation's ratio to it is printed.
+
+The figures are in docs/performance.md ("Load test").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.common import load_note, out
+from bench.load import AUSTIN, PASSWORD, SPREAD_KM, point_near, rate_limit_settings, seed
+
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--needs", type=int, default=20, help="needs posted per customer (20)")
+    p.add_argument("--reps", type=int, default=100, help="timed calls per operation (100)")
+    p.add_argument("--only", help="only the operations whose name contains this")
+    args = p.parse_args()
+    for name in rate_limit_settings():
+        os.environ[name] = "1000000 per hour"
+    fd, path = tempfile.mkstemp(prefix="bench-operations-", suffix=".sqlite3")
+    os.close(fd)
+    try:
+        run(f"sqlite:///{path}", args)
+    finally:
+        os.unlink(path)
+
+
+def run(url: str, args: argparse.Namespace) -> None:
+    from sqlalchemy import event
+
+    from marketplace import create_app
+    from marketplace.extensions import db
+
+    seeded = seed(url, 16, 16, random.Random(1))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "REDIS_URL": None})
+    client = app.test_client()
+    rng = random.Random(2)
+
+    def bearer(account: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {account.token}"}
+
+    needs: dict[int, list[int]] = {a.user_id: [] for a in seeded.customers}
+    owner: dict[int, Any] = {}
+
+    def post_need(account: Any) -> Any:
+        lat, lon = point_near(*AUSTIN, SPREAD_KM, rng)
+        r = client.post("/api/v1/needs", headers=bearer(account), json={
+            "title": f"Load test need {rng.randrange(10**6)}",
+            "description": "Posted by the benchmark; nothing to do here.",
+            "category": rng.choice(seeded.categories), "location": {"lat": lat, "lon": lon},
+            "radius_km": 30.0, "budget": {"amount": 5000, "currency": "USD"}})
+        if r.status_code != 201:
+            raise SystemExit(f"posting a need failed: {r.status_code} {r.get_data(as_text=True)}")
+        needs[account.user_id].append(r.json["id"])
+        owner[r.json["id"]] = account
+        return r
+
+    for _ in range(args.needs):
+        for account in seeded.customers:
+            post_need(account)
+    offers, seen = [], {}
+    for pro in seeded.providers:
+        items = client.get("/api/v1/feed?limit=50", headers=bearer(pro)).json["items"]
+        seen[pro.user_id] = [item["id"] for item in items]
+        for need_id in seen[pro.user_id][:6]:
+            r = client.post(f"/api/v1/needs/{need_id}/offers", headers=bearer(pro),
+                            json={"message": "I can do this."})
+            if r.status_code == 201:
+                offers.append((need_id, r.json["id"]))
+    for need_id, offer_id in offers[:100]:
+        client.post(f"/api/v1/offers/{offer_id}/messages", headers=bearer(owner[need_id]),
+                    json={"body": "Thanks, when could you come?"})
+
+    def browser(account: Any) -> Any:
+        b = app.test_client()
+        token = CSRF.search(b.get("/signin").get_data(as_text=True))
+        r = b.post("/signin", data={"email": account.email, "password": PASSWORD,
+                                    "csrf_token": token.group(1) if token else ""})
+        if r.status_code != 302:
+            raise SystemExit(f"sign-in failed: {r.status_code}")
+        return b
+
+    customer = seeded.customers[0]
+    pro = max(seeded.providers, key=lambda p: len(seen[p.user_id]))
+    web_customer, web_pro = browser(customer), browser(pro)
+    mine, theirs = needs[customer.user_id], seen[pro.user_id]
+    thread_need, thread = offers[0]
+    out(f"bench.operations: SQLite, {sum(map(len, needs.values())):,} needs, {len(offers)} "
+        f"offers, {args.reps} calls per operation; {load_note()}")
+
+    ops: dict[str, Callable[[], Any]] = {
+        "GET /healthz (baseline)": lambda: client.get("/healthz"),
+        "GET /api/v1/categories": lambda: client.get("/api/v1/categories"),
+        "GET /api/v1/notifications": lambda: client.get("/api/v1/notifications?limit=20",
+                                                        headers=bearer(customer)),
+        "GET /api/v1/needs?mine=true": lambda: client.get(
+            "/api/v1/needs?mine=true&status=open", headers=bearer(customer)),
+        "GET /api/v1/needs/[id]/offers": lambda: client.get(
+            f"/api/v1/needs/{rng.choice(mine)}/offers", headers=bearer(customer)),
+        "GET /api/v1/feed": lambda: client.get("/api/v1/feed?limit=20", headers=bearer(pro)),
+        "GET /api/v1/needs/[id]": lambda: client.get(f"/api/v1/needs/{rng.choice(theirs)}",
+                                                     headers=bearer(pro)),
+        "GET /api/v1/offers?status=pending": lambda: client.get(
+            "/api/v1/offers?status=pending", headers=bearer(pro)),
+        "GET /api/v1/providers/[handle]": lambda: client.get(
+            f"/api/v1/providers/{rng.choice(seeded.providers).handle}"),
+        "POST /api/v1/needs": lambda: post_need(rng.choice(seeded.customers)),
+        "POST /api/v1/offers/[id]/messages": lambda: client.post(
+            f"/api/v1/offers/{thread}/messages", headers=bearer(owner[thread_need]),
+            json={"body": "And the price?"}),
+        "GET / (customer)": lambda: web_customer.get("/"),
+        "GET /needs (customer)": lambda: web_customer.get("/needs"),
+        "GET /needs/[id] (customer)": lambda: web_customer.get(f"/needs/{rng.choice(mine)}"),
+        "GET /needs/[id] (provider)": lambda: web_pro.get(f"/needs/{rng.choice(theirs)}"),
+        "GET /feed (provider)": lambda: web_pro.get("/feed"),
+        "GET /p/[handle]": lambda: web_customer.get(
+            f"/p/{rng.choice(seeded.providers).handle}"),
+    }
+    with app.app_context():
+        engine = db.engine
+    counted = [0]
+
+    def count(*_args: Any) -> None:
+        counted[0] += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    out(f"  {'operation':36s} {'CPU ms':>8s} {'x base':>7s} {'statements':>10s}  status")
+    base = None
+    for name, call in ops.items():
+        if args.only and args.only not in name and base is not None:
+            continue
+        for _ in range(5):
+            response = call()
+        times = []
+        for _ in range(args.reps):
+            t0 = time.process_time()
+            call()
+            times.append(time.process_time() - t0)
+        before = counted[0]
+        call()
+        statements = counted[0] - before
+        ms = statistics.mean(times) * 1000
+        base = base or ms
+        out(f"  {name:36s} {ms:8.2f} {ms / base:7.1f} {statements:10d}  {response.status_code}")
+
+
+if __name__ == "__main__":
+    main()
