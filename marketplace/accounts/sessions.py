@@ -82,9 +82,7 @@ def load(key: str) -> User | None:
     if found is None:
         return None
     row, user = found
-    if row.revoked_at is not None or row.expires_at <= now:
-        return None
-    if not can_sign_in(user):
+    if row.revoked_at is not None or row.expires_at <= now or not can_sign_in(user):
         return None
     if now - row.last_seen_at > _TOUCH_EVERY:
         row.last_seen_at = now
