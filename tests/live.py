@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import engineio
 import requests
 import socketio
 from conftest import RATE_LIMITS
@@ -132,6 +133,26 @@ class Api:
         return session
 
 
+class _InOrderEngineIO(engineio.Client):
+    """python-engineio's client runs the handler of every message it receives in a new
+    thread, so two events that arrive in one order can reach a handler in the other. The
+    tests that check the server's order per connection read messages here, one at a time on
+    the thread that reads the socket: in the order they arrived."""
+
+    def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "message":
+            kwargs["run_async"] = False
+        return super()._trigger_event(event, *args, **kwargs)
+
+
+class InOrderClient(socketio.Client):
+    """A Socket.IO client whose handlers see events in arrival order (their handlers must not
+    wait for another message from the server: they run on the reading thread)."""
+
+    def _engineio_client_class(self) -> type[engineio.Client]:
+        return _InOrderEngineIO
+
+
 class Listener:
     """A real Socket.IO client collecting ``notification`` events into a queue (and the
     live-only ``need.closed`` signals into another)."""
@@ -140,7 +161,7 @@ class Listener:
                  headers: dict[str, str] | None = None) -> None:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.closed: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.client = socketio.Client(reconnection=False)
+        self.client = InOrderClient(reconnection=False)
         self.client.on("notification", self.events.put)
         self.client.on("need.closed", self.closed.put)
         self.client.connect(base, auth=auth, headers=headers or {}, transports=["websocket"],

@@ -4,15 +4,17 @@ python-socketio clients, and a history far longer than one replay page."""
 from __future__ import annotations
 
 import queue
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import socketio
+from engineio import packet as eio_packet
 from conftest import AUSTIN, message_data, migrated_sqlite
 from flask import Flask
-from live import Api, server
+from live import Api, InOrderClient, server
 from sqlalchemy import select
 
 from marketplace.extensions import db
@@ -52,7 +54,7 @@ class Recorder:
 
     def __init__(self, base: str, auth: dict[str, Any]) -> None:
         self.stream: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self.client = socketio.Client(reconnection=False)
+        self.client = InOrderClient(reconnection=False)
         for name in ("notification", "replay.more", "replay.done"):
             self.client.on(name, lambda data, name=name: self.stream.put((name, data)))
         self.client.connect(base, auth=auth, transports=["websocket"], wait_timeout=10)
@@ -214,3 +216,28 @@ def test_resuming_by_seq_pages_through_one_recipients_numbers_without_holes(
     for bad in ({"after_seq": -1}, {"after_seq": "x"}, {"after_seq": 2**63, "after": 1}):
         r = pro.call("GET", "/notifications", params=bad)
         assert r.status_code in (400, 422) and "after_seq" in r.json()["error"]["fields"], r.text
+
+
+def test_the_recording_clients_see_events_in_arrival_order() -> None:
+    """python-engineio's client hands every message to its handler on a new thread, so the
+    order a handler sees is not the order on the wire (a CI run once failed the in-order test
+    of test_realtime on it: 64 recorded before 59). The clients the order tests use read one
+    message at a time: while the first one's handler runs, the second's cannot overtake it."""
+    client = InOrderClient(reconnection=False)
+    got: list[int] = []
+    second_ran = threading.Event()
+
+    def on_done(data: dict[str, int]) -> None:
+        n = data["last_seq"]
+        if n == 1:
+            second_ran.wait(0.5)  # returns at once if the second message's handler ran
+        else:
+            second_ran.set()
+        got.append(n)
+
+    client.on("replay.done", on_done)
+    client.namespaces["/"] = "sid"  # as after the handshake: events of "/" are dispatched
+    for n in (1, 2):
+        wire = f'2["replay.done",{{"last_seq":{n}}}]'
+        client.eio._receive_packet(eio_packet.Packet(eio_packet.MESSAGE, wire))
+    assert got == [1, 2]
