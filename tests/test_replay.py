@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import socketio
-from engineio import packet as eio_packet
 from conftest import AUSTIN, message_data, migrated_sqlite
+from engineio import packet as eio_packet
 from flask import Flask
 from live import Api, InOrderClient, server
 from sqlalchemy import select
