@@ -697,7 +697,7 @@ def compare_variants(backend: str, real: Callable[[Need], Any], needs: Sequence[
         line = (f"  {name:<66} {s['p50']:7.3f} {s['p90']:7.3f} {s['p99']:7.3f} {s['cpu']:7.3f}")
         line += f" {s['server']:7.3f}" if clock.path else ""
         out(line + f" {scan_p50 / s['p50']:8,.0f}x  {'yes' if same else 'NO'}")
-    shipped = ("the prebuilt statement" if backend == "sqlite"
+    shipped = ("cached SQL text on the raw sqlite3 connection" if backend == "sqlite"
                else "raw psycopg, binary results, scalar parameters, the distance test in SQL")
     out("  (ms; p50/p90/p99 wall time, client and server = mean CPU time per query; "
         f"providers_for runs {shipped} on {backend})")

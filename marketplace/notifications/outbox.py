@@ -41,14 +41,11 @@ _ROWS = table("notifications", column("id"), column("user_id"), column("seq"), c
 # recipients (a need matched to 1,000 providers is one round trip, not 1,000): one probe of
 # the (user_id, seq) index each. The ids go in as one array (PostgreSQL) or one JSON text
 # (SQLite), so the statement text never changes and is prepared once.
-_LAST_SEQS = {
-    "postgresql": text(
-        "SELECT u, (SELECT max(seq) FROM notifications WHERE user_id = u) "
-        "FROM unnest(CAST(:ids AS integer[])) AS t(u)"),
-    "sqlite": text(
-        "SELECT value, (SELECT max(seq) FROM notifications WHERE user_id = value) "
-        "FROM json_each(:ids)"),
-}
+_LAST_SEQS_PG = text(
+    "SELECT u, (SELECT max(seq) FROM notifications WHERE user_id = u) "
+    "FROM unnest(CAST(:ids AS integer[])) AS t(u)")
+_LAST_SEQS_SQLITE = ("SELECT value, (SELECT max(seq) FROM notifications WHERE user_id = value) "
+                     "FROM json_each(?)")
 # From this many rows on (a need matched to many providers), PostgreSQL gets them through COPY:
 # one stream instead of a pipelined INSERT per row (docs/performance.md).
 COPY_FROM_ROWS = 64
@@ -202,14 +199,13 @@ def _before_commit(session: Session) -> None:
     for i, (uid, type_, data) in enumerate(pending):
         id_, body = last - count + 1 + i, dumps(data)
         seqs[uid] = seq = seqs[uid] + 1
-        rows.append({"id": id_, "user_id": uid, "seq": seq, "type": type_, "data": body,
-                     "created_at": now})
+        rows.append((id_, uid, seq, type_, body))
         said = say(type_, data)
         wire = (f'{{"id":{id_},"seq":{seq},"type":{dumps(type_)},"created_at":{created_json},'
                 f'"text":{dumps(said)},"data":{body}}}')
         batch.append((uid, Event(wire, id=id_, seq=seq, type=type_.value, created_at=created,
                                  text=said, data=data)))
-    _insert(session, rows)
+    _insert(session, rows, now)
     for hook in _store_hooks:
         hook(session, batch)
     events.extend(batch)
@@ -220,54 +216,50 @@ def _last_seqs(session: Session, user_ids: list[int]) -> dict[int, int]:
     locked: every commit that stores notifications holds that lock until it has committed, so
     nothing can commit a seq between this read and this commit (docs/events.md)."""
     unique = list(dict.fromkeys(user_ids))
-    dialect = session.get_bind().dialect.name
-    ids = unique if dialect == "postgresql" else json.dumps(unique)
-    return {uid: last or 0 for uid, last in session.execute(_LAST_SEQS[dialect], {"ids": ids})}
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":  # the sqlite3 connection underneath: no result
+        # objects for a thousand rows (in the session's transaction)
+        found = connection.connection.driver_connection.execute(
+            _LAST_SEQS_SQLITE, (json.dumps(unique),)).fetchall()
+    else:
+        found = session.execute(_LAST_SEQS_PG, {"ids": unique}).all()
+    return {uid: last or 0 for uid, last in found}
 
 
-def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
+# The columns of a row of the batch, in order (``created_at``, the same for all, apart).
+_COLUMNS = ("id", "user_id", "seq", "type", "data")
+
+
+def _insert(session: Session, rows: list[tuple[Any, ...]], created_at: datetime) -> None:
+    """Insert the batch (rows as ``_COLUMNS``), every row created at ``created_at``."""
     connection = session.connection()
     dialect = connection.dialect
     if len(rows) >= COPY_FROM_ROWS and dialect.name == "sqlite":
-        _insert_sqlite(connection, rows)
+        _insert_sqlite(connection, rows, created_at)
         return
     if len(rows) < COPY_FROM_ROWS or (dialect.name, dialect.driver) != ("postgresql", "psycopg"):
-        session.execute(insert(_ROWS), rows)  # plain executemany, no ORM work
+        session.execute(insert(_ROWS),  # plain executemany, no ORM work
+                        [{**dict(zip(_COLUMNS, row, strict=True)), "created_at": created_at}
+                         for row in rows])
         return
-    # one commit, one creation time: every row of the batch carries the same
-    created = _ROWS.c.created_at.type.process_bind_param(rows[0]["created_at"], dialect)
+    created = _ROWS.c.created_at.type.process_bind_param(created_at, dialect)
     driver = connection.connection.driver_connection  # the session's own, in its transaction
     with driver.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
             "COPY notifications (id, user_id, seq, type, data, created_at) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row((row["id"], row["user_id"], row["seq"], row["type"], row["data"],
-                            created))
+            copy.write_row((*row, created))
 
 
-def _insert_sqlite(connection: Any, rows: list[dict[str, Any]]) -> None:
+def _insert_sqlite(connection: Any, rows: list[tuple[Any, ...]], created_at: datetime) -> None:
     """A large batch on SQLite: one ``executemany`` on the driver's cursor (in the session's
-    transaction), the shared creation time converted once instead of once per row through
-    SQLAlchemy's bind processors. Columns are the rows' keys."""
-    names = list(rows[0])
+    transaction), the shared creation time converted once, not per row through SQLAlchemy's
+    bind processors."""
     process = _ROWS.c.created_at.type._cached_bind_processor(connection.dialect)
-    at = names.index("created_at")
-    stamp = rows[0]["created_at"]
-    stored = process(stamp) if process else stamp
-    values = []
-    for row in rows:
-        value = [row[name] for name in names]
-        if value[at] is stamp:
-            value[at] = stored
-        elif process:
-            value[at] = process(value[at])
-        values.append(value)
+    stored = process(created_at) if process else created_at
     driver = connection.connection.driver_connection
-    cursor = driver.cursor()
-    try:
-        cursor.executemany(f"INSERT INTO notifications ({', '.join(names)}) "
-                           f"VALUES ({', '.join('?' * len(names))})", values)
-    finally:
-        cursor.close()
+    driver.executemany(f"INSERT INTO notifications ({', '.join(_COLUMNS)}, created_at) "
+                       f"VALUES ({', '.join('?' * len(_COLUMNS))}, ?)",
+                       [(*row, stored) for row in rows])
 
 
 def _after_commit(session: Session) -> None:

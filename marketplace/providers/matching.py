@@ -98,8 +98,31 @@ def _uses_psycopg(connection: Any) -> bool:
     return bool(connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg")
 
 
+# On SQLite the same query goes to the sqlite3 connection underneath (in the session's
+# transaction): SQLAlchemy's result objects cost ~2 us a row, most of a fan-out's matching
+# when a need's box holds a thousand providers. One text per shape (latitude rows, longitude
+# ranges), kept.
+_SQLITE_BOX_SQL: dict[tuple[int, int], str] = {}
+
+
+def _sqlite_box_sql(rows: int, lon_ranges: int) -> str:
+    sql = _SQLITE_BOX_SQL.get((rows, lon_ranges))
+    if sql is None:
+        sql = _SQLITE_BOX_SQL[rows, lon_ranges] = (
+            "SELECT provider_id, user_id, lat, lon, radius_km FROM provider_coverage "
+            f"WHERE category_id = ? AND lat_row IN ({', '.join('?' * rows)}) AND ("
+            + " OR ".join(["lon BETWEEN ? AND ?"] * lon_ranges) + ")")
+    return sql
+
+
 def _box_rows(connection: Any, category_id: int, box: SearchBox) -> list[Any]:
-    """Every coverage row in the box, through SQLAlchemy (SQLite's path), fetched in one go."""
+    """Every coverage row in the box (SQLite's path, and any driver but psycopg's)."""
+    if connection.dialect.name == "sqlite":
+        args: list[Any] = [category_id, *box.rows]
+        for lo, hi in box.lon_ranges:
+            args += (lo, hi)
+        sql = _sqlite_box_sql(len(box.rows), len(box.lon_ranges))
+        return connection.connection.driver_connection.execute(sql, args).fetchall()
     params: dict[str, Any] = {"category_id": category_id, "rows": list(box.rows)}
     for i, (lo, hi) in enumerate(box.lon_ranges):
         params[f"lo{i}"], params[f"hi{i}"] = lo, hi
@@ -117,11 +140,20 @@ def providers_for(category_id: int, lat: float, lon: float, radius_km: float,
     rows = (_pg_rows(connection, category_id, cell, radius_km, box) if _uses_psycopg(connection)
             else _box_rows(connection, category_id, box))
     matched = []
+    # providers share cells (and radii): the rule is decided once per (cell, radius)
+    decided: dict[tuple[float, float, float], Point | None] = {}
     for pid, uid, plat, plon, pradius in rows:
         if uid == exclude_user_id or pid in exclude_provider_ids:
             continue
-        base_cell = Point(plat, plon)
-        if in_reach(base_cell, pradius, cell, radius_km):
+        key = (plat, plon, pradius)
+        if key in decided:
+            base_cell = decided[key]
+        else:
+            base_cell = Point(plat, plon)
+            if not in_reach(base_cell, pradius, cell, radius_km):
+                base_cell = None
+            decided[key] = base_cell
+        if base_cell is not None:
             matched.append(Match(pid, uid, base_cell))
     return matched
 
