@@ -833,6 +833,13 @@ def report_node(n: int, out: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def per_round(out: dict[str, Any]) -> None:
+    """Each server's rounds in the order they ran: POST time / last receipt, in ms."""
+    for name, s in out["servers"].items():
+        print(f"{name} rounds (POST/last ms): " + " ".join(
+            f"{x['post_ms']:.0f}/{x['last_ms']:.0f}" for x in s["rounds"]))
+
+
 def main_node(sizes: list[str | int], args: argparse.Namespace, pins: tuple[int | None, ...]
               ) -> int:
     servers = [x.strip() for x in args.servers.split(",") if x.strip()]
@@ -872,6 +879,8 @@ def main_node(sizes: list[str | int], args: argparse.Namespace, pins: tuple[int 
                         if srv is not None:
                             srv.stop()
             rows.append(report_node(n, out))
+            if args.per_round:
+                per_round(out)
     if len(rows) > 1:
         print("\n=== summary (ms; last = t0 -> the last socket has the event)")
         for row in rows:
@@ -922,6 +931,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="FILE",
                         help="with --client node: py-spy (pip install py-spy) records the app "
                              "server during the measured rounds into FILE (collapsed stacks)")
+    parser.add_argument("--per-round", action="store_true",
+                        help="with --client node: also print every round's POST time and last "
+                             "receipt, in the order they ran (where a p99 comes from)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     clients = args.clients or ("1000" if args.client == "node" else "100,1000,5000")

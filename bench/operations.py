@@ -42,6 +42,8 @@ def main() -> None:
     p.add_argument("--needs", type=int, default=20, help="needs posted per customer (20)")
     p.add_argument("--reps", type=int, default=100, help="timed calls per operation (100)")
     p.add_argument("--only", help="only the operations whose name contains this")
+    p.add_argument("--show-sql", action="store_true",
+                   help="print the statements of one call of each operation measured")
     args = p.parse_args()
     for name in rate_limit_settings():
         os.environ[name] = "1000000 per hour"
@@ -147,9 +149,11 @@ def run(url: str, args: argparse.Namespace) -> None:
     with app.app_context():
         engine = db.engine
     counted = [0]
+    shown: list[str] = []
 
-    def count(*_args: Any) -> None:
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         counted[0] += 1
+        shown.append(statement)
 
     event.listen(engine, "before_cursor_execute", count)
     out(f"  {'operation':36s} {'CPU ms':>8s} {'x base':>7s} {'statements':>10s}  status")
@@ -165,11 +169,15 @@ def run(url: str, args: argparse.Namespace) -> None:
             call()
             times.append(time.process_time() - t0)
         before = counted[0]
+        shown.clear()
         call()
         statements = counted[0] - before
         ms = statistics.mean(times) * 1000
         base = base or ms
         out(f"  {name:36s} {ms:8.2f} {ms / base:7.1f} {statements:10d}  {response.status_code}")
+        if args.show_sql:
+            for statement in shown:
+                out("      " + " ".join(statement.split())[:300])
 
 
 if __name__ == "__main__":

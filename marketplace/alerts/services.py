@@ -167,39 +167,34 @@ def queue_matched(session: Session, batch: list[tuple[int, Event]]) -> None:
     if not by_need:
         return
     rows = []
-    flags: dict[int, tuple[bool, bool]] | None = None
+    # who wants any alert beyond their categories (opted-in users: few)
+    flags: dict[int, tuple[bool, bool]] = {uid: (d, t) for uid, d, t in session.execute(
+        select(AlertSettings.user_id, AlertSettings.direct_asks, AlertSettings.tags)
+        .where(or_(AlertSettings.direct_asks, AlertSettings.tags)))}
     for need_id, recipients in by_need.items():
         slug = recipients[0][1]["category"]
         wanted = set(session.scalars(
             select(AlertCategory.user_id).join(Category, Category.id == AlertCategory.category_id)
             .where(Category.slug == slug)))
         reasons: dict[int, str] = {}
-        undecided = []
+        tagged: set[int] | None = None
         for uid, need in recipients:
+            if uid not in wanted and uid not in flags:
+                continue  # wants no alert at all (most of a large fan-out)
+            direct, tags = flags.get(uid, (False, False))
             if need.get("direct"):
-                undecided.append((uid, "direct"))
+                if direct or uid in wanted:
+                    reasons[uid] = "direct" if direct else "category"
             elif uid in wanted:
                 reasons[uid] = "category"
-            else:
-                undecided.append((uid, "tag"))
-        if undecided:
-            if flags is None:
-                flags = {uid: (d, t) for uid, d, t in session.execute(
-                    select(AlertSettings.user_id, AlertSettings.direct_asks, AlertSettings.tags)
-                    .where(or_(AlertSettings.direct_asks, AlertSettings.tags)))}
-            tagged: set[int] | None = None
-            for uid, reason in undecided:
-                direct, tags = flags.get(uid, (False, False))
-                if reason == "direct" and (direct or uid in wanted):
-                    reasons[uid] = "direct" if direct else "category"
-                elif reason == "tag" and tags:
-                    if tagged is None:
-                        tagged = set(session.scalars(
-                            select(Provider.user_id).join(NeedRecipient,
-                                                          NeedRecipient.provider_id == Provider.id)
-                            .where(NeedRecipient.need_id == need_id, NeedRecipient.via == "tag")))
-                    if uid in tagged:
-                        reasons[uid] = "tag"
+            elif tags:
+                if tagged is None:
+                    tagged = set(session.scalars(
+                        select(Provider.user_id).join(NeedRecipient,
+                                                      NeedRecipient.provider_id == Provider.id)
+                        .where(NeedRecipient.need_id == need_id, NeedRecipient.via == "tag")))
+                if uid in tagged:
+                    reasons[uid] = "tag"
         online = online_user_ids(session, reasons)
         rows.extend({"user_id": uid, "need_id": need_id, "reason": reason}
                     for uid, reason in reasons.items() if uid not in online)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from functools import lru_cache
 from typing import NamedTuple
 
 from geopy.distance import geodesic
@@ -124,8 +125,15 @@ def display_km(a: Point, b: Point) -> float:
     i = bisect.bisect_left(_EDGES, km)  # the nearest edges are _EDGES[i - 1] and _EDGES[i]
     if ((i < len(_EDGES) and _EDGES[i] - km <= _EDGES[i] * SPHERE_MARGIN)
             or (i > 0 and km - _EDGES[i - 1] <= _EDGES[i - 1] * SPHERE_MARGIN)):
-        return float(geodesic((a.lat, a.lon), (b.lat, b.lon)).km)
+        return _geodesic_km(a.lat, a.lon, b.lat, b.lon)
     return km
+
+
+@lru_cache(maxsize=65536)
+def _geodesic_km(alat: float, alon: float, blat: float, blon: float) -> float:
+    """The WGS-84 geodesic (geographiclib's iterative solution, ~50 us a call), kept: callers
+    pass grid-cell centres, so the same pairs come back page after page."""
+    return float(geodesic((alat, alon), (blat, blon)).km)
 
 
 # A point is never farther than this from the centre of its grid cell (cells are ~1 km; the

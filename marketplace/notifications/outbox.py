@@ -196,15 +196,22 @@ def _before_commit(session: Session) -> None:
     dumps, say = _encoder(), _sayer()
     created_json = dumps(created)
     rows, events, batch = [], session.info.setdefault(_SENT, []), []
+    # what follows the id and seq in the wire text, once per (type, payload object): a fan-out
+    # shares a few payloads among all its recipients
+    tails: dict[tuple[NotificationType, int], tuple[str, str, str]] = {}
     for i, (uid, type_, data) in enumerate(pending):
-        id_, body = last - count + 1 + i, dumps(data)
+        id_ = last - count + 1 + i
         seqs[uid] = seq = seqs[uid] + 1
+        known = tails.get((type_, id(data)))
+        if known is None:
+            body, said = dumps(data), say(type_, data)
+            tail = (f'"type":{dumps(type_)},"created_at":{created_json},"text":{dumps(said)},'
+                    f'"data":{body}}}')
+            known = tails[type_, id(data)] = (body, said, tail)
+        body, said, tail = known
         rows.append((id_, uid, seq, type_, body))
-        said = say(type_, data)
-        wire = (f'{{"id":{id_},"seq":{seq},"type":{dumps(type_)},"created_at":{created_json},'
-                f'"text":{dumps(said)},"data":{body}}}')
-        batch.append((uid, Event(wire, id=id_, seq=seq, type=type_.value, created_at=created,
-                                 text=said, data=data)))
+        batch.append((uid, Event(f'{{"id":{id_},"seq":{seq},{tail}', id=id_, seq=seq,
+                                 type=type_.value, created_at=created, text=said, data=data)))
     _insert(session, rows, now)
     for hook in _store_hooks:
         hook(session, batch)
