@@ -129,7 +129,10 @@ def ordered(views: Sequence[OfferView], sort: str) -> list[OfferView]:
     return sorted(views, key=_ORDERS[sort])
 
 
+_OFFER_OUT = OfferOutSchema()  # one instance: building a schema per event cost more than dumping
+
+
 def event(offer: Offer) -> dict[str, Any]:
     """What the customer is told about an offer: the offer as they see it."""
     return {"need_id": offer.need_id,
-            "offer": OfferOutSchema().dump(present_one(offer, for_customer=True))}
+            "offer": _OFFER_OUT.dump(present_one(offer, for_customer=True))}

@@ -37,6 +37,7 @@ PROVIDER_ALIASES = {"base.lat": "lat", "base.lon": "lon", "base": "place_query"}
 DEFAULT_RADIUS_KM = 25
 DEFAULT_RADIUS_MI = 15
 RATINGS_PER_PAGE = 20
+_RATINGS_OUT = RatingOutSchema(many=True)  # made once, not per profile page
 
 
 def major(money: dict[str, Any]) -> str:
@@ -204,7 +205,7 @@ def render_profile(handle: str, errors: FormErrors | None = None,
         "providers/profile.html", provider=provider, reputation=record, like_you=like_you,
         chart=histogram_chart(record["histogram"]),
         area=grid_cell_centre(provider.base_lat, provider.base_lon),
-        ratings=RatingOutSchema(many=True).dump(rows), next_cursor=next_cursor,
+        ratings=_RATINGS_OUT.dump(rows), next_cursor=next_cursor,
         sub_scores=SUB_SCORES, is_owner=is_owner, errors=errors or {}, reply_for=reply_for,
         form=request.form,
     )
