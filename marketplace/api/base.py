@@ -1,6 +1,6 @@
 """What every JSON blueprint shares: an argument parser that refuses a body that is not JSON
-(415) and treats absurdly nested JSON as malformed (400) rather than letting the decoder's
-RecursionError become a 500."""
+(415), treats absurdly nested JSON as malformed (400) rather than letting the decoder's
+RecursionError become a 500, and loads with one instance of each schema class."""
 
 from __future__ import annotations
 
