@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
@@ -97,7 +97,7 @@ def _feed_views(provider: Provider, slots: Sequence[feeds.Slot]) -> list[NeedVie
     if not ids:
         return []
     by_id = {n.id: n for n in db.session.scalars(
-        select(Need).options(selectinload(Need.category), selectinload(Need.customer))
+        select(Need).options(joinedload(Need.category), joinedload(Need.customer))
         .where(Need.id.in_(ids)))}
     # Every need here is open and matches, so the role is settled by one query for the
     # provider's offers among them instead of a role lookup per need.
