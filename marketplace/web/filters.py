@@ -12,7 +12,7 @@ from typing import Any
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from flask import Flask
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from marketplace.db_types import utcnow
 from marketplace.money import format_amount, input_text
@@ -113,8 +113,9 @@ def _time_element(value: Any, mark: str, say: Any) -> Markup:
     moment = _aware(value)
     if moment is None:
         return Markup("")
-    return Markup('<time datetime="{}" title="{}" ' + mark + '>{}</time>').format(
-        _iso(moment), _full(moment), say(moment))
+    # escape() each part (markupsafe's C speedups), not Markup.format's Python formatter
+    return Markup(f'<time datetime="{escape(_iso(moment))}" title="{escape(_full(moment))}" '
+                  f'{mark}>{escape(say(moment))}</time>')
 
 
 def when(value: Any) -> Markup:

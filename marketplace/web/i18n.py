@@ -114,6 +114,7 @@ def remember(user: Any, zone: str | None, locale: str | None) -> bool:
 MILE_TERRITORIES = frozenset({"US", "GB", "LR", "MM"})
 
 
+@functools.lru_cache(maxsize=512)  # a pure function of its argument, asked for every distance shown
 def unit_of_locale(locale: str | None) -> str:
     """A locale without a territory reads as its language's: English as the US, else km."""
     parsed = Locale.parse(valid_locale(locale) or DEFAULT_LOCALE)
