@@ -25,7 +25,7 @@ from marketplace.needs.models import Need, NeedStatus
 from marketplace.offers import reputation
 from marketplace.providers import services as providers
 from marketplace.ratings import services as ratings
-from marketplace.ratings.models import Rating
+from marketplace.ratings.models import SUB_SCORES, Rating
 
 
 def rating_rows(need_id: int | None = None) -> list[Any]:
@@ -418,6 +418,48 @@ def test_reputation_matches_an_independent_bayesian_computation(app, rated_world
                 assert abs(rep["score"] - float(m)) <= 0.0005 + 1e-9
     finally:
         app.config["RATING_PRIOR_WEIGHT"] = saved_weight
+        db.session.rollback()
+        db.session.execute(delete(Rating))
+        db.session.execute(delete(Need).where(Need.customer_id == customer.user.id))
+        db.session.commit()
+
+
+sub_score = st.one_of(st.none(), st.integers(1, 5))
+scored_lists = st.lists(st.lists(st.tuples(st.integers(1, 5), sub_score, sub_score, sub_score),
+                                 max_size=8), min_size=3, max_size=3)
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(rated=scored_lists)
+def test_sub_scores_and_histogram_match_an_independent_count(app, rated_world, rated):
+    """Each sub-score is the mean of the ratings that gave it (None when none did), rounded
+    to two places; the histogram counts every rating by its stars."""
+    customer, provider_ids = rated_world
+    category = providers.category_by_slug("catering")
+    try:
+        far_future = datetime.now(UTC) + timedelta(days=1)
+        for pid, given_ratings in zip(provider_ids, rated, strict=True):
+            for stars, *subs in given_ratings:
+                need = Need(customer_id=customer.user.id, category_id=category.id, title="t",
+                            description="", lat=30.0, lon=-97.0, lat_row=lat_row(30.0),
+                            radius_km=10, budget_amount=100, budget_currency="USD",
+                            expires_at=far_future, status=NeedStatus.COMPLETED, offer_count=0)
+                db.session.add(need)
+                db.session.flush()
+                db.session.add(Rating(need_id=need.id, provider_id=pid,
+                                      customer_id=customer.user.id, stars=stars, comment="",
+                                      **dict(zip(SUB_SCORES, subs, strict=True))))
+        db.session.commit()
+        got = reputation.for_providers(provider_ids)
+        for pid, given_ratings in zip(provider_ids, rated, strict=True):
+            counts = Counter(stars for stars, *_ in given_ratings)
+            assert got[pid]["histogram"] == {str(k): counts.get(k, 0) for k in range(1, 6)}
+            for k, name in enumerate(SUB_SCORES):
+                values = [r[k + 1] for r in given_ratings if r[k + 1] is not None]
+                expected = round(sum(values) / len(values), 2) if values else None
+                assert got[pid]["sub_scores"][name] == expected, (name, values)
+    finally:
         db.session.rollback()
         db.session.execute(delete(Rating))
         db.session.execute(delete(Need).where(Need.customer_id == customer.user.id))

@@ -56,20 +56,23 @@ def for_providers(provider_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         return result
     prior = platform_mean()
     weight = float(current_app.config["RATING_PRIOR_WEIGHT"])
+    # the histogram and the sub-scores' sums in one statement: per provider and star count,
+    # how many ratings, and each sub-score's sum and how many gave it
     hist: dict[int, dict[str, int]] = {i: {str(s): 0 for s in range(1, 6)} for i in ids}
-    for pid, stars, n in db.session.execute(
-        select(Rating.provider_id, Rating.stars, func.count())
+    sums: dict[int, list[int]] = {i: [0] * (2 * len(SUB_SCORES)) for i in ids}
+    parts = [f(getattr(Rating, n)) for n in SUB_SCORES for f in (func.sum, func.count)]
+    for pid, stars, n, *given in db.session.execute(
+        select(Rating.provider_id, Rating.stars, func.count(), *parts)
         .where(Rating.provider_id.in_(ids), counted())
         .group_by(Rating.provider_id, Rating.stars)
     ):
         hist[pid][str(stars)] = n
-    subs: dict[int, dict[str, float | None]] = {}
-    for row in db.session.execute(
-        select(Rating.provider_id, *(func.avg(getattr(Rating, n)) for n in SUB_SCORES))
-        .where(Rating.provider_id.in_(ids), counted()).group_by(Rating.provider_id)
-    ):
-        subs[row[0]] = {n: (round(float(v), 2) if v is not None else None)
-                        for n, v in zip(SUB_SCORES, row[1:], strict=True)}
+        totals = sums[pid]
+        for k, value in enumerate(given):
+            totals[k] += int(value or 0)
+    subs = {pid: {name: (round(totals[2 * k] / totals[2 * k + 1], 2) if totals[2 * k + 1]
+                         else None) for k, name in enumerate(SUB_SCORES)}
+            for pid, totals in sums.items()}
     jobs: dict[int, dict[str, int]] = {i: {"completed": 0, "dropped": 0} for i in ids}
     accepted = and_(Need.accepted_offer_id == Offer.id, Offer.provider_id.in_(ids))
     for pid, status, cancelled_by_provider, n in db.session.execute(
@@ -93,7 +96,7 @@ def for_providers(provider_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
             "mean": round(total / count, 2) if count else None,
             "score": round(bayesian(count, total, prior, weight), 3),
             "histogram": h,
-            "sub_scores": subs.get(pid, {n: None for n in SUB_SCORES}),
+            "sub_scores": subs[pid],
             "completed_jobs": done,
             "completion_rate": round(done / (done + dropped), 3) if done + dropped else None,
             "is_new": count < NEW_BELOW,
