@@ -48,7 +48,7 @@ def viewer_role(user: User | None, need: Need) -> str | None:
     offer = _provider_offer(provider, need)
     if offer is not None:
         return "accepted_provider" if need.accepted_offer_id == offer.id else "offering_provider"
-    if need.status == NeedStatus.OPEN and needs.matches(provider, need):
+    if need.status == NeedStatus.OPEN and needs.posted_to(provider, need):  # (not blocked: above)
         return "matched_provider"
     return None
 

@@ -404,13 +404,18 @@ def get(need_id: int) -> Need:
 def matches(provider: Provider, need: Need) -> bool:
     """Whether ``need`` was posted to ``provider``: intent is permission. A need sent to
     favourites was posted to its recipients only, whatever their distance and categories."""
+    return posted_to(provider, need) and not blocks.is_blocked(need.customer_id, provider.id)
+
+
+def posted_to(provider: Provider, need: Need) -> bool:
+    """``matches`` for a caller that has already found the customer does not block the
+    provider (``access.viewer_role``): the rule without that lookup."""
     if need.customer is not None and need.customer.suspended_at is not None:
         return False  # a suspended customer's needs are posted to nobody meanwhile
     if need.audience == Audience.FAVOURITES:
         return (provider.takes_work and need.hidden_at is None
                 and provider.user_id != need.customer_id
-                and is_recipient(provider, need)
-                and not blocks.is_blocked(need.customer_id, provider.id))
+                and is_recipient(provider, need))
     return (
         provider.takes_work
         and need.hidden_at is None
@@ -420,7 +425,6 @@ def matches(provider: Provider, need: Need) -> bool:
                            provider.radius_km, grid_cell_centre(need.lat, need.lon),
                            need.radius_km))
              or _sent_by_signal(provider, need))
-        and not blocks.is_blocked(need.customer_id, provider.id)
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.models import User
@@ -40,7 +40,19 @@ def categories_by_slugs(slugs: Sequence[str]) -> list[Category]:
 
 
 def provider_of(user: User) -> Provider | None:
-    return db.session.scalar(select(Provider).where(Provider.user_id == user.id))
+    """The user's provider profile. Asked several times in one request (a need page checks
+    the role, then presents the need for the provider): the object found first is kept for
+    the session and given again while it is persistent in it (a provider's ``user_id`` never
+    changes; after a commit it is expired and reads itself again, as a new lookup would; a
+    deleted or rolled-back one is looked up anew)."""
+    known: dict[int, Provider] = db.session.info.setdefault("provider_of", {})
+    provider = known.get(user.id)
+    if provider is not None and inspect(provider).persistent:
+        return provider
+    provider = db.session.scalar(select(Provider).where(Provider.user_id == user.id))
+    if provider is not None:
+        known[user.id] = provider
+    return provider
 
 
 def by_handle(handle: str) -> Provider:
