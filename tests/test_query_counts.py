@@ -4,6 +4,7 @@ or 20 messages each read their people's pictures in one statement, not one per p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -141,3 +142,36 @@ def test_pending_offers_cost_the_same_for_1_or_8(make_user: Any, make_need: Any,
     few = cost(lambda: one.get("/api/v1/offers?status=pending"))
     lots = cost(lambda: eight.get("/api/v1/offers?status=pending"))
     assert len(lots) == len(few), [s for s in lots if s not in few][:5]
+
+
+def test_a_provider_reading_a_need_looks_up_their_profile_and_the_block_once(
+        make_user: Any, make_need: Any, make_provider: Any) -> None:
+    """The role on the need and the need as the provider sees it both want the provider's
+    profile; whether the customer blocks them is asked once (before: each twice)."""
+    pro = make_provider()
+    need = make_need(make_user())
+    seen = cost(lambda: pro.get(f"/api/v1/needs/{need.id}"))
+    assert sum(bool(re.search(r"\bFROM providers\b", s)) for s in seen) == 1, seen
+    assert sum(bool(re.search(r"\bFROM blocks\b", s)) for s in seen) == 1, seen
+    assert pro.get(f"/api/v1/needs/{need.id}").get_json()["distance_band"]
+
+
+def test_a_profile_made_after_a_lookup_found_none_is_found(app: Any, make_user: Any) -> None:
+    """The profile kept for the session is one that was found: a user who had none and then
+    made one gets it; one whose making was rolled back is looked up anew."""
+    from marketplace.providers import services as providers
+
+    person = make_user()
+    assert providers.provider_of(person.user) is None
+    made = providers.save_profile(person.user, {
+        "handle": f"late-{person.user.id}", "display_name": "Late", "categories": ["catering"],
+        "base": {"lat": 30.27, "lon": -97.74}, "radius_km": 10})
+    assert providers.provider_of(person.user) is made
+    other = make_user()
+    db.session.add(type(made)(user_id=other.user.id, handle=f"gone-{other.user.id}",
+                              display_name="Gone", bio="", base_lat=30.2, base_lon=-97.7,
+                              radius_km=10, active=True))
+    db.session.flush()
+    assert providers.provider_of(other.user) is not None
+    db.session.rollback()
+    assert providers.provider_of(other.user) is None

@@ -41,17 +41,20 @@ def categories_by_slugs(slugs: Sequence[str]) -> list[Category]:
 
 def provider_of(user: User) -> Provider | None:
     """The user's provider profile. Asked several times in one request (a need page checks
-    the role, then presents the need for the provider): the object found first is kept for
-    the session and given again while it is persistent in it (a provider's ``user_id`` never
-    changes; after a commit it is expired and reads itself again, as a new lookup would; a
-    deleted or rolled-back one is looked up anew)."""
-    known: dict[int, Provider] = db.session.info.setdefault("provider_of", {})
-    provider = known.get(user.id)
-    if provider is not None and inspect(provider).persistent:
-        return provider
+    the role, then presents the need for the provider), it is looked up once per
+    transaction: the object found is kept until the transaction ends (a commit expires it
+    anyway; a rollback may have undone it) -- a provider's ``user_id`` never changes."""
+    kept = db.session.info.get("provider_of")
+    if kept is not None and kept[0] is db.session().get_transaction():
+        provider = kept[1].get(user.id)
+        if provider is not None and inspect(provider).persistent:
+            return provider
     provider = db.session.scalar(select(Provider).where(Provider.user_id == user.id))
     if provider is not None:
-        known[user.id] = provider
+        transaction = db.session().get_transaction()  # (the lookup may have begun it)
+        if kept is None or kept[0] is not transaction:
+            kept = db.session.info["provider_of"] = (transaction, {})
+        kept[1][user.id] = provider
     return provider
 
 
