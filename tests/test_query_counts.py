@@ -175,3 +175,15 @@ def test_a_profile_made_after_a_lookup_found_none_is_found(app: Any, make_user: 
     assert providers.provider_of(other.user) is not None
     db.session.rollback()
     assert providers.provider_of(other.user) is None
+
+
+def test_the_need_page_reads_its_photos_once(make_user: Any, make_need: Any, auth: Any) -> None:
+    """The page shows the photos in several places (the gallery, the edit form, the share
+    preview): one statement reads them (before: one per place)."""
+    customer = make_user()
+    need = _with_photo(_with_photo(make_need(customer)))
+    web = auth.sign_in(customer)
+    seen = cost(lambda: web.get(f"/needs/{need.id}"))
+    assert sum(bool(re.search(r"\bFROM need_photos\b", s)) for s in seen) == 1, seen
+    page = web.get(f"/needs/{need.id}").get_data(as_text=True)
+    assert page.count(f"/needs/{need.id}/photos/") >= 2  # both shown

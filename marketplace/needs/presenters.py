@@ -129,8 +129,9 @@ class NeedView:
         notification's summary, the share page) does not carry them."""
         if self.role is None:
             return []
-        found = media.photos_of(self.need.id) if self._photos is None else self._photos
-        return [media.photo_urls(p) for p in found]
+        if self._photos is None:  # read once per view (a need page asks in several places)
+            self._photos = media.photos_of(self.need.id)
+        return [media.photo_urls(p) for p in self._photos]
 
     @property
     def cancel_reason(self) -> str | None:
