@@ -27,6 +27,7 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
         start_alerts_task,
         start_expiry_task,
         start_heartbeat_task,
+        start_message_queue,
         start_webhook_task,
     )
 
@@ -34,6 +35,7 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
     start_heartbeat_task(worker.wsgi)
     start_alerts_task(worker.wsgi)
     start_webhook_task(worker.wsgi)
+    start_message_queue()
     # The towns pages name cells by: loaded now, not on the worker's first page (where the
     # whole event loop would wait for it), and frozen with the rest below.
     from marketplace.geocoding.gazetteer import shared_gazetteer

@@ -24,6 +24,7 @@ def main() -> None:
         start_alerts_task,
         start_expiry_task,
         start_heartbeat_task,
+        start_message_queue,
         start_webhook_task,
     )
     from marketplace.wsgi_server import Handler
@@ -33,6 +34,7 @@ def main() -> None:
     start_heartbeat_task(app)
     start_alerts_task(app)
     start_webhook_task(app)
+    start_message_queue()
     # Thousands of long-lived connections make full garbage collections long (a stop-the-world
     # pause for every client): keep start-up objects out of them and collect less often.
     gc.freeze()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -198,6 +199,28 @@ def test_event_crosses_processes_through_redis(redis_url: str, shared_pg_url: st
             assert event["data"]["need"]["title"] == "Live need"
         finally:
             listener.close()
+
+
+def test_a_process_is_subscribed_before_anyone_connects(redis_url: str,
+                                                      shared_pg_url: str) -> None:
+    """Events another process publishes reach this one from its start, not from its first
+    connection on (python-socketio subscribes then: what was published meanwhile was lost
+    to its first clients)."""
+    import redis
+
+    channel = f"test-{uuid.uuid4().hex}"
+    client = redis.Redis.from_url(redis_url)
+    try:
+        with server(shared_pg_url, REDIS_URL=redis_url, SOCKETIO_CHANNEL=channel,
+                    EXPIRY_INTERVAL_SECONDS="3600"):
+            # serving, and no Socket.IO connection yet; the listener subscribes as the
+            # process starts, on a greenlet of its own: wait for it, within a bound
+            deadline = time.monotonic() + 10
+            while dict(client.pubsub_numsub(channel)).get(channel.encode(), 0) < 1:
+                assert time.monotonic() < deadline, "never subscribed before a connection"
+                time.sleep(0.05)
+    finally:
+        client.close()
 
 
 def test_a_live_connection_of_the_erased_user_is_closed(live_url: str) -> None:

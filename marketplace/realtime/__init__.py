@@ -113,6 +113,18 @@ def start_webhook_task(app: Flask) -> None:
     socketio.start_background_task(loop)
 
 
+def start_message_queue() -> None:
+    """Subscribe to the message queue (Redis) now, as the process starts. python-socketio
+    starts its listener at the first connection, so the events other processes published
+    while that subscription was coming up never reached it: a load test's first two
+    notifications were lost live that way (its clients do not resync). Now the
+    subscription is up before the process is serving; without a queue this does nothing."""
+    server = socketio.server
+    if not server.manager_initialized:
+        server.manager_initialized = True
+        server.manager.initialize()
+
+
 def start_heartbeat_task(app: Flask) -> None:
     """Vouch for this process's live connections every LIVE_HEARTBEAT_SECONDS, so rows of a
     process that died stop counting against their users' connection cap."""
