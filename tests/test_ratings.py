@@ -366,6 +366,20 @@ def rated_world(make_user, make_provider):
     return customer, [make_provider().provider.id for _ in range(3)]
 
 
+def _rate_a_done_job(customer: Any, category: Any, provider_id: int, stars: int,
+                     **sub_scores: int | None) -> None:
+    """A completed need of ``customer``'s and their rating of ``provider_id`` (flushed)."""
+    need = Need(customer_id=customer.user.id, category_id=category.id, title="t",
+                description="", lat=30.0, lon=-97.0, lat_row=lat_row(30.0), radius_km=10,
+                budget_amount=100, budget_currency="USD",
+                expires_at=datetime.now(UTC) + timedelta(days=1), status=NeedStatus.COMPLETED,
+                offer_count=0)
+    db.session.add(need)
+    db.session.flush()
+    db.session.add(Rating(need_id=need.id, provider_id=provider_id,
+                          customer_id=customer.user.id, stars=stars, comment="", **sub_scores))
+
+
 star_lists = st.lists(st.lists(st.integers(1, 5), max_size=12), min_size=3, max_size=3)
 
 
@@ -380,17 +394,9 @@ def test_reputation_matches_an_independent_bayesian_computation(app, rated_world
         app.config["RATING_PRIOR_WEIGHT"] = weight
     c = Fraction(app.config["RATING_PRIOR_WEIGHT"])
     try:
-        far_future = datetime.now(UTC) + timedelta(days=1)
         for pid, given_stars in zip(provider_ids, stars, strict=True):
             for s in given_stars:
-                need = Need(customer_id=customer.user.id, category_id=category.id, title="t",
-                            description="", lat=30.0, lon=-97.0, lat_row=lat_row(30.0),
-                            radius_km=10, budget_amount=100, budget_currency="USD",
-                            expires_at=far_future, status=NeedStatus.COMPLETED, offer_count=0)
-                db.session.add(need)
-                db.session.flush()
-                db.session.add(Rating(need_id=need.id, provider_id=pid,
-                                      customer_id=customer.user.id, stars=s, comment=""))
+                _rate_a_done_job(customer, category, pid, s)
         db.session.commit()
 
         everything = [s for lst in stars for s in lst]
@@ -438,18 +444,10 @@ def test_sub_scores_and_histogram_match_an_independent_count(app, rated_world, r
     customer, provider_ids = rated_world
     category = providers.category_by_slug("catering")
     try:
-        far_future = datetime.now(UTC) + timedelta(days=1)
         for pid, given_ratings in zip(provider_ids, rated, strict=True):
             for stars, *subs in given_ratings:
-                need = Need(customer_id=customer.user.id, category_id=category.id, title="t",
-                            description="", lat=30.0, lon=-97.0, lat_row=lat_row(30.0),
-                            radius_km=10, budget_amount=100, budget_currency="USD",
-                            expires_at=far_future, status=NeedStatus.COMPLETED, offer_count=0)
-                db.session.add(need)
-                db.session.flush()
-                db.session.add(Rating(need_id=need.id, provider_id=pid,
-                                      customer_id=customer.user.id, stars=stars, comment="",
-                                      **dict(zip(SUB_SCORES, subs, strict=True))))
+                _rate_a_done_job(customer, category, pid, stars,
+                                 **dict(zip(SUB_SCORES, subs, strict=True)))
         db.session.commit()
         got = reputation.for_providers(provider_ids)
         for pid, given_ratings in zip(provider_ids, rated, strict=True):
