@@ -17,6 +17,7 @@ from marketplace.realtime import emit, events, queue
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 3600  # the expiry loop forgets old trend counters this often
+SUBSCRIBE_WAIT_SECONDS = 5.0  # how long a starting process waits for its Redis subscription
 
 
 def init_app(app: Flask) -> None:
@@ -117,12 +118,20 @@ def start_message_queue() -> None:
     """Subscribe to the message queue (Redis) now, as the process starts. python-socketio
     starts its listener at the first connection, so the events other processes published
     while that subscription was coming up never reached it: a load test's first two
-    notifications were lost live that way (its clients do not resync). Now the
-    subscription is up before the process is serving; without a queue this does nothing."""
+    notifications were lost live that way (its clients do not resync). Now the process
+    waits, up to ``SUBSCRIBE_WAIT_SECONDS``, until the subscription is live (it heard its own
+    marker back) before it serves; past that -- Redis away at start-up -- it serves anyway
+    and its connections are told to resync once the subscription is up. Without a queue this
+    does nothing."""
     server = socketio.server
     if not server.manager_initialized:
         server.manager_initialized = True
         server.manager.initialize()
+    manager = server.manager
+    if isinstance(manager, queue.ResyncingRedisManager) and not manager.wait_live(
+            SUBSCRIBE_WAIT_SECONDS):
+        log.warning("live delivery: the Redis subscription is not up after %s s; serving "
+                    "anyway (connections will be told to resync)", SUBSCRIBE_WAIT_SECONDS)
 
 
 def start_heartbeat_task(app: Flask) -> None:

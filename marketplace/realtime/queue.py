@@ -59,6 +59,7 @@ class ResyncingRedisManager(RedisManager):
         self._retrying = False
         self.resyncs_sent = 0  # counts, for logs and tests
         self.local_resyncs = 0
+        self._live: Any = None  # set once this process hears its own marker back
 
     # --- publishing -------------------------------------------------------------------------
 
@@ -166,9 +167,20 @@ class ResyncingRedisManager(RedisManager):
         pubsub.subscribe = hook.subscribe
         pubsub.on_connect = hook.on_connect
 
+    def wait_live(self, timeout: float) -> bool:
+        """Wait until the subscription is live (its marker came back through Redis); False
+        when ``timeout`` seconds passed first."""
+        return bool(self._live_event().wait(timeout))
+
+    def _live_event(self) -> Any:
+        if self._live is None:
+            self._live = self.server.eio.create_event()
+        return self._live
+
     def _subscribed(self) -> None:
         with self._lock:
             self._marker_due = True
+        self._live_event().clear()
         self._start_retrying()
 
     def _listen(self) -> Any:
@@ -178,6 +190,7 @@ class ResyncingRedisManager(RedisManager):
                     message.encode() if isinstance(message, str) else message):
                 with self._lock:
                     self._marker_due = False
+                self._live_event().set()
                 self._resync_local()
                 continue  # the library's loop ignores its own host's messages anyway
             yield message
