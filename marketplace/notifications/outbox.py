@@ -77,38 +77,9 @@ class Encoded(dict[str, Any]):
 encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-def _encoder() -> Callable[[Any], str]:
-    """``encode`` for one commit's batch: an ``Encoded`` payload gives its own text, and each
-    distinct string (a type, a sentence said to every recipient) is encoded once."""
-    strings: dict[str, str] = {}
-
-    def dumps(value: Any) -> str:
-        if isinstance(value, Encoded):
-            return value.json
-        if isinstance(value, str):
-            text = strings.get(value)
-            if text is None:
-                text = strings[value] = encode(value)
-            return text
-        return encode(value)
-
-    return dumps
-
-
-def _sayer() -> Callable[[NotificationType, dict[str, Any]], str]:
-    """``types.text`` for one commit's batch, said once per payload object (a fan-out queues
-    one shared ``Encoded`` payload for many recipients; the queue holds it for the batch)."""
-    said: dict[tuple[NotificationType, int], str] = {}
-
-    def text(type_: NotificationType, data: dict[str, Any]) -> str:
-        if not isinstance(data, Encoded):
-            return types.text(type_, data)
-        key = (type_, id(data))
-        if key not in said:
-            said[key] = types.text(type_, data)
-        return said[key]
-
-    return text
+def _dumps(value: Any) -> str:
+    """``encode``, except that an ``Encoded`` payload gives its own text."""
+    return value.json if isinstance(value, Encoded) else encode(value)
 
 
 Emitter = Callable[[list[tuple[int, dict[str, Any]]]], None]
@@ -193,19 +164,19 @@ def _before_commit(session: Session) -> None:
     seqs = _last_seqs(session, [uid for uid, _type, _data in pending])
     now = utcnow()
     created = now.isoformat()
-    dumps, say = _encoder(), _sayer()
-    created_json = dumps(created)
+    created_json = encode(created)
     rows, events, batch = [], session.info.setdefault(_SENT, []), []
-    # what follows the id and seq in the wire text, once per (type, payload object): a fan-out
-    # shares a few payloads among all its recipients
+    # each payload object's JSON, its sentence and what follows the id and seq in the wire
+    # text, made once per (type, payload object): a fan-out shares a few payloads among all
+    # its recipients (the queue holds them for the batch, so their ids stay theirs)
     tails: dict[tuple[NotificationType, int], tuple[str, str, str]] = {}
     for i, (uid, type_, data) in enumerate(pending):
         id_ = last - count + 1 + i
         seqs[uid] = seq = seqs[uid] + 1
         known = tails.get((type_, id(data)))
         if known is None:
-            body, said = dumps(data), say(type_, data)
-            tail = (f'"type":{dumps(type_)},"created_at":{created_json},"text":{dumps(said)},'
+            body, said = _dumps(data), types.text(type_, data)
+            tail = (f'"type":{encode(type_)},"created_at":{created_json},"text":{encode(said)},'
                     f'"data":{body}}}')
             known = tails[type_, id(data)] = (body, said, tail)
         body, said, tail = known
