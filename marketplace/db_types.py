@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,3 +54,23 @@ class Hideable:
     @property
     def hidden(self) -> bool:
         return self.hidden_at is not None
+
+
+# Many ids in one statement whose text never changes, whatever their number (so it is
+# prepared once, and no IN list of a thousand parameters is rendered): bound as one value --
+# an integer array on PostgreSQL, a JSON array's text on SQLite -- and read back as the rows of
+# a subquery with one column, ``value``.
+ID_SET_SQL = {
+    "postgresql": "SELECT unnest(CAST(:{name} AS integer[])) AS value",
+    "sqlite": "SELECT value FROM json_each(:{name})",
+}
+
+
+def id_set(dialect: str, name: str = "ids") -> str:
+    """``(SELECT ...)``: the ids bound to ``:name`` (``id_set_value``), as rows of ``value``."""
+    return "(" + ID_SET_SQL[dialect].format(name=name) + ")"
+
+
+def id_set_value(dialect: str, ids: list[int]) -> Any:
+    """What to bind to an ``id_set``'s parameter on ``dialect``."""
+    return ids if dialect == "postgresql" else json.dumps(ids)

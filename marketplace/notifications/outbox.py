@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import column, event, insert, table, text, update
 from sqlalchemy.orm import Session
 
-from marketplace.db_types import utcnow
+from marketplace.db_types import ID_SET_SQL, id_set, id_set_value, utcnow
 from marketplace.extensions import db
 from marketplace.notifications import types
 from marketplace.notifications.models import Notification, NotificationCounter
@@ -41,11 +41,11 @@ _ROWS = table("notifications", column("id"), column("user_id"), column("seq"), c
 # recipients (a need matched to 1,000 providers is one round trip, not 1,000): one probe of
 # the (user_id, seq) index each. The ids go in as one array (PostgreSQL) or one JSON text
 # (SQLite), so the statement text never changes and is prepared once.
-_LAST_SEQS_PG = text(
-    "SELECT u, (SELECT max(seq) FROM notifications WHERE user_id = u) "
-    "FROM unnest(CAST(:ids AS integer[])) AS t(u)")
-_LAST_SEQS_SQLITE = ("SELECT value, (SELECT max(seq) FROM notifications WHERE user_id = value) "
-                     "FROM json_each(?)")
+_LAST_SEQS = {
+    dialect: ("SELECT ids.value, (SELECT max(seq) FROM notifications WHERE user_id = ids.value) "
+              f"FROM {id_set(dialect)} AS ids")
+    for dialect in ID_SET_SQL
+}
 # From this many rows on (a need matched to many providers), PostgreSQL gets them through COPY:
 # one stream instead of a pipelined INSERT per row (docs/performance.md).
 COPY_FROM_ROWS = 64
@@ -195,12 +195,14 @@ def _last_seqs(session: Session, user_ids: list[int]) -> dict[int, int]:
     nothing can commit a seq between this read and this commit (docs/events.md)."""
     unique = list(dict.fromkeys(user_ids))
     connection = session.connection()
-    if connection.dialect.name == "sqlite":  # the sqlite3 connection underneath: no result
-        # objects for a thousand rows (in the session's transaction)
+    dialect = connection.dialect.name
+    params = {"ids": id_set_value(dialect, unique)}
+    if dialect == "sqlite":  # the sqlite3 connection underneath: no result objects for a
+        # thousand rows (in the session's transaction; sqlite3 takes ``:ids`` as it is)
         found = connection.connection.driver_connection.execute(
-            _LAST_SEQS_SQLITE, (json.dumps(unique),)).fetchall()
+            _LAST_SEQS[dialect], params).fetchall()
     else:
-        found = session.execute(_LAST_SEQS_PG, {"ids": unique}).all()
+        found = session.execute(text(_LAST_SEQS[dialect]), params).all()
     return {uid: last or 0 for uid, last in found}
 
 

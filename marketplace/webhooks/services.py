@@ -22,7 +22,7 @@ from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
-from marketplace.db_types import utcnow
+from marketplace.db_types import ID_SET_SQL, id_set, id_set_value, utcnow
 from marketplace.errors import Conflict, Invalid, NotFound
 from marketplace.extensions import db
 from marketplace.notifications import outbox
@@ -186,18 +186,16 @@ def replay(user: User, webhook_id: int, delivery_id: int) -> WebhookDelivery:
 # --- the store hook -----------------------------------------------------------------------
 
 # The enabled webhooks of a batch's recipients (not suspended, not erased), whatever their
-# number, in one statement whose text never changes: the ids go in as one array (PostgreSQL)
-# or one JSON text (SQLite), as the outbox reads their seqs. (An IN list of a fan-out's 1,000
-# ids was rendered anew each time: most of what a need cost this hook.)
+# number, in one statement whose text never changes (``db_types.id_set``: an IN list of a
+# fan-out's 1,000 ids was rendered anew each time, most of what a need cost this hook).
 _HOOKS_OF = {
     dialect: text(
         "SELECT webhooks.id, webhooks.user_id, webhooks.types FROM webhooks "
         "JOIN users ON users.id = webhooks.user_id "
-        f"WHERE webhooks.user_id IN ({ids}) AND webhooks.enabled "
+        f"WHERE webhooks.user_id IN {id_set(dialect)} AND webhooks.enabled "
         "AND users.suspended_at IS NULL AND users.erased_at IS NULL"
     ).columns(Webhook.id, Webhook.user_id, Webhook.types)
-    for dialect, ids in (("postgresql", "SELECT unnest(CAST(:ids AS integer[]))"),
-                         ("sqlite", "SELECT value FROM json_each(:ids)"))
+    for dialect in ID_SET_SQL
 }
 
 
@@ -207,8 +205,8 @@ def owe_deliveries(session: Session, batch: list[tuple[int, Event]]) -> None:
     user_ids = list({uid for uid, _event in batch})
     hooks: dict[int, list[tuple[int, list[str]]]] = {}
     dialect = session.get_bind().dialect.name
-    ids: Any = user_ids if dialect == "postgresql" else json.dumps(user_ids)
-    for id_, uid, types in session.execute(_HOOKS_OF[dialect], {"ids": ids}):
+    for id_, uid, types in session.execute(_HOOKS_OF[dialect],
+                                           {"ids": id_set_value(dialect, user_ids)}):
         hooks.setdefault(uid, []).append((id_, types))
     if not hooks:
         return
