@@ -32,25 +32,7 @@ class Match(NamedTuple):
     cell: Point
 
 
-_COVERAGE = ProviderCoverage.__table__.c
-
-
-def _box_query(lon_ranges: int) -> Any:
-    """The matching SELECT for a box with one or two longitude ranges, built once: building
-    it per call cost more than running it (see docs/performance.md)."""
-    lon = [_COVERAGE.lon.between(bindparam(f"lo{i}"), bindparam(f"hi{i}"))
-           for i in range(lon_ranges)]
-    return select(_COVERAGE.provider_id, _COVERAGE.user_id, _COVERAGE.lat, _COVERAGE.lon,
-                  _COVERAGE.radius_km).where(
-        _COVERAGE.category_id == bindparam("category_id"),
-        _COVERAGE.lat_row.in_(bindparam("rows", expanding=True)),
-        or_(*lon),
-    )
-
-
-_BOX_QUERIES = {1: _box_query(1), 2: _box_query(2)}
-
-# On PostgreSQL the same query goes straight to psycopg (inside the session's transaction):
+# On PostgreSQL the box query goes straight to psycopg (inside the session's transaction):
 # one statement text per shape, so psycopg prepares it after a few runs, and binary results.
 # SQLAlchemy's per-execution overhead was most of the cost there (docs/performance.md).
 # Every parameter is a scalar -- the latitude rows are generated from their first and last,
@@ -98,7 +80,7 @@ def _uses_psycopg(connection: Any) -> bool:
     return bool(connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg")
 
 
-# On SQLite the same query goes to the sqlite3 connection underneath (in the session's
+# On SQLite it goes to the sqlite3 connection underneath (in the session's
 # transaction): SQLAlchemy's result objects cost ~2 us a row, most of a fan-out's matching
 # when a need's box holds a thousand providers. One text per shape (latitude rows, longitude
 # ranges), kept.
@@ -116,17 +98,13 @@ def _sqlite_box_sql(rows: int, lon_ranges: int) -> str:
 
 
 def _box_rows(connection: Any, category_id: int, box: SearchBox) -> list[Any]:
-    """Every coverage row in the box (SQLite's path, and any driver but psycopg's)."""
-    if connection.dialect.name == "sqlite":
-        args: list[Any] = [category_id, *box.rows]
-        for lo, hi in box.lon_ranges:
-            args += (lo, hi)
-        sql = _sqlite_box_sql(len(box.rows), len(box.lon_ranges))
-        return connection.connection.driver_connection.execute(sql, args).fetchall()
-    params: dict[str, Any] = {"category_id": category_id, "rows": list(box.rows)}
-    for i, (lo, hi) in enumerate(box.lon_ranges):
-        params[f"lo{i}"], params[f"hi{i}"] = lo, hi
-    return connection.execute(_BOX_QUERIES[len(box.lon_ranges)], params).all()
+    """Every coverage row in the box, on SQLite (PostgreSQL's path is ``_pg_rows``: the app
+    reaches PostgreSQL through psycopg only, ``config.normalise_database_url``)."""
+    args: list[Any] = [category_id, *box.rows]
+    for lo, hi in box.lon_ranges:
+        args += (lo, hi)
+    sql = _sqlite_box_sql(len(box.rows), len(box.lon_ranges))
+    return connection.connection.driver_connection.execute(sql, args).fetchall()
 
 
 def providers_for(category_id: int, lat: float, lon: float, radius_km: float,
@@ -162,7 +140,8 @@ _TAG_COVERAGE = ProviderTagCoverage.__table__.c
 
 
 def _tag_box_query(lon_ranges: int) -> Any:
-    """``_box_query`` on the tag index: the same box, keyed by a kind and its tags."""
+    """The matching box on the tag index, keyed by a kind and its tags (built once per number
+    of longitude ranges: building it per call cost more than running it)."""
     lon = [_TAG_COVERAGE.lon.between(bindparam(f"lo{i}"), bindparam(f"hi{i}"))
            for i in range(lon_ranges)]
     return select(_TAG_COVERAGE.provider_id, _TAG_COVERAGE.user_id, _TAG_COVERAGE.lat,
