@@ -157,9 +157,10 @@ def test_a_provider_reading_a_need_looks_up_their_profile_and_the_block_once(
 
 
 def test_a_profile_made_after_a_lookup_found_none_is_found(app: Any, make_user: Any) -> None:
-    """The profile kept for the session is one that was found: a user who had none and then
-    made one gets it; one whose making was rolled back is looked up anew."""
+    """The profile kept for a transaction is one that was found: a user who had none and
+    then made one gets it; one whose making was rolled back is looked up anew."""
     from marketplace.providers import services as providers
+    from marketplace.providers.models import Provider
 
     person = make_user()
     assert providers.provider_of(person.user) is None
@@ -168,9 +169,9 @@ def test_a_profile_made_after_a_lookup_found_none_is_found(app: Any, make_user: 
         "base": {"lat": 30.27, "lon": -97.74}, "radius_km": 10})
     assert providers.provider_of(person.user) is made
     other = make_user()
-    db.session.add(type(made)(user_id=other.user.id, handle=f"gone-{other.user.id}",
-                              display_name="Gone", bio="", base_lat=30.2, base_lon=-97.7,
-                              radius_km=10, active=True))
+    db.session.add(Provider(user_id=other.user.id, handle=f"gone-{other.user.id}",
+                            display_name="Gone", bio="", base_lat=30.2, base_lon=-97.7,
+                            radius_km=10, active=True))
     db.session.flush()
     assert providers.provider_of(other.user) is not None
     db.session.rollback()
