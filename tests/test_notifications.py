@@ -19,7 +19,7 @@ from conftest import AUSTIN, Person, error_of, message_data, need_data
 from flask_sqlalchemy.session import Session as FlaskSession
 from pages import dom
 from receiver import receiving
-from sqlalchemy import event, func, select, text, update
+from sqlalchemy import event, func, insert, select, text, update
 
 from marketplace import lifecycle
 from marketplace.accounts.models import User
@@ -968,6 +968,82 @@ def test_mark_read_up_to_touches_only_my_own(cast, inboxes):
     assert [marked[i] is not None for i in mine] == [True, True, True, False]
     assert all(v is None for v in read_at_of(theirs).values())  # even ids below up_to
     assert any(t < up_to for t in theirs)
+
+
+def test_every_id_is_a_resume_point_and_a_bound_for_marking_read(cast, inboxes):
+    """Reads by id find the seq it stands after (services._seq_at): through the row itself
+    when the id is mine, by the largest of my seqs below it otherwise. For every id (mine,
+    someone else's between mine, before my first, past my last) the list holds exactly mine
+    above it, "nothing after" answers the seq it stands after, and marking read up to it marks
+    exactly mine at or below it."""
+    me = cast.pros[0]
+    mine = inboxes[uid(me)]
+    every = range(max(max(ids) for ids in inboxes.values()) + 3)
+    assert any(i not in mine for i in every[mine[0]:mine[-1]])  # ids of others between mine
+    for after in every:
+        above = [i for i in mine if i > after]
+        body = notifications(me, after=after)
+        assert [i["id"] for i in body["items"]] == above, after
+        assert body["last_seq"] == (4 if above else len(mine)), after
+        assert [i["id"] for i in notifications(me, after=after, after_seq=2)["items"]] == [
+            i for i in mine[2:] if i > after], after
+    for up_to in every[1:]:
+        db.session.execute(update(Notification).values(read_at=None))
+        db.session.commit()
+        r = me.post("/api/v1/notifications/read", json={"up_to": up_to})
+        at_or_below = [i for i in mine if i <= up_to]
+        assert r.get_json() == {"marked": len(at_or_below), "unread_count": 4 - len(at_or_below)}
+        assert [i for i, at in read_at_of(mine).items() if at is not None] == at_or_below, up_to
+
+
+def test_a_read_by_id_costs_what_comes_after_it_not_the_whole_history(app, backend,
+                                                                        make_user):
+    """There is no (user_id, id) index (a fan-out would pay an entry per recipient for it):
+    reads by id go through the seq index. Resuming after an id near the end, one's own or
+    someone else's, costs about the same for a recipient with 2,000 notifications as for one
+    with 20 (counted in SQLite's VM steps, which do not depend on the machine's speed)."""
+    if backend != "sqlite":
+        pytest.skip("counts SQLite's VM steps")
+    from marketplace.notifications import services
+
+    long, short, other = (make_user().user.id for _ in range(3))
+    rows, seqs, next_id = [], {long: 0, short: 0, other: 0}, 1
+    for i in range(2000):
+        for user_id in (long, other) if i < 1980 else (long, short, other):
+            seqs[user_id] += 1
+            rows.append({"id": next_id, "user_id": user_id, "seq": seqs[user_id],
+                         "type": "need.matched", "data": {}})
+            next_id += 1
+    rows += [{"id": next_id + i, "user_id": short, "seq": seqs[short] + i + 1,
+              "type": "need.matched", "data": {}} for i in range(20 - seqs[short])]
+    db.session.execute(insert(Notification.__table__), rows)
+    db.session.commit()
+    ids = {u: [r["id"] for r in rows if r["user_id"] == u] for u in (long, short)}
+    assert len(ids[long]) == 2000 and len(ids[short]) == 20
+
+    def steps(read: Callable[[], Any]) -> int:
+        counted = [0]
+        driver = db.session.connection().connection.driver_connection
+
+        def tick() -> int:
+            counted[0] += 1
+            return 0
+
+        driver.set_progress_handler(tick, 10)
+        try:
+            read()
+        finally:
+            driver.set_progress_handler(None, 10)
+        return counted[0]
+
+    for user_id in (long, short):  # near the end: one's own id, then someone else's
+        assert [n.id for n in services.after(user_id, ids[user_id][-6], 10)] == ids[user_id][-5:]
+    cost = {user_id: (steps(lambda u=user_id: services.after(u, ids[u][-6], 10)),
+                      steps(lambda u=user_id: services.after(u, ids[u][-6] + 1, 10)),
+                      steps(lambda u=user_id: services.position(u, ids[u][-1] + 5, 0)))
+            for user_id in (long, short)}
+    for by_long, by_short in zip(cost[long], cost[short], strict=True):
+        assert by_long < 2 * by_short + 20, cost
 
 
 def test_someone_elses_ids_alone_mark_nothing(cast, inboxes):

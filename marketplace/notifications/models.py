@@ -20,8 +20,10 @@ class Notification(db.Model):
     """
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_id_id", "user_id", "id"),
-                      Index("ix_notifications_user_id_seq", "user_id", "seq", unique=True))
+    # One index for a recipient's notifications, by seq: their ids follow the same order, so
+    # reads by id go through it too (services._seq_at). A second, (user_id, id), would cost
+    # every fan-out another index entry per recipient.
+    __table_args__ = (Index("ix_notifications_user_id_seq", "user_id", "seq", unique=True),)
 
     # Assigned from NotificationCounter at commit time, never by the database (see outbox.py).
     id: Mapped[int] = mapped_column(

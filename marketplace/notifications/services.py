@@ -1,10 +1,19 @@
-"""Reading and marking notifications (writing happens through ``outbox.notify``)."""
+"""Reading and marking notifications (writing happens through ``outbox.notify``).
+
+A recipient's notifications are found through the ``(user_id, seq)`` index alone: a recipient's
+ids and seqs follow the same commit order, so "after id N" is "after the seq of the newest of
+theirs with id <= N" (``_seq_at``), and ordering by seq is ordering by id. There is no
+``(user_id, id)`` index: it cost every fan-out a second index entry per recipient, about a
+fifth of the work before the first event goes out (docs/performance.md).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy.orm import aliased
 
 from marketplace.accounts.models import User
 from marketplace.db_types import utcnow
@@ -12,14 +21,30 @@ from marketplace.extensions import db
 from marketplace.notifications.models import Notification
 
 
+def _seq_at(user_id: int, id_: int) -> ColumnElement[Any]:
+    """SQL for the seq of ``user_id``'s newest notification with id <= ``id_`` (0 if none).
+    When ``id_`` is one of theirs (what a client that saw it sends), its row by primary key;
+    otherwise the first of theirs at or below it, walking their seqs down from the newest,
+    so the walk is as long as what lies after it. COALESCE evaluates the walk only when the
+    lookup found nothing, on both databases."""
+    own, below = aliased(Notification), aliased(Notification)
+    return func.coalesce(
+        select(own.seq).where(own.id == id_, own.user_id == user_id).scalar_subquery(),
+        select(below.seq).where(below.user_id == user_id, below.id <= id_)
+        .order_by(below.seq.desc()).limit(1).scalar_subquery(),
+        0)
+
+
 def after(user_id: int, after_id: int, limit: int, after_seq: int = 0) -> Sequence[Notification]:
     """The recipient's notifications with id > ``after_id`` and seq > ``after_seq``, oldest
     first (ids and seqs follow the same commit order, so one order serves both)."""
+    bound: Any = after_seq
+    if after_id:  # one lower bound, the larger: the index's range starts there
+        at = _seq_at(user_id, after_id)
+        bound = case((at > after_seq, at), else_=after_seq) if after_seq else at
     query = select(Notification).where(Notification.user_id == user_id,
-                                       Notification.id > after_id)
-    if after_seq:
-        query = query.where(Notification.seq > after_seq)
-    return db.session.scalars(query.order_by(Notification.id).limit(limit)).all()
+                                       Notification.seq > bound)
+    return db.session.scalars(query.order_by(Notification.seq).limit(limit)).all()
 
 
 def after_seq(user_id: int, seq: int, limit: int) -> Sequence[Notification]:
@@ -38,12 +63,10 @@ def position(user_id: int, after_id: int, after_seq: int) -> tuple[int, int]:
     beyond it: each count is the larger of what was given and what the other one implies
     (the newest notification at or before it)."""
     implied_id, implied_seq = db.session.execute(select(
-        select(func.max(Notification.id)).where(Notification.user_id == user_id,
-                                                Notification.seq <= after_seq)
-        .scalar_subquery(),
-        select(func.max(Notification.seq)).where(Notification.user_id == user_id,
-                                                 Notification.id <= after_id)
-        .scalar_subquery())).one()
+        select(Notification.id).where(Notification.user_id == user_id,
+                                      Notification.seq <= after_seq)
+        .order_by(Notification.seq.desc()).limit(1).scalar_subquery(),
+        _seq_at(user_id, after_id))).one()
     return max(after_id, implied_id or 0), max(after_seq, implied_seq or 0)
 
 
@@ -73,7 +96,7 @@ def mark_read(user: User, ids: Sequence[int] | None, up_to: int | None) -> int:
     if ids is not None:
         stmt = stmt.where(Notification.id.in_(list(ids)))
     if up_to is not None:
-        stmt = stmt.where(Notification.id <= up_to)
+        stmt = stmt.where(Notification.seq <= _seq_at(user.id, up_to))
     result = db.session.execute(stmt.values(read_at=utcnow())
                                 .execution_options(synchronize_session=False))
     db.session.commit()
@@ -84,5 +107,5 @@ def recent(user_id: int, limit: int) -> Sequence[Notification]:
     """The newest notifications, newest first (for the notifications page)."""
     return db.session.scalars(
         select(Notification).where(Notification.user_id == user_id)
-        .order_by(Notification.id.desc()).limit(limit)
+        .order_by(Notification.seq.desc()).limit(limit)
     ).all()
