@@ -17,7 +17,7 @@ from werkzeug.routing import IntegerConverter
 
 from marketplace import cli, errors, mail, realtime
 from marketplace.alerts import services as alerts
-from marketplace.config import ROOT, from_env, redis_timeouts
+from marketplace.config import ROOT, from_env, redis_timeouts, sqlite_synchronous
 from marketplace.extensions import (
     compress,
     csrf,
@@ -163,7 +163,12 @@ def register_extensions(app: Flask) -> None:
     security_headers(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            event.listen(db.engine, "connect", _sqlite_pragmas)
+            synchronous = sqlite_synchronous(app.config["SQLITE_SYNCHRONOUS"])
+
+            def pragmas(dbapi_connection: Any, record: Any) -> None:
+                _sqlite_pragmas(dbapi_connection, record, synchronous)
+
+            event.listen(db.engine, "connect", pragmas)
 
 
 # Scripts only from our origin or carrying this request's nonce (the inline scripts are the
@@ -220,12 +225,16 @@ def security_headers(app: Flask) -> None:
         return response
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """Foreign keys on; WAL so readers do not block the writer; wait rather than fail on locks."""
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, synchronous: str = "NORMAL") -> None:
+    """Foreign keys on; WAL so readers do not block the writer; wait rather than fail on locks.
+    ``synchronous`` (``SQLITE_SYNCHRONOUS``): NORMAL by default, which in WAL mode never
+    corrupts and loses nothing when the process dies, only the last commits if the machine
+    itself loses power; it saves a commit its fsync (docs/deploy.md). FULL keeps those too."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.close()
 
 

@@ -101,6 +101,7 @@ def from_env(**overrides: Any) -> dict[str, Any]:
             "contributors"),
         "MAP_MAX_ZOOM": int(env.get("MAP_MAX_ZOOM", "19")),
         "EXPIRY_INTERVAL_SECONDS": float(env.get("EXPIRY_INTERVAL_SECONDS", "30")),
+        "SQLITE_SYNCHRONOUS": sqlite_synchronous(env.get("SQLITE_SYNCHRONOUS", "NORMAL")),
         "SECRET_KEY": overrides.pop("SECRET_KEY", None) or _secret_key(),
         "NEED_DEFAULT_TTL_HOURS": int(env.get("NEED_DEFAULT_TTL_HOURS", "48")),
         # Regions whose national phone formats are hidden from providers before acceptance
@@ -267,3 +268,14 @@ def engine_options(config: dict[str, Any]) -> dict[str, Any]:
     if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         options["connect_args"] = {"connect_timeout": config["DATABASE_CONNECT_TIMEOUT"]}
     return options
+
+
+SQLITE_SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
+
+
+def sqlite_synchronous(value: str) -> str:
+    """SQLite's ``PRAGMA synchronous`` for the app's connections (docs/deploy.md)."""
+    if value.strip().upper() not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"SQLITE_SYNCHRONOUS must be one of {', '.join(SQLITE_SYNCHRONOUS)}, "
+                         f"not {value!r}")
+    return value.strip().upper()
