@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -163,12 +163,8 @@ def register_extensions(app: Flask) -> None:
     security_headers(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            synchronous = sqlite_synchronous(app.config["SQLITE_SYNCHRONOUS"])
-
-            def pragmas(dbapi_connection: Any, record: Any) -> None:
-                _sqlite_pragmas(dbapi_connection, record, synchronous)
-
-            event.listen(db.engine, "connect", pragmas)
+            event.listen(db.engine, "connect", _sqlite_pragmas(
+                sqlite_synchronous(app.config["SQLITE_SYNCHRONOUS"])))
 
 
 # Scripts only from our origin or carrying this request's nonce (the inline scripts are the
@@ -225,17 +221,22 @@ def security_headers(app: Flask) -> None:
         return response
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any, synchronous: str = "NORMAL") -> None:
-    """Foreign keys on; WAL so readers do not block the writer; wait rather than fail on locks.
-    ``synchronous`` (``SQLITE_SYNCHRONOUS``): NORMAL by default, which in WAL mode never
-    corrupts and loses nothing when the process dies, only the last commits if the machine
-    itself loses power; it saves a commit its fsync (docs/deploy.md). FULL keeps those too."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute(f"PRAGMA synchronous={synchronous}")
-    cursor.close()
+def _sqlite_pragmas(synchronous: str) -> Callable[[Any, Any], None]:
+    """The listener for each new SQLite connection: foreign keys on; WAL so readers do not
+    block the writer; wait rather than fail on locks; ``synchronous`` (``SQLITE_SYNCHRONOUS``),
+    NORMAL by default, which in WAL mode never corrupts and loses nothing when the process
+    dies, only the last commits if the machine itself loses power; it saves a commit its
+    fsync (docs/deploy.md). FULL keeps those too."""
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.close()
+
+    return on_connect
 
 
 def register_blueprints(app: Flask) -> None:
