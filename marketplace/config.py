@@ -101,7 +101,8 @@ def from_env(**overrides: Any) -> dict[str, Any]:
             "contributors"),
         "MAP_MAX_ZOOM": int(env.get("MAP_MAX_ZOOM", "19")),
         "EXPIRY_INTERVAL_SECONDS": float(env.get("EXPIRY_INTERVAL_SECONDS", "30")),
-        "SQLITE_SYNCHRONOUS": sqlite_synchronous(env.get("SQLITE_SYNCHRONOUS", "NORMAL")),
+        # checked where the engine is set up (app.register_extensions), overrides included
+        "SQLITE_SYNCHRONOUS": env.get("SQLITE_SYNCHRONOUS", "NORMAL"),
         "SECRET_KEY": overrides.pop("SECRET_KEY", None) or _secret_key(),
         "NEED_DEFAULT_TTL_HOURS": int(env.get("NEED_DEFAULT_TTL_HOURS", "48")),
         # Regions whose national phone formats are hidden from providers before acceptance
