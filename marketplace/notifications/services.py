@@ -20,6 +20,9 @@ from marketplace.db_types import utcnow
 from marketplace.extensions import db
 from marketplace.notifications.models import Notification
 
+# the two subqueries' own names for the table (built once, not per read)
+_OWN, _BELOW = aliased(Notification, name="own"), aliased(Notification, name="below")
+
 
 def _seq_at(user_id: int, id_: int) -> ColumnElement[Any]:
     """SQL for the seq of ``user_id``'s newest notification with id <= ``id_`` (0 if none).
@@ -27,7 +30,7 @@ def _seq_at(user_id: int, id_: int) -> ColumnElement[Any]:
     otherwise the first of theirs at or below it, walking their seqs down from the newest,
     so the walk is as long as what lies after it. COALESCE evaluates the walk only when the
     lookup found nothing, on both databases."""
-    own, below = aliased(Notification), aliased(Notification)
+    own, below = _OWN, _BELOW
     return func.coalesce(
         select(own.seq).where(own.id == id_, own.user_id == user_id).scalar_subquery(),
         select(below.seq).where(below.user_id == user_id, below.id <= id_)
