@@ -160,8 +160,9 @@ def queue_matched(session: Session, batch: list[tuple[int, Event]]) -> None:
     """The ``outbox.on_store`` hook: queue each ``need.matched`` whose recipient wants an alert
     for it. Reads only opted-in users (few), never every recipient of a large fan-out."""
     by_need: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+    matched = NotificationType.NEED_MATCHED.value  # once: an enum's value is a descriptor call
     for uid, event in batch:
-        if event["type"] == NotificationType.NEED_MATCHED.value:
+        if event["type"] == matched:
             need = event["data"]["need"]
             by_need.setdefault(need["id"], []).append((uid, need))
     if not by_need:

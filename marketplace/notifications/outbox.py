@@ -53,13 +53,11 @@ COPY_FROM_ROWS = 64
 
 class Event(dict[str, Any]):
     """A committed notification as emitted: ``{id, seq, type, created_at, text, data}``, plus
-    ``wire``, the same as JSON text, encoded once when it was stored."""
+    ``wire``, the same as JSON text, encoded once when it was stored. Made as a dict is, with
+    ``wire`` set after: no ``__init__`` of its own to run per recipient of a fan-out."""
 
     __slots__ = ("wire",)
-
-    def __init__(self, wire: str, **fields: Any) -> None:
-        super().__init__(fields)
-        self.wire = wire
+    wire: str
 
 
 class Encoded(dict[str, Any]):
@@ -169,7 +167,7 @@ def _before_commit(session: Session) -> None:
     # each payload object's JSON, its sentence and what follows the id and seq in the wire
     # text, made once per (type, payload object): a fan-out shares a few payloads among all
     # its recipients (the queue holds them for the batch, so their ids stay theirs)
-    tails: dict[tuple[NotificationType, int], tuple[str, str, str]] = {}
+    tails: dict[tuple[NotificationType, int], tuple[str, str, dict[str, Any]]] = {}
     for i, (uid, type_, data) in enumerate(pending):
         id_ = last - count + 1 + i
         seqs[uid] = seq = seqs[uid] + 1
@@ -178,11 +176,13 @@ def _before_commit(session: Session) -> None:
             body, said = _dumps(data), types.text(type_, data)
             tail = (f'"type":{encode(type_)},"created_at":{created_json},"text":{encode(said)},'
                     f'"data":{body}}}')
-            known = tails[type_, id(data)] = (body, said, tail)
-        body, said, tail = known
+            rest = {"type": type_.value, "created_at": created, "text": said, "data": data}
+            known = tails[type_, id(data)] = (body, tail, rest)
+        body, tail, rest = known
         rows.append((id_, uid, seq, type_, body))
-        batch.append((uid, Event(f'{{"id":{id_},"seq":{seq},{tail}', id=id_, seq=seq,
-                                 type=type_.value, created_at=created, text=said, data=data)))
+        event = Event(id=id_, seq=seq, **rest)
+        event.wire = f'{{"id":{id_},"seq":{seq},{tail}'
+        batch.append((uid, event))
     _insert(session, rows, now)
     for hook in _store_hooks:
         hook(session, batch)
