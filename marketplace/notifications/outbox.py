@@ -21,6 +21,7 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import column, event, insert, table, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from marketplace.db_types import ID_SET_SQL, id_set, id_set_value, utcnow
@@ -49,6 +50,9 @@ _LAST_SEQS = {
 # From this many rows on (a need matched to many providers), PostgreSQL gets them through COPY:
 # one stream instead of a pipelined INSERT per row (docs/performance.md).
 COPY_FROM_ROWS = 64
+# After a batch of this many rows, on SQLite, the write-ahead log is copied back into the
+# database file once the events are out (``_checkpoint``).
+CHECKPOINT_FROM_ROWS = 64
 
 
 class Event(dict[str, Any]):
@@ -251,6 +255,23 @@ def _after_commit(session: Session) -> None:
     if signals:
         for send in _signal_emitters:
             send(signals)
+    if events and len(events) >= CHECKPOINT_FROM_ROWS:
+        _checkpoint(session)
+
+
+def _checkpoint(session: Session) -> None:
+    """After a large batch on SQLite, once its events are out: copy the write-ahead log back
+    into the database file now (PASSIVE: it waits for nobody), so that the next large batch's
+    commit does not find the log past SQLite's automatic checkpoint and pay for it before its
+    first event (docs/performance.md). Anything in the way just leaves it for later."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    try:
+        with bind.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+    except OperationalError:
+        pass  # busy: SQLite's automatic checkpoint or the next large batch will do it
 
 
 def _after_rollback(session: Session) -> None:
