@@ -106,11 +106,12 @@ def test_a_large_batch_on_sqlite_is_checkpointed_after_its_events_go_out(
     if backend != "sqlite":
         pytest.skip("SQLite's write-ahead log")
     import sqlite3
+    from contextlib import closing
 
     path = Path(db.engine.url.database or "")
 
     def in_file(body: str) -> int:
-        with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as plain:
+        with closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as plain:
             return int(plain.execute(
                 "SELECT count(*) FROM notifications WHERE json_extract(data, '$.body') = ?",
                 (body,)).fetchone()[0])
@@ -129,6 +130,30 @@ def test_a_large_batch_on_sqlite_is_checkpointed_after_its_events_go_out(
     assert at_emit == [0, 0]  # not before its events went out
     assert in_file("large") == len(people)
     assert in_file("small") == len(people) - 1  # the log, whole
+
+
+def test_a_checkpoint_that_fails_leaves_the_batch_committed_and_sent(
+        app: Flask, backend: str, emitted_wire: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checkpoint comes after the commit and the emit: a database that refuses it (busy,
+    locked) costs the batch nothing."""
+    if backend != "sqlite":
+        pytest.skip("SQLite's write-ahead log")
+    from sqlalchemy.exc import OperationalError
+
+    people = users(outbox.CHECKPOINT_FROM_ROWS)
+    tried: list[bool] = []
+
+    def refuse(*_args: Any, **_kw: Any) -> None:
+        tried.append(True)
+        raise OperationalError("PRAGMA wal_checkpoint(PASSIVE)", {}, Exception("locked"))
+
+    monkeypatch.setattr(type(db.engine), "connect", refuse)
+    notify(people, "message.received", message_data("refused"))
+    db.session.commit()
+    monkeypatch.undo()
+    assert tried == [True]
+    assert len(emitted_wire) == len(people)
+    assert all([s for _i, s in pairs] == [1] for pairs in seqs_by_user(people).values())
 
 
 def test_a_rolled_back_batch_takes_its_seqs_with_it(app: Flask) -> None:

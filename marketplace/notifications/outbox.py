@@ -21,7 +21,7 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import column, event, insert, table, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from marketplace.db_types import ID_SET_SQL, id_set, id_set_value, utcnow
@@ -270,8 +270,8 @@ def _checkpoint(session: Session) -> None:
     try:
         with bind.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-    except OperationalError:
-        pass  # busy: SQLite's automatic checkpoint or the next large batch will do it
+    except SQLAlchemyError:  # busy, say: the batch has committed and gone out whatever happens
+        pass  # here, and SQLite's automatic checkpoint or the next large batch does it
 
 
 def _after_rollback(session: Session) -> None:
