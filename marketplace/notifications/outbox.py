@@ -270,8 +270,8 @@ def _checkpoint(session: Session) -> None:
     try:
         with bind.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-    except SQLAlchemyError:  # busy, say: the batch has committed and gone out whatever happens
-        pass  # here, and SQLite's automatic checkpoint or the next large batch does it
+    except SQLAlchemyError:  # busy, say: the batch has committed and gone out already;
+        pass  # SQLite's automatic checkpoint or the next large batch does the copying
 
 
 def _after_rollback(session: Session) -> None:
