@@ -22,6 +22,7 @@ from marketplace.extensions import (
     compress,
     csrf,
     db,
+    init_limiter,
     limiter,
     login_manager,
     migrate,
@@ -146,7 +147,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     uploads.register(app)  # before CSRF reads a form: upload routes take larger bodies
     csrf.init_app(app)
-    limiter.init_app(app)
+    init_limiter(app)
     rate_limit_headers(app)
     mail.init_app(app)
     app.config.setdefault("API_SPEC_OPTIONS", {

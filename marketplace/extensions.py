@@ -5,6 +5,7 @@ takes a rate limit."""
 import hashlib
 import hmac
 import ipaddress
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_talisman import Talisman
 from flask_wtf import CSRFProtect
 from limits import parse_many
+from limits.storage import MemoryStorage
 from sqlalchemy import MetaData
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
@@ -104,8 +106,49 @@ def rate_limit_key() -> str:
 
 
 # Storage, headers and the switch come from the app's config (RATELIMIT_*, config.py): memory://
-# by default, a Redis URI when several processes must share counts.
+# by default (``InlineMemoryStorage``, see ``init_limiter``), a Redis URI when several processes
+# must share counts.
 limiter = Limiter(key_func=rate_limit_key)
+
+
+class InlineMemoryStorage(MemoryStorage):
+    """What ``memory://`` means here: limits' counts in this process, without the timer thread
+    limits starts to sweep them. limits starts that thread again on the first count after the
+    last one has run out (10 ms), and asks on every count whether it is still alive. Under the
+    gevent server both switch to the event loop (a thread there is a greenlet, and gevent's
+    ``is_alive`` yields), so every rate-limited request stopped in the middle of its view while
+    holding its database connection; under load the pool ran out, requests queued for it and
+    new connections were opened (docs/performance.md, "The rate limiter's timer thread").
+
+    Nothing is lost by sweeping here instead: a count whose window is over is dropped when it
+    is next read (limits' own ``get``); what is never read again is swept inline, on a count,
+    at most once every ``SWEEP_SECONDS``."""
+
+    STORAGE_SCHEME = ["inline-memory"]
+    SWEEP_SECONDS = 1.0
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False,
+                 **options: str) -> None:
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self._swept = time.monotonic()
+        self._sweeping = threading.Lock()
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802 - limits' private hook
+        now = time.monotonic()
+        if now - self._swept < self.SWEEP_SECONDS or not self._sweeping.acquire(blocking=False):
+            return
+        try:
+            self._swept = now
+            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+        finally:
+            self._sweeping.release()
+
+
+def init_limiter(app: Flask) -> None:
+    """Bind the limiter, ``memory://`` counted by ``InlineMemoryStorage``."""
+    if app.config.get("RATELIMIT_STORAGE_URI", "memory://") == "memory://":
+        app.config["RATELIMIT_STORAGE_URI"] = "inline-memory://"
+    limiter.init_app(app)
 
 
 def client_address_key() -> str:
