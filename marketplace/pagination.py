@@ -10,12 +10,13 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from flask import Response, g, request
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from marketplace.errors import Invalid
 from marketplace.extensions import db
+from marketplace.schemas import Schema
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 20

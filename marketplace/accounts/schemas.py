@@ -1,6 +1,6 @@
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
-from marketplace.schemas import SafeEmail, SafeString, text
+from marketplace.schemas import SafeEmail, SafeString, Schema, text
 
 
 class RegisterSchema(Schema):

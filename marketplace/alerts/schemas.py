@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
-from marketplace.schemas import SafeString
+from marketplace.schemas import SafeString, Schema
 
 
 class AlertSettingsSchema(Schema):

@@ -3,7 +3,7 @@
 from typing import Any
 
 from flask import g
-from marshmallow import Schema, fields
+from marshmallow import fields
 
 from marketplace import privacy
 from marketplace.accounts import services
@@ -29,7 +29,7 @@ from marketplace.extensions import forgive
 from marketplace.pagination import OffsetPageArgs, offset_page, page, page_of
 from marketplace.providers import services as providers
 from marketplace.providers.schemas import ProviderOutSchema
-from marketplace.schemas import EmptySchema
+from marketplace.schemas import EmptySchema, Schema
 
 
 class Me:

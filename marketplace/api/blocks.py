@@ -3,14 +3,14 @@
 from typing import Any
 
 from flask import g
-from marshmallow import Schema, fields
+from marshmallow import fields
 
 from marketplace import lifecycle
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
 from marketplace.blocks import services
 from marketplace.pagination import OffsetPageArgs, offset_page, page, page_of
-from marketplace.schemas import EmptySchema
+from marketplace.schemas import EmptySchema, Schema
 
 blp = Blueprint("blocks_api", __name__, url_prefix="/api/v1", description="Blocking providers")
 

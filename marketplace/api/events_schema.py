@@ -23,11 +23,12 @@ from typing import Any
 import yaml
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from marketplace.needs.schemas import STATUSES, SUMMARY_FIELDS, NeedOutSchema
 from marketplace.notifications.types import NotificationType
 from marketplace.offers.schemas import OfferOutSchema
+from marketplace.schemas import Schema
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "events"
 SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"  # what AsyncAPI 3.0 schemas speak

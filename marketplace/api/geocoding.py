@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from marketplace.api.auth import auth_required
 from marketplace.api.base import Blueprint
 from marketplace.geocoding import services
-from marketplace.schemas import text
+from marketplace.schemas import Schema, text
 
 blp = Blueprint("geocoding_api", __name__, url_prefix="/api/v1", description="Geocoding")
 

@@ -1,9 +1,9 @@
-from marshmallow import Schema, fields
+from marshmallow import fields
 
 from marketplace.blocks.models import NOTE_MAX
 from marketplace.pagination import OffsetPageArgs
 from marketplace.providers.schemas import ReputationSchema
-from marketplace.schemas import text
+from marketplace.schemas import Schema, text
 
 
 class MyProviderInSchema(Schema):

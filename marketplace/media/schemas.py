@@ -1,4 +1,6 @@
-from marshmallow import Schema, fields
+from marshmallow import fields
+
+from marketplace.schemas import Schema
 
 AVATAR_DESCRIPTION = ("The person's photo (a 256 px and a 64 px WebP square), or null: none, or "
                       "not yours to see (a customer's reaches a provider only once that "

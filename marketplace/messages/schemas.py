@@ -1,9 +1,9 @@
 from typing import Any
 
-from marshmallow import Schema, fields
+from marshmallow import fields
 
 from marketplace.media.schemas import avatar_field
-from marketplace.schemas import text
+from marketplace.schemas import Schema, text
 
 
 class MessageInSchema(Schema):

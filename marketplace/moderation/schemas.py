@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from marketplace.moderation.models import REPORTABLE, Action, Reason, TargetType
-from marketplace.schemas import text
+from marketplace.schemas import Schema, text
 
 _ID = {"strict": True, "validate": validate.Range(min=1, max=2**31 - 1)}
 

@@ -1,4 +1,4 @@
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from marketplace.media.schemas import NeedPhotoSchema, avatar_field
 from marketplace.needs.models import Audience, NeedStatus
@@ -9,6 +9,7 @@ from marketplace.schemas import (
     LocationInSchema,
     MoneySchema,
     SafeString,
+    Schema,
     aware_datetime,
     text,
 )

@@ -1,8 +1,9 @@
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from marketplace.notifications.types import NotificationType
+from marketplace.schemas import Schema
 
 MAX_ID = 2**63 - 1  # notification ids are 64-bit; larger numbers are refused, not overflowed
 EVENT_TYPES = [t.value for t in NotificationType]

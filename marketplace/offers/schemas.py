@@ -1,10 +1,10 @@
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from marketplace.media.schemas import avatar_field
 from marketplace.offers.models import OfferStatus
 from marketplace.pagination import OffsetPageArgs, PageArgs
 from marketplace.providers.schemas import LIKE_YOU, LikeYouSchema, ReputationSchema
-from marketplace.schemas import MoneySchema, aware_datetime, text
+from marketplace.schemas import MoneySchema, Schema, aware_datetime, text
 
 SORTS = {
     "reputation": "Best reputation first (Bayesian score, so a few lucky ratings do not outrank "

@@ -1,10 +1,10 @@
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, validate, validates
 
 from marketplace.media.schemas import avatar_field
 from marketplace.providers.models import HANDLE, MAX_RADIUS_KM, MIN_RADIUS_KM
-from marketplace.schemas import ApproximatePointSchema, PointSchema, SafeString, text
+from marketplace.schemas import ApproximatePointSchema, PointSchema, SafeString, Schema, text
 from marketplace.signals.parser import parse_subscription
 
 

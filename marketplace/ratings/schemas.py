@@ -1,8 +1,8 @@
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
-from marketplace.schemas import text
+from marketplace.schemas import Schema, text
 
 STARS = validate.Range(min=1, max=5)
 

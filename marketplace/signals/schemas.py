@@ -1,6 +1,6 @@
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
-from marketplace.schemas import SafeString
+from marketplace.schemas import SafeString, Schema
 
 WINDOWS = ["24h", "7d"]
 MIN_RADIUS_KM, MAX_RADIUS_KM = 1, 100  # as a need's reach (providers.models)

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Blueprint, abort, request, url_for
 from flask_login import current_user, login_required
-from marshmallow import Schema
 
 from marketplace import access, lifecycle
 from marketplace.errors import Conflict, DomainError
@@ -19,6 +18,7 @@ from marketplace.needs.models import Need
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
 from marketplace.offers.schemas import OfferAcceptSchema, OfferInSchema, OfferPatchSchema
+from marketplace.schemas import Schema
 from marketplace.web import confirm, forms
 from marketplace.web.filters import money
 from marketplace.web.forms import FormErrors, local_datetime, safe_next

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from marketplace.notifications.types import NotificationType
+from marketplace.schemas import Schema
 from marketplace.webhooks.models import URL_MAX
 
 TYPES = sorted(t.value for t in NotificationType)
