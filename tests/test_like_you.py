@@ -201,3 +201,33 @@ def test_nearby_score_on_the_customers_offers_in_one_statement(
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(statements) == 2, statements
+
+
+def test_each_statement_is_built_once_and_bound_per_reader(world: Any, make_user: Any,
+                                                           rate: Any, monkeypatch: Any) -> None:
+    """The statement is built once per process and reused with each reader's own viewer,
+    providers and place: two readers in a row get each their own groups, and no call builds
+    the statement again."""
+    target, viewer, peer = world["target"], world["viewer"], world["peers"][0]
+    edge = make_user()  # agrees with the viewer and with each peer (1 and 0.5 stars apart)
+    rate(edge, world["p1"], 4)
+    rate(edge, world["p2"], 2)
+    rate(edge, target, 5)
+    reputation._like_you_statement.cache_clear()
+    built: list[str] = []
+    for name in ("_agreeing_rows", "_nearby_rows"):
+        original = getattr(reputation, name)
+        monkeypatch.setattr(reputation, name,
+                            lambda original=original, name=name: built.append(name) or original())
+    tid, p1 = target.provider.id, world["p1"].provider.id
+    three = {"score": 4.5, "customers": 3}  # 4, 4 and 5: 4.33 -> 4.5
+    assert reputation.like_you(viewer.user.id, [tid], AUSTIN)[tid] == {
+        "min_customers": 3, "agreeing": three, "nearby": three}
+    # the peer's own groups leave the peer out: two customers each, below the floor
+    assert reputation.like_you(peer.user.id, [tid], AUSTIN)[tid] == {
+        "min_customers": 3, "agreeing": None, "nearby": None}
+    assert reputation.like_you(viewer.user.id, [p1, tid], AUSTIN)[tid]["agreeing"] == three
+    assert reputation.like_you(viewer.user.id, [tid], None)[tid] == {
+        "min_customers": 3, "agreeing": three, "nearby": None}
+    assert reputation.like_you(viewer.user.id, [tid], ROUND_ROCK)[tid]["nearby"] is None
+    assert sorted(built) == ["_agreeing_rows", "_agreeing_rows", "_nearby_rows"]
