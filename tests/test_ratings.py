@@ -499,3 +499,22 @@ def test_a_providers_ratings_page_newest_first_with_replies_and_first_names(
     r = client.get(f"/api/v1/providers/{pro.provider.handle}/ratings?limit=0")
     assert r.status_code == 422
     assert "limit" in error_of(r)["fields"]
+
+
+def test_reputation_statements_are_built_once_and_bound_per_call(app, rated_world):
+    """The providers are a bound list (the Hypothesis test above asks for two sets in a row);
+    no call builds the statements again."""
+    customer, provider_ids = rated_world
+    category = providers.category_by_slug("catering")
+    for pid, stars in zip(provider_ids, (5, 1, 3), strict=True):
+        _rate_a_done_job(customer, category, pid, stars)
+    db.session.commit()
+    reputation._statements.cache_clear()
+    one = reputation.for_providers(provider_ids[:1])
+    every = reputation.for_providers(provider_ids)
+    assert one[provider_ids[0]] == every[provider_ids[0]]
+    assert [every[p]["histogram"][str(s)] for p, s in zip(provider_ids, (5, 1, 3),
+                                                            strict=True)] == [1, 1, 1]
+    assert reputation.platform_mean() == 3.0
+    info = reputation._statements.cache_info()
+    assert (info.misses, info.hits) == (1, 4)
