@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from flask import current_app, g
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from marketplace.accounts.models import LiveConnection, User, WebSession
 from marketplace.db_types import utcnow
@@ -72,12 +72,14 @@ def start(user: User, *, remember: bool, user_agent: str = "") -> str:
     return key
 
 
+# the session and its account in one statement: every signed-in page asks (built once)
+_SESSION_ROW = (select(WebSession, User).join(User, User.id == WebSession.user_id)
+                .where(WebSession.key_hash == bindparam("key_hash")))
+
+
 def load(key: str) -> User | None:
     """The user a session key signs in, or None when the session ended, expired or never was."""
-    # the session and its account in one statement: every signed-in page asks
-    found = db.session.execute(
-        select(WebSession, User).join(User, User.id == WebSession.user_id)
-        .where(WebSession.key_hash == _hash(key))).first()
+    found = db.session.execute(_SESSION_ROW, {"key_hash": _hash(key)}).first()
     now = utcnow()
     if found is None:
         return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy import ColumnElement, bindparam, case, func, select, update
 from sqlalchemy.orm import aliased
 
 from marketplace.accounts.models import User
@@ -73,15 +73,17 @@ def position(user_id: int, after_id: int, after_seq: int) -> tuple[int, int]:
     return max(after_id, implied_id or 0), max(after_seq, implied_seq or 0)
 
 
+# Every signed-in page asks it: built once.
+_RESUME_POINT = (select(func.coalesce(func.max(Notification.id), 0),
+                        func.count().filter(Notification.read_at.is_(None)),
+                        func.coalesce(func.max(Notification.seq), 0))
+                 .where(Notification.user_id == bindparam("user_id")))
+
+
 def resume_point(user_id: int) -> tuple[int, int, int]:
     """The newest notification id, the unread count and the newest seq, read together: a page
     rendered with them counts exactly what its live connection will replay after them."""
-    newest, unread, seq = db.session.execute(
-        select(func.coalesce(func.max(Notification.id), 0),
-               func.count().filter(Notification.read_at.is_(None)),
-               func.coalesce(func.max(Notification.seq), 0))
-        .where(Notification.user_id == user_id)
-    ).one()
+    newest, unread, seq = db.session.execute(_RESUME_POINT, {"user_id": user_id}).one()
     return int(newest), int(unread), int(seq)
 
 
