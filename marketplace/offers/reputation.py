@@ -152,7 +152,8 @@ def near_tiles(lat: float, lon: float) -> tuple[int, int, int, int]:
 # more than running it (docs/performance.md).
 _VIEWER = bindparam("viewer")
 _IDS = bindparam("ids", expanding=True)
-_TILES = tuple(bindparam(name) for name in ("first_row", "last_row", "first_col", "last_col"))
+_TILE_NAMES = ("first_row", "last_row", "first_col", "last_col")
+_TILES = tuple(bindparam(name) for name in _TILE_NAMES)
 
 
 def _agreeing_rows() -> Any:
@@ -224,8 +225,7 @@ def like_you(viewer_id: int | None, provider_ids: Iterable[int],
     k = current_app.config["LIKE_YOU_MIN_CUSTOMERS"]
     params: dict[str, Any] = {"viewer": viewer_id, "ids": ids}
     if place is not None:
-        params.update(zip(("first_row", "last_row", "first_col", "last_col"), near_tiles(*place),
-                          strict=True))
+        params.update(zip(_TILE_NAMES, near_tiles(*place), strict=True))
     stmt = _like_you_statement(place is not None)
     first: dict[tuple[str, int], dict[int, tuple[int, int]]] = defaultdict(dict)
     for grp, pid, cid, stars, rid in db.session.execute(stmt, params) if ids else ():
