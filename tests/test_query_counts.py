@@ -188,3 +188,28 @@ def test_the_need_page_reads_its_photos_once(make_user: Any, make_need: Any, aut
     assert sum(bool(re.search(r"\bFROM need_photos\b", s)) for s in seen) == 1, seen
     page = web.get(f"/needs/{need.id}").get_data(as_text=True)
     assert page.count(f"/needs/{need.id}/photos/") >= 2  # both shown
+
+
+def test_making_an_offer_reads_the_providers_reputation_and_picture_once(
+        make_user: Any, make_need: Any, make_provider: Any) -> None:
+    """The customer's event and the provider's answer come from one read of the provider's
+    reputation, profile and picture, made before the commit (before: read again after it),
+    and the need's block is asked twice (the check, and again after the offer is counted),
+    not three times. What each side gets is what they read afterwards."""
+    customer, pro = make_user(), make_provider()
+    media.set_avatar(pro.user, png((20, 20), (4, 5, 6)))
+    need = make_need(customer)
+    db.session.expire_all()
+    with statements() as seen:
+        r = pro.post(f"/api/v1/needs/{need.id}/offers", json={"message": "Can do."})
+    assert r.status_code == 201, r.get_json()
+    assert sum(bool(re.match(r"SELECT avg\(ratings\.stars\)", s)) for s in seen) == 1, seen
+    assert sum(bool(re.search(r"\bFROM avatars\b", s)) for s in seen) == 1, seen
+    assert sum(bool(re.search(r"\bFROM blocks\b", s)) for s in seen) == 2, seen
+    answer = r.get_json()
+    assert answer["provider"]["avatar"] is not None
+    assert answer == pro.get(f"/api/v1/offers/{answer['id']}").get_json()
+    event = next(n for n in customer.get("/api/v1/notifications").get_json()["items"]
+                 if n["type"] == "offer.received")
+    as_customer = customer.get(f"/api/v1/offers/{answer['id']}").get_json()
+    assert event["data"]["offer"] == as_customer

@@ -41,7 +41,7 @@ blp = Blueprint("offers_api", __name__, url_prefix="/api/v1", description="Offer
 @blp.response(201, OfferOutSchema)
 def make(data: dict[str, Any], need_id: int) -> Any:
     """Offer on a need posted to you. Omit ``price`` to take it at the customer's budget."""
-    return present_one(services.make(g.user, need_id, data))
+    return services.make_presented(g.user, need_id, data)
 
 
 @blp.route("/needs/<int:need_id>/offers", methods=["GET"])

@@ -5,7 +5,7 @@ provider's reputation beside it, and the orders a customer can sort offers in.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -82,9 +82,25 @@ def present(offers: Sequence[Offer], *, for_customer: bool = False) -> list[Offe
     """Many offers for their reader, every provider's reputation read in one batch; for the
     customer, with what people like them thought of each provider (one statement per need,
     near the need)."""
-    records = reputation.for_providers([o.provider_id for o in offers])
-    people = _providers_of(offers)
-    avatars = media.avatars_for(p.user for p in people.values())
+    return _present(offers, _Read.of(offers), for_customer=for_customer)
+
+
+class _Read(NamedTuple):
+    """What presenting offers reads besides the offers: their providers' reputations, the
+    providers with their users, and the users' avatars."""
+
+    records: dict[int, dict[str, Any]]
+    people: dict[int, Provider]
+    avatars: dict[int, Any]
+
+    @classmethod
+    def of(cls, offers: Sequence[Offer]) -> _Read:
+        people = _providers_of(offers)
+        return cls(reputation.for_providers([o.provider_id for o in offers]), people,
+                   media.avatars_for(p.user for p in people.values()))
+
+
+def _present(offers: Sequence[Offer], read: _Read, *, for_customer: bool) -> list[OfferView]:
     mine: dict[int, dict[int, dict[str, Any] | None]] = {}
     if for_customer:
         by_need: dict[int, list[Offer]] = {}
@@ -94,10 +110,10 @@ def present(offers: Sequence[Offer], *, for_customer: bool = False) -> list[Offe
             need = group[0].need
             mine[need.id] = reputation.like_you(
                 need.customer_id, [o.provider_id for o in group], (need.lat, need.lon))
-    return [OfferView(o, records[o.provider_id], for_customer=for_customer,
+    return [OfferView(o, read.records[o.provider_id], for_customer=for_customer,
                       like_you=mine[o.need_id][o.provider_id] if for_customer else None,
-                      avatar=media.avatar_urls(media.avatar_of(people[o.provider_id].user,
-                                                               avatars)))
+                      avatar=media.avatar_urls(media.avatar_of(read.people[o.provider_id].user,
+                                                               read.avatars)))
             for o in offers]
 
 
@@ -134,5 +150,18 @@ _OFFER_OUT = OfferOutSchema()  # one instance: building a schema per event cost 
 
 def event(offer: Offer) -> dict[str, Any]:
     """What the customer is told about an offer: the offer as they see it."""
-    return {"need_id": offer.need_id,
-            "offer": _OFFER_OUT.dump(present_one(offer, for_customer=True))}
+    return _event(present_one(offer, for_customer=True))
+
+
+def _event(view: OfferView) -> dict[str, Any]:
+    return {"need_id": view.offer.need_id, "offer": _OFFER_OUT.dump(view)}
+
+
+def event_and_view(offer: Offer) -> tuple[dict[str, Any], OfferView]:
+    """``event(offer)`` and the offer as its provider reads it (``present_one``), from one
+    read of the provider's reputation, profile and avatar: what a new offer's request needs
+    before it commits, instead of reading them again for its answer after the commit."""
+    read = _Read.of([offer])
+    customers, = _present([offer], read, for_customer=True)
+    providers, = _present([offer], read, for_customer=False)
+    return _event(customers), providers

@@ -45,6 +45,12 @@ def _check_price(need: Need, price: dict[str, Any]) -> None:
 
 def make(user: User, need_id: int, data: dict[str, Any]) -> Offer:
     """One offer per provider per need; the need's cap and status are checked in one UPDATE."""
+    return make_presented(user, need_id, data).offer
+
+
+def make_presented(user: User, need_id: int, data: dict[str, Any]) -> presenters.OfferView:
+    """``make``, answering with the offer as its provider reads it, presented before the
+    commit with the customer's event (``presenters.event_and_view``)."""
     provider = _require_provider(user)
     need = needs.get(need_id)
     if need.customer_id == user.id:
@@ -57,7 +63,7 @@ def make(user: User, need_id: int, data: dict[str, Any]) -> Offer:
             raise Conflict("You withdrew your offer on this need; one offer per need, so it "
                            "cannot be made again.")
         raise Conflict("You already made an offer on this need; revise it instead.")
-    if not needs.matches(provider, need):
+    if not needs.posted_to(provider, need):  # (the block was checked above)
         raise NotFound("No such need.")
     price = data.get("price") or {"amount": need.budget_amount, "currency": need.budget_currency}
     _check_price(need, price)
@@ -91,9 +97,10 @@ def make(user: User, need_id: int, data: dict[str, Any]) -> Offer:
         created_at=now, updated_at=now,
     )
     add_once(offer, "You already made an offer on this need; revise it instead.")
-    notify([need.customer_id], NotificationType.OFFER_RECEIVED, presenters.event(offer))
+    event, view = presenters.event_and_view(offer)
+    notify([need.customer_id], NotificationType.OFFER_RECEIVED, event)
     db.session.commit()
-    return offer
+    return view
 
 
 def _existing(provider: Provider, need: Need) -> Offer | None:
