@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from marketplace.accounts.models import User
@@ -24,16 +24,11 @@ from marketplace.needs import feed as feeds
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.needs.presenters import NeedView, prefetch
+from marketplace.offers import services as offers
 from marketplace.offers.models import Offer
 from marketplace.pagination import decode_ranked_cursor, encode_ranked_cursor
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
-
-
-def _provider_offer(provider: Provider, need: Need) -> Offer | None:
-    return db.session.scalar(
-        select(Offer).where(Offer.need_id == need.id, Offer.provider_id == provider.id)
-    )
 
 
 def viewer_role(user: User | None, need: Need) -> str | None:
@@ -45,7 +40,7 @@ def viewer_role(user: User | None, need: Need) -> str | None:
     provider = providers.provider_of(user)
     if provider is None or blocks.is_blocked(need.customer_id, provider.id):
         return None
-    offer = _provider_offer(provider, need)
+    offer = offers.provider_offer(provider, need)
     if offer is not None:
         return "accepted_provider" if need.accepted_offer_id == offer.id else "offering_provider"
     if need.status == NeedStatus.OPEN and needs.posted_to(provider, need):  # (not blocked: above)
@@ -133,14 +128,18 @@ def offers_on(user: User, need_id: int) -> tuple[Need, str, list[Offer]]:
     return need, role, visible_offers(user, need, role)
 
 
+# every need page and offer list asks one of them: built once, their values bound
+_OFFERS_ON = select(Offer).where(Offer.need_id == bindparam("need"), Offer.hidden_at.is_(None))
+_OWN_OFFER_ON = _OFFERS_ON.where(Offer.provider_id == bindparam("provider"))
+
+
 def visible_offers(user: User, need: Need, role: str) -> list[Offer]:
     """The offers on ``need`` that ``user``, already known to have ``role`` there, may see."""
-    stmt = select(Offer).where(Offer.need_id == need.id, Offer.hidden_at.is_(None))
-    if role != "customer":
-        provider = providers.provider_of(user)
-        assert provider is not None
-        stmt = stmt.where(Offer.provider_id == provider.id)
-    return list(db.session.scalars(stmt))
+    if role == "customer":
+        return list(db.session.scalars(_OFFERS_ON, {"need": need.id}))
+    provider = providers.provider_of(user)
+    assert provider is not None
+    return list(db.session.scalars(_OWN_OFFER_ON, {"need": need.id, "provider": provider.id}))
 
 
 def photos(need: Need) -> list[NeedPhoto]:

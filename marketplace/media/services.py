@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import bindparam, delete, exists, or_, select
 
 from marketplace.accounts.models import User
 from marketplace.db_types import utcnow
@@ -75,6 +75,16 @@ def discard_unused(digests: Iterable[str]) -> None:
                        .execution_options(synchronize_session=False))
 
 
+# Read on every page (the header's picture) and beside every need and offer: built once with
+# bound values (building a statement and its cache key cost more than running it).
+_AVATAR = select(Avatar).where(Avatar.user_id == bindparam("user"))
+_AVATARS = select(Avatar).where(Avatar.user_id.in_(bindparam("users", expanding=True)))
+_PHOTOS = select(NeedPhoto).where(NeedPhoto.need_id == bindparam("need")).order_by(NeedPhoto.id)
+_PHOTOS_OF_NEEDS = (select(NeedPhoto)
+                    .where(NeedPhoto.need_id.in_(bindparam("needs", expanding=True)))
+                    .order_by(NeedPhoto.id))
+
+
 def avatar_of(user: User | None,
               batch: Mapping[int, Avatar | None] | None = None) -> Avatar | None:
     """``user``'s avatar; from ``batch`` (``avatars_for``) when it looked them up, so a list
@@ -83,7 +93,7 @@ def avatar_of(user: User | None,
         return None
     if batch is not None and user.id in batch:
         return batch[user.id]
-    return db.session.get(Avatar, user.id)
+    return db.session.scalar(_AVATAR, {"user": user.id})
 
 
 def avatars_for(users: Iterable[User | None]) -> dict[int, Avatar | None]:
@@ -98,7 +108,7 @@ def avatars_of(user_ids: Iterable[int]) -> dict[int, Avatar]:
     ids = sorted({i for i in user_ids if i is not None})
     if not ids:
         return {}
-    return {a.user_id: a for a in db.session.scalars(select(Avatar).where(Avatar.user_id.in_(ids)))}
+    return {a.user_id: a for a in db.session.scalars(_AVATARS, {"users": ids})}
 
 
 def set_avatar(user: User, data: bytes, field: str = "avatar") -> Avatar:
@@ -140,8 +150,7 @@ def avatar_blob(digest: str) -> MediaBlob:
 
 
 def photos_of(need_id: int) -> list[NeedPhoto]:
-    return list(db.session.scalars(select(NeedPhoto).where(NeedPhoto.need_id == need_id)
-                                   .order_by(NeedPhoto.id)))
+    return list(db.session.scalars(_PHOTOS, {"need": need_id}))
 
 
 def photos_for(need_ids: Iterable[int]) -> dict[int, list[NeedPhoto]]:
@@ -149,8 +158,7 @@ def photos_for(need_ids: Iterable[int]) -> dict[int, list[NeedPhoto]]:
     ids = sorted(set(need_ids))
     found: dict[int, list[NeedPhoto]] = {}
     if ids:
-        for p in db.session.scalars(select(NeedPhoto).where(NeedPhoto.need_id.in_(ids))
-                                    .order_by(NeedPhoto.id)):
+        for p in db.session.scalars(_PHOTOS_OF_NEEDS, {"needs": ids}):
             found.setdefault(p.need_id, []).append(p)
     return found
 

@@ -41,24 +41,34 @@ def _seq_at(user_id: int, id_: int) -> ColumnElement[Any]:
 def after(user_id: int, after_id: int, limit: int, after_seq: int = 0) -> Sequence[Notification]:
     """The recipient's notifications with id > ``after_id`` and seq > ``after_seq``, oldest
     first (ids and seqs follow the same commit order, so one order serves both)."""
-    bound: Any = after_seq
-    if after_id:  # one lower bound, the larger: the index's range starts there
-        at = _seq_at(user_id, after_id)
-        bound = case((at > after_seq, at), else_=after_seq) if after_seq else at
+    if not after_id:
+        return _after_seq(user_id, after_seq, limit)
+    at = _seq_at(user_id, after_id)  # one lower bound, the larger: the index's range starts there
+    bound = case((at > after_seq, at), else_=after_seq) if after_seq else at
     query = select(Notification).where(Notification.user_id == user_id,
                                        Notification.seq > bound)
     return db.session.scalars(query.order_by(Notification.seq).limit(limit)).all()
 
 
+# what an API client asks most (its latest, or everything after the last seq it saw): built
+# once, its values bound
+_AFTER_SEQ = (select(Notification)
+              .where(Notification.user_id == bindparam("user_id"),
+                     Notification.seq > bindparam("seq"))
+              .order_by(Notification.seq)
+              .limit(bindparam("limit")))
+_UNREAD = select(func.count()).where(Notification.user_id == bindparam("user_id"),
+                                     Notification.read_at.is_(None))
+
+
 def after_seq(user_id: int, seq: int, limit: int) -> Sequence[Notification]:
     """The recipient's notifications with seq > ``seq``, oldest first (the same order as by
     id: both follow commit order)."""
-    return db.session.scalars(
-        select(Notification)
-        .where(Notification.user_id == user_id, Notification.seq > seq)
-        .order_by(Notification.seq)
-        .limit(limit)
-    ).all()
+    return db.session.scalars(_AFTER_SEQ, {"user_id": user_id, "seq": seq,
+                                           "limit": limit}).all()
+
+
+_after_seq = after_seq  # for ``after``, whose argument of that name hides it
 
 
 def position(user_id: int, after_id: int, after_seq: int) -> tuple[int, int]:
@@ -88,10 +98,7 @@ def resume_point(user_id: int) -> tuple[int, int, int]:
 
 
 def unread_count(user: User) -> int:
-    return db.session.scalar(
-        select(func.count()).where(Notification.user_id == user.id,
-                                   Notification.read_at.is_(None))
-    ) or 0
+    return db.session.scalar(_UNREAD, {"user_id": user.id}) or 0
 
 
 def mark_read(user: User, ids: Sequence[int] | None, up_to: int | None) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import User
@@ -57,7 +57,7 @@ def make_presented(user: User, need_id: int, data: dict[str, Any]) -> presenters
         raise Forbidden("You cannot make an offer on your own need.")
     if blocks.is_blocked(need.customer_id, provider.id):  # before anything that reveals it
         raise NotFound("No such need.")
-    existing = _existing(provider, need)
+    existing = provider_offer(provider, need)
     if existing is not None:
         if existing.status == OfferStatus.WITHDRAWN:
             raise Conflict("You withdrew your offer on this need; one offer per need, so it "
@@ -103,10 +103,14 @@ def make_presented(user: User, need_id: int, data: dict[str, Any]) -> presenters
     return view
 
 
-def _existing(provider: Provider, need: Need) -> Offer | None:
-    return db.session.scalar(
-        select(Offer).where(Offer.need_id == need.id, Offer.provider_id == provider.id)
-    )
+# asked by every need read of a provider's (their role) and every new offer: built once
+_PROVIDER_OFFER = select(Offer).where(Offer.need_id == bindparam("need"),
+                                      Offer.provider_id == bindparam("provider"))
+
+
+def provider_offer(provider: Provider, need: Need) -> Offer | None:
+    """``provider``'s offer on ``need``, if they made one (one per provider per need)."""
+    return db.session.scalar(_PROVIDER_OFFER, {"need": need.id, "provider": provider.id})
 
 
 def get(offer_id: int) -> Offer:
