@@ -10,8 +10,10 @@ measured on its own. It
    16 providers around Austin, an API token each), every rate limit raised;
 2. through the Flask test client, posts ``--needs`` needs per customer, has every provider
    offer on up to 6 needs of its feed and the customers answer 100 offers with a message, and
-   signs a customer and a provider in through the sign-in form;
-3. times each operation of the mix ``--reps`` times after 5 warm-up calls (CPU time of this
+   signs a customer and a provider in through the sign-in form; a second customer posts the
+   needs the provider offers on while the offers are timed (one per call);
+3. with the garbage collector set as the server sets it (``gunicorn.conf.py``: the heap so far
+   frozen, collections rarer), times each operation of the mix ``--reps`` times after 5 warm-up calls (CPU time of this
    process, ``time.process_time``: the app runs in it) and counts the SQL statements one call
    runs; the baseline, in the same run, is ``GET /healthz`` (no statement: what every request
    costs in Flask and its extensions), and each operation's ratio to it is printed.
@@ -22,6 +24,7 @@ The figures are in docs/performance.md ("Load test").
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import re
@@ -72,12 +75,13 @@ def run(url: str, args: argparse.Namespace) -> None:
     needs: dict[int, list[int]] = {a.user_id: [] for a in seeded.customers}
     owner: dict[int, Any] = {}
 
-    def post_need(account: Any) -> Any:
+    def post_need(account: Any, category: str | None = None) -> Any:
         lat, lon = point_near(*AUSTIN, SPREAD_KM, rng)
         r = client.post("/api/v1/needs", headers=bearer(account), json={
             "title": f"Load test need {rng.randrange(10**6)}",
             "description": "Posted by the benchmark; nothing to do here.",
-            "category": rng.choice(seeded.categories), "location": {"lat": lat, "lon": lon},
+            "category": category or rng.choice(seeded.categories),
+            "location": {"lat": lat, "lon": lon},
             "radius_km": 30.0, "budget": {"amount": 5000, "currency": "USD"}})
         if r.status_code != 201:
             raise SystemExit(f"posting a need failed: {r.status_code} {r.get_data(as_text=True)}")
@@ -115,6 +119,10 @@ def run(url: str, args: argparse.Namespace) -> None:
     web_customer, web_pro = browser(customer), browser(pro)
     mine, theirs = needs[customer.user_id], seen[pro.user_id]
     thread_need, thread = offers[0]
+    # needs of the provider's category for it to offer on, one per call (a second customer's,
+    # so the first one's list keeps its length)
+    fresh = [post_need(seeded.customers[1], pro.category).json["id"]
+             for _ in range(args.reps + 6)]
     out(f"bench.operations: SQLite, {sum(map(len, needs.values())):,} needs, {len(offers)} "
         f"offers, {args.reps} calls per operation; {load_note()}")
 
@@ -138,6 +146,9 @@ def run(url: str, args: argparse.Namespace) -> None:
         "POST /api/v1/offers/[id]/messages": lambda: client.post(
             f"/api/v1/offers/{thread}/messages", headers=bearer(owner[thread_need]),
             json={"body": "And the price?"}),
+        "POST /api/v1/needs/[id]/offers": lambda: client.post(
+            f"/api/v1/needs/{fresh.pop()}/offers", headers=bearer(pro),
+            json={"message": "I can do this."}),
         "GET / (customer)": lambda: web_customer.get("/"),
         "GET /needs (customer)": lambda: web_customer.get("/needs"),
         "GET /needs/[id] (customer)": lambda: web_customer.get(f"/needs/{rng.choice(mine)}"),
@@ -156,6 +167,12 @@ def run(url: str, args: argparse.Namespace) -> None:
         shown.append(statement)
 
     event.listen(engine, "before_cursor_execute", count)
+    # the collector as the server runs it (gunicorn.conf.py): without this, a full collection
+    # of the seeded heap landed in whichever operation was running and moved its figure by
+    # up to a third between two runs of the same code
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     out(f"  {'operation':36s} {'CPU ms':>8s} {'x base':>7s} {'statements':>10s}  status")
     base = None
     for name, call in ops.items():
