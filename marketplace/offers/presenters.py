@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload
 
 from marketplace.extensions import db
 from marketplace.geo import band_index, cell_distance_km, distance_band
@@ -117,15 +117,19 @@ def _present(offers: Sequence[Offer], read: _Read, *, for_customer: bool) -> lis
             for o in offers]
 
 
+# the providers with their users joined (each provider has one): one statement, where a
+# second one for the users cost as much again; built once, the providers a bound list
+_PROVIDERS = (select(Provider).options(joinedload(Provider.user))
+              .where(Provider.id.in_(bindparam("ids", expanding=True))))
+
+
 def _providers_of(offers: Sequence[Offer]) -> dict[int, Provider]:
-    """The offers' providers and their users in two statements (later ``offer.provider`` and
+    """The offers' providers and their users in one statement (later ``offer.provider`` and
     ``provider.user`` come from the session), not two per offer."""
     ids = {o.provider_id for o in offers}
     if not ids:
         return {}
-    stmt = select(Provider).where(Provider.id.in_(sorted(ids))).options(
-        selectinload(Provider.user))
-    return {p.id: p for p in db.session.scalars(stmt)}
+    return {p.id: p for p in db.session.scalars(_PROVIDERS, {"ids": sorted(ids)})}
 
 
 def present_one(offer: Offer, *, for_customer: bool = False) -> OfferView:
