@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
@@ -240,8 +240,9 @@ def withdraw(user: User, offer_id: int) -> Offer:
 
 def mine(user: User, status: str | None, cursor: str | None, limit: int) -> Any:
     provider = _require_provider(user)
-    # a page shows each offer's need: read them in one statement, not one per offer
-    stmt = (select(Offer).options(selectinload(Offer.need))
+    # a page shows each offer's need: joined (one each), not read by a second statement or one
+    # per offer
+    stmt = (select(Offer).options(joinedload(Offer.need))
             .where(Offer.provider_id == provider.id, Offer.hidden_at.is_(None)))
     if status:
         stmt = stmt.where(Offer.status == OfferStatus(status))
