@@ -62,6 +62,7 @@ def in_reach(provider_cell: Point, provider_radius_km: float,
     return km <= provider_radius_km and km <= need_radius_km
 
 
+@lru_cache(maxsize=65536)  # a pure function, asked ~8 times per need a page shows
 def grid_cell_centre(lat: float, lon: float) -> Point:
     """Centre of the ~1 km cell holding (lat, lon).
 
