@@ -24,7 +24,8 @@ class NeedView:
     matched_provider; None for what is published to anyone, such as a notification's summary
     or the share page). ``band`` is the distance band from the viewing provider's cell."""
 
-    __slots__ = ("need", "role", "distance_band", "mentioned", "_signals", "_photos", "_avatars")
+    __slots__ = ("need", "role", "distance_band", "mentioned", "_signals", "_photos", "_avatars",
+                 "_masked")
 
     def __init__(self, need: Need, role: str | None, band: str | None = None,
                  mentioned: bool = False) -> None:
@@ -33,6 +34,7 @@ class NeedView:
         self._signals: Signals | None = None
         self._photos: list[Any] | None = None  # set by ``prefetch`` for a list of views
         self._avatars: dict[int, Any] | None = None
+        self._masked: dict[str, str] = {}  # text as masked, once per view (a page shows it twice)
 
     @classmethod
     def for_provider(cls, need: Need, role: str, provider: Provider | None) -> NeedView:
@@ -52,8 +54,13 @@ class NeedView:
 
     def _text(self, text: str) -> str:
         """Free text of the customer's, masked for anyone they have not chosen."""
-        return text if self.exact else contact.for_providers(text, self.need.customer,
-                                                             self.need.address)
+        if self.exact:
+            return text
+        masked = self._masked.get(text)
+        if masked is None:
+            masked = self._masked[text] = contact.for_providers(text, self.need.customer,
+                                                                self.need.address)
+        return masked
 
     @property
     def title(self) -> str:
