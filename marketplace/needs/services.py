@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import TooManyRequests
 
 from marketplace.accounts.models import User
@@ -394,8 +395,13 @@ def remove_photo(user: User, need: Need, photo_id: int) -> None:
     db.session.commit()
 
 
+# A need read alone comes with its tags joined: one statement, where the tags' own select-in
+# load (what lists of needs use) is a second one as costly as the first.
+_WITH_TAGS = (joinedload(Need.tags),)
+
+
 def get(need_id: int) -> Need:
-    need = db.session.get(Need, need_id)
+    need = db.session.get(Need, need_id, options=_WITH_TAGS)
     if need is None or need.hidden_at is not None:
         raise NotFound("No such need.")
     return need
