@@ -113,8 +113,13 @@ def provider_offer(provider: Provider, need: Need) -> Offer | None:
     return db.session.scalar(_PROVIDER_OFFER, {"need": need.id, "provider": provider.id})
 
 
+# An offer read alone comes with its need (every caller asks it next) and the need's tags
+# joined: one statement, not three.
+_WITH_NEED = (joinedload(Offer.need).joinedload(Need.tags),)
+
+
 def get(offer_id: int) -> Offer:
-    offer = db.session.get(Offer, offer_id)
+    offer = db.session.get(Offer, offer_id, options=_WITH_NEED)
     if offer is None or offer.hidden_at is not None or offer.need.hidden_at is not None:
         raise NotFound("No such offer.")
     return offer
