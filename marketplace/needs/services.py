@@ -436,7 +436,9 @@ def posted_to(provider: Provider, need: Need) -> bool:
 
 def list_mine(user: User, status: str | None, cursor: str | None,
               limit: int) -> tuple[Sequence[Need], str | None]:
-    stmt = select(Need).where(Need.customer_id == user.id, Need.hidden_at.is_(None))
+    # each need's category joined: a lazy load per category shown was a statement each
+    stmt = (select(Need).options(joinedload(Need.category))
+            .where(Need.customer_id == user.id, Need.hidden_at.is_(None)))
     if status:
         stmt = stmt.where(Need.status == NeedStatus(status))
     return paginate(stmt, Need.id, cursor, limit)
