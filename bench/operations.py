@@ -13,10 +13,11 @@ measured on its own. It
    signs a customer and a provider in through the sign-in form; a second customer posts the
    needs the provider offers on while the offers are timed (one per call);
 3. with the garbage collector set as the server sets it (``gunicorn.conf.py``: the heap so far
-   frozen, collections rarer), times each operation of the mix ``--reps`` times after 5 warm-up calls (CPU time of this
-   process, ``time.process_time``: the app runs in it) and counts the SQL statements one call
-   runs; the baseline, in the same run, is ``GET /healthz`` (no statement: what every request
-   costs in Flask and its extensions), and each operation's ratio to it is printed.
+   frozen, collections rarer), times each operation of the mix ``--reps`` times after 5
+   warm-up calls (CPU time of this process, ``time.process_time``: the app runs in it) and
+   counts the SQL statements one call runs; the baseline, in the same run, is
+   ``GET /healthz`` (no statement: what every request costs in Flask and its extensions), and
+   each operation's ratio to it is printed.
 
 The figures are in docs/performance.md ("Load test").
 """
