@@ -166,6 +166,6 @@ def event_and_view(offer: Offer) -> tuple[dict[str, Any], OfferView]:
     read of the provider's reputation, profile and avatar: what a new offer's request needs
     before it commits, instead of reading them again for its answer after the commit."""
     read = _Read.of([offer])
-    customers, = _present([offer], read, for_customer=True)
-    providers, = _present([offer], read, for_customer=False)
-    return _event(customers), providers
+    [as_customer] = _present([offer], read, for_customer=True)
+    [as_provider] = _present([offer], read, for_customer=False)
+    return _event(as_customer), as_provider
