@@ -109,6 +109,9 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         # (marketplace/contact.py); numbers written with +country code are found in any case.
         "PHONE_REGIONS": env.get("PHONE_REGIONS", "US"),
         "RATING_PRIOR_WEIGHT": float(env.get("RATING_PRIOR_WEIGHT", "5")),
+        # How long a process keeps the platform's mean rating, the score's prior, before
+        # reading it again (offers.reputation.platform_mean); 0: read on every score.
+        "RATING_MEAN_SECONDS": float(env.get("RATING_MEAN_SECONDS", "60")),
         # "People like you" scores show only once this many such customers rated the provider
         # (offers.reputation.like_you; docs/api.md, "People like you").
         "LIKE_YOU_MIN_CUSTOMERS": int(env.get("LIKE_YOU_MIN_CUSTOMERS", "3")),

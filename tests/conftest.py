@@ -118,6 +118,9 @@ def make_test_app(url: str, **extra: Any) -> Flask:
         # Webhook receivers are local servers (tests/receiver.py); retries are not waited for.
         "WEBHOOKS_ALLOW_HTTP": True, "WEBHOOKS_ALLOW_PRIVATE": True,
         "WEBHOOKS_RETRY_SCHEDULE": "0,0", "WEBHOOKS_DISABLE_AFTER": 2,
+        # scores computed from the ratings each test writes: the platform mean read every
+        # time (test_ratings.py tests the kept value itself)
+        "RATING_MEAN_SECONDS": 0,
         **dict.fromkeys(RATE_LIMITS, "100000 per hour"),
         **extra,
     })

@@ -518,3 +518,35 @@ def test_reputation_statements_are_built_once_and_bound_per_call(app, rated_worl
     assert reputation.platform_mean() == 3.0
     info = reputation._statements.cache_info()
     assert (info.misses, info.hits) == (1, 4)
+
+
+def test_each_process_keeps_the_platform_mean_for_a_while(app, rated_world, monkeypatch):
+    """With ``RATING_MEAN_SECONDS`` set, the mean is read once and kept: a rating added meanwhile
+    moves it only once that time has passed (the rated provider's own counts move at once)."""
+    customer, provider_ids = rated_world
+    category = providers.category_by_slug("catering")
+    clock = [1000.0]
+    monkeypatch.setattr(reputation.time, "monotonic", lambda: clock[0])
+    monkeypatch.setitem(app.config, "RATING_MEAN_SECONDS", 60)
+    app.extensions.pop("platform_mean", None)
+    try:
+        _rate_a_done_job(customer, category, provider_ids[0], 5)
+        db.session.commit()
+        assert reputation.platform_mean() == 5.0
+        _rate_a_done_job(customer, category, provider_ids[1], 1)
+        db.session.commit()
+        clock[0] += 59
+        assert reputation.platform_mean() == 5.0  # kept
+        assert reputation.for_providers([provider_ids[1]])[provider_ids[1]]["count"] == 1
+        clock[0] += 1.5
+        assert reputation.platform_mean() == 3.0  # read again
+        monkeypatch.setitem(app.config, "RATING_MEAN_SECONDS", 0)
+        _rate_a_done_job(customer, category, provider_ids[2], 3)
+        db.session.commit()
+        clock[0] += 120
+        assert reputation.platform_mean() == 3.0
+        _rate_a_done_job(customer, category, provider_ids[2], 5)
+        db.session.commit()
+        assert reputation.platform_mean() == 3.5  # 0: never kept
+    finally:
+        app.extensions.pop("platform_mean", None)

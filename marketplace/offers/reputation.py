@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -41,8 +42,20 @@ def counted() -> Any:
 
 
 def platform_mean() -> float:
+    """The mean of every rating that counts on the platform: the prior of every score. Reading
+    it goes through every rating, and every offer shown asks for it, while one more rating
+    among thousands barely moves it: each process keeps the value it read for
+    ``RATING_MEAN_SECONDS`` (60; 0 reads it every time)."""
+    kept = current_app.extensions.get("platform_mean")
+    now = time.monotonic()
+    if kept is not None and now < kept[1]:
+        return kept[0]
     mean = db.session.scalar(_statements().mean)
-    return float(mean) if mean is not None else DEFAULT_PLATFORM_MEAN
+    value = float(mean) if mean is not None else DEFAULT_PLATFORM_MEAN
+    keep = float(current_app.config["RATING_MEAN_SECONDS"])
+    if keep > 0:
+        current_app.extensions["platform_mean"] = (value, now + keep)
+    return value
 
 
 class _Statements(NamedTuple):
