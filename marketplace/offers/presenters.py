@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.util import identity_key
 
+from marketplace.accounts.models import User
 from marketplace.extensions import db
 from marketplace.geo import band_index, cell_distance_km, distance_band
 from marketplace.media import services as media
@@ -125,11 +127,27 @@ _PROVIDERS = (select(Provider).options(joinedload(Provider.user))
 
 def _providers_of(offers: Sequence[Offer]) -> dict[int, Provider]:
     """The offers' providers and their users in one statement (later ``offer.provider`` and
-    ``provider.user`` come from the session), not two per offer."""
+    ``provider.user`` come from the session), not two per offer; none for those the session
+    holds already, with their users (a new offer's provider, who has just made it)."""
     ids = {o.provider_id for o in offers}
-    if not ids:
-        return {}
-    return {p.id: p for p in db.session.scalars(_PROVIDERS, {"ids": sorted(ids)})}
+    found = {}
+    for pid in ids:
+        provider = db.session.identity_map.get(identity_key(Provider, pid))
+        if provider is not None and _loaded(provider):
+            found[pid] = provider
+    missing = sorted(ids - found.keys())
+    if missing:
+        found.update((p.id, p) for p in db.session.scalars(_PROVIDERS, {"ids": missing}))
+    return found
+
+
+def _loaded(provider: Provider) -> bool:
+    """Whether ``provider`` and its user are in the session, neither expired (a commit expires
+    both): then presenting reads nothing more of them."""
+    if inspect(provider).expired or "user_id" in inspect(provider).unloaded:
+        return False
+    user = db.session.identity_map.get(identity_key(User, provider.user_id))
+    return user is not None and not inspect(user).expired
 
 
 def present_one(offer: Offer, *, for_customer: bool = False) -> OfferView:
