@@ -274,3 +274,18 @@ def add_once(row: object, conflict: str) -> None:
     except IntegrityError:
         db.session.rollback()
         raise Conflict(conflict) from None
+
+
+def commit_as_written() -> None:
+    """Commit, leaving what the session holds as this transaction wrote or read it instead of
+    expired: for a request that answers with what it has just written (a new need, offer or
+    message). Expired by the commit, the answer read every object in it again, a statement
+    each (the need, its customer, category, tags...), for values the request had in hand. What
+    a statement changed behind the ORM's back (a Core ``UPDATE``) is not in the objects; an
+    answer must not show it."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True

@@ -849,3 +849,13 @@ def test_offers_require_a_token(client, make_need):
     assert r.status_code == 401
     error_of(r)
     assert count_offers() == 0
+
+
+def test_a_needs_offer_count_reads_as_counted_after_an_offer(make_user, make_need,
+                                                            make_offer) -> None:
+    """An offer is counted in SQL and its commit keeps what the session holds as written
+    (``commit_as_written``): the need's count is read again, not the count from before."""
+    need = make_need(make_user())
+    make_offer(need)
+    make_offer(need)
+    assert need.offer_count == 2

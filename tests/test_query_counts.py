@@ -7,8 +7,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from conftest import need_data
 from images import png
 from sqlalchemy import event
 
@@ -190,12 +192,63 @@ def test_the_need_page_reads_its_photos_once(make_user: Any, make_need: Any, aut
     assert page.count(f"/needs/{need.id}/photos/") >= 2  # both shown
 
 
+def test_a_new_need_is_answered_as_written_not_read_again(make_user: Any,
+                                                        make_provider: Any) -> None:
+    """The answer to ``POST /api/v1/needs`` is the need as the request wrote it: after the
+    commit nothing it wrote (the need, its customer, its category) is read again, and the
+    answer is what reading it gives -- times sent with an offset included."""
+    customer = make_user()
+    make_provider()  # someone nearby to match
+    media.set_avatar(customer.user, png((20, 20), (1, 2, 3)))
+    plus_two = timezone(timedelta(hours=2))
+    expires = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=250_000)
+    body = need_data(title="Paint the #fence ?quote", max_offers=4, place="Austin",
+                     expires_at=expires.astimezone(plus_two).isoformat(),
+                     needed_by=(expires - timedelta(days=1)).astimezone(
+                         timezone(timedelta(hours=-5))).isoformat())
+    db.session.expire_all()
+    with statements() as seen:
+        r = customer.post("/api/v1/needs", json=body)
+    assert r.status_code == 201, r.get_json()
+    assert not [s for s in seen if re.match(r"SELECT (needs|users)\.", s)], seen
+    assert sum(bool(re.match(r"SELECT categories\.", s)) for s in seen) == 1, seen
+    answer = r.get_json()
+    assert answer["expires_at"] == expires.isoformat()  # in UTC, as read back
+    assert answer["topics"] == ["fence"] and answer["intents"] == ["quote"]
+    assert answer["customer"]["avatar"] is not None
+    assert answer == customer.get(f"/api/v1/needs/{answer['id']}").get_json()
+
+
+def test_a_new_message_is_answered_as_written_not_read_again(make_user: Any, make_need: Any,
+                                                            make_offer: Any,
+                                                            make_provider: Any) -> None:
+    """The message, its offer and need are not read again after the commit, and the answer is
+    the message as the thread shows it, to either side."""
+    customer, pro = make_user(), make_provider()
+    offer_id = make_offer(make_need(customer), pro).id
+    for sender, other in ((customer, pro), (pro, customer)):
+        db.session.expire_all()
+        with statements() as seen:
+            r = sender.post(f"/api/v1/offers/{offer_id}/messages", json={"body": "When?"})
+        assert r.status_code == 201, r.get_json()
+        assert sum(bool(re.match(r"SELECT offers\.", s)) for s in seen) == 1, [
+            s[:60] for s in seen]
+        assert not [s for s in seen if re.match(r"SELECT (messages|needs|users)\.", s)], [
+            s[:90] for s in seen]
+        answer = r.get_json()
+        thread = sender.get(f"/api/v1/offers/{offer_id}/messages").get_json()["items"]
+        assert [m for m in thread if m["id"] == answer["id"]] == [answer]
+        theirs = other.get(f"/api/v1/offers/{offer_id}/messages").get_json()["items"]
+        assert answer["id"] in [m["id"] for m in theirs]
+
+
 def test_making_an_offer_reads_the_providers_reputation_and_picture_once(
         make_user: Any, make_need: Any, make_provider: Any) -> None:
     """The customer's event and the provider's answer come from one read of the provider's
     reputation, profile and picture, made before the commit (before: read again after it),
     and the need's block is asked twice (the check, and again after the offer is counted),
-    not three times. What each side gets is what they read afterwards."""
+    not three times; the provider is read once. What each side gets is what they read
+    afterwards."""
     customer, pro = make_user(), make_provider()
     media.set_avatar(pro.user, png((20, 20), (4, 5, 6)))
     need = make_need(customer)
@@ -206,6 +259,8 @@ def test_making_an_offer_reads_the_providers_reputation_and_picture_once(
     assert sum(bool(re.match(r"SELECT avg\(ratings\.stars\)", s)) for s in seen) == 1, seen
     assert sum(bool(re.search(r"\bFROM avatars\b", s)) for s in seen) == 1, seen
     assert sum(bool(re.search(r"\bFROM blocks\b", s)) for s in seen) == 2, seen
+    # the provider was read to find who is offering; presenting them reads them no more
+    assert sum(bool(re.match(r"SELECT providers\.", s)) for s in seen) == 1, seen
     answer = r.get_json()
     assert answer["provider"]["avatar"] is not None
     assert answer == pro.get(f"/api/v1/offers/{answer['id']}").get_json()

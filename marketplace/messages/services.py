@@ -9,7 +9,7 @@ from sqlalchemy import select
 from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
 from marketplace.errors import Conflict
-from marketplace.extensions import db
+from marketplace.extensions import commit_as_written, db
 from marketplace.messages.models import Message
 from marketplace.messages.presenters import MessageView, body_for_provider, present
 from marketplace.notifications.outbox import notify
@@ -47,7 +47,7 @@ def send(user: User, offer_id: int, body: str) -> Message:
         "from": role, "sender_name": message.sender_name, "body": shown,
         "created_at": message.created_at,
     })
-    db.session.commit()
+    commit_as_written()  # the answer is the message as written
     return message
 
 

@@ -17,7 +17,7 @@ from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
 from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
-from marketplace.extensions import db, spend
+from marketplace.extensions import commit_as_written, db, spend
 from marketplace.geo import (
     Point,
     display_km,
@@ -98,7 +98,7 @@ def create(user: User, data: dict[str, Any]) -> Need:
         _notify_recipients(need, recipients, mentioned)
     else:
         _notify_matched(need, [(k, t) for k, t in found.pairs() if k != MENTION], mentioned)
-    db.session.commit()
+    commit_as_written()  # the answer is the need as written
     return need
 
 

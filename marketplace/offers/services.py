@@ -13,7 +13,7 @@ from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
 from marketplace.db_types import utcnow
 from marketplace.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
-from marketplace.extensions import add_once, db
+from marketplace.extensions import add_once, commit_as_written, db
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications.outbox import notify
@@ -87,6 +87,7 @@ def make_presented(user: User, need_id: int, data: dict[str, Any]) -> presenters
         if need.expires_at <= now:
             raise Conflict("This need has expired; it no longer takes offers.")
         raise Conflict("This need has all the offers it asked for.")
+    db.session.expire(need, ["offer_count"])  # counted in SQL: read again if it is asked for
     if blocks.is_blocked(need.customer_id, provider.id):  # blocked while we were checking
         db.session.rollback()
         raise NotFound("No such need.")
@@ -99,7 +100,7 @@ def make_presented(user: User, need_id: int, data: dict[str, Any]) -> presenters
     add_once(offer, "You already made an offer on this need; revise it instead.")
     event, view = presenters.event_and_view(offer)
     notify([need.customer_id], NotificationType.OFFER_RECEIVED, event)
-    db.session.commit()
+    commit_as_written()  # the answer is the offer as written
     return view
 
 
