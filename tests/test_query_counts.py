@@ -268,3 +268,14 @@ def test_making_an_offer_reads_the_providers_reputation_and_picture_once(
                  if n["type"] == "offer.received")
     as_customer = customer.get(f"/api/v1/offers/{answer['id']}").get_json()
     assert event["data"]["offer"] == as_customer
+
+
+def test_a_provider_reads_a_need_with_its_customer_in_one_statement(
+        make_user: Any, make_need: Any, make_provider: Any) -> None:
+    """A need read alone comes with its tags and customer joined: a provider's read (which asks
+    whether the customer is suspended) selects the need once and the customer not apart."""
+    customer, pro = make_user(), make_provider()
+    need_id = make_need(customer, title="Fix the #gate").id
+    seen = cost(lambda: pro.get(f"/api/v1/needs/{need_id}"))
+    assert sum(bool(re.match(r"SELECT needs\.", s)) for s in seen) == 1, seen
+    assert not [s for s in seen if re.match(r"SELECT (users|need_tags)\.", s)], seen

@@ -395,9 +395,10 @@ def remove_photo(user: User, need: Need, photo_id: int) -> None:
     db.session.commit()
 
 
-# A need read alone comes with its tags joined: one statement, where the tags' own select-in
-# load (what lists of needs use) is a second one as costly as the first.
-_WITH_TAGS = (joinedload(Need.tags),)
+# A need read alone comes with its tags and its customer joined: one statement, where the
+# tags' own select-in load (what lists of needs use) is a second one as costly as the first,
+# and every provider's read asks for the customer (are they suspended? blocking?).
+_WITH_TAGS = (joinedload(Need.tags), joinedload(Need.customer))
 
 
 def get(need_id: int) -> Need:
