@@ -398,11 +398,11 @@ def remove_photo(user: User, need: Need, photo_id: int) -> None:
 # A need read alone comes with its tags and its customer joined: one statement, where the
 # tags' own select-in load (what lists of needs use) is a second one as costly as the first,
 # and every provider's read asks for the customer (are they suspended? blocking?).
-_WITH_TAGS = (joinedload(Need.tags), joinedload(Need.customer))
+_READ_ALONE = (joinedload(Need.tags), joinedload(Need.customer))
 
 
 def get(need_id: int) -> Need:
-    need = db.session.get(Need, need_id, options=_WITH_TAGS)
+    need = db.session.get(Need, need_id, options=_READ_ALONE)
     if need is None or need.hidden_at is not None:
         raise NotFound("No such need.")
     return need

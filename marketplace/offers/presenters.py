@@ -144,7 +144,8 @@ def _providers_of(offers: Sequence[Offer]) -> dict[int, Provider]:
 def _loaded(provider: Provider) -> bool:
     """Whether ``provider`` and its user are in the session, neither expired (a commit expires
     both): then presenting reads nothing more of them."""
-    if inspect(provider).expired or "user_id" in inspect(provider).unloaded:
+    state = inspect(provider)
+    if state.expired or "user_id" in state.unloaded:
         return False
     user = db.session.identity_map.get(identity_key(User, provider.user_id))
     return user is not None and not inspect(user).expired
