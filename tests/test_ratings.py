@@ -526,7 +526,7 @@ def test_each_process_keeps_the_platform_mean_for_a_while(app, rated_world, monk
     customer, provider_ids = rated_world
     category = providers.category_by_slug("catering")
     clock = [1000.0]
-    monkeypatch.setattr(reputation.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(reputation, "monotonic", lambda: clock[0])
     monkeypatch.setitem(app.config, "RATING_MEAN_SECONDS", 60)
     app.extensions.pop("platform_mean", None)
     try:
@@ -539,14 +539,15 @@ def test_each_process_keeps_the_platform_mean_for_a_while(app, rated_world, monk
         assert reputation.platform_mean() == 5.0  # kept
         assert reputation.for_providers([provider_ids[1]])[provider_ids[1]]["count"] == 1
         clock[0] += 1.5
-        assert reputation.platform_mean() == 3.0  # read again
-        monkeypatch.setitem(app.config, "RATING_MEAN_SECONDS", 0)
-        _rate_a_done_job(customer, category, provider_ids[2], 3)
+        assert reputation.platform_mean() == 3.0  # read again, and kept from now
+        _rate_a_done_job(customer, category, provider_ids[2], 4)
         db.session.commit()
-        clock[0] += 120
         assert reputation.platform_mean() == 3.0
+        monkeypatch.setitem(app.config, "RATING_MEAN_SECONDS", 0)
+        clock[0] += 60  # the kept value has expired; from now on none is kept
+        assert reputation.platform_mean() == pytest.approx(10 / 3)
         _rate_a_done_job(customer, category, provider_ids[2], 5)
         db.session.commit()
-        assert reputation.platform_mean() == 3.5  # 0: never kept
+        assert reputation.platform_mean() == pytest.approx(15 / 4)  # not kept
     finally:
         app.extensions.pop("platform_mean", None)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 from collections import defaultdict
 from collections.abc import Iterable
+from time import monotonic
 from typing import Any, NamedTuple
 
 from flask import current_app
@@ -47,7 +47,7 @@ def platform_mean() -> float:
     among thousands barely moves it: each process keeps the value it read for
     ``RATING_MEAN_SECONDS`` (60; 0 reads it every time)."""
     kept = current_app.extensions.get("platform_mean")
-    now = time.monotonic()
+    now = monotonic()
     if kept is not None and now < kept[1]:
         return kept[0]
     mean = db.session.scalar(_statements().mean)
