@@ -28,7 +28,7 @@ from flask.testing import FlaskClient
 from pages import csrf_token
 from sqlalchemy import func, select, text
 
-from marketplace import create_app, lifecycle
+from marketplace import create_app, lifecycle, schemas
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
 from marketplace.extensions import db, limiter
@@ -52,6 +52,9 @@ KEEP = ("categories", "alembic_version", "notification_counter")
 AUSTIN = (30.2672, -97.7431)
 PUBLIC_URL = "https://nearby.test"  # where links in mail point (config PUBLIC_URL)
 ROOT = Path(__file__).resolve().parent.parent
+
+# every answer dumped the fast way is checked against marshmallow's own dump (schemas.Schema)
+schemas.CHECK_DUMPS = True
 
 
 def _pg_admin() -> Any:

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from datetime import UTC
 from typing import Any
 
 import marshmallow
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from marshmallow import fields
 from marshmallow.utils import get_value
 
 import marketplace
+from marketplace import schemas
 from marketplace.schemas import Schema
 
 
@@ -58,7 +62,9 @@ def test_values_are_read_as_marshmallow_reads_them(obj: Any, attr: str) -> None:
     assert Schema().get_attribute(obj, attr, default) == get_value(obj, attr, default)
 
 
-def test_a_proxy_is_asked_only_for_the_fields_dumped() -> None:
+def test_a_proxy_is_asked_only_for_the_fields_dumped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(schemas, "CHECK_DUMPS", False)  # it would ask a second time
+
     class TitleSchema(Schema):
         title = fields.String()
         role = fields.String()
@@ -84,3 +90,132 @@ def all_subclasses(cls: type) -> list[type]:
     for sub in cls.__subclasses__():
         found += [sub, *all_subclasses(sub)]
     return found
+
+
+# --------------------------------------------------------------------------------------------
+# dumping the fast way (Schema._serialize) gives what marshmallow's own walk gives
+
+
+class Shout(fields.String):
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else str(value).upper()
+
+
+class Cents(fields.Integer):
+    num_type = float  # type: ignore[assignment]
+
+
+class PartSchema(Schema):
+    name = fields.String()
+    size = fields.Integer()
+
+
+class EverySchema(Schema):
+    text = fields.String()
+    safe = schemas.SafeString()
+    count = fields.Integer()
+    counted = fields.Integer(as_string=True)
+    cents = Cents()
+    ratio = fields.Float()
+    flag = fields.Boolean()
+    shout = Shout()
+    when = fields.AwareDateTime()
+    renamed = fields.String(data_key="name_sent")
+    elsewhere = fields.Integer(attribute="other")
+    dotted = fields.String(attribute="part.name")
+    defaulted = fields.String(dump_default="none given")
+    part = fields.Nested(PartSchema, allow_none=True)
+    parts = fields.List(fields.Nested(PartSchema))
+    numbers = fields.List(fields.Integer())
+    computed = fields.Method("compute")
+    plain = fields.Raw()
+
+    def compute(self, obj: Any) -> str:
+        return f"computed {getattr(obj, 'count', None)!r}"
+
+
+class Thing:
+    pass
+
+
+class Part:
+    def __init__(self, name: Any, size: Any) -> None:
+        self.name, self.size = name, size
+
+
+ANY = st.one_of(st.none(), st.text(max_size=5), st.integers(), st.floats(allow_nan=False),
+                st.booleans())
+VALUES = {
+    "text": ANY, "safe": ANY, "count": st.one_of(st.none(), st.integers(), st.booleans(),
+                                                 st.floats(allow_nan=False,
+                                                           allow_infinity=False)),
+    "counted": st.one_of(st.none(), st.integers()), "cents": st.one_of(st.none(), st.integers()),
+    "ratio": st.one_of(st.none(), st.floats(allow_nan=False), st.integers(), st.booleans()),
+    "flag": st.one_of(st.none(), st.booleans(), st.integers(0, 1), st.sampled_from(["yes", "0"])),
+    "shout": ANY, "when": st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))),
+    "renamed": ANY, "other": st.one_of(st.none(), st.integers()), "defaulted": ANY,
+    "part": st.one_of(st.none(), st.builds(Part, st.text(max_size=3), st.integers())),
+    "parts": st.lists(st.builds(Part, st.text(max_size=3), st.integers()), max_size=3),
+    "numbers": st.one_of(st.none(), st.lists(st.integers(), max_size=3)),
+    "plain": ANY,
+}
+
+
+@st.composite
+def things(draw: st.DrawFn) -> Thing:
+    """An object with any of the fields' attributes (an absent one is missing)."""
+    thing = Thing()
+    for name, values in VALUES.items():
+        if draw(st.booleans()):
+            setattr(thing, name, draw(values))
+    return thing
+
+
+@given(things())
+def test_a_dump_is_marshmallows_dump(thing: Thing) -> None:
+    schema = EverySchema()
+    fast = schemas.Schema._serialize(schema, thing)
+    theirs = marshmallow.Schema._serialize(schema, thing)
+    assert fast == theirs
+    assert list(fast) == list(theirs)  # the same keys in the same order
+    assert EverySchema(many=True).dump([thing, thing]) == [theirs, theirs]
+
+
+@given(things())
+def test_a_dict_is_dumped_as_marshmallow_dumps_it(thing: Thing) -> None:
+    data = {**vars(thing), "part": {"name": "tap", "size": 3}}
+    schema = EverySchema()
+    assert schemas.Schema._serialize(schema, data) == marshmallow.Schema._serialize(schema, data)
+
+
+def test_plain_values_are_dumped_without_marshmallows_calls_per_field(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(schemas, "CHECK_DUMPS", False)
+    calls: list[str] = []
+    real = fields.Field.serialize
+
+    def counted(self: fields.Field, attr: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(attr)
+        return real(self, attr, *args, **kwargs)
+
+    monkeypatch.setattr(fields.Field, "serialize", counted)
+    thing = Thing()
+    thing.text, thing.count, thing.ratio, thing.flag, thing.renamed = "a", 1, 0.5, True, None
+    dumped = EverySchema(only=("text", "count", "ratio", "flag", "renamed", "computed")).dump(thing)
+    assert dumped == {"text": "a", "count": 1, "ratio": 0.5, "flag": True, "name_sent": None,
+                      "computed": "computed 1"}
+    assert calls == ["computed"]  # only the field that reads no attribute
+
+
+def test_the_check_in_tests_catches_a_dump_that_differs(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert schemas.CHECK_DUMPS  # tests/conftest.py
+
+    class Wrong(PartSchema):
+        @property
+        def _plan(self) -> Any:  # a plan that reads the wrong attribute for "name"
+            plan = PartSchema()._plan
+            return [(key, "size" if key == "name" else attr, *rest)
+                    for key, attr, *rest in plan]
+
+    with pytest.raises(AssertionError, match="dumped"):
+        Wrong().dump(Part("tap", 3))
