@@ -1,6 +1,6 @@
 """What each operation of the load mix costs the server, alone: CPU time and SQL statements.
 
-    .venv/bin/python -m bench.operations [--needs 20] [--reps 100] [--only TEXT]
+    .venv/bin/python -m bench.operations [--needs 20] [--reps 100] [--only TEXT] [--instructions]
 
 ``bench/load.py`` measures the whole mix against gunicorn; this says which operations of it
 cost the most, without the network or the other users, so a change to one of them can be
@@ -19,6 +19,12 @@ measured on its own. It
    ``GET /healthz`` (no statement: what every request costs in Flask and its extensions), and
    each operation's ratio to it is printed.
 
+With ``--instructions`` it runs itself under valgrind's callgrind and counts the machine
+instructions of each call instead of timing it: on a shared virtual machine whose speed
+drifts by up to 2x within the hour, CPU time cannot tell a 5% change from noise, while the
+same code counts the same instructions within about 1% whatever else the machine does. The
+app runs some 50 times slower there, so fewer calls are counted (``--reps``, 20 is plenty).
+
 The figures are in docs/performance.md ("Load test").
 """
 
@@ -29,7 +35,10 @@ import gc
 import os
 import random
 import re
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -39,16 +48,66 @@ from bench.common import load_note, out
 from bench.load import AUSTIN, PASSWORD, SPREAD_KM, point_near, rate_limit_settings, seed
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+CALLGRIND_DIR = "BENCH_OPERATIONS_CALLGRIND"  # set in the run under valgrind: where it dumps
+
+
+def under_callgrind() -> None:
+    """Run this benchmark again under callgrind, counting nothing until an operation's calls
+    start (``Counter``); the same hash seed every run, so dict orders do not move the count."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    where = tempfile.mkdtemp(prefix="bench-operations-callgrind-")
+    env = {**os.environ, CALLGRIND_DIR: where, "PYTHONHASHSEED": "0"}
+    try:
+        done = subprocess.run([valgrind, "--tool=callgrind", "--instr-atstart=no",
+                               f"--callgrind-out-file={where}/callgrind.out", "--log-file="
+                               f"{where}/valgrind.log", sys.executable, "-m", "bench.operations",
+                               *sys.argv[1:]], env=env, check=False)
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+    raise SystemExit(done.returncode)
+
+
+class Counter:
+    """Instructions per call of an operation, in this process run under callgrind: counting
+    is switched on for the calls, then the count is dumped to a file of its own and read."""
+
+    def __init__(self, where: str) -> None:
+        self.where, self.dumps = where, 0
+
+    def _control(self, *args: str) -> None:
+        subprocess.run(["callgrind_control", *args, str(os.getpid())], check=True,
+                       capture_output=True)
+
+    def per_call(self, call: Callable[[], Any], reps: int) -> float:
+        self._control("--instr=on")
+        for _ in range(reps):
+            call()
+        self._control("--instr=off")
+        self._control("--dump")
+        self.dumps += 1
+        with open(f"{self.where}/callgrind.out.{self.dumps}") as dumped:
+            total = re.search(r"^totals: (\d+)", dumped.read(), re.M)
+        if total is None:
+            raise SystemExit(f"no totals in callgrind's dump {self.dumps}")
+        return int(total.group(1)) / reps
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--needs", type=int, default=20, help="needs posted per customer (20)")
-    p.add_argument("--reps", type=int, default=100, help="timed calls per operation (100)")
+    p.add_argument("--reps", type=int,
+                   help="timed calls per operation (100; 20 with --instructions)")
     p.add_argument("--only", help="only the operations whose name contains this")
     p.add_argument("--show-sql", action="store_true",
                    help="print the statements of one call of each operation measured")
+    p.add_argument("--instructions", action="store_true",
+                   help="count instructions per call under valgrind's callgrind, not CPU time")
     args = p.parse_args()
+    args.reps = args.reps or (20 if args.instructions else 100)
+    if args.instructions and not os.environ.get(CALLGRIND_DIR):
+        under_callgrind()  # runs this again under valgrind; does not return
     for name in rate_limit_settings():
         os.environ[name] = "1000000 per hour"
     fd, path = tempfile.mkstemp(prefix="bench-operations-", suffix=".sqlite3")
@@ -125,7 +184,9 @@ def run(url: str, args: argparse.Namespace) -> None:
     fresh = [post_need(seeded.customers[1], pro.category).json["id"]
              for _ in range(args.reps + 6)]
     out(f"bench.operations: SQLite, {sum(map(len, needs.values())):,} needs, {len(offers)} "
-        f"offers, {args.reps} calls per operation; {load_note()}")
+        f"offers, {args.reps} calls per operation; "
+        + ("instructions counted by valgrind's callgrind" if os.environ.get(CALLGRIND_DIR)
+           else load_note()))
 
     ops: dict[str, Callable[[], Any]] = {
         "GET /healthz (baseline)": lambda: client.get("/healthz"),
@@ -174,25 +235,31 @@ def run(url: str, args: argparse.Namespace) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    out(f"  {'operation':36s} {'CPU ms':>8s} {'x base':>7s} {'statements':>10s}  status")
+    counter = Counter(os.environ[CALLGRIND_DIR]) if os.environ.get(CALLGRIND_DIR) else None
+    unit = "M instr" if counter else "CPU ms"
+    out(f"  {'operation':36s} {unit:>8s} {'x base':>7s} {'statements':>10s}  status")
     base = None
     for name, call in ops.items():
         if args.only and args.only not in name and base is not None:
             continue
         for _ in range(5):
             response = call()
-        times = []
-        for _ in range(args.reps):
-            t0 = time.process_time()
-            call()
-            times.append(time.process_time() - t0)
+        if counter:
+            figure = counter.per_call(call, args.reps) / 1e6
+        else:
+            times = []
+            for _ in range(args.reps):
+                t0 = time.process_time()
+                call()
+                times.append(time.process_time() - t0)
+            figure = statistics.mean(times) * 1000
         before = counted[0]
         shown.clear()
         call()
         statements = counted[0] - before
-        ms = statistics.mean(times) * 1000
-        base = base or ms
-        out(f"  {name:36s} {ms:8.2f} {ms / base:7.1f} {statements:10d}  {response.status_code}")
+        base = base or figure
+        out(f"  {name:36s} {figure:8.2f} {figure / base:7.1f} {statements:10d}  "
+            f"{response.status_code}")
         if args.show_sql:
             for statement in shown:
                 out("      " + " ".join(statement.split())[:300])
