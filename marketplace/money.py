@@ -185,6 +185,7 @@ def _decimal(text: str, loc: Locale) -> Decimal | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # as format_amount: a feed page pre-fills 25 boxes
 def input_text(amount: int, currency: str, locale: str | None = None) -> str:
     """An amount as a form box pre-fills it, in the locale's digits without the symbol:
     ``125050`` -> ``"1,250.50"`` (en_US), ``"1.250,50"`` (de_DE); ``parse_amount`` reads it."""
