@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload
 from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
 from marketplace.errors import Forbidden, NotFound
-from marketplace.extensions import db
+from marketplace.extensions import db, rows
 from marketplace.media import services as media
 from marketplace.media.models import MediaBlob, NeedPhoto
 from marketplace.needs import feed as feeds
@@ -95,6 +95,10 @@ _FEED_NEEDS = (select(Need)
                .where(Need.id.in_(bindparam("ids", expanding=True))))
 
 
+_OFFERED = select(Offer.need_id).where(Offer.provider_id == bindparam("provider"),
+                                       Offer.need_id.in_(bindparam("ids", expanding=True)))
+
+
 def _feed_views(provider: Provider, slots: Sequence[feeds.Slot]) -> list[NeedView]:
     ids = [slot.need_id for slot in slots]
     if not ids:
@@ -102,8 +106,7 @@ def _feed_views(provider: Provider, slots: Sequence[feeds.Slot]) -> list[NeedVie
     by_id = {n.id: n for n in db.session.scalars(_FEED_NEEDS, {"ids": ids}).unique()}
     # Every need here is open and matches, so the role is settled by one query for the
     # provider's offers among them instead of a role lookup per need.
-    offered = set(db.session.scalars(select(Offer.need_id).where(
-        Offer.provider_id == provider.id, Offer.need_id.in_(ids))))
+    offered = set(rows(_OFFERED, {"provider": provider.id, "ids": ids}).scalars())
     return prefetch([NeedView.for_provider(by_id[i], "offering_provider" if i in offered
                                            else "matched_provider", provider) for i in ids])
 

@@ -24,7 +24,7 @@ from flask_talisman import Talisman
 from flask_wtf import CSRFProtect
 from limits import parse_many
 from limits.storage import MemoryStorage
-from sqlalchemy import MetaData
+from sqlalchemy import Executable, MetaData, Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 
@@ -262,6 +262,18 @@ def rate_limit_headers(app: Flask) -> None:
         except Exception:  # storage unreachable: the limiter logs it; the response stands
             return response
         return response
+
+
+def rows(statement: Executable, params: dict[str, Any] | None = None) -> Result[Any]:
+    """Run a statement that reads plain columns (no ORM objects) on the session's connection,
+    in its transaction, after the flush of pending changes the ORM's own execute would make:
+    what ``db.session.execute`` answers, without its per-statement ORM work (some 60 us of
+    CPU a statement here, more than SQLite takes to run most of them). For the reads asked on
+    most requests (blocks, the feed's, a page's resume point)."""
+    session = db.session()
+    if session.autoflush:
+        session.flush()  # nothing pending: it returns at once
+    return session.connection().execute(statement, params)
 
 
 def add_once(row: object, conflict: str) -> None:

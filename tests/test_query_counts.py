@@ -11,10 +11,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from conftest import need_data
+from flask_sqlalchemy.session import Session as FlaskSession
 from images import png
 from sqlalchemy import event
 
 from marketplace import lifecycle
+from marketplace.blocks import services as blocks
+from marketplace.blocks.models import Block
 from marketplace.extensions import db
 from marketplace.media import services as media
 from marketplace.messages import services as messages
@@ -279,3 +282,70 @@ def test_a_provider_reads_a_need_with_its_customer_in_one_statement(
     seen = cost(lambda: pro.get(f"/api/v1/needs/{need_id}"))
     assert sum(bool(re.match(r"SELECT needs\.", s)) for s in seen) == 1, seen
     assert not [s for s in seen if re.match(r"SELECT (users|need_tags)\.", s)], seen
+
+
+# --------------------------------------------------------------------------------------------
+# extensions.rows: the plain reads asked on most requests skip the ORM's execute, and still see
+# what the request has added but not yet flushed (the ORM's autoflush, kept)
+
+
+@contextmanager
+def orm_executes() -> Iterator[list[str]]:
+    """The statements run through the ORM's execute (any session) inside the block."""
+    seen: list[str] = []
+
+    def note(state: Any) -> None:
+        seen.append(" ".join(str(state.statement).split()))
+
+    event.listen(FlaskSession, "do_orm_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(FlaskSession, "do_orm_execute", note)
+
+
+def test_a_plain_read_sees_what_the_request_has_not_flushed(make_user: Any,
+                                                            make_provider: Any) -> None:
+    customer, pro = make_user(), make_provider()
+    db.session.add(Block(customer_id=customer.user.id, provider_id=pro.provider.id))
+    assert blocks.customers_blocking(pro.provider.id) == {customer.user.id}
+    assert blocks.is_blocked(customer.user.id, pro.provider.id)
+    db.session.rollback()
+    assert blocks.customers_blocking(pro.provider.id) == set()
+
+
+def test_a_plain_read_flushes_nothing_under_no_autoflush(make_user: Any,
+                                                         make_provider: Any) -> None:
+    customer, pro = make_user(), make_provider()
+    with db.session.no_autoflush:
+        db.session.add(Block(customer_id=customer.user.id, provider_id=pro.provider.id))
+        assert blocks.customers_blocking(pro.provider.id) == set()  # as session.execute would
+    db.session.rollback()
+
+
+def test_the_feeds_plain_reads_skip_the_orms_execute(make_user: Any, make_provider: Any,
+                                                     make_need: Any) -> None:
+    customer, pro = make_user(), make_provider()
+    make_need(customer)
+    db.session.expire_all()
+    with orm_executes() as orm:
+        r = pro.client.get("/api/v1/feed", headers={"Authorization": f"Bearer {pro.token}"})
+    assert r.status_code == 200 and len(r.json["items"]) == 1
+    assert len(orm) >= 3  # the token, the provider, the needs: ORM objects
+    assert not any(s.startswith(("SELECT blocks.", "SELECT offers.need_id", "SELECT needs.id, "
+                                 "needs.lat, needs.lon, needs.radius_km, need_recipients"))
+                   for s in orm), orm
+
+
+def test_a_providers_categories_come_with_it(make_user: Any, make_provider: Any,
+                                            make_need: Any) -> None:
+    """The feed and a provider's read of a need ask what the provider serves: its categories
+    are joined to it (providers.provider_of), not lazily loaded in a statement of their own."""
+    customer, pro = make_user(), make_provider()
+    need = make_need(customer)
+    bearer = {"Authorization": f"Bearer {pro.token}"}
+    for path in ("/api/v1/feed", f"/api/v1/needs/{need.id}"):
+        db.session.rollback()  # a new transaction, as a request of its own has
+        with statements() as ran:
+            assert pro.client.get(path, headers=bearer).status_code == 200
+        assert not [s for s in ran if s.lstrip().startswith("SELECT categories.")], path

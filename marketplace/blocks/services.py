@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, delete, select, update
 
 from marketplace.accounts.models import User
 from marketplace.blocks.models import Block, Contact
-from marketplace.extensions import db
+from marketplace.extensions import db, rows
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
 
@@ -54,16 +54,16 @@ _BLOCKING = select(Block.customer_id).where(Block.provider_id == bindparam("prov
 def is_blocked(customer_id: int | None, provider_id: int) -> bool:
     if customer_id is None:
         return False
-    return db.session.scalar(_BLOCKED, {"customer": customer_id,
-                                        "provider": provider_id}) is not None
+    return rows(_BLOCKED, {"customer": customer_id,
+                           "provider": provider_id}).scalar() is not None
 
 
 def blocked_provider_ids(customer_id: int) -> set[int]:
-    return set(db.session.scalars(_BLOCKED_BY, {"customer": customer_id}))
+    return set(rows(_BLOCKED_BY, {"customer": customer_id}).scalars())
 
 
 def customers_blocking(provider_id: int) -> set[int]:
-    return set(db.session.scalars(_BLOCKING, {"provider": provider_id}))
+    return set(rows(_BLOCKING, {"provider": provider_id}).scalars())
 
 
 def favourite_providers(customer_id: int) -> Sequence[Provider]:

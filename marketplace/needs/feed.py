@@ -34,7 +34,7 @@ from sqlalchemy import Float, bindparam, literal, or_, select, union_all
 from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
 from marketplace.db_types import utcnow
-from marketplace.extensions import db
+from marketplace.extensions import db, rows
 from marketplace.geo import (
     CELL_SLACK_KM,
     DISTANCE_BANDS,
@@ -132,6 +132,22 @@ def _statement(shapes: tuple[Shape, ...], blocking: bool, among: bool) -> Any:
     return members[0] if len(members) == 1 else union_all(*members)
 
 
+@lru_cache(maxsize=4)
+def _direct_statement(blocking: bool, among: bool) -> Any:
+    """``Feed.direct``'s statement, built once per shape (asked on every feed page)."""
+    stmt = (select(Need.id, Need.lat, Need.lon, Need.radius_km, NeedRecipient.via)
+            .join(NeedRecipient, NeedRecipient.need_id == Need.id)
+            .where(NeedRecipient.provider_id == bindparam("provider"),
+                   Need.status == NeedStatus.OPEN, Need.hidden_at.is_(None),
+                   Need.customer_id.not_in(SUSPENDED), Need.expires_at > bindparam("now"),
+                   Need.customer_id != bindparam("user_id")))
+    if blocking:
+        stmt = stmt.where(Need.customer_id.not_in(bindparam("blocking", expanding=True)))
+    if among:
+        stmt = stmt.where(Need.id.in_(bindparam("among", expanding=True)))
+    return stmt
+
+
 class Feed:
     """The queries of one provider's feed, as of now."""
 
@@ -206,20 +222,16 @@ class Feed:
         p = self.provider
         if not p.takes_work:
             return []
-        stmt = (select(Need.id, Need.lat, Need.lon, Need.radius_km, NeedRecipient.via)
-                .join(NeedRecipient, NeedRecipient.need_id == Need.id)
-                .where(NeedRecipient.provider_id == p.id, Need.status == NeedStatus.OPEN,
-                       Need.hidden_at.is_(None), Need.customer_id.not_in(SUSPENDED),
-                       Need.expires_at > self.params["now"],
-                       Need.customer_id != p.user_id))
+        params = {"provider": p.id, "now": self.params["now"], "user_id": p.user_id}
         if self.blocking:
-            stmt = stmt.where(Need.customer_id.not_in(self.blocking))
+            params["blocking"] = self.blocking
         if among is not None:
-            stmt = stmt.where(Need.id.in_(list(among)))
+            params["among"] = list(among)
+        stmt = _direct_statement(bool(self.blocking), among is not None)
         # A need sent by a tag subscription keeps to the distance rule (as of now); one sent
         # to a favourite or by an @mention goes wherever the provider is.
         slots = [Slot(band_index(cell_distance_km(p.base_lat, p.base_lon, row.lat, row.lon)),
-                      row.id) for row in db.session.execute(stmt)
+                      row.id) for row in rows(stmt, params)
                  if row.via != "tag" or self._band_of(row.lat, row.lon, row.radius_km) is not None]
         return sorted(slots, key=_order)
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 
 from marketplace.accounts.models import User
 from marketplace.db_types import utcnow
-from marketplace.extensions import db
+from marketplace.extensions import db, rows
 from marketplace.notifications.models import Notification
 
 # the two subqueries' own names for the table (built once, not per read)
@@ -93,7 +93,7 @@ _RESUME_POINT = (select(func.coalesce(func.max(Notification.id), 0),
 def resume_point(user_id: int) -> tuple[int, int, int]:
     """The newest notification id, the unread count and the newest seq, read together: a page
     rendered with them counts exactly what its live connection will replay after them."""
-    newest, unread, seq = db.session.execute(_RESUME_POINT, {"user_id": user_id}).one()
+    newest, unread, seq = rows(_RESUME_POINT, {"user_id": user_id}).one()
     return int(newest), int(unread), int(seq)
 
 

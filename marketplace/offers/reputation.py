@@ -21,7 +21,7 @@ from flask import current_app
 from sqlalchemy import and_, bindparam, func, literal_column, or_, select, union_all
 
 from marketplace.accounts.models import User
-from marketplace.extensions import db
+from marketplace.extensions import db, rows
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.offers.models import Offer
 from marketplace.ratings.models import SUB_SCORES, Rating, near_tile
@@ -99,7 +99,7 @@ def for_providers(provider_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     hist: dict[int, dict[str, int]] = {i: {str(s): 0 for s in range(1, 6)} for i in ids}
     sums: dict[int, list[int]] = {i: [0] * (2 * len(SUB_SCORES)) for i in ids}
     statements = _statements()
-    for pid, stars, n, *given in db.session.execute(statements.histogram, {"ids": ids}):
+    for pid, stars, n, *given in rows(statements.histogram, {"ids": ids}):
         hist[pid][str(stars)] = n
         totals = sums[pid]
         for k, value in enumerate(given):
@@ -108,8 +108,7 @@ def for_providers(provider_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
                          else None) for k, name in enumerate(SUB_SCORES)}
             for pid, totals in sums.items()}
     jobs: dict[int, dict[str, int]] = {i: {"completed": 0, "dropped": 0} for i in ids}
-    for pid, status, cancelled_by_provider, n in db.session.execute(statements.jobs,
-                                                                    {"ids": ids}):
+    for pid, status, cancelled_by_provider, n in rows(statements.jobs, {"ids": ids}):
         if status == NeedStatus.COMPLETED:
             jobs[pid]["completed"] += n
         elif cancelled_by_provider:
@@ -241,7 +240,7 @@ def like_you(viewer_id: int | None, provider_ids: Iterable[int],
         params.update(zip(_TILE_NAMES, near_tiles(*place), strict=True))
     stmt = _like_you_statement(place is not None)
     first: dict[tuple[str, int], dict[int, tuple[int, int]]] = defaultdict(dict)
-    for grp, pid, cid, stars, rid in db.session.execute(stmt, params) if ids else ():
+    for grp, pid, cid, stars, rid in rows(stmt, params) if ids else ():
         seen = first[(grp, pid)].get(cid)
         if seen is None or rid < seen[0]:
             first[(grp, pid)][cid] = (rid, stars)

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from marketplace.accounts.models import User
 from marketplace.errors import Conflict, Invalid, NotFound
@@ -18,7 +19,10 @@ from marketplace.signals.parser import parse_subscription
 # The lookups most requests make, built once with bound values (building a statement and its
 # cache key cost more than running it).
 _ALL_CATEGORIES = select(Category).order_by(Category.name)
-_PROVIDER_OF = select(Provider).where(Provider.user_id == bindparam("user"))
+# a provider's own requests (the feed, a need read, an offer) ask what it serves: its
+# categories come joined, not lazily in a second statement
+_PROVIDER_OF = (select(Provider).options(joinedload(Provider.categories))
+                .where(Provider.user_id == bindparam("user")))
 _BY_HANDLE = select(Provider).where(Provider.handle == bindparam("handle"))
 
 
@@ -55,7 +59,7 @@ def provider_of(user: User) -> Provider | None:
         provider = kept[1].get(user.id)
         if provider is not None and inspect(provider).persistent:
             return provider
-    provider = db.session.scalar(_PROVIDER_OF, {"user": user.id})
+    provider = db.session.execute(_PROVIDER_OF, {"user": user.id}).unique().scalar()
     if provider is not None:
         transaction = db.session().get_transaction()  # (the lookup may have begun it)
         if kept is None or kept[0] is not transaction:
