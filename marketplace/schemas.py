@@ -34,6 +34,12 @@ def _as_is(field: fields.Field) -> type | None:
     return None
 
 
+def _from_dict(obj: dict[str, Any], key: str, default: Any) -> Any:
+    """A dict's value as marshmallow's ``get_value`` reads it: the item, else the attribute
+    (a dict has no ``__missing__`` to call)."""
+    return obj[key] if key in obj else getattr(obj, key, default)
+
+
 class Schema(marshmallow.Schema):
     """Every schema of the app. A field's value is read straight off an object by name, which
     is what marshmallow ends up doing for one. marshmallow first asks ``hasattr(obj,
@@ -46,7 +52,8 @@ class Schema(marshmallow.Schema):
     marshmallow's four calls per field (``serialize``, ``get_value``, the accessor and the
     field's ``_serialize``): most values of an answer are strings, numbers and None that
     marshmallow returns unchanged, and a feed page has some 700 of them. What the plan cannot
-    say the same way goes to marshmallow: a dict or a sequence being dumped, a dotted
+    say the same way goes to marshmallow: a sequence or a mapping other than a plain dict
+    being dumped (a dict's values are read as ``get_value`` reads them), a dotted
     ``attribute``, a field that reads no attribute (Method, Function) or that has a
     ``dump_default``, and a value that is missing. ``CHECK_DUMPS`` compares the two in tests."""
 
@@ -71,8 +78,12 @@ class Schema(marshmallow.Schema):
     def _serialize(self, obj: Any, *, many: bool = False) -> Any:
         if many and obj is not None:
             return [self._serialize(item) for item in obj]
-        if hasattr(type(obj), "__getitem__"):
+        if type(obj) is dict:
+            read = _from_dict
+        elif hasattr(type(obj), "__getitem__"):
             return super()._serialize(obj)
+        else:
+            read = getattr
         ret = {}
         accessor = self.get_attribute
         for key, attribute, name, field, value_type, by_name in self._plan:
@@ -81,7 +92,7 @@ class Schema(marshmallow.Schema):
                 if value is not missing:
                     ret[key] = value
                 continue
-            value = getattr(obj, attribute, missing)
+            value = read(obj, attribute, missing)
             if value is missing:
                 continue  # no dump_default (else not by name): marshmallow leaves it out
             if value is None and value_type is not None or type(value) is value_type:
