@@ -377,6 +377,10 @@ class LiveMixin:
         STATE.sockets.append(self.sio)
         if STATE.connected >= STATE.expected_sockets:
             STATE.all_connected.set()
+        # No request until every socket is up: a need posted while a provider it matches was
+        # still connecting was stored and emitted to nobody, and counted as lost (these clients
+        # only listen; they do not replay on connect, as docs/events.md has a client do).
+        STATE.all_connected.wait(timeout=90)
 
     def _on_disconnect(self, *_reason: Any) -> None:
         if not STATE.closing:
