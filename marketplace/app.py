@@ -159,8 +159,8 @@ def register_extensions(app: Flask) -> None:
     openapi.init_app(app)
     realtime.init_app(app)
     # a matched need is queued for e-mail alerts in the transaction that stores it
-    outbox.on_store(alerts.queue_matched)
-    outbox.on_store(webhooks.owe_deliveries)  # deliveries commit with their notifications
+    outbox.on_queue(alerts.queue_matched)
+    outbox.on_queue(webhooks.owe_deliveries)  # deliveries commit with their notifications
     security_headers(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -29,7 +29,7 @@ from marketplace.geo import grid_cell_centre
 from marketplace.messages import services as messages
 from marketplace.needs.models import Need, NeedStatus
 from marketplace.notifications import outbox, types
-from marketplace.notifications.models import Notification
+from marketplace.notifications.models import Notification, NotificationCounter
 from marketplace.notifications.types import NotificationType
 from marketplace.offers import services as offers
 from marketplace.offers.models import Offer, OfferStatus
@@ -1147,3 +1147,34 @@ def test_a_store_hook_sees_the_batch_inside_the_transaction_and_rolls_back_with_
         assert seen == [] and stored(since, "need.expired") == []
     finally:
         outbox._store_hooks.remove(hook)
+
+
+def test_a_queue_hook_reads_before_the_ids_and_writes_after_them(cast, make_need):
+    before: list[tuple[int, str, int]] = []
+    after: list[tuple[int, int, int]] = []
+
+    def hook(session: Any, queued: list[tuple[int, Any, dict[str, Any]]]) -> Any:
+        # nothing of the batch is stored yet, and the counter has not moved
+        rows = session.execute(select(func.count()).select_from(Notification)).scalar_one()
+        before.extend((uid_, str(type_), rows) for uid_, type_, _data in queued)
+        counter = session.execute(select(NotificationCounter.last_id)).scalar_one()
+
+        def then(batch: list[tuple[int, Any]]) -> None:
+            for uid_, event_ in batch:
+                stored_ = session.execute(select(func.count()).select_from(Notification)
+                                          .where(Notification.id == event_["id"])).scalar_one()
+                after.append((uid_, stored_, event_["id"] - counter))
+        return then
+
+    outbox.on_queue(hook)
+    outbox.on_queue(hook)  # registering twice runs it once
+    try:
+        rows_before = len(stored())
+        post(cast, make_need)
+        pros = sorted(uid(p) for p in cast.pros)
+        assert sorted(before) == [(u, "need.matched", rows_before) for u in pros]
+        # then the rows exist, with the ids the counter gave after the hook had read
+        assert sorted(u for u, _n, _d in after) == pros
+        assert all(n == 1 and 1 <= d <= len(pros) for _u, n, d in after)
+    finally:
+        outbox._queue_hooks.remove(hook)

@@ -310,3 +310,48 @@ def test_after_a_rotation_both_secrets_verify_until_the_overlap_ends(app: Flask,
         assert Verifier(new).verify(last.body, last.headers)
         with pytest.raises(Exception, match="signature"):
             Verifier(old).verify(last.body, last.headers)
+
+
+def test_what_is_owed_with_a_notification_is_read_before_the_counter_row_is_locked(
+        make_user: Any, make_provider: Any, make_need: Any) -> None:
+    """Every commit that stores notifications waits for the counter row that gives them ids
+    until the one holding it commits; the webhooks and the alert settings of the recipients
+    are read before that row is taken, and only the deliveries, which name the ids, after."""
+    from sqlalchemy import event, select
+
+    from marketplace.alerts.models import QueuedAlert
+    from marketplace.notifications.models import Notification
+
+    provider = make_provider(make_user("Pia Provider"))
+    r = provider.put("/api/v1/me/alerts", json={"categories": ["catering"]})
+    assert r.status_code == 200, r.get_json()
+    with receiving() as receiver:
+        register(provider, receiver.url)
+        statements: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            statements.append(" ".join(statement.split()))
+
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            need = make_need(make_user("Cy Customer"), title="Tacos for 40")
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+
+    def first(prefix: str) -> int:
+        return next(i for i, s in enumerate(statements) if s.startswith(prefix))
+
+    locked = first("UPDATE notification_counter")
+    assert first("SELECT webhooks.id") < locked
+    assert first("SELECT alert_settings.user_id") < locked
+    assert first("INSERT INTO alert_queue") < locked  # names no notification
+    assert first("INSERT INTO notifications") < first("INSERT INTO webhook_deliveries")
+    # and what was owed is as before: the delivery names the stored notification, the alert
+    # is queued for the need
+    [notification] = db.session.scalars(select(Notification).where(
+        Notification.user_id == provider.user.id, Notification.type == "need.matched")).all()
+    [delivery] = db.session.scalars(select(WebhookDelivery)).all()
+    assert delivery.notification_id == notification.id
+    assert json.loads(delivery.payload)["id"] == notification.id
+    assert [(a.user_id, a.need_id) for a in db.session.scalars(select(QueuedAlert))] == [
+        (provider.user.id, need.id)]

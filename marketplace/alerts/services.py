@@ -3,7 +3,7 @@
 Opt-in, off by default: per category, for direct asks (an @mention, a need sent to
 favourites) and for the tags one subscribes to (``settings``, ``save``).
 
-Queue: ``queue_matched`` is an ``outbox.on_store`` hook, so a matched need is queued for a
+Queue: ``queue_matched`` is an ``outbox.on_queue`` hook, so a matched need is queued for a
 provider's alert in the very transaction that stores its ``need.matched`` notification -- never
 one without the other. Providers who are online then (a live connection) are not queued.
 
@@ -46,7 +46,7 @@ from marketplace.money import format_amount
 from marketplace.needs import services as needs
 from marketplace.needs.models import Need, NeedRecipient, NeedStatus
 from marketplace.needs.presenters import summary
-from marketplace.notifications.outbox import Event
+from marketplace.notifications.outbox import Queued
 from marketplace.notifications.types import NotificationType
 from marketplace.providers import services as providers
 from marketplace.providers.models import Category, Provider
@@ -156,17 +156,19 @@ def online_user_ids(session: Session, user_ids: Iterable[int]) -> set[int]:
         LiveConnection.user_id.in_(ids), LiveConnection.connected_at >= stale_before())))
 
 
-def queue_matched(session: Session, batch: list[tuple[int, Event]]) -> None:
-    """The ``outbox.on_store`` hook: queue each ``need.matched`` whose recipient wants an alert
-    for it. Reads only opted-in users (few), never every recipient of a large fan-out."""
+def queue_matched(session: Session, queued: Queued) -> None:
+    """The ``outbox.on_queue`` hook: queue each ``need.matched`` whose recipient wants an alert
+    for it. Reads only opted-in users (few), never every recipient of a large fan-out. All of it
+    is done before the notifications get their ids (nothing here names them), so none of it
+    holds up another commit that stores notifications."""
     by_need: dict[int, list[tuple[int, dict[str, Any]]]] = {}
-    matched = NotificationType.NEED_MATCHED.value  # once: an enum's value is a descriptor call
-    for uid, event in batch:
-        if event["type"] == matched:
-            need = event["data"]["need"]
+    matched = NotificationType.NEED_MATCHED
+    for uid, type_, data in queued:
+        if type_ is matched:
+            need = data["need"]
             by_need.setdefault(need["id"], []).append((uid, need))
     if not by_need:
-        return
+        return None
     rows = []
     # who wants any alert beyond their categories (opted-in users: few)
     flags: dict[int, tuple[bool, bool]] = {uid: (d, t) for uid, d, t in session.execute(
@@ -202,6 +204,7 @@ def queue_matched(session: Session, batch: list[tuple[int, Event]]) -> None:
     if rows:
         now = utcnow()
         session.execute(insert(QueuedAlert), [{**row, "queued_at": now} for row in rows])
+    return None
 
 
 # --- sending --------------------------------------------------------------------------------

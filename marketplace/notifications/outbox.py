@@ -89,10 +89,16 @@ _emitters: list[Emitter] = []
 SignalEmitter = Callable[[list[tuple[int, str, dict[str, Any]]]], None]
 _signal_emitters: list[SignalEmitter] = []
 # Called inside the storing transaction, after the notifications are inserted, with the batch
-# as it will be emitted: for work that must commit or roll back with them (webhook deliveries,
-# e-mail alert queues).
+# as it will be emitted: for work that must commit or roll back with them and needs their ids.
 StoreHook = Callable[[Session, list[tuple[int, Event]]], None]
 _store_hooks: list[StoreHook] = []
+# What is queued, as ``(user_id, type, payload)``: the batch before it has ids.
+Queued = list[tuple[int, NotificationType, dict[str, Any]]]
+# Called in the same transaction before the batch gets its ids, so before the counter row is
+# locked: reads there hold no other commit up. Returns what to do with the stored batch, if
+# anything (webhook deliveries, e-mail alert queues).
+QueueHook = Callable[[Session, Queued], Callable[[list[tuple[int, Event]]], None] | None]
+_queue_hooks: list[QueueHook] = []
 
 
 def jsonable(value: Any) -> Any:
@@ -143,6 +149,18 @@ def on_signal(emitter: SignalEmitter) -> None:
         _signal_emitters.append(emitter)
 
 
+def on_queue(hook: QueueHook) -> None:
+    """Register work to do in the transaction that stores a batch of notifications, in two
+    steps: ``hook`` gets the session and what is queued, ``(user_id, type, payload)``, before
+    the batch is given ids -- every storing commit waits for the counter row that gives them,
+    so what is read there is read without holding anyone up -- and returns None, or a function
+    to call with the new ``(user_id, Event)`` pairs once they are inserted (before the commit).
+    What either writes commits or rolls back with the notifications. It must not ``notify``.
+    Register a module-level function: registering the same one again does nothing."""
+    if hook not in _queue_hooks:
+        _queue_hooks.append(hook)
+
+
 def on_store(hook: StoreHook) -> None:
     """Register work to do in the transaction that stores a batch of notifications: ``hook``
     gets the session and the new ``(user_id, Event)`` pairs, after they are inserted and before
@@ -157,7 +175,9 @@ def _before_commit(session: Session) -> None:
     if not pending:
         return
     session.flush()
+    after = [then for hook in _queue_hooks if (then := hook(session, pending)) is not None]
     count = len(pending)
+    # from here to the commit, every other storing transaction waits for this row
     last = session.execute(
         update(NotificationCounter).where(NotificationCounter.id == 1)
         .values(last_id=NotificationCounter.last_id + count)
@@ -188,6 +208,8 @@ def _before_commit(session: Session) -> None:
         event.wire = f'{{"id":{id_},"seq":{seq},{tail}'
         batch.append((uid, event))
     _insert(session, rows, now)
+    for then in after:
+        then(batch)
     for hook in _store_hooks:
         hook(session, batch)
     events.extend(batch)

@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +27,7 @@ from marketplace.db_types import ID_SET_SQL, id_set, id_set_value, utcnow
 from marketplace.errors import Conflict, Invalid, NotFound
 from marketplace.extensions import db
 from marketplace.notifications import outbox
-from marketplace.notifications.outbox import Event
+from marketplace.notifications.outbox import Event, Queued
 from marketplace.notifications.types import NotificationType
 from marketplace.pagination import paginate
 from marketplace.webhooks import outbound
@@ -199,25 +200,31 @@ _HOOKS_OF = {
 }
 
 
-def owe_deliveries(session: Session, batch: list[tuple[int, Event]]) -> None:
-    """Outbox store hook: one delivery per (notification, enabled webhook of its recipient that
-    wants its type), written in the notification's transaction."""
-    user_ids = list({uid for uid, _event in batch})
+def owe_deliveries(session: Session,
+                   queued: Queued) -> Callable[[list[tuple[int, Event]]], None] | None:
+    """Outbox queue hook: one delivery per (notification, enabled webhook of its recipient that
+    wants its type), written in the notification's transaction. The webhooks are read before
+    the batch has its ids; the deliveries, which name them, are written once it has."""
+    user_ids = list({uid for uid, _type, _data in queued})
     hooks: dict[int, list[tuple[int, list[str]]]] = {}
     dialect = session.get_bind().dialect.name
     for id_, uid, types in session.execute(_HOOKS_OF[dialect],
                                            {"ids": id_set_value(dialect, user_ids)}):
         hooks.setdefault(uid, []).append((id_, types))
     if not hooks:
-        return
-    now = utcnow()
-    owed = [{"webhook_id": id_, "notification_id": event["id"], "type": event["type"],
-             "payload": event.wire, "status": PENDING, "attempts": 0, "next_at": now,
-             "created_at": now}
-            for uid, event in batch for id_, types in hooks.get(uid, ())
-            if event["type"] in types]
-    if owed:
-        session.execute(WebhookDelivery.__table__.insert(), owed)
+        return None
+
+    def owe(batch: list[tuple[int, Event]]) -> None:
+        now = utcnow()
+        owed = [{"webhook_id": id_, "notification_id": event["id"], "type": event["type"],
+                 "payload": event.wire, "status": PENDING, "attempts": 0, "next_at": now,
+                 "created_at": now}
+                for uid, event in batch for id_, types in hooks.get(uid, ())
+                if event["type"] in types]
+        if owed:
+            session.execute(WebhookDelivery.__table__.insert(), owed)
+
+    return owe
 
 
 # --- delivering ---------------------------------------------------------------------------
