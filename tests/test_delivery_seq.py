@@ -68,6 +68,44 @@ def test_a_batch_numbers_each_recipient_on_from_its_last(app: Flask,
         select(Notification).where(Notification.user_id.in_([a, b, c])))}
 
 
+def test_a_small_batch_on_postgresql_holds_the_counter_row_for_one_statement(
+        app: Flask, backend: str, emitted_wire: list[str]) -> None:
+    """Every commit that stores notifications waits for the counter row until the one holding
+    it commits. On PostgreSQL a small batch's seqs are worked out in its INSERT, so between
+    taking the row and the commit there is that one statement (it was two: read the seqs,
+    then insert), and the seqs are those two would give: on from each recipient's last, in
+    the order queued, several for one recipient consecutive."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has no row locks: its write lock is the database's")
+    a, b = users(2)
+    notify([a], "message.received", message_data("before"))
+    db.session.commit()
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    notify_each("message.received", [(a, message_data("x")), (b, message_data("y")),
+                                     (a, message_data("z"))])
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        db.session.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    locked = next(i for i, s in enumerate(statements)
+                  if s.startswith("UPDATE notification_counter"))
+    [insert_] = statements[locked + 1:]
+    assert insert_.startswith("INSERT INTO notifications") and insert_.endswith("RETURNING id, seq")
+    got = seqs_by_user([a, b])
+    assert [s for _i, s in got[a]] == [1, 2, 3] and [s for _i, s in got[b]] == [1]
+    notes = db.session.scalars(select(Notification).where(Notification.user_id == a)
+                               .order_by(Notification.seq)).all()
+    assert [n.data.get("body") for n in notes] == ["before", "x", "z"]
+    live = {e["id"]: e["seq"] for e in map(json.loads, emitted_wire)}
+    assert live == {n.id: n.seq for n in db.session.scalars(
+        select(Notification).where(Notification.user_id.in_([a, b])))}
+
+
 def test_a_fan_out_numbers_every_recipient_with_one_statement(app: Flask) -> None:
     """A need matched to many providers (COPY_FROM_ROWS and more: PostgreSQL's COPY path): one
     statement reads every recipient's last seq, whatever their number."""

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import column, event, insert, table, text, update
+from sqlalchemy import bindparam, column, event, insert, table, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -176,25 +176,17 @@ def _before_commit(session: Session) -> None:
         return
     session.flush()
     after = [then for hook in _queue_hooks if (then := hook(session, pending)) is not None]
-    count = len(pending)
-    # from here to the commit, every other storing transaction waits for this row
-    last = session.execute(
-        update(NotificationCounter).where(NotificationCounter.id == 1)
-        .values(last_id=NotificationCounter.last_id + count)
-        .returning(NotificationCounter.last_id)
-    ).scalar_one()
-    seqs = _last_seqs(session, [uid for uid, _type, _data in pending])
+    # Everything that needs no id or seq is made before the counter row is taken: from there
+    # to the commit, every other storing transaction waits for it.
     now = utcnow()
     created = now.isoformat()
     created_json = encode(created)
-    rows, events, batch = [], session.info.setdefault(_SENT, []), []
     # each payload object's JSON, its sentence and what follows the id and seq in the wire
     # text, made once per (type, payload object): a fan-out shares a few payloads among all
     # its recipients (the queue holds them for the batch, so their ids stay theirs)
     tails: dict[tuple[NotificationType, int], tuple[str, str, dict[str, Any]]] = {}
-    for i, (uid, type_, data) in enumerate(pending):
-        id_ = last - count + 1 + i
-        seqs[uid] = seq = seqs[uid] + 1
+    made = []
+    for uid, type_, data in pending:
         known = tails.get((type_, id(data)))
         if known is None:
             body, said = _dumps(data), types.text(type_, data)
@@ -202,17 +194,68 @@ def _before_commit(session: Session) -> None:
                     f'"data":{body}}}')
             rest = {"type": type_.value, "created_at": created, "text": said, "data": data}
             known = tails[type_, id(data)] = (body, tail, rest)
-        body, tail, rest = known
-        rows.append((id_, uid, seq, type_, body))
+        made.append((uid, type_, known))
+    count = len(pending)
+    last = session.execute(
+        update(NotificationCounter).where(NotificationCounter.id == 1)
+        .values(last_id=NotificationCounter.last_id + count)
+        .returning(NotificationCounter.last_id)
+    ).scalar_one()
+    first = last - count + 1
+    seqs = _store(session, [(first + i, uid, type_, known[0])
+                            for i, (uid, type_, known) in enumerate(made)], now)
+    events, batch = session.info.setdefault(_SENT, []), []
+    for i, (uid, _type, (_body, tail, rest)) in enumerate(made):
+        id_, seq = first + i, seqs[i]
         event = Event(id=id_, seq=seq, **rest)
         event.wire = f'{{"id":{id_},"seq":{seq},{tail}'
         batch.append((uid, event))
-    _insert(session, rows, now)
     for then in after:
         then(batch)
     for hook in _store_hooks:
         hook(session, batch)
     events.extend(batch)
+
+
+# A small batch on PostgreSQL in one round trip: each row's seq is its recipient's last stored
+# one plus its place among the batch's rows for that recipient (``k``, from 1), worked out in
+# the INSERT itself. Run after the counter row is taken, so (read committed: a snapshot per
+# statement) it sees every seq committed before; the row stays locked until this commits.
+_INSERT_NUMBERED = text(
+    "INSERT INTO notifications (id, user_id, seq, type, data, created_at) "
+    "SELECT v.id, v.user_id, coalesce((SELECT max(n.seq) FROM notifications AS n "
+    "WHERE n.user_id = v.user_id), 0) + v.k, v.type, CAST(v.data AS json), :created_at "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:user_ids AS integer[]), CAST(:ks AS integer[]), "
+    "CAST(:types AS text[]), CAST(:datas AS text[])) AS v(id, user_id, k, type, data) "
+    "RETURNING id, seq"
+).bindparams(bindparam("created_at", type_=Notification.__table__.c.created_at.type))
+
+
+def _store(session: Session, rows: list[tuple[int, int, NotificationType, str]],
+           created_at: datetime) -> list[int]:
+    """Insert the batch, rows of ``(id, user_id, type, JSON text)`` in id order, each
+    recipient's numbered on from its last seq, every row created at ``created_at``; the seq of
+    each row, in their order. With the counter row locked (``_before_commit``)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql" and len(rows) < COPY_FROM_ROWS:
+        places: dict[int, int] = {}
+        ks = []
+        for _id, uid, _type, _body in rows:
+            places[uid] = k = places.get(uid, 0) + 1
+            ks.append(k)
+        got = dict(session.execute(_INSERT_NUMBERED, {
+            "ids": [r[0] for r in rows], "user_ids": [r[1] for r in rows], "ks": ks,
+            "types": [r[2].value for r in rows], "datas": [r[3] for r in rows],
+            "created_at": created_at}).all())
+        return [got[r[0]] for r in rows]
+    last = _last_seqs(session, [uid for _id, uid, _type, _body in rows])
+    numbered, seqs = [], []
+    for id_, uid, type_, body in rows:
+        last[uid] = seq = last[uid] + 1
+        numbered.append((id_, uid, seq, type_, body))
+        seqs.append(seq)
+    _insert(session, numbered, created_at)
+    return seqs
 
 
 def _last_seqs(session: Session, user_ids: list[int]) -> dict[int, int]:
