@@ -15,11 +15,14 @@ import pytest
 from conftest import error_of
 from flask import Flask
 from receiver import receiving
+from sqlalchemy import event, select
 from standardwebhooks.webhooks import Webhook as Verifier
 
+from marketplace.alerts.models import QueuedAlert
 from marketplace.db_types import utcnow
 from marketplace.extensions import db
 from marketplace.moderation import services as moderation
+from marketplace.notifications.models import Notification
 from marketplace.webhooks import outbound
 from marketplace.webhooks.models import Webhook, WebhookDelivery
 from marketplace.webhooks.services import deliver_due
@@ -317,11 +320,6 @@ def test_what_is_owed_with_a_notification_is_read_before_the_counter_row_is_lock
     """Every commit that stores notifications waits for the counter row that gives them ids
     until the one holding it commits; the webhooks and the alert settings of the recipients
     are read before that row is taken, and only the deliveries, which name the ids, after."""
-    from sqlalchemy import event, select
-
-    from marketplace.alerts.models import QueuedAlert
-    from marketplace.notifications.models import Notification
-
     provider = make_provider(make_user("Pia Provider"))
     r = provider.put("/api/v1/me/alerts", json={"categories": ["catering"]})
     assert r.status_code == 200, r.get_json()

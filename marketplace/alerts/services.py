@@ -168,7 +168,7 @@ def queue_matched(session: Session, queued: Queued) -> None:
             need = data["need"]
             by_need.setdefault(need["id"], []).append((uid, need))
     if not by_need:
-        return None
+        return
     rows = []
     # who wants any alert beyond their categories (opted-in users: few)
     flags: dict[int, tuple[bool, bool]] = {uid: (d, t) for uid, d, t in session.execute(
@@ -204,7 +204,6 @@ def queue_matched(session: Session, queued: Queued) -> None:
     if rows:
         now = utcnow()
         session.execute(insert(QueuedAlert), [{**row, "queued_at": now} for row in rows])
-    return None
 
 
 # --- sending --------------------------------------------------------------------------------
