@@ -71,8 +71,8 @@ def from_env(**overrides: Any) -> dict[str, Any]:
         # it forever. The live subscription keeps its own connection, without this limit.
         "REDIS_SOCKET_TIMEOUT": float(env.get("REDIS_SOCKET_TIMEOUT", "2")),
         # The database unreachable: seconds to wait for a new connection (PostgreSQL), and the
-        # Retry-After of the 503 a request then gets (errors.py). Connections are tested before
-        # use (pool_pre_ping), so the app recovers by itself once the database is back.
+        # Retry-After of the 503 a request then gets (errors.py). A server's connections are
+        # tested before use (pool_pre_ping), so the app recovers by itself once it is back.
         "DATABASE_CONNECT_TIMEOUT": int(env.get("DATABASE_CONNECT_TIMEOUT", "5")),
         "UNAVAILABLE_RETRY_AFTER": int(env.get("UNAVAILABLE_RETRY_AFTER", "5")),
         # How long a request with an Idempotency-Key holds its key (api/idempotency.py): longer
@@ -265,9 +265,13 @@ def redis_timeouts(config: dict[str, Any]) -> dict[str, float]:
 
 
 def engine_options(config: dict[str, Any]) -> dict[str, Any]:
-    """Every pooled connection is tested before a request uses it (a database restart leaves
-    the pool's connections dead; the next request then gets a new one, not an error), and a
-    new PostgreSQL connection gives up after DATABASE_CONNECT_TIMEOUT seconds."""
+    """A database server's pooled connections are tested before a request uses one (a restart
+    of the server leaves them dead; the next request then gets a new one, not an error), and
+    a new PostgreSQL connection gives up after DATABASE_CONNECT_TIMEOUT seconds. An SQLite
+    file's connections are in this process and cannot be cut off, so they are not tested:
+    the test was one more statement on every request."""
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return {}
     options: dict[str, Any] = {"pool_pre_ping": True}
     if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         options["connect_args"] = {"connect_timeout": config["DATABASE_CONNECT_TIMEOUT"]}

@@ -42,3 +42,24 @@ def test_an_unknown_sqlite_synchronous_stops_the_start_naming_the_setting(monkey
     monkeypatch.setenv("SQLITE_SYNCHRONOUS", value)
     with pytest.raises(ValueError, match="SQLITE_SYNCHRONOUS must be one of NORMAL, FULL, EXTRA"):
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "test-secret"})
+
+
+def test_a_request_on_sqlite_runs_no_connection_test(tmp_path, monkeypatch):
+    """An SQLite file cannot drop the process's connections, so none is tested on checkout
+    (``pool_pre_ping`` was a ``SELECT 1`` on every request); a server's still are (the restart
+    tests in test_faults_answers.py)."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'c.sqlite3'}",
+                      "SECRET_KEY": "test-secret"})
+    with app.app_context():
+        db.create_all()
+        pings: list[object] = []
+        monkeypatch.setattr(type(db.engine.dialect), "do_ping",
+                            lambda self, connection: pings.append(connection) or True)
+        client = app.test_client()
+        for _ in range(3):
+            assert client.get("/api/v1/categories").status_code == 200
+        db.engine.dispose()
+    assert pings == []
+    server = create_app({"SQLALCHEMY_DATABASE_URI": "postgresql://nobody@127.0.0.1:1/none",
+                         "SECRET_KEY": "test-secret"})
+    assert server.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is True
