@@ -17,9 +17,9 @@ from markupsafe import Markup, escape
 from marketplace.db_types import utcnow
 from marketplace.money import format_amount, input_text
 from marketplace.web.i18n import (
+    reader,
     viewer_display_locale,
     viewer_distance_unit,
-    viewer_locale,
     viewer_zone,
 )
 from marketplace.web.radius import KM_PER_MILE
@@ -31,12 +31,12 @@ _THRESHOLD = 0.85
 
 
 def money(value: dict[str, Any]) -> str:
-    return format_amount(value["amount"], value["currency"], viewer_locale())
+    return format_amount(value["amount"], value["currency"], reader().locale)
 
 
 def amount_input(value: dict[str, Any]) -> str:
     """What an amount box is pre-filled with: "1,250.50" (en_US), "1.250,50" (de_DE)."""
-    return input_text(value["amount"], value["currency"], viewer_locale())
+    return input_text(value["amount"], value["currency"], reader().locale)
 
 
 def _aware(value: Any) -> datetime | None:
@@ -56,9 +56,8 @@ def when_text(value: Any) -> str:
     moment = _aware(value)
     if moment is None:
         return ""
-    name = viewer_zone()
-    this_year = utcnow().astimezone(zoneinfo.ZoneInfo(name)).year
-    return _when_text(moment, name, viewer_display_locale(), this_year)
+    r = reader()
+    return _when_text(moment, r.zone, r.display, r.year)
 
 
 # Babel's formatting is the costly part of a page's times, and pages show the same moments
@@ -80,10 +79,6 @@ def wall_time(value: Any) -> str:
     if moment is None:
         return ""
     return moment.astimezone(zoneinfo.ZoneInfo(viewer_zone())).strftime("%Y-%m-%dT%H:%M")
-
-
-def _full(moment: datetime) -> str:
-    return _full_text(moment, viewer_zone(), viewer_display_locale())
 
 
 @functools.lru_cache(maxsize=8192)
@@ -108,24 +103,38 @@ def relative_text(value: Any, now: datetime | None = None) -> str:
     return ""  # unreachable: a minute or more always has a unit
 
 
-def _time_element(value: Any, mark: str, say: Any) -> Markup:
-    """``<time datetime="…Z" title="full" {mark}>{say(moment)}</time>``; nothing for None."""
-    moment = _aware(value)
-    if moment is None:
-        return Markup("")
+@functools.lru_cache(maxsize=8192)
+def _time_open(moment: datetime, zone_name: str, locale: str) -> str:
+    """``<time datetime="…Z" title="full"`` of a moment for a zone and locale (every time
+    element of a page starts so; kept like the texts in it)."""
     # escape() each part (markupsafe's C speedups), not Markup.format's Python formatter
-    return Markup(f'<time datetime="{escape(_iso(moment))}" title="{escape(_full(moment))}" '
-                  f'{mark}>{escape(say(moment))}</time>')
+    return (f'<time datetime="{escape(_iso(moment))}" '
+            f'title="{escape(_full_text(moment, zone_name, locale))}"')
+
+
+@functools.lru_cache(maxsize=8192)
+def _when_element(moment: datetime, zone_name: str, locale: str, this_year: int) -> Markup:
+    return Markup(f"{_time_open(moment, zone_name, locale)} data-local>"
+                  f"{escape(_when_text(moment, zone_name, locale, this_year))}</time>")
 
 
 def when(value: Any) -> Markup:
     """An absolute time: ``<time datetime="…Z" title="full">Thu, Dec 3, 2:43 PM</time>``."""
-    return _time_element(value, "data-local", when_text)
+    moment = _aware(value)
+    if moment is None:
+        return Markup("")
+    r = reader()
+    return _when_element(moment, r.zone, r.display, r.year)
 
 
 def ago(value: Any) -> Markup:
     """A relative time that stays current: ``<time data-relative …>5 minutes ago</time>``."""
-    return _time_element(value, "data-relative", relative_text)
+    moment = _aware(value)
+    if moment is None:
+        return Markup("")
+    r = reader()
+    return Markup(f"{_time_open(moment, r.zone, r.display)} data-relative>"
+                  f"{escape(relative_text(moment))}</time>")
 
 
 def until(value: Any) -> Markup:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 from babel import Locale, UnknownLocaleError
 from flask import g, has_request_context, request
 from flask_login import current_user
 
+from marketplace.db_types import utcnow
 from marketplace.extensions import db
 
 DEFAULT_ZONE = "UTC"
@@ -66,32 +67,49 @@ def _from_account(attribute: str) -> str | None:
     return None
 
 
-def viewer_zone() -> str:
-    """The zone this page's times are rendered in (looked up once per request)."""
-    if not has_request_context():
-        return DEFAULT_ZONE
-    if "viewer_zone" not in g:
-        g.viewer_zone = valid_zone(_from_account("time_zone")) or DEFAULT_ZONE
-    return g.viewer_zone
+class Reader(NamedTuple):
+    """How this request's pages write times and amounts: the reader's zone, their locale, the
+    English of its territory (``display_locale``) and this year in their zone."""
+
+    zone: str
+    locale: str
+    display: str
+    year: int
 
 
-def viewer_locale() -> str:
-    """The reader's locale (Babel name): the account's, else the request's languages."""
+def reader() -> Reader:
+    """The request's reader, worked out once per request (a page asks for it for every time
+    and amount it shows; ``remember`` forgets it)."""
     if not has_request_context():
-        return DEFAULT_LOCALE
-    if "viewer_locale" not in g:
+        return Reader(DEFAULT_ZONE, DEFAULT_LOCALE, display_locale(DEFAULT_LOCALE),
+                      utcnow().year)
+    found = g.get("reader")
+    if found is None:
+        zone = valid_zone(_from_account("time_zone")) or DEFAULT_ZONE
         chosen = valid_locale(_from_account("locale"))
         if chosen is None:
             for tag, _quality in request.accept_languages:
                 chosen = valid_locale(tag)
                 if chosen:
                     break
-        g.viewer_locale = chosen or DEFAULT_LOCALE
-    return g.viewer_locale
+        locale = chosen or DEFAULT_LOCALE
+        found = g.reader = Reader(zone, locale, display_locale(locale),
+                                  utcnow().astimezone(zoneinfo.ZoneInfo(zone)).year)
+    return found
+
+
+def viewer_zone() -> str:
+    """The zone this page's times are rendered in."""
+    return reader().zone
+
+
+def viewer_locale() -> str:
+    """The reader's locale (Babel name): the account's, else the request's languages."""
+    return reader().locale
 
 
 def viewer_display_locale() -> str:
-    return display_locale(viewer_locale())
+    return reader().display
 
 
 def remember(user: Any, zone: str | None, locale: str | None) -> bool:
@@ -104,8 +122,7 @@ def remember(user: Any, zone: str | None, locale: str | None) -> bool:
         user.locale, changed = locale, True
     if changed:
         db.session.commit()
-        g.pop("viewer_locale", None)
-        g.pop("viewer_zone", None)
+        g.pop("reader", None)
     return changed
 
 
