@@ -9,15 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from flask_login import login_user
 from pages import dom, field_errors, value_of
 from sqlalchemy import select
 
+from marketplace.accounts import sessions
 from marketplace.accounts.models import User
 from marketplace.extensions import db
 from marketplace.money import format_amount, parse_amount
 from marketplace.needs.models import Need
 from marketplace.offers.models import Offer
-from marketplace.web.filters import relative_text
+from marketplace.web import i18n
+from marketplace.web.filters import ago, relative_text, until, when
 from marketplace.web.forms import people_words
 
 GOOD = {"title": "Paella for 12", "category": "catering", "budget": "350.50",
@@ -153,6 +156,34 @@ def test_the_browser_tells_the_account_its_zone_and_language(auth: Any, make_use
     when = page.find("time", datetime="2031-06-14T23:30:00Z")
     assert when.text() == "Sun, 15 Jun 2031, 01:30"
     assert page.find("span", cls="price").text() == "400,00 $"  # (the DOM text collapses NBSP)
+
+
+def test_a_request_works_its_reader_out_once_and_again_after_the_browser_tells(
+        app: Any, make_user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page asks for the reader's zone and locale for every time and amount it shows: the
+    account is read for them once per request, and again once the browser has told it new
+    ones (``i18n.remember``), so what follows in that request is written the new way."""
+    user = db.session.get(User, make_user().user.id)
+    asked: list[str] = []
+    read = i18n._from_account
+    monkeypatch.setattr(i18n, "_from_account", lambda name: asked.append(name) or read(name))
+    moment = datetime(2031, 6, 14, 23, 30, tzinfo=UTC)
+    with app.test_request_context("/", headers={"Accept-Language": "en-US"}):
+        sessions.start(user, remember=False)
+        login_user(user)
+        shown = [when(moment), until(moment), ago(moment), when(moment)]
+        assert asked == ["time_zone", "locale"]
+        assert shown[0] == shown[3] and ">Sat, Jun 14, 2031, 11:30 PM</time>" in shown[0]
+        assert i18n.remember(user, "Europe/Berlin", "de-DE")
+        assert ">Sun, 15 Jun 2031, 01:30</time>" in when(moment)
+        assert 'title="Sunday, 15 June 2031' in ago(moment)
+        assert asked == ["time_zone", "locale"] * 2
+    with app.app_context(), app.test_request_context("/"):  # a request of its own reads
+        # the account again
+        sessions.start(user, remember=False)
+        login_user(user)
+        assert ">Sun, 15 Jun 2031, 01:30</time>" in when(moment)
+        assert asked == ["time_zone", "locale"] * 3
 
 
 def test_relative_times_read_as_people_say_them() -> None:
