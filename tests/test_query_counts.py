@@ -16,8 +16,12 @@ from images import png
 from sqlalchemy import event
 
 from marketplace import lifecycle
+from marketplace.accounts import auth
+from marketplace.accounts import services as accounts
+from marketplace.accounts.models import User
 from marketplace.blocks import services as blocks
 from marketplace.blocks.models import Block
+from marketplace.db_types import utcnow
 from marketplace.extensions import db
 from marketplace.media import services as media
 from marketplace.messages import services as messages
@@ -349,3 +353,25 @@ def test_a_providers_categories_come_with_it(make_user: Any, make_provider: Any,
         with statements() as ran:
             assert pro.client.get(path, headers=bearer).status_code == 200
         assert not [s for s in ran if s.lstrip().startswith("SELECT categories.")], path
+
+
+def test_an_api_token_finds_its_account_in_one_statement(app: Any, make_user: Any) -> None:
+    """Every API request starts with the token's lookup: the token and its account are one
+    statement, and the token's ``user`` is then the account read with it (no second one)."""
+    person = make_user()
+    user_id = person.user.id
+    user = db.session.get(User, user_id)
+    token, secret = accounts.create_token(user, "counted")
+    token.last_used_at = utcnow()  # just used: the lookup has nothing to write
+    db.session.commit()
+    token_id = token.id
+    db.session.remove()
+    with statements() as seen:
+        found = auth.token_for(secret)
+        assert found is not None and found.user.id == user_id
+        assert auth.user_for_token(secret) is found.user
+    assert len(seen) == 2, seen  # once per call: the second call reads the row again
+    db.session.remove()
+    assert auth.token_for(secret + "x") is None
+    accounts.revoke_token(db.session.get(User, user_id), token_id)
+    assert auth.token_for(secret) is None
