@@ -2,6 +2,7 @@
 way a write that a unique constraint may refuse is made, and ``limited``, the one way a route
 takes a rate limit."""
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -237,6 +238,13 @@ def spend(setting: str, *identity: str) -> bool:
     return all([strategy.hit(item, prefix, setting, *identity) for item in items])
 
 
+@functools.lru_cache(maxsize=256)
+def _policy(limits: str) -> tuple[str, ...]:
+    """A limit setting's windows as RateLimit-Policy writes them ("5;w=60", "20;w=3600"): a
+    pure function of the setting, asked on every limited response."""
+    return tuple(f"{item.amount};w={item.get_expiry()}" for item in sorted(parse_many(limits)))
+
+
 def rate_limit_headers(app: Flask) -> None:
     """The IETF draft's headers (draft-ietf-httpapi-ratelimit-headers) next to Flask-Limiter's
     X-RateLimit-*, on every limited route: ``RateLimit-Limit`` / ``-Remaining`` of the nearest
@@ -256,9 +264,9 @@ def rate_limit_headers(app: Flask) -> None:
             response.headers["RateLimit-Remaining"] = str(max(0, nearest.remaining))
             response.headers["RateLimit-Reset"] = str(reset)
             response.headers["RateLimit-Policy"] = ", ".join(dict.fromkeys(
-                f"{item.amount};w={item.get_expiry()}"
+                window
                 for setting in dict.fromkeys(s.request_args[-1] for s in limiter.current_limits)
-                for item in sorted(parse_many(current_app.config[setting]))))
+                for window in _policy(current_app.config[setting])))
         except Exception:  # storage unreachable: the limiter logs it; the response stands
             return response
         return response
