@@ -143,3 +143,25 @@ def test_just_under_the_limit_reaches_the_app(live: str) -> None:
     path = "/api/v1/categories?q=" + "x" * (8192 - 200)
     answer = exchange(live, get(path))
     assert answer.status == 200, answer
+
+
+def test_the_app_asks_once_per_function_whether_to_run_it_as_a_coroutine(app: Any) -> None:
+    """``App.ensure_sync`` answers as Flask's (a plain function runs as it is; this app has no
+    coroutine views, and Flask would need its 'async' extra for one), remembered for the
+    app's own functions, and holds no more than ``SYNC_MEMO`` of the functions made for one
+    request each."""
+
+    def now() -> str:
+        return "ran"
+
+    memo = app._as_sync
+    assert app.ensure_sync(now) is now and memo[now] is now
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    assert app.view_functions["healthz"] in memo  # the view and the hooks it ran
+    assert all(f in memo for f in app.before_request_funcs[None])
+    for _ in range(app.SYNC_MEMO + 50):
+        app.ensure_sync(lambda: None)  # a closure per request, as after_this_request makes
+    assert len(memo) == app.SYNC_MEMO
+    assert app.ensure_sync(now) is now
+    assert client.get("/healthz").status_code == 200
