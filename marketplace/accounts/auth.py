@@ -12,7 +12,7 @@ from sqlalchemy.orm import contains_eager
 from marketplace.accounts import sessions
 from marketplace.accounts.models import ApiToken, User
 from marketplace.db_types import utcnow
-from marketplace.extensions import db
+from marketplace.extensions import commit_as_written, db
 
 TOKEN_PREFIX = "mkt_"
 _TOUCH_EVERY = timedelta(minutes=5)
@@ -46,5 +46,5 @@ def user_for_token(token: str) -> User | None:
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
         row.last_used_at = now
-        db.session.commit()
+        commit_as_written()  # the token and its account stay as read: not read again
     return row.user
