@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import struct
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ from urllib.parse import urlencode
 
 from flask import Response, g, request
 from marshmallow import fields, validate
-from sqlalchemy import Select
+from sqlalchemy import Select, bindparam
 from sqlalchemy.orm import InstrumentedAttribute
 
 from marketplace.errors import Invalid
@@ -117,6 +118,30 @@ def paginate(stmt: Select[Any], id_column: InstrumentedAttribute[int], cursor: s
     if cursor:
         stmt = stmt.where(id_column < decode_cursor(cursor))
     rows = db.session.scalars(stmt.order_by(id_column.desc()).limit(limit + 1)).all()
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, encode_cursor(rows[-1].id)
+    return rows, None
+
+
+@functools.lru_cache(maxsize=64)
+def _paged(stmt: Select[Any], id_column: InstrumentedAttribute[int], after: bool) -> Select[Any]:
+    if after:
+        stmt = stmt.where(id_column < bindparam("page_below"))
+    return stmt.order_by(id_column.desc()).limit(bindparam("page_limit"))
+
+
+def paginate_built(stmt: Select[Any], params: dict[str, Any],
+                   id_column: InstrumentedAttribute[int], cursor: str | None,
+                   limit: int) -> tuple[Sequence[Any], str | None]:
+    """``paginate`` for a statement built once, with ``params`` for its bind parameters: the
+    page's order, limit and cursor are added once per statement too (a list built on every
+    request cost more CPU than SQLite took to run it). ``stmt`` must be a constant: each new
+    one takes a place in the cache."""
+    params = {**params, "page_limit": limit + 1}
+    if cursor:
+        params["page_below"] = decode_cursor(cursor)
+    rows = db.session.scalars(_paged(stmt, id_column, bool(cursor)), params).all()
     if len(rows) > limit:
         rows = rows[:limit]
         return rows, encode_cursor(rows[-1].id)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import TooManyRequests
 
@@ -34,7 +34,7 @@ from marketplace.needs.models import Audience, Need, NeedRecipient, NeedStatus
 from marketplace.needs.presenters import summary
 from marketplace.notifications.outbox import Encoded, encode, notify_each
 from marketplace.notifications.types import NotificationType
-from marketplace.pagination import paginate
+from marketplace.pagination import paginate_built
 from marketplace.providers import matching
 from marketplace.providers import services as providers
 from marketplace.providers.models import Category, Provider
@@ -435,14 +435,19 @@ def posted_to(provider: Provider, need: Need) -> bool:
     )
 
 
+# a customer's own needs, each with its category joined (a lazy load per category shown was a
+# statement each); built once, with and without a status
+_MINE = (select(Need).options(joinedload(Need.category))
+         .where(Need.customer_id == bindparam("customer"), Need.hidden_at.is_(None)))
+_MINE_IN_STATUS = _MINE.where(Need.status == bindparam("status"))
+
+
 def list_mine(user: User, status: str | None, cursor: str | None,
               limit: int) -> tuple[Sequence[Need], str | None]:
-    # each need's category joined: a lazy load per category shown was a statement each
-    stmt = (select(Need).options(joinedload(Need.category))
-            .where(Need.customer_id == user.id, Need.hidden_at.is_(None)))
     if status:
-        stmt = stmt.where(Need.status == NeedStatus(status))
-    return paginate(stmt, Need.id, cursor, limit)
+        return paginate_built(_MINE_IN_STATUS, {"customer": user.id, "status": NeedStatus(status)},
+                              Need.id, cursor, limit)
+    return paginate_built(_MINE, {"customer": user.id}, Need.id, cursor, limit)
 
 
 def by_share_token(token: str) -> Need:

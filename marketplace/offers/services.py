@@ -20,7 +20,7 @@ from marketplace.notifications.outbox import notify
 from marketplace.notifications.types import NotificationType
 from marketplace.offers import presenters
 from marketplace.offers.models import Offer, OfferStatus
-from marketplace.pagination import paginate
+from marketplace.pagination import paginate_built
 from marketplace.providers import services as providers
 from marketplace.providers.models import Provider
 
@@ -244,15 +244,20 @@ def withdraw(user: User, offer_id: int) -> Offer:
     return offer
 
 
+# a provider's own offers; a page shows each offer's need: joined (one each), not read by a
+# second statement or one per offer; built once, with and without a status
+_MINE = (select(Offer).options(joinedload(Offer.need))
+         .where(Offer.provider_id == bindparam("provider"), Offer.hidden_at.is_(None)))
+_MINE_IN_STATUS = _MINE.where(Offer.status == bindparam("status"))
+
+
 def mine(user: User, status: str | None, cursor: str | None, limit: int) -> Any:
     provider = _require_provider(user)
-    # a page shows each offer's need: joined (one each), not read by a second statement or one
-    # per offer
-    stmt = (select(Offer).options(joinedload(Offer.need))
-            .where(Offer.provider_id == provider.id, Offer.hidden_at.is_(None)))
     if status:
-        stmt = stmt.where(Offer.status == OfferStatus(status))
-    return paginate(stmt, Offer.id, cursor, limit)
+        return paginate_built(_MINE_IN_STATUS,
+                              {"provider": provider.id, "status": OfferStatus(status)},
+                              Offer.id, cursor, limit)
+    return paginate_built(_MINE, {"provider": provider.id}, Offer.id, cursor, limit)
 
 
 def mine_on(provider: Provider, need_ids: Sequence[int]) -> dict[int, Offer]:
