@@ -151,16 +151,23 @@ def for_providers(text: str, person: object | None = None, address: str | None =
     ``PHONE_REGIONS``, with what is known of the person and the need's ``address``."""
     from flask import current_app, has_app_context
 
-    regions = regions_from(current_app.config.get("PHONE_REGIONS")) if has_app_context() \
-        else DEFAULT_REGIONS
-    known = Known(
-        full_name=getattr(person, "name", None), first_name=getattr(person, "first_name", None),
-        email=getattr(person, "email", None), phone=getattr(person, "phone", None),
-        address=address)
-    return _masked(text, regions, known)
+    setting = current_app.config.get("PHONE_REGIONS") if has_app_context() else None
+    regions = _regions(setting) if setting is None or isinstance(setting, str) \
+        else regions_from(setting)
+    return _masked(text, regions, getattr(person, "name", None),
+                   getattr(person, "first_name", None), getattr(person, "email", None),
+                   getattr(person, "phone", None), address)
 
 
 # The same texts are read again and again (a feed page, a list of needs, a thread), and the
 # phone matcher is the costly part of a view: remember the latest answers. ``mask`` is a pure
-# function of its arguments, all hashable here.
-_masked = functools.lru_cache(maxsize=4096)(mask)
+# function of its arguments; they are kept as they come (the ``Known`` is made only when an
+# answer is not kept: a page asks for some 40).
+@functools.lru_cache(maxsize=4096)
+def _masked(text: str, regions: tuple[str, ...], full_name: str | None, first_name: str | None,
+            email: str | None, phone: str | None, address: str | None) -> str:
+    return mask(text, regions, Known(full_name=full_name, first_name=first_name, email=email,
+                                     phone=phone, address=address))
+
+
+_regions = functools.lru_cache(maxsize=64)(regions_from)  # a setting written as text
