@@ -141,7 +141,7 @@ def paginate_built(stmt: Select[Any], params: dict[str, Any],
     params = {**params, "page_limit": limit + 1}
     if cursor:
         params["page_below"] = decode_cursor(cursor)
-    rows = db.session.scalars(_paged(stmt, id_column, bool(cursor)), params).all()
+    rows = db.session.scalars(_paged(stmt, id_column, bool(cursor)), params).unique().all()
     if len(rows) > limit:
         rows = rows[:limit]
         return rows, encode_cursor(rows[-1].id)

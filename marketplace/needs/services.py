@@ -436,8 +436,9 @@ def posted_to(provider: Provider, need: Need) -> bool:
 
 
 # a customer's own needs, each with its category joined (a lazy load per category shown was a
-# statement each); built once, with and without a status
-_MINE = (select(Need).options(joinedload(Need.category))
+# statement each) and its tags (their select-in load was a second statement); built once,
+# with and without a status
+_MINE = (select(Need).options(joinedload(Need.category), joinedload(Need.tags))
          .where(Need.customer_id == bindparam("customer"), Need.hidden_at.is_(None)))
 _MINE_IN_STATUS = _MINE.where(Need.status == bindparam("status"))
 
