@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
 import marshmallow
 from marshmallow import ValidationError, fields, missing, validate, validates_schema
+from marshmallow.decorators import POST_DUMP, PRE_DUMP
 from marshmallow.utils import get_value
 
 from marketplace.money import CURRENCIES, MAX_AMOUNT
@@ -31,6 +33,47 @@ def _as_is(field: fields.Field) -> type | None:
                 and getattr(type(field), "num_type", None) is getattr(kind, "num_type", None)
                 and not getattr(field, "as_string", False)):
             return value_type
+    return None
+
+
+def _direct(field: fields.Field) -> Callable[[Any, str, Any], Any] | None:
+    """A function that dumps a value of ``field`` as the field's ``_serialize`` would, without
+    the calls marshmallow makes on the way, or None: a ``Nested`` schema of ours without dump
+    hooks (``Schema.dump`` is then just its ``_serialize``), a ``List`` of values dumped as they
+    are or of such nested ones, and a ``DateTime`` in a format marshmallow writes with a
+    function (ISO 8601: ``datetime.isoformat``)."""
+    kind = type(field)
+    if isinstance(field, fields.Nested) and kind._serialize is fields.Nested._serialize:
+        schema = field.schema
+        if (not isinstance(schema, Schema) or schema._hooks[PRE_DUMP]
+                or schema._hooks[POST_DUMP]):
+            return None
+        serialize = schema._serialize
+        if schema.many or field.many:
+            return lambda value, _name, _obj: (None if value is None
+                                               else serialize(value, many=True))
+        return lambda value, _name, _obj: None if value is None else serialize(value)
+    if isinstance(field, fields.List) and kind._serialize is fields.List._serialize:
+        inner = field.inner
+        item_type, item = _as_is(inner), _direct(inner)
+        if item_type is not None:
+            def as_is_items(value: Any, name: str, obj: Any) -> Any:
+                if value is None:
+                    return None
+                items = list(value)
+                if all(x is None or type(x) is item_type for x in items):
+                    return items
+                return field._serialize(items, name, obj)
+            return as_is_items
+        if item is not None:
+            return lambda value, name, obj: (None if value is None
+                                             else [item(x, name, obj) for x in value])
+        return None
+    if isinstance(field, fields.DateTime) and kind._serialize is fields.DateTime._serialize:
+        write = kind.SERIALIZATION_FUNCS.get(field.format or kind.DEFAULT_FORMAT)
+        if write is None:
+            return None
+        return lambda value, _name, _obj: None if value is None else write(value)
     return None
 
 
@@ -63,16 +106,17 @@ class Schema(marshmallow.Schema):
         return getattr(obj, attr, default)
 
     @cached_property
-    def _plan(self) -> list[tuple[str, str, str, fields.Field, type | None, bool]]:
-        """(key, attribute, field name, field, the type dumped as is, read by name?) per
-        dumped field, in marshmallow's order."""
+    def _plan(self) -> list[tuple[str, str, str, fields.Field, type | None, bool,
+                                  Callable[[Any, str, Any], Any] | None]]:
+        """(key, attribute, field name, field, the type dumped as is, read by name?, the
+        direct dump of its value) per dumped field, in marshmallow's order."""
         plan = []
         for name, field in self.dump_fields.items():
             attribute = field.attribute if field.attribute is not None else name
             by_name = (field._CHECK_ATTRIBUTE and "." not in attribute
                        and field.dump_default is missing)
             plan.append((field.data_key if field.data_key is not None else name, attribute,
-                         name, field, _as_is(field), by_name))
+                         name, field, _as_is(field), by_name, _direct(field)))
         return plan
 
     def _serialize(self, obj: Any, *, many: bool = False) -> Any:
@@ -86,7 +130,7 @@ class Schema(marshmallow.Schema):
             read = getattr
         ret = {}
         accessor = self.get_attribute
-        for key, attribute, name, field, value_type, by_name in self._plan:
+        for key, attribute, name, field, value_type, by_name, direct in self._plan:
             if not by_name:
                 value = field.serialize(name, obj, accessor=accessor)
                 if value is not missing:
@@ -97,6 +141,8 @@ class Schema(marshmallow.Schema):
                 continue  # no dump_default (else not by name): marshmallow leaves it out
             if value is None and value_type is not None or type(value) is value_type:
                 ret[key] = value
+            elif direct is not None:
+                ret[key] = direct(value, name, obj)
             else:
                 ret[key] = field._serialize(value, name, obj)
         if CHECK_DUMPS:

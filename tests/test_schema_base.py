@@ -6,14 +6,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections import defaultdict
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from marshmallow import fields
+from marshmallow import fields, post_dump
 from marshmallow.utils import get_value
 
 import marketplace
@@ -111,6 +111,14 @@ class PartSchema(Schema):
     size = fields.Integer()
 
 
+class HookedSchema(Schema):
+    name = fields.String()
+
+    @post_dump
+    def mark(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        return {**data, "hooked": True}
+
+
 class EverySchema(Schema):
     text = fields.String()
     safe = schemas.SafeString()
@@ -128,6 +136,10 @@ class EverySchema(Schema):
     part = fields.Nested(PartSchema, allow_none=True)
     parts = fields.List(fields.Nested(PartSchema))
     numbers = fields.List(fields.Integer())
+    words = fields.List(fields.String(allow_none=True))
+    hooked = fields.Nested(HookedSchema, allow_none=True)
+    pieces = fields.Nested(PartSchema, many=True)
+    day = fields.DateTime(format="%Y-%m-%d")
     computed = fields.Method("compute")
     plain = fields.Raw()
 
@@ -157,7 +169,13 @@ VALUES = {
     "renamed": ANY, "other": st.one_of(st.none(), st.integers()), "defaulted": ANY,
     "part": st.one_of(st.none(), st.builds(Part, st.text(max_size=3), st.integers())),
     "parts": st.lists(st.builds(Part, st.text(max_size=3), st.integers()), max_size=3),
-    "numbers": st.one_of(st.none(), st.lists(st.integers(), max_size=3)),
+    "numbers": st.one_of(st.none(), st.lists(st.one_of(st.integers(), st.booleans(),
+                                                       st.floats(-1e6, 1e6)), max_size=3)),
+    "words": st.one_of(st.none(), st.lists(st.one_of(st.none(), st.text(max_size=3),
+                                                     st.integers()), max_size=3)),
+    "hooked": st.one_of(st.none(), st.builds(Part, st.text(max_size=3), st.integers())),
+    "pieces": st.lists(st.builds(Part, st.text(max_size=3), st.integers()), max_size=2),
+    "day": st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))),
     "plain": ANY,
 }
 
@@ -222,6 +240,39 @@ def test_plain_values_are_dumped_without_marshmallows_calls_per_field(
     assert dumped == {"text": "a", "count": 1, "ratio": 0.5, "flag": True, "name_sent": None,
                       "computed": "computed None"}  # it asks getattr, which a dict does not answer
     assert calls == ["computed"]
+
+
+def test_nested_lists_and_times_are_dumped_without_marshmallows_calls(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A nested schema of ours without hooks, a list of plain values or of such schemas, and an
+    ISO time go straight to what marshmallow would write; a hooked schema, a list holding a
+    value its field would change and a time in a strftime format still go through
+    marshmallow."""
+    monkeypatch.setattr(schemas, "CHECK_DUMPS", False)
+    calls: list[str] = []
+    for kind in (fields.Nested, fields.List, fields.DateTime):
+        real = kind._serialize
+
+        def counted(self: Any, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            calls.append(type(self).__name__)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(kind, "_serialize", counted)
+    thing = Thing()
+    thing.part, thing.parts, thing.numbers = Part("a", 1), [Part("b", 2)], [1, 2]
+    thing.words, thing.pieces = ["x", None], [Part("c", 3)]
+    thing.when = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
+    fast = ("part", "parts", "numbers", "words", "pieces", "when")
+    assert EverySchema(only=fast).dump(thing) == {
+        "part": {"name": "a", "size": 1}, "parts": [{"name": "b", "size": 2}],
+        "numbers": [1, 2], "words": ["x", None], "pieces": [{"name": "c", "size": 3}],
+        "when": "2026-12-07T15:00:00+00:00"}
+    assert calls == []
+    thing.hooked, thing.numbers, thing.day = Part("d", 4), [1, True], thing.when
+    dumped = EverySchema(only=("hooked", "numbers", "day")).dump(thing)
+    assert dumped == {"hooked": {"name": "d", "hooked": True}, "numbers": [1, 1],
+                      "day": "2026-12-07"}
+    assert sorted(calls) == ["DateTime", "List", "Nested"]
 
 
 def test_the_check_in_tests_catches_a_dump_that_differs(monkeypatch: pytest.MonkeyPatch) -> None:
