@@ -117,7 +117,12 @@ def paginate(stmt: Select[Any], id_column: InstrumentedAttribute[int], cursor: s
     """Run ``stmt`` newest first; return one page and the cursor of the next (or None)."""
     if cursor:
         stmt = stmt.where(id_column < decode_cursor(cursor))
-    rows = db.session.scalars(stmt.order_by(id_column.desc()).limit(limit + 1)).all()
+    return _one_page(db.session.scalars(stmt.order_by(id_column.desc()).limit(limit + 1)).all(),
+                     limit)
+
+
+def _one_page(rows: Sequence[Any], limit: int) -> tuple[Sequence[Any], str | None]:
+    """``limit`` of up to ``limit + 1`` rows read, and the next page's cursor if one more was."""
     if len(rows) > limit:
         rows = rows[:limit]
         return rows, encode_cursor(rows[-1].id)
@@ -141,11 +146,8 @@ def paginate_built(stmt: Select[Any], params: dict[str, Any],
     params = {**params, "page_limit": limit + 1}
     if cursor:
         params["page_below"] = decode_cursor(cursor)
-    rows = db.session.scalars(_paged(stmt, id_column, bool(cursor)), params).unique().all()
-    if len(rows) > limit:
-        rows = rows[:limit]
-        return rows, encode_cursor(rows[-1].id)
-    return rows, None
+    return _one_page(
+        db.session.scalars(_paged(stmt, id_column, bool(cursor)), params).unique().all(), limit)
 
 
 def offset_page(items: Sequence[T], cursor: str | None, limit: int) -> tuple[Sequence[T], str | None]:
