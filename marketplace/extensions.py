@@ -26,6 +26,8 @@ from flask_wtf import CSRFProtect
 from limits import parse_many
 from limits.storage import MemoryStorage
 from sqlalchemy import Executable, MetaData, Result
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 
@@ -282,6 +284,12 @@ def rows(statement: Executable, params: dict[str, Any] | None = None) -> Result[
     if session.autoflush:
         session.flush()  # nothing pending: it returns at once
     return session.connection().execute(statement, params)
+
+
+def upsert() -> Any:
+    """The ``insert`` of the session's database with ``on_conflict_do_update`` (PostgreSQL's or
+    SQLite's; both write the same ``INSERT ... ON CONFLICT ... DO UPDATE``)."""
+    return pg_insert if db.session.connection().dialect.name == "postgresql" else sqlite_insert
 
 
 def add_once(row: object, conflict: str) -> None:

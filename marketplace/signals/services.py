@@ -36,10 +36,8 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import bindparam, case, delete, false, func, or_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from marketplace.extensions import db
+from marketplace.extensions import db, upsert
 from marketplace.geo import grid_cell_centre, lat_row, search_box
 from marketplace.signals.models import SHARED_FROM, NeedTag, TrendGroup, TrendHit
 from marketplace.signals.parser import INTENT, MENTION, TOPIC, Signals, normalise, parse
@@ -137,7 +135,7 @@ def _count(customer_id: int, lat: float, lon: float, created_at: datetime,
         # One upsert counts the first uses and locks every group row (until commit), so a
         # hit is written knowing whether its group is shared, and a group turning shared
         # marks every hit it has (no other writer of the group is half-way).
-        group = _insert()(TrendGroup).values([
+        group = upsert()(TrendGroup).values([
             {"cell_row": row, "cell_col": col, "kind": kind, "tag": tag,
              "customers": 0 if (kind, tag) in had else 1} for kind, tag in tags])
         groups = {(kind, tag): (gid, customers) for gid, kind, tag, customers in
@@ -148,7 +146,7 @@ def _count(customer_id: int, lat: float, lon: float, created_at: datetime,
                                  TrendGroup.customers))}
         rows = [{**key, "kind": kind, "tag": tag, "needs": delta, "group_id": groups[kind, tag][0],
                  "shared": groups[kind, tag][1] >= SHARED_FROM} for kind, tag in tags]
-        stmt = _insert()(TrendHit).values(rows)
+        stmt = upsert()(TrendHit).values(rows)
         db.session.execute(stmt.on_conflict_do_update(
             index_elements=["cell_row", "cell_col", "hour", "kind", "tag", "customer_id"],
             set_={"needs": TrendHit.needs + delta}))
@@ -165,10 +163,6 @@ def _count(customer_id: int, lat: float, lon: float, created_at: datetime,
     db.session.execute(update(TrendHit.__table__).where(*match).values(needs=_T.needs + delta))
     db.session.execute(delete(TrendHit.__table__).where(*match, _T.needs <= 0))
     regroup(touched)
-
-
-def _insert() -> Any:
-    return pg_insert if db.session.connection().dialect.name == "postgresql" else sqlite_insert
 
 
 def regroup(ids: set[int]) -> None:
@@ -396,7 +390,7 @@ def _group_ids(keys: set[tuple[int, int, str, str]]) -> dict[tuple[int, int, str
     ids: dict[tuple[int, int, str, str], int] = {}
     ordered = sorted(keys)
     for start in range(0, len(ordered), 400):
-        group = _insert()(TrendGroup).values([
+        group = upsert()(TrendGroup).values([
             {"cell_row": r, "cell_col": c, "kind": kind, "tag": tag, "customers": 0}
             for r, c, kind, tag in ordered[start:start + 400]])
         for gid, r, c, kind, tag in db.session.execute(group.on_conflict_do_update(
