@@ -244,6 +244,9 @@ SECTIONS: list[Section] = [
                 "needs will be mailed to)"),
     Section("notifications", lambda t, w: t.c.user_id == w.user_id,
             lambda t, w: _delete(t, t.c.user_id == w.user_id), doc="your notifications"),
+    Section("notification_reads", lambda t, w: t.c.user_id == w.user_id,
+            lambda t, w: _delete(t, t.c.user_id == w.user_id),
+            doc="how many of your notifications you have marked read"),
     Section("reports", lambda t, w: (t.c.reporter_id == w.user_id)
             | (t.c.target_user_id == w.user_id) | (t.c.resolved_by == w.user_id),
             lambda t, w: _delete(t, t.c.reporter_id == w.user_id),

@@ -65,3 +65,19 @@ class NotificationCounter(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
 
+
+
+class NotificationReads(db.Model):
+    """How many of a recipient's notifications they have marked read. A recipient's seqs run
+    1, 2, 3, ... without holes (only the erasure of the account deletes any, and then all), so
+    their newest seq minus this is their unread count: read from one index entry and this row,
+    not by counting their notifications, which grow with every need they are sent (a count
+    took ~1 ms per 10,000 of them, on every page view: docs/performance.md). Written only by
+    ``services.mark_read``, in the transaction that marks the rows, by the number it marked;
+    the fan-out never touches it. No row: none read."""
+
+    __tablename__ = "notification_reads"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True, autoincrement=False)
+    read_count: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))

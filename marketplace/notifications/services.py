@@ -17,8 +17,8 @@ from sqlalchemy.orm import aliased
 
 from marketplace.accounts.models import User
 from marketplace.db_types import utcnow
-from marketplace.extensions import db, rows
-from marketplace.notifications.models import Notification
+from marketplace.extensions import db, rows, upsert
+from marketplace.notifications.models import Notification, NotificationReads
 
 # the two subqueries' own names for the table (built once, not per read)
 _OWN, _BELOW = aliased(Notification, name="own"), aliased(Notification, name="below")
@@ -57,8 +57,6 @@ _AFTER_SEQ = (select(Notification)
                      Notification.seq > bindparam("seq"))
               .order_by(Notification.seq)
               .limit(bindparam("limit")))
-_UNREAD = select(func.count()).where(Notification.user_id == bindparam("user_id"),
-                                     Notification.read_at.is_(None))
 
 
 def after_seq(user_id: int, seq: int, limit: int) -> Sequence[Notification]:
@@ -83,22 +81,28 @@ def position(user_id: int, after_id: int, after_seq: int) -> tuple[int, int]:
     return max(after_id, implied_id or 0), max(after_seq, implied_seq or 0)
 
 
-# Every signed-in page asks it: built once.
-_RESUME_POINT = (select(func.coalesce(func.max(Notification.id), 0),
-                        func.count().filter(Notification.read_at.is_(None)),
-                        func.coalesce(func.max(Notification.seq), 0))
-                 .where(Notification.user_id == bindparam("user_id")))
+_READ_COUNT = func.coalesce(select(NotificationReads.read_count)
+                            .where(NotificationReads.user_id == bindparam("user_id"))
+                            .scalar_subquery(), 0)
+# Every signed-in page asks it: built once. The recipient's newest notification (the last
+# entry of their seq index) with their unread count: that seq (how many they have, seqs having
+# no holes) less how many they marked read (NotificationReads) -- two index lookups however
+# many notifications they have, where counting their unread rows read every one of them. No
+# row: they have none, so none unread either.
+_RESUME_POINT = (select(Notification.id, Notification.seq - _READ_COUNT, Notification.seq)
+                 .where(Notification.user_id == bindparam("user_id"))
+                 .order_by(Notification.seq.desc()).limit(1))
 
 
 def resume_point(user_id: int) -> tuple[int, int, int]:
     """The newest notification id, the unread count and the newest seq, read together: a page
     rendered with them counts exactly what its live connection will replay after them."""
-    newest, unread, seq = rows(_RESUME_POINT, {"user_id": user_id}).one()
-    return int(newest), int(unread), int(seq)
+    row = rows(_RESUME_POINT, {"user_id": user_id}).first()
+    return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
 
 
 def unread_count(user: User) -> int:
-    return db.session.scalar(_UNREAD, {"user_id": user.id}) or 0
+    return resume_point(user.id)[1]
 
 
 def mark_read(user: User, ids: Sequence[int] | None, up_to: int | None) -> int:
@@ -111,8 +115,14 @@ def mark_read(user: User, ids: Sequence[int] | None, up_to: int | None) -> int:
         stmt = stmt.where(Notification.seq <= _seq_at(user.id, up_to))
     result = db.session.execute(stmt.values(read_at=utcnow())
                                 .execution_options(synchronize_session=False))
+    marked = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if marked:  # only rows that were unread matched: each is counted once, by its marker
+        counted = upsert()(NotificationReads).values(user_id=user.id, read_count=marked)
+        db.session.execute(counted.on_conflict_do_update(
+            index_elements=[NotificationReads.user_id],
+            set_={"read_count": NotificationReads.read_count + counted.excluded.read_count}))
     db.session.commit()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return marked
 
 
 def recent(user_id: int, limit: int) -> Sequence[Notification]:
