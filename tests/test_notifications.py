@@ -9,6 +9,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -562,6 +563,70 @@ def test_ids_follow_commit_order_not_the_order_work_began(cast, make_need, make_
                                                                 "message.received"]
 
 
+@dataclass
+class Race:
+    """What ``b_inside_a_commit`` saw: how B went while A's commit was held, B's answer."""
+
+    observed: list[str] = field(default_factory=list)
+    answers: list[Any] = field(default_factory=list)
+
+
+@contextmanager
+def b_inside_a_commit(app: Any, b: Callable[[], Any]) -> Iterator[Race]:
+    """Real concurrency (PostgreSQL): as soon as this thread's next commit begins (A: the
+    body of the ``with``), run ``b`` in another thread, in its own app context and
+    connection, and hold A's commit until B waits for a lock ("B waited for A") or is done
+    ("B finished first"). B's error, if any, fails the test."""
+    main = threading.current_thread()
+    race, b_pid = Race(), {}
+    b_started, b_done = threading.Event(), threading.Event()
+    b_error: list[BaseException] = []
+
+    def run_b() -> None:
+        try:
+            with app.app_context():
+                b_pid["pid"] = db.session.execute(text("select pg_backend_pid()")).scalar_one()
+                b_started.set()
+                race.answers.append(b())
+        except BaseException as exc:  # reported by the main thread
+            b_error.append(exc)
+        finally:
+            b_started.set()
+            b_done.set()
+
+    worker = threading.Thread(target=run_b)
+
+    def inside_a_commit(session: Any) -> None:
+        if threading.current_thread() is not main or race.observed:
+            return
+        worker.start()
+        assert b_started.wait(10)
+        deadline = time.monotonic() + 20
+        with db.engine.connect() as conn:
+            while time.monotonic() < deadline:
+                waiting = conn.execute(
+                    text("select wait_event_type from pg_stat_activity where pid = :pid"),
+                    {"pid": b_pid.get("pid", -1)}).scalar()
+                if waiting == "Lock":
+                    race.observed.append("B waited for A")
+                    return
+                if b_done.wait(0.01):
+                    race.observed.append("B finished first")
+                    return
+        race.observed.append("timeout")
+
+    event.listen(FlaskSession, "before_commit", inside_a_commit)
+    try:
+        yield race
+    finally:
+        # B may still be running its own commit hooks: removing a listener while another
+        # thread iterates over them would break that iteration, so wait for B first.
+        if worker.is_alive():
+            worker.join(30)
+        event.remove(FlaskSession, "before_commit", inside_a_commit)
+    assert not worker.is_alive() and not b_error, b_error
+
+
 def test_concurrent_commits_get_ids_in_commit_order(cast, make_need, make_offer, app,
                                                     backend, emitted):
     """Real concurrency (PostgreSQL): while transaction A is inside its commit (ids taken,
@@ -574,61 +639,15 @@ def test_concurrent_commits_get_ids_in_commit_order(cast, make_need, make_offer,
     customer_id, b_user_id, a_offer_id = uid(cast.customer), uid(cast.pros[0]), other_offer.id
     since = last_id()
     emitted.clear()
-    main = threading.current_thread()
-    b_pid: dict[str, int] = {}
-    b_started, b_done = threading.Event(), threading.Event()
-    b_error: list[BaseException] = []
-    observed: list[str] = []
-
-    def run_b() -> None:
-        try:
-            with app.app_context():
-                b_pid["pid"] = db.session.execute(text("select pg_backend_pid()")).scalar_one()
-                b_started.set()
-                offers.make(db.session.get(User, b_user_id), need.id, {"message": "from B"})
-        except BaseException as exc:  # reported by the main thread
-            b_error.append(exc)
-        finally:
-            b_started.set()
-            b_done.set()
-
-    worker = threading.Thread(target=run_b)
-
-    def inside_a_commit(session: Any) -> None:
-        if threading.current_thread() is not main or observed:
-            return
-        worker.start()
-        assert b_started.wait(10)
-        deadline = time.monotonic() + 20
-        with db.engine.connect() as conn:
-            while time.monotonic() < deadline:
-                waiting = conn.execute(
-                    text("select wait_event_type from pg_stat_activity where pid = :pid"),
-                    {"pid": b_pid.get("pid", -1)}).scalar()
-                if waiting == "Lock":
-                    observed.append("B waited for A")
-                    return
-                if b_done.wait(0.01):
-                    observed.append("B finished first")
-                    return
-        observed.append("timeout")
-
-    event.listen(FlaskSession, "before_commit", inside_a_commit)
-    try:
+    with b_inside_a_commit(app, lambda: offers.make(db.session.get(User, b_user_id), need.id,
+                                                    {"message": "from B"})) as race:
         messages.send(db.session.get(User, customer_id), a_offer_id, "from A")
-    finally:
-        # B may still be running its own commit hooks: removing a listener while another
-        # thread iterates over them would break that iteration, so wait for B first.
-        if worker.is_alive():
-            worker.join(30)
-        event.remove(FlaskSession, "before_commit", inside_a_commit)
-    assert not worker.is_alive() and not b_error, b_error
 
     notes = stored(since)
     a_ids = [n.id for n in notes if n.type == "message.received"]
     b_ids = [n.id for n in notes if n.type == "offer.received"]
     assert len(a_ids) == 1 and len(b_ids) == 1
-    assert observed == ["B waited for A"]  # the counter row serialises commits
+    assert race.observed == ["B waited for A"]  # the counter row serialises commits
     assert max(a_ids) < min(b_ids)  # so A, committed first, has the lower ids
 
 
@@ -1150,56 +1169,11 @@ def test_racing_marks_of_the_same_rows_count_them_once(cast, inboxes, app, backe
 
     me = db.session.get(User, uid(cast.pros[0]))
     newest, me_id = inboxes[me.id][-1], me.id
-    main = threading.current_thread()
-    b_pid: dict[str, int] = {}
-    b_started, b_done = threading.Event(), threading.Event()
-    b_marked: list[int] = []
-    b_error: list[BaseException] = []
-    observed: list[str] = []
-
-    def run_b() -> None:
-        try:
-            with app.app_context():
-                b_pid["pid"] = db.session.execute(text("select pg_backend_pid()")).scalar_one()
-                b_started.set()
-                b_marked.append(services.mark_read(db.session.get(User, me_id), None, newest))
-        except BaseException as exc:  # reported by the main thread
-            b_error.append(exc)
-        finally:
-            b_started.set()
-            b_done.set()
-
-    worker = threading.Thread(target=run_b)
-
-    def inside_a_commit(session: Any) -> None:
-        if threading.current_thread() is not main or observed:
-            return
-        worker.start()
-        assert b_started.wait(10)
-        deadline = time.monotonic() + 20
-        with db.engine.connect() as conn:
-            while time.monotonic() < deadline:
-                waiting = conn.execute(
-                    text("select wait_event_type from pg_stat_activity where pid = :pid"),
-                    {"pid": b_pid.get("pid", -1)}).scalar()
-                if waiting == "Lock":
-                    observed.append("B waited for A")
-                    return
-                if b_done.wait(0.01):
-                    observed.append("B finished first")
-                    return
-        observed.append("timeout")
-
-    event.listen(FlaskSession, "before_commit", inside_a_commit)
-    try:
+    with b_inside_a_commit(app, lambda: services.mark_read(db.session.get(User, me_id), None,
+                                                           newest)) as race:
         a_marked = services.mark_read(me, None, newest)
-    finally:
-        if worker.is_alive():
-            worker.join(30)
-        event.remove(FlaskSession, "before_commit", inside_a_commit)
-    assert not worker.is_alive() and not b_error, b_error
-    assert observed == ["B waited for A"]
-    assert (a_marked, b_marked) == (4, [0])
+    assert race.observed == ["B waited for A"]
+    assert (a_marked, race.answers) == (4, [0])
     db.session.expire_all()
     assert db.session.get(NotificationReads, me_id).read_count == 4
     assert services.unread_count(me) == 0
