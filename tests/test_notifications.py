@@ -1018,6 +1018,23 @@ def test_every_id_is_a_resume_point_and_a_bound_for_marking_read(cast, inboxes):
         assert [i for i, at in read_at_of(mine).items() if at is not None] == at_or_below, up_to
 
 
+def _steps(read: Callable[[], Any]) -> int:
+    """SQLite's VM steps (in tens) that ``read`` runs: the same on any machine."""
+    counted = [0]
+    driver = db.session.connection().connection.driver_connection
+
+    def tick() -> int:
+        counted[0] += 1
+        return 0
+
+    driver.set_progress_handler(tick, 10)
+    try:
+        read()
+    finally:
+        driver.set_progress_handler(None, 10)
+    return counted[0]
+
+
 def test_a_read_by_id_costs_what_comes_after_it_not_the_whole_history(app, backend,
                                                                         make_user):
     """There is no (user_id, id) index (a fan-out would pay an entry per recipient for it):
@@ -1043,46 +1060,14 @@ def test_a_read_by_id_costs_what_comes_after_it_not_the_whole_history(app, backe
     ids = {u: [r["id"] for r in rows if r["user_id"] == u] for u in (long, short)}
     assert len(ids[long]) == 2000 and len(ids[short]) == 20
 
-    def steps(read: Callable[[], Any]) -> int:
-        counted = [0]
-        driver = db.session.connection().connection.driver_connection
-
-        def tick() -> int:
-            counted[0] += 1
-            return 0
-
-        driver.set_progress_handler(tick, 10)
-        try:
-            read()
-        finally:
-            driver.set_progress_handler(None, 10)
-        return counted[0]
-
     for user_id in (long, short):  # near the end: one's own id, then someone else's
         assert [n.id for n in services.after(user_id, ids[user_id][-6], 10)] == ids[user_id][-5:]
-    cost = {user_id: (steps(lambda u=user_id: services.after(u, ids[u][-6], 10)),
-                      steps(lambda u=user_id: services.after(u, ids[u][-6] + 1, 10)),
-                      steps(lambda u=user_id: services.position(u, ids[u][-1] + 5, 0)))
+    cost = {user_id: (_steps(lambda u=user_id: services.after(u, ids[u][-6], 10)),
+                      _steps(lambda u=user_id: services.after(u, ids[u][-6] + 1, 10)),
+                      _steps(lambda u=user_id: services.position(u, ids[u][-1] + 5, 0)))
             for user_id in (long, short)}
     for by_long, by_short in zip(cost[long], cost[short], strict=True):
         assert by_long < 2 * by_short + 20, cost
-
-
-def _steps(read: Callable[[], Any]) -> int:
-    """SQLite's VM steps (in tens) that ``read`` runs: the same on any machine."""
-    counted = [0]
-    driver = db.session.connection().connection.driver_connection
-
-    def tick() -> int:
-        counted[0] += 1
-        return 0
-
-    driver.set_progress_handler(tick, 10)
-    try:
-        read()
-    finally:
-        driver.set_progress_handler(None, 10)
-    return counted[0]
 
 
 def test_the_unread_count_costs_the_same_after_thousands_of_notifications(app, backend,
