@@ -66,7 +66,6 @@ class NotificationCounter(db.Model):
     last_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
 
 
-
 class NotificationReads(db.Model):
     """How many of a recipient's notifications they have marked read. A recipient's seqs run
     1, 2, 3, ... without holes (only the erasure of the account deletes any, and then all), so
