@@ -408,8 +408,9 @@ def test_the_read_counts_are_filled_so_each_unread_count_stays_what_it_was(
         scratch_url: str) -> None:
     """b4f7d2a9c6e1 keeps, per recipient, how many notifications they marked read (the unread
     count is their newest seq less it). Upgraded with notifications in place -- some read,
-    one recipient with all read, one with none, one without any -- each unread count is what
-    counting the unread rows gave before."""
+    one recipient with all read, one with none, one without any, and one whose seqs have a
+    hole (none should; the fill takes the newest seq less the unread ones, so even then) --
+    each unread count is what counting the unread rows gave before."""
     from marketplace.notifications import services
 
     scratch = make_test_app(scratch_url)
@@ -417,18 +418,19 @@ def test_the_read_counts_are_filled_so_each_unread_count_stays_what_it_was(
         try:
             flask_migrate.upgrade(revision="a7d2e5f8c3b1")
             meta = MetaData()
-            read = {1: {1, 3}, 2: {1, 2, 3}, 3: set()}  # user: the seqs marked read
+            # user: (their seqs, those marked read); user 1's seqs skip 3
+            inbox = {1: ([1, 2, 4, 5, 6], {1, 4}), 2: ([1, 2, 3], {1, 2, 3}), 3: ([1, 2, 3], set())}
             with db.engine.begin() as conn:
                 conn.execute(Table("users", meta, autoload_with=conn).insert(),
                              [*OLD_ROWS["users"],
                               {**OLD_ROWS["users"][0], "id": 4, "email": "u4@example.com"}])
                 notifications = Table("notifications", meta, autoload_with=conn)
                 rows, next_id = [], 1
-                for user_id, seqs in read.items():
-                    for seq in range(1, 6 if user_id == 1 else 4):
+                for user_id, (seqs, marked) in inbox.items():
+                    for seq in seqs:
                         rows.append({"id": next_id, "user_id": user_id, "seq": seq,
                                      "type": "need.matched", "data": {}, "created_at": T0,
-                                     "read_at": T0 if seq in seqs else None})
+                                     "read_at": T0 if seq in marked else None})
                         next_id += 1
                 conn.execute(notifications.insert(), rows)
             before = {u: sum(1 for r in rows if r["user_id"] == u and r["read_at"] is None)
@@ -437,7 +439,7 @@ def test_the_read_counts_are_filled_so_each_unread_count_stays_what_it_was(
 
             flask_migrate.upgrade()
             assert _rows(["notification_reads"])["notification_reads"] == [
-                {"user_id": 1, "read_count": 2}, {"user_id": 2, "read_count": 3},
+                {"user_id": 1, "read_count": 3}, {"user_id": 2, "read_count": 3},
                 {"user_id": 3, "read_count": 0}]
             assert {u: services.resume_point(u)[1] for u in (1, 2, 3, 4)} == before
         finally:
