@@ -687,7 +687,7 @@ def postgres_cpu_seconds(url: str) -> float:
         own = con.execute("SELECT pg_backend_pid()").fetchone()[0]
         pids = [pid for (pid,) in con.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()")]
+            "AND pid <> %s", (own,))]
         postmaster = psutil.Process(own).ppid()
     total = 0.0
     with suppress(psutil.Error):
